@@ -1,0 +1,72 @@
+// The command-line conventions shared by every kdtext-* executable:
+//   --config FILE.json (flags override the file), --dump-config,
+//   --device, --threads, --seed, --log-level, --log-file, --quiet,
+//   --version, --help with an example.
+// Exit codes: 0 success, 2 usage or configuration error, 1 runtime error.
+//
+// A stage describes its configuration as JSON defaults (from its typed
+// options struct), binds flags to dotted keys of that JSON, and receives the
+// resolved JSON: defaults < --config file < flags.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kdtext/cli/runtime.h"
+#include "kdtext/util/json.h"
+
+namespace CLI {
+class App;
+}  // namespace CLI
+
+namespace kdtext::cli {
+
+struct RunContext {
+  Json config;              // the resolved configuration
+  RuntimeOptions runtime;   // its "run" section, typed
+  c10::Device device{c10::kCPU};
+};
+
+class StageApp {
+ public:
+  // `stage` names the executable (kdtext-<stage>); `example` is shown in --help.
+  StageApp(std::string stage, std::string description, std::string example, Json defaults);
+  ~StageApp();
+  StageApp(const StageApp&) = delete;
+  StageApp& operator=(const StageApp&) = delete;
+
+  // Binds an option taking a value to a dotted config key. The value is
+  // converted to the JSON type of the default at that key (integer, number,
+  // string, boolean, or array of strings for a repeated option).
+  // A required option must come from the flags or the --config file.
+  void option(const std::string& flags, const std::string& key, const std::string& help, bool required = false);
+  // Binds a positional argument (a list when the key holds an array).
+  void positional(const std::string& name, const std::string& key, const std::string& help, bool required = false);
+  // Binds a boolean switch: "--flag" sets true and "--no-flag" sets false.
+  void flag(const std::string& name, const std::string& key, const std::string& help);
+
+  // Parses argv, resolves the configuration, applies the runtime options and
+  // calls `body`. Returns the process exit code; never throws.
+  int run(int argc, char** argv, const std::function<void(const RunContext&)>& body);
+
+  // Resolves the configuration only (used by tests): throws ConfigError.
+  Json resolve(int argc, char** argv);
+
+ private:
+  struct Binding;
+  Json resolve_parsed();
+  void check_required(const Json& config) const;
+  std::string stage_;
+  Json defaults_;
+  std::unique_ptr<CLI::App> app_;
+  std::vector<std::unique_ptr<Binding>> bindings_;
+  std::string config_path_;
+  bool dump_config_ = false;
+};
+
+// Semantic version of this build, e.g. "0.1.0".
+const char* version();
+
+}  // namespace kdtext::cli

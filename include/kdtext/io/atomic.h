@@ -1,0 +1,41 @@
+// Atomic outputs: a file or a whole output directory appears complete or not
+// at all. Writers fill a temporary sibling and rename it into place.
+#pragma once
+
+#include <filesystem>
+#include <string_view>
+
+namespace kdtext::io {
+
+// Writes `content` to `path` through `path.tmp-<pid>` and a rename.
+// Throws std::runtime_error naming the path on failure.
+void write_file_atomic(const std::filesystem::path& path, std::string_view content);
+
+// An output directory built in a temporary sibling (`<final>.partial-<pid>`)
+// and renamed to its final name by commit(). If the object is destroyed
+// without commit() (an error was thrown), the partial directory is removed,
+// so no half-written output is left behind.
+class StagedDirectory {
+ public:
+  // Throws ConfigError when `final_path` exists and is not empty and
+  // `overwrite` is false; std::runtime_error when the parent is unwritable.
+  StagedDirectory(std::filesystem::path final_path, bool overwrite);
+  ~StagedDirectory();
+  StagedDirectory(const StagedDirectory&) = delete;
+  StagedDirectory& operator=(const StagedDirectory&) = delete;
+
+  // Where to write while staging.
+  const std::filesystem::path& path() const { return staging_; }
+  const std::filesystem::path& final_path() const { return final_; }
+  // Moves the staged directory into place (replacing an old one when
+  // overwriting). After this, destruction leaves it alone.
+  void commit();
+
+ private:
+  std::filesystem::path final_;
+  std::filesystem::path staging_;
+  bool overwrite_;
+  bool committed_ = false;
+};
+
+}  // namespace kdtext::io

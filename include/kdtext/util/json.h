@@ -1,0 +1,58 @@
+// JSON helpers shared by configs and metadata files: reading with
+// file:line:column errors, layered merging that rejects unknown keys, and
+// typed field access whose errors name the key.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace kdtext {
+
+using Json = nlohmann::json;
+
+// Parses a JSON file. Throws InputError naming the file (and line:column on a
+// syntax error) when it is missing or malformed.
+Json read_json_file(const std::filesystem::path& path);
+
+// Overlays `patch` onto `base` recursively. Every key of `patch` must exist in
+// `base` (with a compatible type); otherwise throws ConfigError naming
+// `origin` and the dotted key. Arrays and scalars are replaced whole.
+void merge_config(Json& base, const Json& patch, const std::string& origin);
+
+// Reads typed fields of a JSON object, naming `prefix.key` in every error.
+class JsonFields {
+ public:
+  JsonFields(const Json& object, std::string prefix);
+
+  template <typename T>
+  void get(const char* key, T& out) const {
+    auto it = object_.find(key);
+    if (it == object_.end()) return;  // keep the default
+    try {
+      out = it->template get<T>();
+    } catch (const nlohmann::json::exception&) {
+      throw_type_error(key, type_name_of<T>(), *it);
+    }
+  }
+  // The object under `key` (empty object if absent).
+  JsonFields child(const char* key) const;
+  std::string path(const char* key) const;
+
+ private:
+  template <typename T>
+  static const char* type_name_of() {
+    if constexpr (std::is_same_v<T, bool>) return "a boolean";
+    else if constexpr (std::is_integral_v<T>) return "an integer";
+    else if constexpr (std::is_floating_point_v<T>) return "a number";
+    else if constexpr (std::is_same_v<T, std::string>) return "a string";
+    else return "a value of another type";
+  }
+  [[noreturn]] void throw_type_error(const char* key, const char* expected, const Json& got) const;
+
+  const Json& object_;
+  std::string prefix_;
+};
+
+}  // namespace kdtext

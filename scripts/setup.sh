@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Idempotent set-up for kdtext on Debian 12:
+#   1. Debian packages (compiler, cmake, ninja, ccache, sentencepiece, CLI11, spdlog, ...);
+#   2. LibTorch from the pinned PyPI torch wheel (CUDA 13.0 build) in a virtual
+#      environment cached outside the checkout, unless Torch_DIR names your own LibTorch;
+#   3. a Release build into build/.
+# With nothing changed it finishes in seconds.
+#
+# Environment: KDTEXT_CACHE (default ~/.cache/kdtext), KDTEXT_TORCH_VERSION,
+# Torch_DIR (use this LibTorch), KDTEXT_BUILD_DIR (default build), KDTEXT_JOBS.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TORCH_VERSION=${KDTEXT_TORCH_VERSION:-2.11.0}
+CACHE=${KDTEXT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kdtext}
+VENV=$CACHE/venv-torch-$TORCH_VERSION
+BUILD=${KDTEXT_BUILD_DIR:-$ROOT/build}
+JOBS=${KDTEXT_JOBS:-$(nproc)}
+
+say() { echo "[setup] $*" >&2; }
+
+# --- 1. Debian packages -----------------------------------------------------
+PACKAGES=(g++ cmake ninja-build ccache pkg-config git python3 python3-venv python3-pip
+          libsentencepiece-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+          libgtest-dev libgmock-dev libicu-dev)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  say "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# --- 2. LibTorch -------------------------------------------------------------
+if [ -n "${Torch_DIR:-}" ]; then
+  [ -f "$Torch_DIR/TorchConfig.cmake" ] || { echo "Torch_DIR=$Torch_DIR has no TorchConfig.cmake" >&2; exit 2; }
+  TORCH_PREFIX=$Torch_DIR
+  say "using your LibTorch: $Torch_DIR"
+else
+  if ! "$VENV/bin/python" -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('$TORCH_VERSION') else 1)" 2>/dev/null; then
+    say "installing torch==$TORCH_VERSION (CUDA 13.0 build) into $VENV (one-time, several GB)"
+    mkdir -p "$CACHE"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --upgrade pip
+    "$VENV/bin/pip" install -q "torch==$TORCH_VERSION"
+  fi
+  TORCH_PREFIX=$("$VENV/bin/python" -c "import torch.utils; print(torch.utils.cmake_prefix_path)" 2>/dev/null)/Torch
+fi
+
+# --- 3. Configure and build ----------------------------------------------------
+export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+stamp="$TORCH_PREFIX"
+if [ ! -f "$BUILD/CMakeCache.txt" ] || [ "$(cat "$BUILD/.kdtext-torch" 2>/dev/null)" != "$stamp" ]; then
+  say "configuring $BUILD"
+  rm -rf "$BUILD"
+  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTorch_DIR="$TORCH_PREFIX" \
+        -DKDTEXT_BUILD_TESTS=ON >/dev/null
+  echo "$stamp" > "$BUILD/.kdtext-torch"
+fi
+say "building ($JOBS jobs)"
+cmake --build "$BUILD" -j "$JOBS"
+say "ready: $BUILD/bin"

@@ -1,0 +1,72 @@
+#include "kdtext/cli/runtime.h"
+
+#include <torch/cuda.h>
+#include <torch/utils.h>
+
+#include <thread>
+
+#include "kdtext/util/error.h"
+
+namespace kdtext::cli {
+
+Json to_json(const RuntimeOptions& o) {
+  return Json{{"device", o.device},       {"threads", o.threads},   {"seed", o.seed},
+              {"log_level", o.log_level}, {"log_file", o.log_file}, {"quiet", o.quiet}};
+}
+
+RuntimeOptions runtime_options_from_json(const JsonFields& f) {
+  RuntimeOptions o;
+  f.get("device", o.device);
+  f.get("threads", o.threads);
+  f.get("seed", o.seed);
+  f.get("log_level", o.log_level);
+  f.get("log_file", o.log_file);
+  f.get("quiet", o.quiet);
+  return o;
+}
+
+c10::Device resolve_device(const std::string& spec) {
+  const size_t gpus = torch::cuda::device_count();
+  if (spec == "auto") return gpus > 0 ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
+  if (spec == "cpu") return c10::Device(c10::kCPU);
+  if (spec.rfind("cuda", 0) == 0) {
+    int index = 0;
+    if (spec.size() > 4) {
+      const std::string num = spec.substr(5);
+      if (spec[4] != ':' || num.empty() || num.find_first_not_of("0123456789") != std::string::npos ||
+          num.size() > 4) {
+        throw ConfigError("--device: malformed '" + spec + "' (expected auto, cpu, cuda or cuda:N)");
+      }
+      index = std::stoi(num);
+    }
+    if (gpus == 0) {
+      throw ConfigError("--device " + spec +
+                        ": no CUDA GPU is usable on this machine (no driver or no device); "
+                        "use --device cpu or --device auto");
+    }
+    if (static_cast<size_t>(index) >= gpus) {
+      throw ConfigError("--device " + spec + ": this machine has " + std::to_string(gpus) +
+                        " CUDA device(s), numbered from 0");
+    }
+    return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
+  throw ConfigError("--device: unknown device '" + spec + "' (expected auto, cpu, cuda or cuda:N)");
+}
+
+int effective_threads(const RuntimeOptions& o) {
+  if (o.threads > 0) return static_cast<int>(o.threads);
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+c10::Device apply_runtime(const std::string& stage, const RuntimeOptions& o) {
+  if (o.threads < 0 || o.threads > 4096) {
+    throw ConfigError("--threads: must be between 0 (all cores) and 4096, got " + std::to_string(o.threads));
+  }
+  log::init(stage, log::LogOptions{o.log_level, o.log_file, o.quiet});
+  const c10::Device device = resolve_device(o.device);
+  torch::set_num_threads(effective_threads(o));
+  torch::manual_seed(o.seed);
+  return device;
+}
+
+}  // namespace kdtext::cli

@@ -1,0 +1,95 @@
+#include "kdtext/io/atomic.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <system_error>
+
+#include "kdtext/util/error.h"
+
+namespace kdtext::io {
+namespace fs = std::filesystem;
+
+namespace {
+std::string pid_suffix() { return std::to_string(static_cast<long>(::getpid())); }
+}  // namespace
+
+void write_file_atomic(const fs::path& path, std::string_view content) {
+  const fs::path tmp = path.string() + ".tmp-" + pid_suffix();
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) {
+      throw std::runtime_error(path.string() + ": cannot open for writing: " + std::strerror(errno));
+    }
+    out.write(content.data(), static_cast<std::streamsize>(content.size()));
+    out.flush();
+    if (!out) {
+      std::error_code ignored;
+      fs::remove(tmp, ignored);
+      throw std::runtime_error(path.string() + ": write failed: " + std::strerror(errno));
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    throw std::runtime_error(path.string() + ": cannot move temporary file into place: " + ec.message());
+  }
+}
+
+StagedDirectory::StagedDirectory(fs::path final_path, bool overwrite)
+    : final_(std::move(final_path)), overwrite_(overwrite) {
+  if (final_.empty()) throw ConfigError("output directory: empty path");
+  final_ = fs::absolute(final_).lexically_normal();
+  if (final_.filename().empty()) final_ = final_.parent_path();
+  std::error_code ec;
+  if (fs::exists(final_, ec)) {
+    if (!fs::is_directory(final_, ec)) {
+      throw ConfigError(final_.string() + ": output path exists and is not a directory");
+    }
+    if (!overwrite_ && !fs::is_empty(final_, ec)) {
+      throw ConfigError(final_.string() +
+                        ": output directory exists and is not empty (pass --overwrite to replace it)");
+    }
+  }
+  const fs::path parent = final_.parent_path();
+  fs::create_directories(parent, ec);
+  if (ec) throw std::runtime_error(parent.string() + ": cannot create output parent directory: " + ec.message());
+  staging_ = parent / (final_.filename().string() + ".partial-" + pid_suffix());
+  fs::remove_all(staging_, ec);
+  if (!fs::create_directory(staging_, ec) || ec) {
+    throw std::runtime_error(parent.string() + ": cannot create a directory here (" +
+                             (ec ? ec.message() : std::string("unknown error")) +
+                             "); is the output location writable?");
+  }
+}
+
+StagedDirectory::~StagedDirectory() {
+  if (!committed_) {
+    std::error_code ignored;
+    fs::remove_all(staging_, ignored);
+  }
+}
+
+void StagedDirectory::commit() {
+  std::error_code ec;
+  fs::path old;
+  if (fs::exists(final_, ec)) {
+    // Empty directories may be replaced without --overwrite.
+    old = final_.parent_path() / (final_.filename().string() + ".old-" + pid_suffix());
+    fs::rename(final_, old, ec);
+    if (ec) throw std::runtime_error(final_.string() + ": cannot move old output aside: " + ec.message());
+  }
+  fs::rename(staging_, final_, ec);
+  if (ec) {
+    if (!old.empty()) fs::rename(old, final_, ec);
+    throw std::runtime_error(final_.string() + ": cannot move finished output into place: " + ec.message());
+  }
+  committed_ = true;
+  if (!old.empty()) fs::remove_all(old, ec);
+}
+
+}  // namespace kdtext::io

@@ -1,0 +1,268 @@
+#include "kdtext/text/tokenizer.h"
+
+#include <sentencepiece_processor.h>
+#include <sentencepiece_trainer.h>
+
+#include <fstream>
+#include <sstream>
+#include <unordered_map>
+
+#include "kdtext/io/atomic.h"
+#include "kdtext/log.h"
+#include "kdtext/util/error.h"
+
+// Exported by libsentencepiece but not declared in its public headers.
+namespace sentencepiece::logging {
+void SetMinLogLevel(int v);
+}
+
+namespace kdtext::text {
+namespace fs = std::filesystem;
+
+std::string fingerprint_bytes(std::string_view bytes) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "fnv1a64:%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+Json to_json(const SentencePieceTrainOptions& o) {
+  return Json{{"model_type", o.model_type},
+              {"vocab_size", o.vocab_size},
+              {"character_coverage", o.character_coverage},
+              {"sample_documents", o.sample_documents},
+              {"max_sentence_bytes", o.max_sentence_bytes},
+              {"byte_fallback", o.byte_fallback},
+              {"threads", o.threads}};
+}
+
+SentencePieceTrainOptions spm_options_from_json(const JsonFields& f) {
+  SentencePieceTrainOptions o;
+  f.get("model_type", o.model_type);
+  f.get("vocab_size", o.vocab_size);
+  f.get("character_coverage", o.character_coverage);
+  f.get("sample_documents", o.sample_documents);
+  f.get("max_sentence_bytes", o.max_sentence_bytes);
+  f.get("byte_fallback", o.byte_fallback);
+  f.get("threads", o.threads);
+  return o;
+}
+
+void validate(const SentencePieceTrainOptions& o, const std::string& prefix) {
+  if (o.model_type != "unigram" && o.model_type != "bpe") {
+    throw ConfigError(prefix + ".model_type: unknown '" + o.model_type + "' (expected unigram or bpe)");
+  }
+  if (o.vocab_size < 16 || o.vocab_size > (1 << 24)) {
+    throw ConfigError(prefix + ".vocab_size: must be in [16, 16777216], got " + std::to_string(o.vocab_size));
+  }
+  if (!(o.character_coverage > 0.0 && o.character_coverage <= 1.0)) {
+    throw ConfigError(prefix + ".character_coverage: must be in (0, 1], got " +
+                      std::to_string(o.character_coverage));
+  }
+  if (o.sample_documents < 1) {
+    throw ConfigError(prefix + ".sample_documents: must be >= 1, got " + std::to_string(o.sample_documents));
+  }
+  if (o.max_sentence_bytes < 16) {
+    throw ConfigError(prefix + ".max_sentence_bytes: must be >= 16, got " + std::to_string(o.max_sentence_bytes));
+  }
+  if (o.threads < 0) throw ConfigError(prefix + ".threads: must be >= 0");
+}
+
+struct SentencePieceTokenizer::Impl {
+  sentencepiece::SentencePieceProcessor sp;
+};
+
+namespace {
+
+class VectorIterator : public sentencepiece::SentenceIterator {
+ public:
+  VectorIterator(const std::vector<std::string>& v, size_t max_bytes) : v_(v), max_bytes_(max_bytes) { load(); }
+  bool done() const override { return i_ >= v_.size(); }
+  void Next() override {
+    ++i_;
+    load();
+  }
+  const std::string& value() const override { return current_; }
+  sentencepiece::util::Status status() const override { return {}; }
+
+ private:
+  void load() {
+    if (i_ >= v_.size()) return;
+    const std::string& s = v_[i_];
+    if (s.size() <= max_bytes_) {
+      current_ = s;
+      return;
+    }
+    size_t cut = max_bytes_;
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // char boundary
+    current_.assign(s, 0, cut);
+  }
+  const std::vector<std::string>& v_;
+  size_t max_bytes_;
+  size_t i_ = 0;
+  std::string current_;
+};
+
+Json special_tokens_json() {
+  Json j = Json::object();
+  for (int i = 0; i < 5; ++i) j[SpecialTokens::kPieces[i]] = i;
+  return j;
+}
+
+}  // namespace
+
+SentencePieceTokenizer::SentencePieceTokenizer(std::string serialized_model, NormalizerOptions normalizer)
+    : impl_(std::make_unique<Impl>()),
+      serialized_(std::move(serialized_model)),
+      fingerprint_(fingerprint_bytes(serialized_)),
+      normalizer_(normalizer) {
+  const auto status = impl_->sp.LoadFromSerializedProto(serialized_);
+  if (!status.ok()) throw InputError("sentencepiece model: cannot load: " + status.ToString());
+  for (int32_t i = 0; i < 5; ++i) {
+    if (impl_->sp.IdToPiece(i) != SpecialTokens::kPieces[i]) {
+      throw InputError(std::string("sentencepiece model: id ") + std::to_string(i) + " is '" +
+                       impl_->sp.IdToPiece(i) + "', expected '" + SpecialTokens::kPieces[i] +
+                       "' (kdtext tokenizers keep [PAD] [UNK] [CLS] [SEP] [MASK] at ids 0-4)");
+    }
+  }
+}
+
+SentencePieceTokenizer::~SentencePieceTokenizer() = default;
+
+std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::train(const std::vector<std::string>& sample,
+                                                                      const SentencePieceTrainOptions& o,
+                                                                      NormalizerOptions normalizer, int threads,
+                                                                      uint64_t seed) {
+  if (sample.empty()) throw InputError("tokenizer training: no documents to train on");
+  sentencepiece::logging::SetMinLogLevel(log::enabled(log::Level::kDebug) ? 0 : 2);
+  sentencepiece::SetRandomGeneratorSeed(static_cast<unsigned int>(seed));
+  const int nthreads = o.threads > 0 ? static_cast<int>(o.threads) : std::max(1, threads);
+  std::unordered_map<std::string, std::string> args{
+      {"model_type", o.model_type},
+      {"vocab_size", std::to_string(o.vocab_size)},
+      {"character_coverage", std::to_string(o.character_coverage)},
+      {"pad_id", "0"}, {"unk_id", "1"}, {"bos_id", "2"}, {"eos_id", "3"},
+      {"pad_piece", "[PAD]"}, {"unk_piece", "[UNK]"}, {"bos_piece", "[CLS]"}, {"eos_piece", "[SEP]"},
+      {"user_defined_symbols", "[MASK]"},
+      {"normalization_rule_name", "identity"},  // kdtext's Normalizer runs before sentencepiece
+      {"remove_extra_whitespaces", "false"},
+      {"add_dummy_prefix", "true"},
+      {"byte_fallback", o.byte_fallback ? "true" : "false"},
+      {"input_sentence_size", "0"},  // the sample is already bounded
+      {"shuffle_input_sentence", "false"},
+      {"max_sentence_length", std::to_string(o.max_sentence_bytes)},
+      {"hard_vocab_limit", "true"},
+      {"num_threads", std::to_string(nthreads)},
+      {"train_extremely_large_corpus", "false"},
+  };
+  VectorIterator it(sample, static_cast<size_t>(o.max_sentence_bytes));
+  std::string model;
+  const auto status = sentencepiece::SentencePieceTrainer::Train(args, &it, &model);
+  if (!status.ok()) {
+    std::string msg = status.ToString();
+    if (msg.find("Vocabulary size") != std::string::npos) {
+      throw InputError("tokenizer.vocab_size = " + std::to_string(o.vocab_size) +
+                       " is more than this corpus supports (sentencepiece: " + msg +
+                       "); lower --vocab-size or give more text");
+    }
+    throw InputError("tokenizer training failed (sentencepiece: " + msg + ")");
+  }
+  return std::make_unique<SentencePieceTokenizer>(std::move(model), normalizer);
+}
+
+std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::load_dir(const fs::path& dir, const Json& meta) {
+  std::string model_file = "spm.model";
+  NormalizerOptions norm;
+  try {
+    JsonFields f(meta, "");
+    f.get("model_file", model_file);
+    norm = normalizer_options_from_json(f.child("normalizer"));
+  } catch (const ConfigError& e) {
+    throw InputError((dir / kTokenizerMetaFile).string() + ": " + e.what());
+  }
+  const fs::path path = dir / model_file;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path.string() + ": cannot open sentencepiece model");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  try {
+    auto tok = std::make_unique<SentencePieceTokenizer>(ss.str(), norm);
+    std::string expected;
+    JsonFields(meta, "").get("fingerprint", expected);
+    if (!expected.empty() && expected != tok->fingerprint()) {
+      throw InputError("fingerprint " + tok->fingerprint() + " does not match " + expected +
+                       " recorded in tokenizer.json (model file replaced or corrupt)");
+    }
+    return tok;
+  } catch (const InputError& e) {
+    throw InputError(path.string() + ": " + e.what());
+  }
+}
+
+std::vector<int32_t> SentencePieceTokenizer::encode(std::string_view text) const {
+  return encode_normalized(normalizer_.normalize(text));
+}
+
+std::vector<int32_t> SentencePieceTokenizer::encode_normalized(std::string_view text) const {
+  std::vector<int> ids;
+  const auto status = impl_->sp.Encode(text, &ids);
+  if (!status.ok()) throw std::runtime_error("sentencepiece encode failed: " + status.ToString());
+  return std::vector<int32_t>(ids.begin(), ids.end());
+}
+
+std::string SentencePieceTokenizer::decode(const std::vector<int32_t>& ids) const {
+  std::string out;
+  const auto status = impl_->sp.Decode(std::vector<int>(ids.begin(), ids.end()), &out);
+  if (!status.ok()) throw std::runtime_error("sentencepiece decode failed: " + status.ToString());
+  return out;
+}
+
+int64_t SentencePieceTokenizer::vocab_size() const { return impl_->sp.GetPieceSize(); }
+
+std::string SentencePieceTokenizer::id_to_piece(int32_t id) const { return impl_->sp.IdToPiece(id); }
+
+void SentencePieceTokenizer::save(const fs::path& dir) const {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw std::runtime_error(dir.string() + ": cannot create tokenizer directory: " + ec.message());
+  io::write_file_atomic(dir / "spm.model", serialized_);
+  Json meta{{"format_version", kTokenizerFormatVersion},
+            {"type", type()},
+            {"model_file", "spm.model"},
+            {"vocab_size", vocab_size()},
+            {"normalizer", to_json(normalizer_.options())},
+            {"special_tokens", special_tokens_json()},
+            {"fingerprint", fingerprint_}};
+  io::write_file_atomic(dir / kTokenizerMetaFile, meta.dump(2) + "\n");
+}
+
+std::unique_ptr<Tokenizer> Tokenizer::load(const fs::path& dir) {
+  const fs::path meta_path = dir / kTokenizerMetaFile;
+  if (!fs::exists(meta_path)) {
+    throw InputError(dir.string() + ": not a kdtext tokenizer directory (no " + kTokenizerMetaFile + ")");
+  }
+  const Json meta = read_json_file(meta_path);
+  int version = 0;
+  std::string type;
+  try {
+    JsonFields f(meta, "");
+    f.get("format_version", version);
+    f.get("type", type);
+  } catch (const ConfigError& e) {
+    throw InputError(meta_path.string() + ": " + e.what());
+  }
+  if (version > kTokenizerFormatVersion) {
+    throw InputError(meta_path.string() + ": tokenizer format version " + std::to_string(version) +
+                     " is newer than this kdtext supports (" + std::to_string(kTokenizerFormatVersion) +
+                     "); upgrade kdtext");
+  }
+  if (version < 1) throw InputError(meta_path.string() + ": missing or invalid format_version");
+  if (type == "sentencepiece") return SentencePieceTokenizer::load_dir(dir, meta);
+  throw InputError(meta_path.string() + ": unknown tokenizer type '" + type + "'");
+}
+
+}  // namespace kdtext::text

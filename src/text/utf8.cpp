@@ -1,0 +1,87 @@
+#include "kdtext/text/utf8.h"
+
+#include <cstdint>
+
+namespace kdtext::text {
+namespace {
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 if invalid. When
+// invalid, `*maximal` is the length of the maximal subpart to replace (>= 1).
+size_t sequence_length(std::string_view s, size_t i, size_t* maximal) {
+  const auto b = [&](size_t k) { return static_cast<uint8_t>(s[k]); };
+  const uint8_t c = b(i);
+  *maximal = 1;
+  if (c < 0x80) return 1;
+  size_t need;
+  uint8_t lo = 0x80, hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    need = 1;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    need = 2;
+    if (c == 0xE0) lo = 0xA0;       // no overlongs
+    if (c == 0xED) hi = 0x9F;       // no surrogates
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    need = 3;
+    if (c == 0xF0) lo = 0x90;       // no overlongs
+    if (c == 0xF4) hi = 0x8F;       // <= U+10FFFF
+  } else {
+    return 0;
+  }
+  for (size_t k = 1; k <= need; ++k) {
+    if (i + k >= s.size()) return 0;
+    const uint8_t t = b(i + k);
+    const uint8_t l = (k == 1) ? lo : 0x80;
+    const uint8_t h = (k == 1) ? hi : 0xBF;
+    if (t < l || t > h) return 0;
+    *maximal = k + 1;
+  }
+  return need + 1;
+}
+
+}  // namespace
+
+bool is_valid_utf8(std::string_view s, size_t* bad_offset) {
+  size_t i = 0;
+  while (i < s.size()) {
+    if (static_cast<uint8_t>(s[i]) < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t maximal;
+    const size_t n = sequence_length(s, i, &maximal);
+    if (n == 0) {
+      if (bad_offset) *bad_offset = i;
+      return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+std::string repair_utf8(std::string_view s, size_t* replaced) {
+  std::string out;
+  out.reserve(s.size() + 8);
+  size_t count = 0, i = 0;
+  while (i < s.size()) {
+    size_t maximal;
+    const size_t n = sequence_length(s, i, &maximal);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      ++count;
+      i += maximal;
+    } else {
+      out.append(s.data() + i, n);
+      i += n;
+    }
+  }
+  if (replaced) *replaced = count;
+  return out;
+}
+
+size_t count_codepoints(std::string_view s) {
+  size_t n = 0;
+  for (char ch : s) n += (static_cast<uint8_t>(ch) & 0xC0) != 0x80;
+  return n;
+}
+
+}  // namespace kdtext::text

@@ -1,0 +1,99 @@
+#include "kdtext/util/json.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "kdtext/util/error.h"
+
+namespace kdtext {
+namespace {
+
+std::string join_key(const std::string& prefix, const std::string& key) {
+  return prefix.empty() ? key : prefix + "." + key;
+}
+
+bool compatible(const Json& base, const Json& value) {
+  if (base.is_null()) return true;
+  if (base.is_number() && value.is_number()) {
+    // An integer field accepts only integers; a float field accepts both.
+    return !(base.is_number_integer() && value.is_number_float());
+  }
+  return base.type() == value.type();
+}
+
+void merge_at(Json& base, const Json& patch, const std::string& origin, const std::string& prefix) {
+  if (!patch.is_object()) {
+    throw ConfigError(origin + ": expected a JSON object" +
+                      (prefix.empty() ? std::string() : " at '" + prefix + "'"));
+  }
+  for (auto it = patch.begin(); it != patch.end(); ++it) {
+    const std::string key = join_key(prefix, it.key());
+    auto found = base.find(it.key());
+    if (found == base.end()) {
+      std::string known;
+      for (auto k = base.begin(); k != base.end(); ++k) known += (known.empty() ? "" : ", ") + k.key();
+      throw ConfigError(origin + ": unknown key '" + key + "' (known keys here: " + known + ")");
+    }
+    if (found->is_object()) {
+      merge_at(*found, it.value(), origin, key);
+    } else if (!compatible(*found, it.value())) {
+      throw ConfigError(origin + ": key '" + key + "' should be " +
+                        std::string(found->type_name()) + ", got " + it.value().dump());
+    } else {
+      *found = it.value();
+    }
+  }
+}
+
+}  // namespace
+
+Json read_json_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path.string() + ": cannot open file for reading");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string text = buffer.str();
+  try {
+    return Json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    size_t line = 1, column = 1;
+    const size_t end = std::min<size_t>(e.byte == 0 ? 0 : e.byte - 1, text.size());
+    for (size_t i = 0; i < end; ++i) {
+      if (text[i] == '\n') {
+        ++line;
+        column = 1;
+      } else {
+        ++column;
+      }
+    }
+    std::string what = e.what();
+    const auto pos = what.find("syntax error");
+    throw InputError(path.string() + ":" + std::to_string(line) + ":" + std::to_string(column) +
+                     ": invalid JSON: " + (pos == std::string::npos ? what : what.substr(pos)));
+  }
+}
+
+void merge_config(Json& base, const Json& patch, const std::string& origin) {
+  merge_at(base, patch, origin, "");
+}
+
+JsonFields::JsonFields(const Json& object, std::string prefix)
+    : object_(object), prefix_(std::move(prefix)) {
+  if (!object_.is_object() && !object_.is_null()) {
+    throw ConfigError("config key '" + prefix_ + "' should be an object, got " + object_.dump());
+  }
+}
+
+JsonFields JsonFields::child(const char* key) const {
+  static const Json kEmpty = Json::object();
+  auto it = object_.find(key);
+  return JsonFields(it == object_.end() ? kEmpty : *it, path(key));
+}
+
+std::string JsonFields::path(const char* key) const { return join_key(prefix_, key); }
+
+void JsonFields::throw_type_error(const char* key, const char* expected, const Json& got) const {
+  throw ConfigError("config key '" + path(key) + "' should be " + expected + ", got " + got.dump());
+}
+
+}  // namespace kdtext

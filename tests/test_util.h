@@ -1,0 +1,37 @@
+// Helpers shared by the tests: scratch directories, files, running binaries.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace kdtext::testing {
+
+// A fresh directory under the system temp dir, removed at destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+void write_file(const std::filesystem::path& path, const std::string& content);
+std::string read_file(const std::filesystem::path& path);
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+// Runs a shell command line and captures its output and exit code.
+CommandResult run_command(const std::string& command);
+// Path of a built executable, e.g. bin("kdtext-preprocess").
+std::string bin(const std::string& name);
+// The repository root (for data/).
+std::filesystem::path source_dir();
+// Single-quotes a string for the shell.
+std::string quote(const std::string& s);
+
+}  // namespace kdtext::testing
