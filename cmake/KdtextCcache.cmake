@@ -6,6 +6,7 @@ if(KDTEXT_USE_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
     set(CMAKE_CXX_COMPILER_LAUNCHER
         ${CMAKE_COMMAND} -E env
         "CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime"
+        "CCACHE_BASEDIR=${PROJECT_SOURCE_DIR}"
         ${KDTEXT_CCACHE_PROGRAM})
     message(STATUS "kdtext: compiling through ccache (${KDTEXT_CCACHE_PROGRAM})")
   endif()

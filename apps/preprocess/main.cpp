@@ -25,7 +25,8 @@ int main(int argc, char** argv) {
   app.option("--model-type", "train.model_type", "Tokenizer model: unigram or bpe");
   app.option("--vocab-size", "train.vocab_size", "Tokenizer vocabulary size");
   app.option("--character-coverage", "train.character_coverage", "Character coverage (0.9995 for Chinese)");
-  app.option("--sample-documents", "train.sample_documents", "Documents sampled for tokenizer training");
+  app.option("--sample-documents", "train.sample_documents", "Most documents sampled for tokenizer training");
+  app.option("--sample-bytes", "train.sample_bytes", "Most bytes sampled for tokenizer training");
   app.flag("byte-fallback", "train.byte_fallback", "Encode unknown characters as bytes");
   app.option("--shard-tokens", "shard_tokens", "Tokens per shard");
   return app.run(argc, argv, [](const cli::RunContext& ctx) {

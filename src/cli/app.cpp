@@ -19,7 +19,8 @@ struct StageApp::Binding {
   std::string flag;         // for error messages
   CLI::Option* option = nullptr;
   bool required = false;
-  std::vector<std::string> values;
+  std::vector<std::string> values;  // list options
+  std::string scalar;               // single-value options
   bool is_switch = false;
   bool switch_value = false;
 };
@@ -112,13 +113,14 @@ void StageApp::option(const std::string& flags, const std::string& key, const st
   if (!like.is_array() && !(like.is_string() && like.get<std::string>().empty())) {
     text += " [default: " + (like.is_string() ? like.get<std::string>() : like.dump()) + "]";
   }
-  b->option = app_->add_option(flags, b->values, text);
-  if (!like.is_array()) {
-    b->option->expected(1)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-    b->option->type_name(like.is_boolean() ? "BOOL" : like.is_number_integer() ? "INT"
-                         : like.is_number() ? "NUMBER" : "TEXT");
+  if (like.is_array()) {
+    b->option = app_->add_option(flags, b->values, text)->type_name("TEXT");
   } else {
-    b->option->type_name("TEXT");
+    // A scalar takes exactly one value; repeating the flag keeps the last one.
+    b->option = app_->add_option(flags, b->scalar, text)
+                    ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+                    ->type_name(like.is_boolean() ? "BOOL" : like.is_number_integer() ? "INT"
+                                : like.is_number() ? "NUMBER" : "TEXT");
   }
   bindings_.push_back(std::move(b));
 }
@@ -170,7 +172,8 @@ Json StageApp::resolve_parsed() {
     if (b->is_switch) {
       config[ptr] = b->switch_value;
     } else {
-      config[ptr] = convert(b->flag, defaults_.at(ptr), b->values);
+      const Json& like = defaults_.at(ptr);
+      config[ptr] = convert(b->flag, like, like.is_array() ? b->values : std::vector<std::string>{b->scalar});
     }
   }
   if (!dump_config_) check_required(config);

@@ -9,6 +9,7 @@
 #include "kdtext/io/atomic.h"
 #include "kdtext/log.h"
 #include "kdtext/text/corpus.h"
+#include "kdtext/text/sample.h"
 #include "kdtext/text/shard.h"
 #include "kdtext/util/error.h"
 #include "kdtext/util/progress.h"
@@ -131,26 +132,17 @@ Json run_preprocess(const PreprocessConfig& c) {
   if (existing) clean.normalizer = existing->normalizer().options();  // encode as the tokenizer expects
   text::CorpusCleaner cleaner(clean);
   const fs::path clean_path = dir / "clean.tmp.txt";
-  std::vector<std::string> sample;
+  text::ReservoirSample sample(static_cast<uint64_t>(c.train.sample_documents),
+                               static_cast<uint64_t>(c.train.sample_bytes),
+                               static_cast<uint64_t>(c.train.max_sentence_bytes), c.run.seed);
   {
     std::ofstream clean_out(clean_path, std::ios::binary);
     if (!clean_out) throw std::runtime_error(clean_path.string() + ": cannot open for writing");
-    std::mt19937_64 rng(c.run.seed);
-    const auto cap = static_cast<uint64_t>(c.train.sample_documents);
-    uint64_t seen = 0;
     text::CorpusReader reader(files, mode);
     Progress progress("pass 1/2 clean", static_cast<double>(reader.total_bytes()), "MB", 1e6);
     clean_corpus(reader, cleaner, static_cast<size_t>(c.batch_documents), threads, progress, [&](std::string&& doc) {
       clean_out << doc << '\n';
-      if (!existing) {
-        ++seen;
-        if (sample.size() < cap) {
-          sample.push_back(doc);
-        } else {
-          const uint64_t k = rng() % seen;
-          if (k < cap) sample[k] = doc;
-        }
-      }
+      if (!existing) sample.offer(doc);
     });
     clean_out.flush();
     if (!clean_out) throw std::runtime_error(clean_path.string() + ": write failed (disk full?)");
@@ -175,10 +167,9 @@ Json run_preprocess(const PreprocessConfig& c) {
     log::info("reusing tokenizer ", c.tokenizer, " (", tokenizer->vocab_size(), " pieces, ", tokenizer->fingerprint(),
               ")");
   } else {
-    log::info("training ", c.train.model_type, " tokenizer: vocab ", c.train.vocab_size, " on ", sample.size(),
-              " sampled documents");
-    tokenizer = text::SentencePieceTokenizer::train(sample, c.train, clean.normalizer, threads, c.run.seed);
-    std::vector<std::string>().swap(sample);
+    log::info("training ", c.train.model_type, " tokenizer: vocab ", c.train.vocab_size, " on a sample of ",
+              sample.documents().size(), " documents (", log::fixed(sample.bytes() / 1e6, 1), " MB)");
+    tokenizer = text::SentencePieceTokenizer::train(sample.take(), c.train, clean.normalizer, threads, c.run.seed);
   }
   const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_train).count();
   tokenizer->save(dir / "tokenizer");

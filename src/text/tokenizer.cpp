@@ -35,6 +35,7 @@ Json to_json(const SentencePieceTrainOptions& o) {
               {"vocab_size", o.vocab_size},
               {"character_coverage", o.character_coverage},
               {"sample_documents", o.sample_documents},
+              {"sample_bytes", o.sample_bytes},
               {"max_sentence_bytes", o.max_sentence_bytes},
               {"byte_fallback", o.byte_fallback},
               {"threads", o.threads}};
@@ -46,6 +47,7 @@ SentencePieceTrainOptions spm_options_from_json(const JsonFields& f) {
   f.get("vocab_size", o.vocab_size);
   f.get("character_coverage", o.character_coverage);
   f.get("sample_documents", o.sample_documents);
+  f.get("sample_bytes", o.sample_bytes);
   f.get("max_sentence_bytes", o.max_sentence_bytes);
   f.get("byte_fallback", o.byte_fallback);
   f.get("threads", o.threads);
@@ -65,6 +67,9 @@ void validate(const SentencePieceTrainOptions& o, const std::string& prefix) {
   }
   if (o.sample_documents < 1) {
     throw ConfigError(prefix + ".sample_documents: must be >= 1, got " + std::to_string(o.sample_documents));
+  }
+  if (o.sample_bytes < 1024) {
+    throw ConfigError(prefix + ".sample_bytes: must be >= 1024, got " + std::to_string(o.sample_bytes));
   }
   if (o.max_sentence_bytes < 16) {
     throw ConfigError(prefix + ".max_sentence_bytes: must be >= 16, got " + std::to_string(o.max_sentence_bytes));

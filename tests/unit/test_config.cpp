@@ -123,3 +123,11 @@ TEST(Config, PreprocessValidationNamesKeys) {
   // to_json and from_json agree.
   EXPECT_EQ(stages::to_json(c), j);
 }
+
+TEST(Config, ScalarOptionsTakeOneValueAndPositionalsMayFollow) {
+  auto app = make_app();
+  const Json c = resolve(app, {"--count", "4", "a.txt", "--output", "o", "b.txt", "--count", "5"});
+  EXPECT_EQ(c["count"], 5);  // repeated: the last wins
+  EXPECT_EQ(c["inputs"], (Json{"a.txt", "b.txt"}));
+  EXPECT_EQ(c["output"], "o");
+}

@@ -54,7 +54,8 @@ struct SentencePieceTrainOptions {
   std::string model_type = "unigram";   // unigram | bpe
   int64_t vocab_size = 8000;             // including the 5 special tokens
   double character_coverage = 0.9995;   // 0.9995 for CJK, 1.0 for small alphabets
-  int64_t sample_documents = 1000000;   // bound on documents used for training (reservoir sample)
+  int64_t sample_documents = 200000;    // at most this many documents train the tokenizer (uniform sample)
+  int64_t sample_bytes = 4 << 20;       // ... and at most this many bytes (training costs ~1 s/MB on 2 cores)
   int64_t max_sentence_bytes = 4096;    // longer sample documents are truncated
   bool byte_fallback = false;           // unknown characters as UTF-8 bytes instead of [UNK]
   int64_t threads = 0;                  // 0: the run's thread count
