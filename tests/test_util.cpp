@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <random>
@@ -52,9 +53,21 @@ CommandResult run_command(const std::string& command) {
   return result;
 }
 
-std::string bin(const std::string& name) { return std::string(KDTEXT_BIN_DIR) + "/" + name; }
+namespace {
+// The test binary lives in <build>/bin next to the executables; the source
+// tree is the build directory's parent unless ctest says otherwise.
+fs::path self_dir() { return fs::read_symlink("/proc/self/exe").parent_path(); }
+}  // namespace
 
-fs::path source_dir() { return fs::path(KDTEXT_SOURCE_DIR); }
+std::string bin(const std::string& name) {
+  const char* env = std::getenv("KDTEXT_BIN_DIR");
+  return ((env && *env) ? fs::path(env) : self_dir()) / name;
+}
+
+fs::path source_dir() {
+  const char* env = std::getenv("KDTEXT_SOURCE_DIR");
+  return (env && *env) ? fs::path(env) : self_dir().parent_path().parent_path();
+}
 
 std::string quote(const std::string& s) {
   std::string out = "'";
