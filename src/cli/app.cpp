@@ -221,6 +221,9 @@ int StageApp::run(int argc, char** argv, const std::function<void(const RunConte
   try {
     body(ctx);
     return 0;
+  } catch (const Interrupted& e) {
+    log::warn(e.what());
+    return 128 + e.signal();
   } catch (const ConfigError& e) {
     log::error(e.what());
     return 2;

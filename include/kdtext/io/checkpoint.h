@@ -1,0 +1,64 @@
+// Self-describing checkpoint directories:
+//   config.json        architecture (Hugging Face keys, labels as id2label)
+//   model.safetensors  weights by Hugging Face name
+//   tokenizer/         the tokenizer the model was trained with
+//   kdtext.json        format version, stage, heads, tokenizer identity, provenance
+//   training_state/    (optional) what an exact resume needs; see train/trainer.h
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "kdtext/io/safetensors.h"
+#include "kdtext/model/bert.h"
+#include "kdtext/text/tokenizer.h"
+#include "kdtext/util/json.h"
+
+namespace kdtext::io {
+
+inline constexpr int kCheckpointFormatVersion = 1;
+inline constexpr const char* kCheckpointMetaFile = "kdtext.json";
+
+struct CheckpointInfo {
+  std::string stage;        // which stage wrote it (pretrain, finetune, ...)
+  Json provenance = Json::object();  // free-form: data, steps, metrics, parent checkpoint
+};
+
+// Writes the checkpoint files into `dir` (an existing, normally staged,
+// directory). Use save_checkpoint for an atomic standalone write.
+void write_checkpoint_files(const std::filesystem::path& dir, const model::BertImpl& model,
+                            const text::Tokenizer& tokenizer, const CheckpointInfo& info);
+// Atomically (re)places the checkpoint directory `dir`.
+void save_checkpoint(const std::filesystem::path& dir, const model::BertImpl& model,
+                     const text::Tokenizer& tokenizer, const CheckpointInfo& info);
+
+struct Checkpoint {
+  std::filesystem::path dir;
+  model::BertConfig config;
+  model::Heads heads = model::Heads::kNone;
+  Json meta;
+  std::unique_ptr<text::Tokenizer> tokenizer;
+  TensorMap weights;
+};
+
+// Reads and validates a checkpoint directory: refuses a newer format version,
+// a tokenizer that does not match the recorded fingerprint, or a config whose
+// vocabulary differs from the tokenizer's. Throws InputError naming the file.
+Checkpoint read_checkpoint(const std::filesystem::path& dir);
+
+struct LoadRules {
+  // Model keys allowed to be absent from the weights (kept as initialised),
+  // by prefix, e.g. "classifier." when a classifier starts from a pretrained encoder.
+  std::vector<std::string> allow_missing_prefixes;
+  // Checkpoint keys allowed to be absent from the model, by prefix, e.g. "cls.".
+  std::vector<std::string> allow_unexpected_prefixes;
+};
+
+// Copies weights into the model by name. A missing or unexpected key, or a
+// shape mismatch, is an InputError naming the key (and `origin`).
+void load_weights(model::BertImpl& model, const TensorMap& weights, const std::string& origin,
+                  const LoadRules& rules = {});
+
+}  // namespace kdtext::io

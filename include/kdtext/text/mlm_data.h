@@ -1,0 +1,83 @@
+// Masked-LM data: token shards streamed into packed fixed-length sequences
+// ([CLS] doc [SEP] doc ... [SEP]), with a held-out split and dynamic masking.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "kdtext/text/shard.h"
+#include "kdtext/text/tokenizer.h"
+#include "kdtext/util/json.h"
+
+namespace kdtext::text {
+
+// All documents of a preprocess output's shards/ directory.
+class ShardCorpus {
+ public:
+  // `dir` holds index.json and the shards. Throws InputError naming files.
+  explicit ShardCorpus(const std::filesystem::path& dir);
+  uint64_t documents() const { return locations_.size(); }
+  int64_t vocab_size() const { return vocab_size_; }
+  std::vector<int32_t> document(uint64_t i) const;
+
+ private:
+  std::vector<std::unique_ptr<ShardReader>> shards_;
+  std::vector<std::pair<uint32_t, uint64_t>> locations_;  // (shard, document in shard)
+  int64_t vocab_size_ = 0;
+};
+
+// Packs documents (in a seeded per-epoch order) into sequences of exactly
+// `max_len` tokens. Position and order are state for exact resume.
+class SequencePacker {
+ public:
+  SequencePacker(const ShardCorpus& corpus, std::vector<uint64_t> documents, int64_t max_len, uint64_t seed,
+                 bool shuffle);
+  // Next [max_len] sequence as int64 ids.
+  std::vector<int64_t> next();
+  Json state() const;
+  void restore(const Json& state);
+  int64_t epoch() const { return epoch_; }
+
+ private:
+  void start_epoch();
+  const ShardCorpus& corpus_;
+  std::vector<uint64_t> documents_, order_;
+  int64_t max_len_;
+  uint64_t seed_;
+  bool shuffle_;
+  int64_t epoch_ = 0;
+  uint64_t doc_pos_ = 0;
+  uint64_t token_pos_ = 0;
+  std::vector<int32_t> current_;
+  bool loaded_ = false;
+};
+
+struct MaskingOptions {
+  double mask_prob = 0.15;       // fraction of (non-special) tokens predicted
+  double replace_mask = 0.8;     // of those: -> [MASK]
+  double replace_random = 0.1;   // of those: -> random token (the rest stay unchanged)
+  bool whole_word = false;       // mask whole words (sentencepiece pieces starting with U+2581)
+};
+
+// Dynamic masking with its own seeded RNG (state saved for exact resume).
+class Masker {
+ public:
+  Masker(MaskingOptions options, const Tokenizer& tokenizer, uint64_t seed);
+  // Masks `ids` [B, T] (int64, CPU) in place; returns labels [B, T] with
+  // -100 where no prediction is made.
+  torch::Tensor mask(torch::Tensor& ids);
+  std::string state() const;
+  void restore(const std::string& state);
+
+ private:
+  MaskingOptions options_;
+  int64_t vocab_size_;
+  std::vector<uint8_t> word_start_;  // per id: starts a word (or is special)
+  std::mt19937_64 rng_;
+};
+
+}  // namespace kdtext::text

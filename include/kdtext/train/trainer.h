@@ -1,0 +1,114 @@
+// The one training loop. pretrain, finetune and distill plug in a
+// TrainingTask (objective, data, evaluation, how to save the model); the
+// trainer owns optimisation (AdamW, schedules, clipping, accumulation, bf16
+// autocast), evaluation cadence, early stopping, checkpoints, exact resume,
+// signal handling, progress and metrics.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "kdtext/util/json.h"
+
+namespace kdtext::train {
+
+struct TrainerOptions {
+  int64_t max_steps = 1000;            // optimiser steps
+  int64_t grad_accum = 1;              // micro-batches per optimiser step
+  double lr = 5e-4;                    // peak learning rate
+  double weight_decay = 0.01;          // AdamW decay (never on biases or LayerNorm)
+  double adam_beta1 = 0.9;
+  double adam_beta2 = 0.999;
+  double adam_eps = 1e-6;
+  int64_t warmup_steps = -1;           // -1: warmup_ratio * max_steps
+  double warmup_ratio = 0.06;
+  std::string schedule = "linear";     // linear | cosine | constant (after warm-up)
+  double max_grad_norm = 1.0;          // <= 0 disables clipping
+  bool bf16 = false;                   // bf16 autocast (CPU and CUDA)
+  int64_t log_every = 10;              // progress line and metrics record every N steps
+  int64_t eval_every = 0;              // evaluate every N steps (0: only at the end)
+  int64_t save_every = 0;              // resumable checkpoint every N steps (0: only at the end)
+  int64_t keep_last = 2;               // resumable checkpoints kept (oldest removed)
+  int64_t early_stopping_patience = 0; // stop after N evaluations without improvement (0: never)
+  int64_t stop_at_step = 0;            // save a resumable checkpoint and stop here (0: never); for split jobs
+};
+
+Json to_json(const TrainerOptions& o);
+TrainerOptions trainer_options_from_json(const JsonFields& f);
+void validate(const TrainerOptions& o, const std::string& prefix);
+
+// Learning rate multiplier at `step` (1-based) for the options' schedule.
+double lr_factor(const TrainerOptions& o, int64_t step);
+int64_t warmup_steps(const TrainerOptions& o);
+
+struct StepOutput {
+  torch::Tensor loss;      // scalar, mean over the micro-batch
+  int64_t tokens = 0;      // tokens processed (for throughput)
+  int64_t examples = 0;
+  std::map<std::string, double> terms;  // extra per-term values to log
+};
+
+struct EvalResult {
+  std::map<std::string, double> metrics;  // must contain the task's selection metric
+};
+
+class TrainingTask {
+ public:
+  virtual ~TrainingTask() = default;
+  virtual std::string stage() const = 0;
+  // The module whose parameters are trained (and saved).
+  virtual torch::nn::Module& module() = 0;
+  // Fetches the next micro-batch, runs forward and returns the loss.
+  virtual StepOutput forward_step() = 0;
+  // Evaluates (the trainer switches to eval mode and disables gradients).
+  virtual EvalResult evaluate() = 0;
+  // The metric that selects the best checkpoint, and its direction.
+  virtual std::string selection_metric() const = 0;
+  virtual bool higher_is_better() const = 0;
+  // Position in the data (and any sampler RNG) for exact resume.
+  virtual Json data_state() const = 0;
+  virtual void restore_data_state(const Json& state) = 0;
+  // Writes a complete model checkpoint into the (staged) directory `dir`.
+  virtual void write_model(const std::filesystem::path& dir, const Json& provenance) = 0;
+};
+
+struct TrainResult {
+  int64_t steps = 0;
+  double final_loss = 0;
+  std::optional<double> best_metric;
+  std::map<std::string, double> last_eval;
+  bool early_stopped = false;
+  double seconds = 0;
+};
+
+// Output directory layout:
+//   checkpoints/step-NNNNNNNN/  model checkpoint + training_state/ (last K kept)
+//   best/                       model checkpoint with the best selection metric
+//   final/                      model checkpoint after the last step
+//   metrics.jsonl               one record per log/eval event
+class Trainer {
+ public:
+  Trainer(TrainerOptions options, std::filesystem::path output_dir, torch::Device device, uint64_t seed);
+  // Trains to max_steps, resuming from `resume_from` (a checkpoints/step-N
+  // directory) when given. Throws Interrupted after saving on SIGINT/SIGTERM,
+  // and std::runtime_error on a non-finite loss (last good checkpoint kept).
+  TrainResult run(TrainingTask& task, const std::optional<std::filesystem::path>& resume_from = {});
+
+  // The newest resumable checkpoint under `output_dir`, if any.
+  static std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& output_dir);
+
+  // For tests: raise the interrupt flag as a signal handler would.
+  static void request_stop(int signal);
+
+ private:
+  TrainerOptions options_;
+  std::filesystem::path out_;
+  torch::Device device_;
+  uint64_t seed_;
+};
+
+}  // namespace kdtext::train

@@ -1,0 +1,142 @@
+#include "kdtext/io/checkpoint.h"
+
+#include <chrono>
+#include <ctime>
+
+#include "kdtext/io/atomic.h"
+#include "kdtext/util/error.h"
+#include "kdtext/version.h"
+
+namespace kdtext::io {
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* heads_name(model::Heads h) {
+  switch (h) {
+    case model::Heads::kNone: return "none";
+    case model::Heads::kMaskedLM: return "masked_lm";
+    case model::Heads::kClassifier: return "classifier";
+  }
+  return "none";
+}
+
+model::Heads heads_from_name(const std::string& s, const std::string& origin) {
+  if (s == "none") return model::Heads::kNone;
+  if (s == "masked_lm") return model::Heads::kMaskedLM;
+  if (s == "classifier") return model::Heads::kClassifier;
+  throw InputError(origin + ": unknown heads '" + s + "'");
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+bool has_prefix(const std::string& key, const std::vector<std::string>& prefixes) {
+  for (const auto& p : prefixes) {
+    if (key.rfind(p, 0) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void write_checkpoint_files(const fs::path& dir, const model::BertImpl& model, const text::Tokenizer& tokenizer,
+                            const CheckpointInfo& info) {
+  write_file_atomic(dir / "config.json", to_json(model.config).dump(2) + "\n");
+  save_safetensors(dir / "model.safetensors", model.named_state(), {{"format", "pt"}});
+  tokenizer.save(dir / "tokenizer");
+  Json meta{{"format_version", kCheckpointFormatVersion},
+            {"stage", info.stage},
+            {"heads", heads_name(model.heads)},
+            {"labels", model.config.labels},
+            {"tokenizer", {{"type", tokenizer.type()}, {"fingerprint", tokenizer.fingerprint()}}},
+            {"kdtext_version", KDTEXT_VERSION},
+            {"created", utc_now()},
+            {"provenance", info.provenance}};
+  write_file_atomic(dir / kCheckpointMetaFile, meta.dump(2) + "\n");
+}
+
+void save_checkpoint(const fs::path& dir, const model::BertImpl& model, const text::Tokenizer& tokenizer,
+                     const CheckpointInfo& info) {
+  StagedDirectory staged(dir, /*overwrite=*/true);
+  write_checkpoint_files(staged.path(), model, tokenizer, info);
+  staged.commit();
+}
+
+Checkpoint read_checkpoint(const fs::path& dir) {
+  const fs::path meta_path = dir / kCheckpointMetaFile;
+  if (!fs::is_directory(dir)) throw InputError(dir.string() + ": checkpoint directory does not exist");
+  if (!fs::exists(meta_path)) {
+    throw InputError(dir.string() + ": not a kdtext checkpoint (no " + kCheckpointMetaFile +
+                     "); Hugging Face directories need kdtext-import-hf first");
+  }
+  Checkpoint ck;
+  ck.dir = dir;
+  ck.meta = read_json_file(meta_path);
+  int version = 0;
+  std::string heads = "none";
+  try {
+    JsonFields f(ck.meta, "");
+    f.get("format_version", version);
+    f.get("heads", heads);
+  } catch (const ConfigError& e) {
+    throw InputError(meta_path.string() + ": " + e.what());
+  }
+  if (version > kCheckpointFormatVersion) {
+    throw InputError(meta_path.string() + ": checkpoint format version " + std::to_string(version) +
+                     " was written by a newer kdtext (this one reads up to " +
+                     std::to_string(kCheckpointFormatVersion) + "); upgrade kdtext to use it");
+  }
+  if (version < 1) throw InputError(meta_path.string() + ": missing or invalid format_version");
+  ck.heads = heads_from_name(heads, meta_path.string());
+  try {
+    ck.config = model::bert_config_from_json(read_json_file(dir / "config.json"), (dir / "config.json").string());
+  } catch (const ConfigError& e) {
+    throw InputError(e.what());
+  }
+  ck.tokenizer = text::Tokenizer::load(dir / "tokenizer");
+  const std::string recorded = ck.meta.value("tokenizer", Json::object()).value("fingerprint", "");
+  if (!recorded.empty() && recorded != ck.tokenizer->fingerprint()) {
+    throw InputError(meta_path.string() + ": tokenizer fingerprint " + ck.tokenizer->fingerprint() +
+                     " does not match the recorded " + recorded + " (tokenizer directory replaced?)");
+  }
+  if (ck.tokenizer->vocab_size() != ck.config.vocab_size) {
+    throw InputError((dir / "config.json").string() + ": vocab_size " + std::to_string(ck.config.vocab_size) +
+                     " does not match the tokenizer's " + std::to_string(ck.tokenizer->vocab_size()));
+  }
+  ck.weights = load_safetensors(dir / "model.safetensors").tensors;
+  return ck;
+}
+
+void load_weights(model::BertImpl& model, const TensorMap& weights, const std::string& origin,
+                  const LoadRules& rules) {
+  torch::NoGradGuard no_grad;
+  std::set<std::string> used;
+  for (auto& [name, param] : model.named_state()) {
+    auto it = weights.find(name);
+    if (it == weights.end()) {
+      if (has_prefix(name, rules.allow_missing_prefixes)) continue;
+      throw InputError(origin + ": missing weight '" + name + "' (expected shape " +
+                       c10::str(param.sizes()) + ")");
+    }
+    if (it->second.sizes() != param.sizes()) {
+      throw InputError(origin + ": weight '" + name + "' has shape " + c10::str(it->second.sizes()) +
+                       " but the model config needs " + c10::str(param.sizes()));
+    }
+    param.copy_(it->second.to(param.options()));
+    used.insert(name);
+  }
+  for (const auto& [name, tensor] : weights) {
+    if (used.count(name)) continue;
+    if (name == "bert.embeddings.position_ids" || name == "embeddings.position_ids") continue;  // stale HF buffer
+    if (name == "cls.predictions.decoder.weight" || name == "cls.predictions.decoder.bias") continue;  // tied
+    if (has_prefix(name, rules.allow_unexpected_prefixes)) continue;
+    throw InputError(origin + ": unexpected weight '" + name + "' that the model does not have");
+  }
+}
+
+}  // namespace kdtext::io

@@ -1,0 +1,236 @@
+#include "kdtext/stages/pretrain.h"
+
+#include <cmath>
+#include <filesystem>
+
+#include "kdtext/io/atomic.h"
+#include "kdtext/io/checkpoint.h"
+#include "kdtext/log.h"
+#include "kdtext/model/bert.h"
+#include "kdtext/util/error.h"
+
+namespace kdtext::stages {
+namespace fs = std::filesystem;
+
+namespace {
+Json masking_json(const text::MaskingOptions& m) {
+  return Json{{"mask_prob", m.mask_prob},
+              {"replace_mask", m.replace_mask},
+              {"replace_random", m.replace_random},
+              {"whole_word", m.whole_word}};
+}
+}  // namespace
+
+Json to_json(const PretrainConfig& c) {
+  return Json{{"data", c.data},
+              {"output", c.output},
+              {"model", c.model},
+              {"overwrite", c.overwrite},
+              {"resume", c.resume},
+              {"max_len", c.max_len},
+              {"batch_size", c.batch_size},
+              {"masking", masking_json(c.masking)},
+              {"validation_every", c.validation_every},
+              {"eval_sequences", c.eval_sequences},
+              {"trainer", train::to_json(c.trainer)},
+              {"run", cli::to_json(c.run)}};
+}
+
+PretrainConfig pretrain_config_from_json(const Json& j) {
+  PretrainConfig c;
+  JsonFields f(j, "");
+  f.get("data", c.data);
+  f.get("output", c.output);
+  f.get("model", c.model);
+  f.get("overwrite", c.overwrite);
+  f.get("resume", c.resume);
+  f.get("max_len", c.max_len);
+  f.get("batch_size", c.batch_size);
+  const auto m = f.child("masking");
+  m.get("mask_prob", c.masking.mask_prob);
+  m.get("replace_mask", c.masking.replace_mask);
+  m.get("replace_random", c.masking.replace_random);
+  m.get("whole_word", c.masking.whole_word);
+  f.get("validation_every", c.validation_every);
+  f.get("eval_sequences", c.eval_sequences);
+  c.trainer = train::trainer_options_from_json(f.child("trainer"));
+  c.run = cli::runtime_options_from_json(f.child("run"));
+
+  if (c.data.empty()) throw ConfigError("data: required (a kdtext-preprocess output directory)");
+  if (c.output.empty()) throw ConfigError("output: required");
+  if (c.max_len < 8) throw ConfigError("max_len: must be >= 8, got " + std::to_string(c.max_len));
+  if (c.batch_size < 1) throw ConfigError("batch_size: must be >= 1");
+  if (!(c.masking.mask_prob > 0 && c.masking.mask_prob < 1)) throw ConfigError("masking.mask_prob: must be in (0, 1)");
+  if (c.masking.replace_mask < 0 || c.masking.replace_random < 0 ||
+      c.masking.replace_mask + c.masking.replace_random > 1) {
+    throw ConfigError("masking.replace_mask + masking.replace_random: must be within [0, 1]");
+  }
+  if (c.validation_every < 2) throw ConfigError("validation_every: must be >= 2");
+  if (c.eval_sequences < 1) throw ConfigError("eval_sequences: must be >= 1");
+  if (c.resume && c.overwrite) throw ConfigError("resume and overwrite exclude each other");
+  train::validate(c.trainer, "trainer");
+  return c;
+}
+
+namespace {
+
+class PretrainTask final : public train::TrainingTask {
+ public:
+  PretrainTask(const PretrainConfig& c, model::BertConfig mc, std::unique_ptr<text::Tokenizer> tok,
+               std::shared_ptr<text::ShardCorpus> corpus, torch::Device device)
+      : c_(c), tokenizer_(std::move(tok)), corpus_(std::move(corpus)), device_(device),
+        model_(model::Bert(mc, model::Heads::kMaskedLM)),
+        masker_(c.masking, *tokenizer_, c.run.seed + 17) {
+    std::vector<uint64_t> train_docs, val_docs;
+    for (uint64_t i = 0; i < corpus_->documents(); ++i) {
+      ((i % static_cast<uint64_t>(c.validation_every)) == static_cast<uint64_t>(c.validation_every) - 1 ? val_docs
+                                                                                                          : train_docs)
+          .push_back(i);
+    }
+    if (val_docs.empty()) val_docs.push_back(train_docs.back());  // tiny corpora: evaluate on one document
+    if (train_docs.empty()) throw InputError(c.data + ": too few documents to hold out a validation split");
+    log::info("pretrain data: ", train_docs.size(), " training and ", val_docs.size(), " validation documents");
+    packer_ = std::make_unique<text::SequencePacker>(*corpus_, train_docs, c.max_len, c.run.seed, true);
+    // Fixed validation batch: packed once, masked once with a fixed seed.
+    text::SequencePacker val_packer(*corpus_, val_docs, c.max_len, c.run.seed, false);
+    std::vector<int64_t> flat;
+    const int64_t n = c.eval_sequences;
+    for (int64_t i = 0; i < n; ++i) {
+      auto s = val_packer.next();
+      flat.insert(flat.end(), s.begin(), s.end());
+      if (val_packer.epoch() > 0 && i + 1 >= 8) {  // do not repeat held-out text more than needed
+        break;
+      }
+    }
+    val_ids_ = torch::tensor(flat, torch::kLong).view({-1, c.max_len});
+    text::Masker val_masker(c.masking, *tokenizer_, 12345);
+    val_labels_ = val_masker.mask(val_ids_);
+  }
+
+  std::string stage() const override { return "pretrain"; }
+  torch::nn::Module& module() override { return *model_; }
+  model::BertImpl& model() { return *model_; }
+  std::string selection_metric() const override { return "val_loss"; }
+  bool higher_is_better() const override { return false; }
+
+  train::StepOutput forward_step() override {
+    std::vector<int64_t> flat;
+    flat.reserve(static_cast<size_t>(c_.batch_size * c_.max_len));
+    for (int64_t i = 0; i < c_.batch_size; ++i) {
+      auto s = packer_->next();
+      flat.insert(flat.end(), s.begin(), s.end());
+    }
+    auto ids = torch::tensor(flat, torch::kLong).view({c_.batch_size, c_.max_len});
+    auto labels = masker_.mask(ids);
+    train::StepOutput out;
+    out.loss = mlm_loss(ids, labels);
+    out.tokens = ids.numel();
+    out.examples = c_.batch_size;
+    return out;
+  }
+
+  train::EvalResult evaluate() override {
+    double loss_sum = 0;
+    int64_t count = 0;
+    const int64_t bs = std::max<int64_t>(1, c_.batch_size);
+    for (int64_t b = 0; b < val_ids_.size(0); b += bs) {
+      const int64_t e = std::min<int64_t>(val_ids_.size(0), b + bs);
+      auto labels = val_labels_.slice(0, b, e);
+      const int64_t masked = labels.ne(-100).sum().item<int64_t>();
+      if (masked == 0) continue;
+      loss_sum += mlm_loss(val_ids_.slice(0, b, e), labels).item<double>() * static_cast<double>(masked);
+      count += masked;
+    }
+    const double loss = count > 0 ? loss_sum / static_cast<double>(count) : 0.0;
+    return {{{"val_loss", loss}, {"val_perplexity", std::exp(loss)}, {"val_masked_tokens", double(count)}}};
+  }
+
+  Json data_state() const override { return Json{{"packer", packer_->state()}, {"masker", masker_.state()}}; }
+  void restore_data_state(const Json& s) override {
+    packer_->restore(s.at("packer"));
+    masker_.restore(s.at("masker").get<std::string>());
+  }
+
+  void write_model(const fs::path& dir, const Json& provenance) override {
+    io::CheckpointInfo info{"pretrain", provenance};
+    info.provenance["data"] = fs::absolute(c_.data).string();
+    io::write_checkpoint_files(dir, *model_, *tokenizer_, info);
+  }
+
+ private:
+  torch::Tensor mlm_loss(const torch::Tensor& ids_cpu, const torch::Tensor& labels_cpu) {
+    auto ids = ids_cpu.to(device_);
+    auto labels = labels_cpu.reshape({-1}).to(device_);
+    model::ForwardOptions fo;
+    fo.pooled = false;
+    auto hidden = model_->encode(ids, {}, {}, fo).last_hidden;
+    // Only masked positions go through the vocabulary projection.
+    auto rows = labels.ne(-100).nonzero().squeeze(1);
+    auto logits = model_->mlm_logits(hidden.reshape({-1, hidden.size(-1)}).index_select(0, rows));
+    return torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), labels.index_select(0, rows));
+  }
+
+  PretrainConfig c_;
+  std::unique_ptr<text::Tokenizer> tokenizer_;
+  std::shared_ptr<text::ShardCorpus> corpus_;
+  torch::Device device_;
+  model::Bert model_;
+  text::Masker masker_;
+  std::unique_ptr<text::SequencePacker> packer_;
+  torch::Tensor val_ids_, val_labels_;
+};
+
+}  // namespace
+
+Json run_pretrain(const PretrainConfig& c, torch::Device device) {
+  const fs::path data(c.data), out(c.output);
+  auto tokenizer = text::Tokenizer::load(data / "tokenizer");
+  auto corpus = std::make_shared<text::ShardCorpus>(data / "shards");
+  if (corpus->vocab_size() != tokenizer->vocab_size()) {
+    throw InputError(c.data + ": shards have vocabulary " + std::to_string(corpus->vocab_size()) +
+                     " but the tokenizer has " + std::to_string(tokenizer->vocab_size()));
+  }
+  model::BertConfig mc = model::load_bert_config(c.model);
+  mc.vocab_size = tokenizer->vocab_size();  // the data decides the vocabulary
+  mc.labels.clear();
+  if (c.max_len > mc.max_position_embeddings) {
+    throw ConfigError("max_len " + std::to_string(c.max_len) + " exceeds the model's max_position_embeddings " +
+                      std::to_string(mc.max_position_embeddings));
+  }
+  mc.validate("model " + c.model);
+
+  std::optional<fs::path> resume_from;
+  std::error_code ec;
+  const bool exists_nonempty = fs::exists(out, ec) && !fs::is_empty(out, ec);
+  if (c.resume) {
+    resume_from = train::Trainer::latest_checkpoint(out);
+    if (!resume_from) throw ConfigError("--resume: no resumable checkpoint under " + out.string() + "/checkpoints");
+  } else if (exists_nonempty) {
+    if (!c.overwrite) {
+      throw ConfigError(out.string() + ": output directory exists and is not empty (pass --resume to continue "
+                                       "the run, or --overwrite to start over)");
+    }
+    fs::remove_all(out);
+  }
+  fs::create_directories(out);
+  io::write_file_atomic(out / "config.json", to_json(c).dump(2) + "\n");
+  io::write_file_atomic(out / "model_config.json", model::to_json(mc).dump(2) + "\n");
+
+  torch::manual_seed(c.run.seed);
+  PretrainTask task(c, mc, std::move(tokenizer), corpus, device);
+  const auto params = task.model().parameter_count();
+  log::info("model ", c.model, ": ", mc.num_hidden_layers, " layers x ", mc.hidden_size, ", ", params.total,
+            " parameters (", params.non_embedding, " outside embeddings)");
+  train::Trainer trainer(c.trainer, out, device, c.run.seed);
+  const auto result = trainer.run(task, resume_from);
+  Json summary{{"steps", result.steps}, {"final_loss", result.final_loss}, {"seconds", result.seconds}};
+  for (const auto& [k, v] : result.last_eval) summary[k] = v;
+  if (result.best_metric) summary["best_val_loss"] = *result.best_metric;
+  io::write_file_atomic(out / "summary.json", summary.dump(2) + "\n");
+  log::info("pretrain done: val_loss ", log::fixed(result.last_eval.count("val_loss") ? result.last_eval.at("val_loss") : 0, 4),
+            ", perplexity ", log::fixed(result.last_eval.count("val_perplexity") ? result.last_eval.at("val_perplexity") : 0, 2),
+            " -> ", (out / "final").string());
+  return summary;
+}
+
+}  // namespace kdtext::stages

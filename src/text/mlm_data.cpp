@@ -1,0 +1,171 @@
+#include "kdtext/text/mlm_data.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "kdtext/util/error.h"
+
+namespace kdtext::text {
+namespace fs = std::filesystem;
+
+ShardCorpus::ShardCorpus(const fs::path& dir) {
+  const fs::path index_path = dir / "index.json";
+  if (!fs::exists(index_path)) {
+    throw InputError(dir.string() + ": no index.json (expected the shards/ directory of a kdtext-preprocess output)");
+  }
+  const Json index = read_json_file(index_path);
+  try {
+    vocab_size_ = index.at("vocab_size").get<int64_t>();
+    for (const auto& s : index.at("shards")) {
+      shards_.push_back(std::make_unique<ShardReader>(dir / s.at("file").get<std::string>()));
+      const auto& r = *shards_.back();
+      if (r.vocab_size() != vocab_size_) {
+        throw InputError(dir.string() + ": shard " + s.at("file").get<std::string>() + " has vocabulary " +
+                         std::to_string(r.vocab_size()) + ", index.json says " + std::to_string(vocab_size_));
+      }
+      for (uint64_t d = 0; d < r.documents(); ++d) {
+        locations_.emplace_back(static_cast<uint32_t>(shards_.size() - 1), d);
+      }
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(index_path.string() + ": malformed index: " + e.what());
+  }
+  if (locations_.empty()) throw InputError(dir.string() + ": the shards hold no documents");
+}
+
+std::vector<int32_t> ShardCorpus::document(uint64_t i) const {
+  const auto& [shard, doc] = locations_.at(i);
+  return shards_[shard]->document(doc);
+}
+
+SequencePacker::SequencePacker(const ShardCorpus& corpus, std::vector<uint64_t> documents, int64_t max_len,
+                               uint64_t seed, bool shuffle)
+    : corpus_(corpus), documents_(std::move(documents)), max_len_(max_len), seed_(seed), shuffle_(shuffle) {
+  if (documents_.empty()) throw InputError("no documents to pack into sequences");
+  if (max_len_ < 8) throw ConfigError("max_len must be >= 8");
+  start_epoch();
+}
+
+void SequencePacker::start_epoch() {
+  order_ = documents_;
+  if (shuffle_) {
+    std::mt19937_64 rng(seed_ * 1000003ULL + static_cast<uint64_t>(epoch_));
+    std::shuffle(order_.begin(), order_.end(), rng);
+  }
+  doc_pos_ = 0;
+  token_pos_ = 0;
+  loaded_ = false;
+}
+
+std::vector<int64_t> SequencePacker::next() {
+  std::vector<int64_t> seq;
+  seq.reserve(static_cast<size_t>(max_len_));
+  seq.push_back(SpecialTokens::kCls);
+  const size_t content = static_cast<size_t>(max_len_) - 1;  // the last slot is the final [SEP]
+  size_t empty_docs = 0;
+  while (seq.size() < content) {
+    if (doc_pos_ >= order_.size()) {
+      ++epoch_;
+      start_epoch();
+    }
+    if (!loaded_) {
+      current_ = corpus_.document(order_[doc_pos_]);
+      loaded_ = true;
+    }
+    if (current_.empty()) {
+      if (++empty_docs > order_.size()) throw InputError("every document in the corpus is empty");
+    }
+    while (token_pos_ < current_.size() && seq.size() < content) seq.push_back(current_[token_pos_++]);
+    if (token_pos_ >= current_.size()) {
+      if (seq.size() < content && !current_.empty()) seq.push_back(SpecialTokens::kSep);  // document boundary
+      ++doc_pos_;
+      token_pos_ = 0;
+      loaded_ = false;
+    }
+  }
+  seq.push_back(SpecialTokens::kSep);
+  return seq;
+}
+
+Json SequencePacker::state() const {
+  return Json{{"epoch", epoch_}, {"doc_pos", doc_pos_}, {"token_pos", token_pos_}};
+}
+
+void SequencePacker::restore(const Json& state) {
+  epoch_ = state.at("epoch").get<int64_t>();
+  start_epoch();
+  doc_pos_ = state.at("doc_pos").get<uint64_t>();
+  token_pos_ = state.at("token_pos").get<uint64_t>();
+}
+
+Masker::Masker(MaskingOptions options, const Tokenizer& tokenizer, uint64_t seed)
+    : options_(options), vocab_size_(tokenizer.vocab_size()), rng_(seed) {
+  word_start_.resize(static_cast<size_t>(vocab_size_), 1);
+  if (options_.whole_word) {
+    for (int32_t id = 5; id < vocab_size_; ++id) {
+      const std::string piece = tokenizer.id_to_piece(id);
+      word_start_[id] = piece.rfind("\xE2\x96\x81", 0) == 0;  // U+2581 marks a word start
+    }
+  }
+}
+
+torch::Tensor Masker::mask(torch::Tensor& ids) {
+  TORCH_CHECK(ids.dim() == 2 && ids.scalar_type() == torch::kLong && ids.device().is_cpu(),
+              "Masker expects CPU int64 [B, T] ids");
+  auto labels = torch::full_like(ids, -100);
+  auto* x = ids.data_ptr<int64_t>();
+  auto* y = labels.data_ptr<int64_t>();
+  const int64_t rows = ids.size(0), cols = ids.size(1);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  std::uniform_int_distribution<int64_t> random_token(5, vocab_size_ - 1);
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t* row = x + r * cols;
+    int64_t* lab = y + r * cols;
+    // Candidate units: single tokens, or whole words (a start piece and its continuations).
+    std::vector<std::pair<int64_t, int64_t>> units;  // [begin, end)
+    int64_t candidates = 0;
+    for (int64_t t = 0; t < cols; ++t) {
+      const int64_t id = row[t];
+      if (id < 5) continue;  // special tokens are never predicted
+      ++candidates;
+      if (options_.whole_word && !units.empty() && !word_start_[id] && units.back().second == t) {
+        units.back().second = t + 1;
+      } else {
+        units.emplace_back(t, t + 1);
+      }
+    }
+    if (candidates == 0) continue;
+    const int64_t target = std::max<int64_t>(1, std::llround(options_.mask_prob * static_cast<double>(candidates)));
+    std::shuffle(units.begin(), units.end(), rng_);
+    int64_t chosen = 0;
+    for (const auto& [b, e] : units) {
+      if (chosen >= target) break;
+      if (chosen + (e - b) > target && chosen > 0) continue;  // keep close to the target rate
+      for (int64_t t = b; t < e; ++t) {
+        lab[t] = row[t];
+        const double u = unit(rng_);
+        if (u < options_.replace_mask) {
+          row[t] = SpecialTokens::kMask;
+        } else if (u < options_.replace_mask + options_.replace_random) {
+          row[t] = random_token(rng_);
+        }
+      }
+      chosen += e - b;
+    }
+  }
+  return labels;
+}
+
+std::string Masker::state() const {
+  std::ostringstream s;
+  s << rng_;
+  return s.str();
+}
+
+void Masker::restore(const std::string& state) {
+  std::istringstream s(state);
+  s >> rng_;
+  if (!s) throw InputError("cannot restore the masking RNG state");
+}
+
+}  // namespace kdtext::text
