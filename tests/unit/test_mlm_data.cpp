@@ -1,0 +1,129 @@
+#include <gtest/gtest.h>
+
+#include <numeric>
+
+#include "kdtext/text/mlm_data.h"
+#include "test_util.h"
+
+using namespace kdtext;
+using namespace kdtext::text;
+using kdtext::testing::TempDir;
+
+namespace {
+std::unique_ptr<Tokenizer> word_tokenizer() {
+  std::vector<std::string> sample;
+  const char* words[] = {"internationalisation", "extraordinary", "cat", "dog", "sun", "tree", "unbelievable",
+                         "a", "the", "house"};
+  for (int i = 0; i < 300; ++i) {
+    std::string s;
+    for (int k = 0; k < 6; ++k) s += std::string(k ? " " : "") + words[(i * 3 + k * 7) % 10];
+    sample.push_back(s);
+  }
+  SentencePieceTrainOptions o;
+  o.vocab_size = 32;
+  o.character_coverage = 1.0;
+  return SentencePieceTokenizer::train(sample, o, {}, 1, 1);
+}
+
+void write_shards(const std::filesystem::path& dir, const std::vector<std::vector<int32_t>>& docs, int64_t vocab) {
+  ShardSetWriter w(dir, vocab, 1 << 20);
+  for (const auto& d : docs) w.add_document(d);
+  w.finish();
+}
+}  // namespace
+
+TEST(MlmData, PackerFillsFixedLengthSequencesAcrossDocuments) {
+  TempDir dir;
+  write_shards(dir / "shards", {{10, 11, 12}, {20, 21}, {30, 31, 32, 33, 34}}, 100);
+  ShardCorpus corpus(dir / "shards");
+  EXPECT_EQ(corpus.documents(), 3u);
+  SequencePacker p(corpus, {0, 1, 2}, 8, 1, /*shuffle=*/false);
+  const auto a = p.next();
+  const auto b = p.next();
+  EXPECT_EQ(a, (std::vector<int64_t>{2, 10, 11, 12, 3, 20, 21, 3}));
+  // 6 content slots per sequence; the third document continues where it must.
+  EXPECT_EQ(b, (std::vector<int64_t>{2, 30, 31, 32, 33, 34, 3, 3}));
+  EXPECT_EQ(p.next().front(), 2);  // wraps into the next epoch
+  EXPECT_EQ(p.epoch(), 1);
+}
+
+TEST(MlmData, PackerStateRestoresTheExactStream) {
+  TempDir dir;
+  std::vector<std::vector<int32_t>> docs;
+  for (int d = 0; d < 20; ++d) docs.push_back(std::vector<int32_t>(5 + d % 7, 5 + d));
+  write_shards(dir / "shards", docs, 100);
+  ShardCorpus corpus(dir / "shards");
+  std::vector<uint64_t> all(20);
+  std::iota(all.begin(), all.end(), 0);
+  SequencePacker p(corpus, all, 16, 9, true);
+  for (int i = 0; i < 7; ++i) p.next();
+  const Json state = p.state();
+  std::vector<std::vector<int64_t>> expected;
+  for (int i = 0; i < 12; ++i) expected.push_back(p.next());
+  SequencePacker q(corpus, all, 16, 9, true);
+  q.restore(state);
+  for (int i = 0; i < 12; ++i) EXPECT_EQ(q.next(), expected[i]) << i;
+}
+
+TEST(MlmData, MaskingRatesAndSpecialTokens) {
+  auto tok = word_tokenizer();
+  MaskingOptions o;
+  Masker masker(o, *tok, 5);
+  auto ids = torch::randint(5, tok->vocab_size(), {200, 64}, torch::kLong);
+  ids.select(1, 0).fill_(SpecialTokens::kCls);
+  ids.select(1, 63).fill_(SpecialTokens::kSep);
+  const auto original = ids.clone();
+  auto labels = masker.mask(ids);
+  const auto selected = labels.ne(-100);
+  const double rate = selected.sum().item<double>() / (200.0 * 62.0);
+  EXPECT_NEAR(rate, 0.15, 0.005);
+  // Labels hold the original ids; special tokens are never selected.
+  EXPECT_TRUE(torch::equal(labels.masked_select(selected), original.masked_select(selected)));
+  EXPECT_EQ(selected.select(1, 0).sum().item<int64_t>(), 0);
+  EXPECT_EQ(selected.select(1, 63).sum().item<int64_t>(), 0);
+  // 80% [MASK], 10% random, 10% unchanged among the selected.
+  const double n = selected.sum().item<double>();
+  const double to_mask = ids.masked_select(selected).eq(SpecialTokens::kMask).sum().item<double>() / n;
+  const double unchanged = ids.masked_select(selected).eq(original.masked_select(selected)).sum().item<double>() / n;
+  EXPECT_NEAR(to_mask, 0.8, 0.03);
+  EXPECT_NEAR(unchanged, 0.1 + 0.1 / (tok->vocab_size() - 5), 0.03);
+  // Unselected positions are untouched.
+  EXPECT_TRUE(torch::equal(ids.masked_select(selected.logical_not()), original.masked_select(selected.logical_not())));
+}
+
+TEST(MlmData, WholeWordMaskingTakesEveryPieceOfAWord) {
+  auto tok = word_tokenizer();
+  MaskingOptions o;
+  o.whole_word = true;
+  o.mask_prob = 0.3;
+  Masker masker(o, *tok, 11);
+  const auto pieces = tok->encode("internationalisation extraordinary unbelievable cat dog house tree sun");
+  auto ids = torch::tensor(std::vector<int64_t>(pieces.begin(), pieces.end()), torch::kLong).unsqueeze(0).repeat({50, 1});
+  auto labels = masker.mask(ids);
+  // Within every row, each word is either fully selected or not at all.
+  for (int64_t r = 0; r < 50; ++r) {
+    int64_t word_selected = -1;
+    for (size_t t = 0; t < pieces.size(); ++t) {
+      const bool starts = tok->id_to_piece(pieces[t]).rfind("\xE2\x96\x81", 0) == 0;
+      const bool sel = labels[r][static_cast<int64_t>(t)].item<int64_t>() != -100;
+      if (starts) word_selected = sel;
+      else EXPECT_EQ(sel, word_selected == 1) << "row " << r << " piece " << t;
+    }
+  }
+}
+
+TEST(MlmData, MaskerStateRoundTrip) {
+  auto tok = word_tokenizer();
+  Masker a({}, *tok, 3);
+  auto x = torch::randint(5, 40, {4, 16}, torch::kLong);
+  a.mask(x);
+  const std::string state = a.state();
+  auto y1 = torch::randint(5, 40, {4, 16}, torch::kLong);
+  auto y2 = y1.clone();
+  const auto l1 = a.mask(y1);
+  Masker b({}, *tok, 999);
+  b.restore(state);
+  const auto l2 = b.mask(y2);
+  EXPECT_TRUE(torch::equal(l1, l2));
+  EXPECT_TRUE(torch::equal(y1, y2));
+}
