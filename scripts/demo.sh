@@ -13,5 +13,11 @@ echo "== 1/6 preprocess: clean data/corpus, train a tokenizer, write token shard
   --vocab-size 512 --character-coverage 0.9995
 echo "-- stats:"; cat "$OUT/prep/stats.json"
 
-echo "== stages 2-6 (pretrain, finetune, build-student, distill, classify) are not built yet"
+echo "== 2/6 pretrain: masked-LM pretraining of the tiny teacher on the shards"
+"$BIN/kdtext-pretrain" "$OUT/prep" --output "$OUT/teacher-mlm" --overwrite \
+  --model bert-tiny --max-len 64 --batch-size 16 --max-steps 400 --lr 2e-3 \
+  --eval-every 100 --save-every 200 --log-every 50
+echo "-- summary:"; cat "$OUT/teacher-mlm/summary.json"
+
+echo "== stages 3-6 (finetune, build-student, distill, classify) are not built yet"
 echo "demo outputs: $OUT"

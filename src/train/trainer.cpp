@@ -37,7 +37,8 @@ Json to_json(const TrainerOptions& o) {
               {"save_every", o.save_every},
               {"keep_last", o.keep_last},
               {"early_stopping_patience", o.early_stopping_patience},
-              {"stop_at_step", o.stop_at_step}};
+              {"stop_at_step", o.stop_at_step},
+              {"max_minutes", o.max_minutes}};
 }
 
 TrainerOptions trainer_options_from_json(const JsonFields& f) {
@@ -60,6 +61,7 @@ TrainerOptions trainer_options_from_json(const JsonFields& f) {
   f.get("keep_last", o.keep_last);
   f.get("early_stopping_patience", o.early_stopping_patience);
   f.get("stop_at_step", o.stop_at_step);
+  f.get("max_minutes", o.max_minutes);
   return o;
 }
 
@@ -84,6 +86,7 @@ void validate(const TrainerOptions& o, const std::string& p) {
   if (o.keep_last < 1) throw bad("keep_last", "must be >= 1");
   if (o.early_stopping_patience < 0) throw bad("early_stopping_patience", "must be >= 0");
   if (o.stop_at_step < 0) throw bad("stop_at_step", "must be >= 0");
+  if (o.max_minutes < 0) throw bad("max_minutes", "must be >= 0");
 }
 
 int64_t warmup_steps(const TrainerOptions& o) {
@@ -398,6 +401,13 @@ TrainResult Trainer::run(TrainingTask& task, const std::optional<fs::path>& resu
         result.early_stopped = true;
         break;
       }
+    }
+    if (options_.max_minutes > 0 &&
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count() >
+            60.0 * options_.max_minutes) {
+      log::info("time budget of ", options_.max_minutes, " minutes used up at step ", step);
+      result.budget_exhausted = true;
+      break;
     }
     if (options_.save_every > 0 && step % options_.save_every == 0 && step < options_.max_steps) save_resumable(step);
     if (options_.stop_at_step > 0 && step == options_.stop_at_step && step < options_.max_steps) {

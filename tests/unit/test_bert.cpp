@@ -227,3 +227,29 @@ TEST(Bert, ConfigValidationNamesKeys) {
   labelled.labels = {"neg", "pos"};
   EXPECT_EQ(bert_config_from_json(to_json(labelled), "x").labels, labelled.labels);
 }
+
+TEST(Bert, OverfitsOneMaskedLmBatch) {
+  BertConfig c = tiny_config();
+  c.hidden_size = 32;
+  torch::manual_seed(1);
+  Bert m(c, Heads::kMaskedLM);
+  m->train();
+  auto ids = torch::randint(5, 50, {4, 12}, torch::kLong);
+  auto labels = ids.clone();
+  auto masked = ids.clone();
+  masked.select(1, 3).fill_(4);  // [MASK]
+  masked.select(1, 7).fill_(4);
+  auto rows = torch::tensor(std::vector<int64_t>{3, 7, 15, 19, 27, 31, 39, 43});
+  auto target = labels.reshape({-1}).index_select(0, rows);
+  torch::optim::Adam opt(m->parameters(), torch::optim::AdamOptions(3e-3));
+  double loss_value = 0;
+  for (int step = 0; step < 300; ++step) {
+    opt.zero_grad();
+    auto h = m->encode(masked).last_hidden.reshape({-1, c.hidden_size}).index_select(0, rows);
+    auto loss = torch::nn::functional::cross_entropy(m->mlm_logits(h), target);
+    loss.backward();
+    opt.step();
+    loss_value = loss.item<double>();
+  }
+  EXPECT_LT(loss_value, 0.05);
+}

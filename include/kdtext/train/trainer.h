@@ -35,6 +35,7 @@ struct TrainerOptions {
   int64_t keep_last = 2;               // resumable checkpoints kept (oldest removed)
   int64_t early_stopping_patience = 0; // stop after N evaluations without improvement (0: never)
   int64_t stop_at_step = 0;            // save a resumable checkpoint and stop here (0: never); for split jobs
+  double max_minutes = 0;              // wall-clock budget: finish (eval, save) once exceeded (0: none)
 };
 
 Json to_json(const TrainerOptions& o);
@@ -82,6 +83,7 @@ struct TrainResult {
   std::optional<double> best_metric;
   std::map<std::string, double> last_eval;
   bool early_stopped = false;
+  bool budget_exhausted = false;
   double seconds = 0;
 };
 
