@@ -19,5 +19,16 @@ echo "== 2/6 pretrain: masked-LM pretraining of the tiny teacher on the shards"
   --eval-every 100 --save-every 200 --log-every 50
 echo "-- summary:"; cat "$OUT/teacher-mlm/summary.json"
 
-echo "== stages 3-6 (finetune, build-student, distill, classify) are not built yet"
+echo "== 3/6 finetune: the teacher on the labelled task in data/task"
+"$BIN/kdtext-finetune" --from "$OUT/teacher-mlm/final" --train "$ROOT/data/task/train.tsv" \
+  --dev "$ROOT/data/task/dev.tsv" --test "$ROOT/data/task/test.tsv" --output "$OUT/teacher" --overwrite \
+  --epochs 5 --batch-size 16 --lr 1e-3 --max-len 48 --log-every 50
+
+echo "== 6/6 classify: texts from stdin, then the test set with --eval"
+printf 'The striker scored twice in the derby.\nMy grandmother baked a loaf of bread.\nThe compiler crashed.\n' |
+  "$BIN/kdtext-classify" --model "$OUT/teacher/best" --top-k 2 --quiet
+"$BIN/kdtext-classify" --model "$OUT/teacher/best" "$ROOT/data/task/test.tsv" --eval \
+  --output "$OUT/test-predictions.tsv" --quiet
+
+echo "== stages 4-5 (build-student, distill) are not built yet"
 echo "demo outputs: $OUT"

@@ -1,5 +1,7 @@
 #include "test_util.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -67,6 +69,37 @@ std::string bin(const std::string& name) {
 fs::path source_dir() {
   const char* env = std::getenv("KDTEXT_SOURCE_DIR");
   return (env && *env) ? fs::path(env) : self_dir().parent_path().parent_path();
+}
+
+fs::path shared_fixture(const std::string& name, const std::function<void(const fs::path&)>& build) {
+  const fs::path root = fs::path(bin("")).parent_path().parent_path() / "test-fixtures";
+  fs::create_directories(root);
+  const fs::path dir = root / name, done = dir / ".done", lock = root / (name + ".lock");
+  const int fd = ::open(lock.c_str(), O_CREAT | O_RDWR, 0644);
+  if (fd < 0) throw std::runtime_error("cannot open " + lock.string());
+  ::flock(fd, LOCK_EX);
+  try {
+    bool fresh = fs::exists(done);
+    if (fresh) {
+      const auto stamp = fs::last_write_time(done);
+      for (const auto& e : fs::directory_iterator(fs::path(bin("")).parent_path())) {
+        if (e.path().filename().string().rfind("kdtext-", 0) == 0 && fs::last_write_time(e.path()) > stamp) fresh = false;
+      }
+    }
+    if (!fresh) {
+      fs::remove_all(dir);
+      fs::create_directories(dir);
+      build(dir);
+      write_file(done, "ok\n");
+    }
+  } catch (...) {
+    ::flock(fd, LOCK_UN);
+    ::close(fd);
+    throw;
+  }
+  ::flock(fd, LOCK_UN);
+  ::close(fd);
+  return dir;
 }
 
 std::string quote(const std::string& s) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
 namespace kdtext::testing {
@@ -31,6 +32,11 @@ CommandResult run_command(const std::string& command);
 std::string bin(const std::string& name);
 // The repository root (for data/).
 std::filesystem::path source_dir();
+// A directory of expensive test artefacts shared by test processes (ctest runs
+// each test in its own process): built once by `build` under an exclusive
+// lock, reused while it is newer than every built executable.
+std::filesystem::path shared_fixture(const std::string& name,
+                                     const std::function<void(const std::filesystem::path&)>& build);
 // Single-quotes a string for the shell.
 std::string quote(const std::string& s);
 

@@ -94,7 +94,7 @@ StageApp::StageApp(std::string stage, std::string description, std::string examp
   app_->add_option("--config", config_path_, "JSON configuration file; flags override its values");
   app_->add_flag("--dump-config", dump_config_, "Print the resolved configuration as JSON and exit");
   option("--device", "run.device", "Device: auto, cpu, cuda or cuda:N");
-  option("--threads", "run.threads", "Intra-op CPU threads (0 = all cores)");
+  option("--threads", "run.threads", "Intra-op CPU threads (0 = OMP_NUM_THREADS or all cores)");
   option("--seed", "run.seed", "Random seed");
   option("--log-level", "run.log_level", "trace, debug, info, warn, error or off");
   option("--log-file", "run.log_file", "Also append log lines to this file");

@@ -3,6 +3,7 @@
 #include <torch/cuda.h>
 #include <torch/utils.h>
 
+#include <cstdlib>
 #include <thread>
 
 #include "kdtext/util/error.h"
@@ -55,6 +56,11 @@ c10::Device resolve_device(const std::string& spec) {
 
 int effective_threads(const RuntimeOptions& o) {
   if (o.threads > 0) return static_cast<int>(o.threads);
+  // 0: OMP_NUM_THREADS when the environment sets it, else every core.
+  if (const char* env = std::getenv("OMP_NUM_THREADS")) {
+    const int n = std::atoi(env);
+    if (n > 0) return n;
+  }
   return std::max(1u, std::thread::hardware_concurrency());
 }
 

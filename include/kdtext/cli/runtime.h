@@ -14,7 +14,7 @@ namespace kdtext::cli {
 
 struct RuntimeOptions {
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
-  int64_t threads = 0;          // intra-op threads; 0 = all cores
+  int64_t threads = 0;          // intra-op threads; 0 = OMP_NUM_THREADS if set, else all cores
   uint64_t seed = 42;           // seeds torch and every sampler of the run
   std::string log_level = "info";
   std::string log_file;         // also log to this file

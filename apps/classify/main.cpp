@@ -1,0 +1,31 @@
+// kdtext-classify: label text with a classification checkpoint, optionally evaluate.
+#include "kdtext/cli/app.h"
+#include "kdtext/stages/classify.h"
+
+int main(int argc, char** argv) {
+  using namespace kdtext;
+  cli::StageApp app("classify",
+                    "Classify text with a kdtext classification checkpoint (teacher or student). Reads files or "
+                    "standard input; writes TSV or JSON lines in input order; --eval scores against gold labels.",
+                    "echo 'the striker scored twice' | kdtext-classify --model runs/teacher/best",
+                    stages::to_json(stages::default_classify_config()));
+  app.positional("inputs", "inputs", "Input files ('-' or none: standard input)");
+  app.option("-m,--model", "checkpoint", "Classification checkpoint directory", true);
+  app.option("-o,--output", "output", "Output file ('-': standard output)");
+  app.option("--output-format", "output_format", "tsv or jsonl");
+  app.flag("all-probs", "all_probabilities", "Print every label's probability");
+  app.option("--top-k", "top_k", "Print the k most probable labels");
+  app.option("--format", "data.format", "auto, lines, tsv, csv or jsonl");
+  app.option("--text-column", "data.text_column", "Text column (name or index)");
+  app.option("--pair-column", "data.pair_column", "Second text column for pairs");
+  app.option("--label-column", "data.label_column", "Gold label column (for --eval)");
+  app.option("--header", "data.header", "auto, yes or no");
+  app.option("--bad-lines", "data.bad_lines", "error or skip");
+  app.option("--batch-size", "batch_size", "Texts per batch");
+  app.option("--max-len", "max_len", "Tokens per text (0: the model's maximum)");
+  app.flag("eval", "eval", "Compute accuracy, F1 and the confusion matrix against gold labels");
+  app.option("--metrics", "metrics", "Where --eval writes its JSON");
+  return app.run(argc, argv, [](const cli::RunContext& ctx) {
+    stages::run_classify(stages::classify_config_from_json(ctx.config), ctx.device);
+  });
+}

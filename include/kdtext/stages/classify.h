@@ -1,0 +1,36 @@
+// Stage 6: classify text with any classification checkpoint (teacher or
+// student), and evaluate against gold labels.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "kdtext/cli/runtime.h"
+#include "kdtext/text/labelled.h"
+#include "kdtext/util/json.h"
+
+namespace kdtext::stages {
+
+struct ClassifyConfig {
+  std::string checkpoint;                    // classification checkpoint directory
+  std::vector<std::string> inputs{"-"};      // files; "-" reads standard input
+  text::LabelledFormat data;                 // input format (auto: by extension; stdin: plain lines)
+  std::string output = "-";                  // "-" = standard output
+  std::string output_format = "tsv";         // tsv | jsonl
+  bool all_probabilities = false;            // every label's probability
+  int64_t top_k = 1;                         // the k most probable labels
+  int64_t batch_size = 32;
+  int64_t max_len = 0;                       // 0: the model's max_position_embeddings
+  bool eval = false;                         // compute metrics against the gold labels
+  std::string metrics = "";                  // metrics JSON path ("" = <output>.metrics.json or metrics.json)
+  cli::RuntimeOptions run;
+};
+
+ClassifyConfig default_classify_config();
+Json to_json(const ClassifyConfig& c);
+ClassifyConfig classify_config_from_json(const Json& j);
+
+// Classifies every input; returns the metrics JSON when eval is set (else null).
+Json run_classify(const ClassifyConfig& config, torch::Device device);
+
+}  // namespace kdtext::stages

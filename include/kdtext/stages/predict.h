@@ -1,0 +1,18 @@
+// Batched classification inference shared by finetune (evaluation) and classify.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "kdtext/model/bert.h"
+#include "kdtext/text/batching.h"
+
+namespace kdtext::stages {
+
+// Class probabilities [N, K] (CPU, float32) in the order of `encoded`.
+// Batches are sorted by length for speed; the model must be in eval mode.
+torch::Tensor predict_probabilities(model::BertImpl& model, const std::vector<text::Encoded>& encoded,
+                                    int64_t batch_size, torch::Device device);
+
+}  // namespace kdtext::stages

@@ -1,0 +1,72 @@
+// Readers for labelled classification data: TSV, CSV (RFC 4180) and JSON
+// lines; columns by name or index; header detected or declared; single texts
+// or text pairs; a BOM, CRLF line ends and empty lines are handled.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "kdtext/util/json.h"
+
+namespace kdtext::text {
+
+struct LabelledFormat {
+  std::string format = "auto";        // auto (by extension) | tsv | csv | jsonl | lines (one text per line)
+  std::string text_column = "text";   // column name, or 0-based index as digits
+  std::string pair_column;            // second text of a pair ("" = single text)
+  std::string label_column = "label"; // column name or index ("" = no labels)
+  std::string header = "auto";        // auto | yes | no (TSV/CSV)
+  std::string bad_lines = "error";    // error | skip (malformed lines, unknown labels)
+};
+
+Json to_json(const LabelledFormat& f);
+LabelledFormat labelled_format_from_json(const JsonFields& f);
+void validate(const LabelledFormat& f, const std::string& prefix);
+
+struct Example {
+  std::string text;
+  std::string pair;
+  std::string label;    // empty when the data has no labels
+  uint64_t line = 0;    // 1-based line where the record starts
+};
+
+struct LabelledData {
+  std::string source;               // file name (or "<stdin>")
+  std::vector<Example> examples;
+  uint64_t skipped = 0;             // bad lines skipped under bad_lines=skip
+};
+
+// Reads a file ("-" = standard input). With `need_labels`, a record without a
+// label is malformed. Throws InputError "file:line: ..." on a malformed record
+// unless bad_lines=skip.
+LabelledData read_labelled(const std::string& path, const LabelledFormat& format, bool need_labels);
+
+// Parses CSV text (RFC 4180: quoted fields with commas, quotes and newlines).
+// Each record comes with its starting line. Throws InputError on an unterminated quote.
+std::vector<std::pair<uint64_t, std::vector<std::string>>> parse_csv(const std::string& text, char delimiter,
+                                                                     const std::string& source);
+
+// Label name <-> id, built from the training labels (sorted for determinism).
+class LabelMap {
+ public:
+  LabelMap() = default;
+  explicit LabelMap(std::vector<std::string> names);
+  static LabelMap from_examples(const std::vector<Example>& examples);
+  int64_t size() const { return static_cast<int64_t>(names_.size()); }
+  const std::vector<std::string>& names() const { return names_; }
+  // -1 when unknown.
+  int64_t id(const std::string& name) const;
+
+ private:
+  std::vector<std::string> names_;
+  std::map<std::string, int64_t> ids_;
+};
+
+// Replaces labels with ids; an unknown label is an InputError naming file and
+// line (or, with skip, the example is dropped and counted).
+std::vector<int64_t> encode_labels(LabelledData& data, const LabelMap& labels, bool skip_unknown);
+
+}  // namespace kdtext::text

@@ -1,0 +1,92 @@
+#include "kdtext/text/batching.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace kdtext::text {
+
+Encoded encode_example(const Tokenizer& tok, const std::string& text, const std::string& pair, int64_t max_len) {
+  auto a = tok.encode(text);
+  std::vector<int32_t> b;
+  const bool has_pair = !pair.empty();
+  if (has_pair) b = tok.encode(pair);
+  const size_t budget = static_cast<size_t>(std::max<int64_t>(0, max_len - (has_pair ? 3 : 2)));
+  while (a.size() + b.size() > budget) {
+    if (a.size() >= b.size()) a.pop_back();
+    else b.pop_back();
+  }
+  Encoded e;
+  e.ids.reserve(a.size() + b.size() + 3);
+  e.ids.push_back(SpecialTokens::kCls);
+  e.ids.insert(e.ids.end(), a.begin(), a.end());
+  e.ids.push_back(SpecialTokens::kSep);
+  e.segments.assign(e.ids.size(), 0);
+  if (has_pair) {
+    e.ids.insert(e.ids.end(), b.begin(), b.end());
+    e.ids.push_back(SpecialTokens::kSep);
+    e.segments.resize(e.ids.size(), 1);
+  }
+  return e;
+}
+
+Batch make_batch(const std::vector<Encoded>& encoded, const std::vector<size_t>& rows,
+                 const std::vector<int64_t>* labels) {
+  size_t t = 1;
+  for (size_t r : rows) t = std::max(t, encoded[r].ids.size());
+  const auto n = static_cast<int64_t>(rows.size());
+  Batch b;
+  b.input_ids = torch::full({n, static_cast<int64_t>(t)}, SpecialTokens::kPad, torch::kLong);
+  b.attention_mask = torch::zeros({n, static_cast<int64_t>(t)}, torch::kLong);
+  b.token_type_ids = torch::zeros({n, static_cast<int64_t>(t)}, torch::kLong);
+  auto* ids = b.input_ids.data_ptr<int64_t>();
+  auto* mask = b.attention_mask.data_ptr<int64_t>();
+  auto* seg = b.token_type_ids.data_ptr<int64_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    const auto& e = encoded[rows[i]];
+    std::copy(e.ids.begin(), e.ids.end(), ids + i * t);
+    std::fill(mask + i * t, mask + i * t + e.ids.size(), 1);
+    std::copy(e.segments.begin(), e.segments.end(), seg + i * t);
+  }
+  if (labels) {
+    std::vector<int64_t> y;
+    for (size_t r : rows) y.push_back((*labels)[r]);
+    b.labels = torch::tensor(y, torch::kLong);
+  }
+  b.index = rows;
+  return b;
+}
+
+std::vector<std::vector<size_t>> bucketed_batches(const std::vector<Encoded>& encoded, int64_t batch_size,
+                                                  std::mt19937_64& rng, int64_t pool_batches) {
+  std::vector<size_t> order(encoded.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), rng);
+  const size_t pool = static_cast<size_t>(batch_size * pool_batches);
+  for (size_t s = 0; s < order.size(); s += pool) {
+    const auto end = order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), s + pool));
+    std::stable_sort(order.begin() + static_cast<std::ptrdiff_t>(s), end,
+                     [&](size_t a, size_t b) { return encoded[a].ids.size() < encoded[b].ids.size(); });
+  }
+  std::vector<std::vector<size_t>> batches;
+  for (size_t s = 0; s < order.size(); s += static_cast<size_t>(batch_size)) {
+    batches.emplace_back(order.begin() + static_cast<std::ptrdiff_t>(s),
+                         order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), s + batch_size)));
+  }
+  std::shuffle(batches.begin(), batches.end(), rng);
+  return batches;
+}
+
+std::vector<std::vector<size_t>> sorted_batches(const std::vector<Encoded>& encoded, int64_t batch_size) {
+  std::vector<size_t> order(encoded.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return encoded[a].ids.size() > encoded[b].ids.size(); });
+  std::vector<std::vector<size_t>> batches;
+  for (size_t s = 0; s < order.size(); s += static_cast<size_t>(batch_size)) {
+    batches.emplace_back(order.begin() + static_cast<std::ptrdiff_t>(s),
+                         order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), s + batch_size)));
+  }
+  return batches;
+}
+
+}  // namespace kdtext::text
