@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   app.option("--max-len", "max_len", "Tokens per text (0: the model's maximum)");
   app.flag("eval", "eval", "Compute accuracy, F1 and the confusion matrix against gold labels");
   app.option("--metrics", "metrics", "Where --eval writes its JSON");
+  app.option("--timings", "timings", "Write tokenisation time and per-batch latencies (JSON) here");
   return app.run(argc, argv, [](const cli::RunContext& ctx) {
     stages::run_classify(stages::classify_config_from_json(ctx.config), ctx.device);
   });

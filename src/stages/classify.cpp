@@ -33,6 +33,7 @@ Json to_json(const ClassifyConfig& c) {
               {"max_len", c.max_len},
               {"eval", c.eval},
               {"metrics", c.metrics},
+              {"timings", c.timings},
               {"run", cli::to_json(c.run)}};
 }
 
@@ -50,6 +51,7 @@ ClassifyConfig classify_config_from_json(const Json& j) {
   f.get("max_len", c.max_len);
   f.get("eval", c.eval);
   f.get("metrics", c.metrics);
+  f.get("timings", c.timings);
   c.run = cli::runtime_options_from_json(f.child("run"));
   if (c.checkpoint.empty()) throw ConfigError("checkpoint: required (--model DIR)");
   if (c.inputs.empty()) c.inputs = {"-"};
@@ -99,7 +101,8 @@ Json run_classify(const ClassifyConfig& c, torch::Device device) {
   }
   std::vector<int64_t> gold_all, pred_all;
   uint64_t skipped = 0, total = 0;
-  double seconds = 0;
+  double seconds = 0, tokenize_seconds = 0;
+  std::vector<std::pair<int64_t, double>> batch_seconds;
   for (const auto& input : c.inputs) {
     text::LabelledFormat fmt = c.data;
     if (input == "-" && fmt.format == "auto") fmt.format = c.eval ? "tsv" : "lines";
@@ -109,12 +112,14 @@ Json run_classify(const ClassifyConfig& c, torch::Device device) {
     skipped += data.skipped;
     std::vector<text::Encoded> enc;
     enc.reserve(data.examples.size());
+    const auto tt = std::chrono::steady_clock::now();
     for (const auto& e : data.examples) enc.push_back(text::encode_example(*ck.tokenizer, e.text, e.pair, max_len));
+    tokenize_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - tt).count();
     const auto t0 = std::chrono::steady_clock::now();
     torch::Tensor probs;
     {
       torch::InferenceMode guard;
-      probs = predict_probabilities(*m, enc, c.batch_size, device);
+      probs = predict_probabilities(*m, enc, c.batch_size, device, c.timings.empty() ? nullptr : &batch_seconds);
     }
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     total += enc.size();
@@ -160,6 +165,12 @@ Json run_classify(const ClassifyConfig& c, torch::Device device) {
   }
   log::info("classified ", total, " texts in ", log::fixed(seconds, 2), " s (", log::fixed(total / std::max(seconds, 1e-9), 1),
             " texts/s)", skipped ? log::cat(", skipped ", skipped, " bad lines") : std::string());
+  if (!c.timings.empty()) {
+    Json t{{"texts", total}, {"batch_size", c.batch_size}, {"tokenize_seconds", tokenize_seconds},
+           {"model_seconds", seconds}, {"batches", Json::array()}};
+    for (const auto& [n, s] : batch_seconds) t["batches"].push_back({n, s});
+    io::write_file_atomic(c.timings, t.dump() + "\n");
+  }
   if (!c.eval) return Json();
   const auto metrics = eval::classification_metrics(gold_all, pred_all, labels.size());
   Json j = metrics.to_json(names);

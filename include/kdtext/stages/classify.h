@@ -23,6 +23,7 @@ struct ClassifyConfig {
   int64_t max_len = 0;                       // 0: the model's max_position_embeddings
   bool eval = false;                         // compute metrics against the gold labels
   std::string metrics = "";                  // metrics JSON path ("" = <output>.metrics.json or metrics.json)
+  std::string timings = "";                  // write per-batch latencies (tokenised input to probabilities) here
   cli::RuntimeOptions run;
 };
 
