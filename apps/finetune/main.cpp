@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   app.option("--max-len", "max_len", "Tokens per example");
   app.option("--batch-size", "batch_size", "Examples per batch");
   app.option("--epochs", "epochs", "Epochs (when --max-steps is 0)");
+  app.option("--evals-per-epoch", "evals_per_epoch", "Evaluations per epoch (when --eval-every is 0)");
   app.option("--metric", "metric", "accuracy or macro_f1 (selects the best checkpoint)");
   app.option("--class-weights", "class_weights", "none or balanced");
   app.option("--max-steps", "trainer.max_steps", "Optimiser steps (0: from --epochs)");
