@@ -98,8 +98,10 @@ double lr_factor(const TrainerOptions& o, int64_t step) {
   const int64_t warm = warmup_steps(o);
   if (warm > 0 && step <= warm) return static_cast<double>(step) / static_cast<double>(warm);
   if (o.schedule == "constant") return 1.0;
+  // Progress through the decay, measured before this step's update: the first
+  // step after warm-up runs at the peak rate and the last one still learns.
   const double span = static_cast<double>(std::max<int64_t>(1, o.max_steps - warm));
-  const double progress = std::clamp(static_cast<double>(step - warm) / span, 0.0, 1.0);
+  const double progress = std::clamp(static_cast<double>(step - warm - 1) / span, 0.0, 1.0);
   if (o.schedule == "cosine") return 0.5 * (1.0 + std::cos(M_PI * progress));
   return 1.0 - progress;  // linear
 }
@@ -186,6 +188,8 @@ void load_module_weights(torch::nn::Module& module, const fs::path& file) {
 
 void Trainer::request_stop(int signal) { g_stop_signal.store(signal); }
 
+void TrainingTask::load_for_resume(const fs::path& dir) { load_module_weights(module(), dir / "model.safetensors"); }
+
 // ---------------------------------------------------------------- trainer
 
 Trainer::Trainer(TrainerOptions options, fs::path output_dir, torch::Device device, uint64_t seed)
@@ -237,7 +241,7 @@ TrainResult Trainer::run(TrainingTask& task, const std::optional<fs::path>& resu
   if (resume_from) {
     const fs::path state_dir = *resume_from / "training_state";
     const Json state = read_json_file(state_dir / "state.json");
-    load_module_weights(module, *resume_from / "model.safetensors");
+    task.load_for_resume(*resume_from);
     torch::load(optimizer, (state_dir / "optimizer.pt").string());
     torch::Tensor rng;
     torch::load(rng, (state_dir / "rng.pt").string());

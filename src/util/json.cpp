@@ -84,6 +84,24 @@ JsonFields::JsonFields(const Json& object, std::string prefix)
   }
 }
 
+void JsonFields::get_int_list(const char* key, std::vector<int64_t>& out) const {
+  auto it = object_.find(key);
+  if (it == object_.end()) return;
+  if (!it->is_array()) throw_type_error(key, "a list of integers", *it);
+  std::vector<int64_t> values;
+  for (const auto& v : *it) {
+    if (v.is_number_integer()) {
+      values.push_back(v.get<int64_t>());
+    } else if (v.is_string() && !v.get<std::string>().empty() &&
+               v.get<std::string>().find_first_not_of("-0123456789") == std::string::npos) {
+      values.push_back(std::stoll(v.get<std::string>()));
+    } else {
+      throw_type_error(key, "a list of integers", *it);
+    }
+  }
+  out = std::move(values);
+}
+
 JsonFields JsonFields::child(const char* key) const {
   static const Json kEmpty = Json::object();
   auto it = object_.find(key);

@@ -138,3 +138,62 @@ TEST(ClassifyCli, BadInputsGiveClearErrors) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("train.tsv:3: expected 2 fields, found 1"), std::string::npos) << r.output;
 }
+
+TEST(DistillCli, BuildStudentThenDistillKeepsTheTeachersAccuracy) {
+  auto& p = pipeline();
+  TempDir dir;
+  const auto data = source_dir() / "data" / "task";
+  auto r = run_command(bin("kdtext-build-student") + " --teacher " + quote((p.ft / "best").string()) +
+                       " --layers 1 --hidden 64 --heads 2 --intermediate 256 --init teacher-layers "
+                       "--layer-selection last -o " + quote((dir / "init").string()) + " --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Json meta = read_json_file(dir / "init" / "kdtext.json");
+  EXPECT_EQ(meta["stage"], "build-student");
+  EXPECT_EQ(meta["provenance"]["layer_map"], (Json{2}));
+  r = run_command(bin("kdtext-distill") + " --config " + quote((source_dir() / "configs" / "distill" / "distilbert.json").string()) +
+                  " --teacher " + quote((p.ft / "best").string()) + " --student " + quote((dir / "init").string()) +
+                  " --train " + quote((data / "train.tsv").string()) + " --dev " + quote((data / "dev.tsv").string()) +
+                  " -o " + quote((dir / "student").string()) +
+                  " --epochs 4 --batch-size 16 --lr 1e-3 --max-len 48 --threads 1 --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const double teacher = read_json_file(p.ft / "metrics.json")["dev"]["accuracy"].get<double>();
+  const Json m = read_json_file(dir / "student" / "metrics.json");
+  EXPECT_GE(m["dev"]["accuracy"].get<double>(), teacher - 0.05) << m.dump(2);
+  // Per-term losses are logged separately.
+  const std::string log = read_file(dir / "student" / "metrics.jsonl");
+  for (const char* term : {"loss_output", "loss_hard", "loss_hidden"}) EXPECT_NE(log.find(term), std::string::npos) << term;
+  // The student is a plain classification checkpoint that classify runs.
+  r = run_command(bin("kdtext-classify") + " -m " + quote((dir / "student" / "best").string()) + " " +
+                  quote((data / "test.tsv").string()) + " --eval -o " + quote((dir / "pred.tsv").string()) + " --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_GE(read_json_file(dir / "pred.tsv.metrics.json")["accuracy"].get<double>(), teacher - 0.1);
+  // Validation: a layer that does not exist.
+  r = run_command(bin("kdtext-build-student") + " --teacher " + quote((p.ft / "best").string()) +
+                  " --layers 2 --hidden 64 --heads 2 --intermediate 256 --init teacher-layers --layer-selection list "
+                  "--layer-list 1 --layer-list 7 -o " + quote((dir / "bad").string()));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("teacher layer 7, which does not exist"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "bad"));
+}
+
+TEST(DistillCli, AStepChangesTheStudentButNotTheTeacher) {
+  auto& p = pipeline();
+  TempDir dir;
+  const auto data = source_dir() / "data" / "task";
+  auto r = run_command(bin("kdtext-build-student") + " --teacher " + quote((p.ft / "best").string()) +
+                       " --layers 1 --hidden 32 --heads 2 --intermediate 64 -o " + quote((dir / "init").string()) +
+                       " --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string teacher_before = read_file(p.ft / "best" / "model.safetensors");
+  r = run_command(bin("kdtext-distill") + " --teacher " + quote((p.ft / "best").string()) + " --student " +
+                  quote((dir / "init").string()) + " --train " + quote((data / "train.tsv").string()) + " --dev " +
+                  quote((data / "dev.tsv").string()) + " -o " + quote((dir / "s").string()) +
+                  " --max-steps 1 --hidden-weight 1 --attention-weight 1 --threads 1 --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(read_file(p.ft / "best" / "model.safetensors"), teacher_before);
+  EXPECT_NE(read_file(dir / "s" / "final" / "model.safetensors"), read_file(dir / "init" / "model.safetensors"));
+  // Widths differ (32 vs 64): projections were trained, and are kept out of the student checkpoint.
+  EXPECT_TRUE(fs::exists(dir / "s" / "final" / "distill_projections.safetensors"));
+  const std::string log = read_file(dir / "s" / "metrics.jsonl");
+  EXPECT_NE(log.find("loss_attention"), std::string::npos);
+}

@@ -75,6 +75,9 @@ class TrainingTask {
   virtual void restore_data_state(const Json& state) = 0;
   // Writes a complete model checkpoint into the (staged) directory `dir`.
   virtual void write_model(const std::filesystem::path& dir, const Json& provenance) = 0;
+  // Restores the trained parameters from a checkpoint written by write_model.
+  // The default reads model.safetensors by module() parameter name.
+  virtual void load_for_resume(const std::filesystem::path& dir);
 };
 
 struct TrainResult {

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -36,6 +37,8 @@ class JsonFields {
       throw_type_error(key, type_name_of<T>(), *it);
     }
   }
+  // A list of integers; numeric strings (as list flags produce) are accepted.
+  void get_int_list(const char* key, std::vector<int64_t>& out) const;
   // The object under `key` (empty object if absent).
   JsonFields child(const char* key) const;
   std::string path(const char* key) const;
@@ -47,6 +50,7 @@ class JsonFields {
     else if constexpr (std::is_integral_v<T>) return "an integer";
     else if constexpr (std::is_floating_point_v<T>) return "a number";
     else if constexpr (std::is_same_v<T, std::string>) return "a string";
+    else if constexpr (std::is_same_v<T, std::vector<std::string>>) return "a list of strings";
     else return "a value of another type";
   }
   [[noreturn]] void throw_type_error(const char* key, const char* expected, const Json& got) const;

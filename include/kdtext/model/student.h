@@ -1,0 +1,51 @@
+// Student construction: a smaller BERT from a teacher's configuration and a
+// student spec, optionally initialised from chosen teacher layers.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "kdtext/model/bert.h"
+#include "kdtext/util/json.h"
+
+namespace kdtext::model {
+
+struct StudentSpec {
+  std::string preset;                  // tinybert-4l-312 | 4l-256 | 6l-768 | "" (use the fields below)
+  int64_t layers = 4;
+  int64_t hidden = 312;
+  int64_t heads = 12;
+  int64_t intermediate = 1200;
+  int64_t max_len = 0;                 // max_position_embeddings (0: the teacher's)
+  std::string init = "random";         // random | teacher-layers
+  std::string layer_selection = "uniform";  // uniform | every-k | last | list (for teacher-layers)
+  int64_t every_k = 2;                 // for every-k: teacher layers k, 2k, ... (1-based)
+  std::vector<int64_t> layer_list;     // for list: teacher layer (1-based) per student layer
+};
+
+Json to_json(const StudentSpec& s);
+StudentSpec student_spec_from_json(const JsonFields& f);
+
+// Applies the preset (if any). Throws ConfigError naming the key for an
+// unknown preset or invalid sizes.
+StudentSpec resolve_student_spec(const StudentSpec& spec);
+
+// Teacher layer (1-based) each student layer copies or is distilled from:
+// uniform maps student layer i to teacher layer i * L_t / L_s (needs L_t % L_s == 0),
+// last maps to the top L_s teacher layers, every-k to k, 2k, ..., list as given.
+// Throws ConfigError with the reason (out of range, does not divide evenly, ...).
+std::vector<int64_t> select_teacher_layers(const std::string& selection, int64_t student_layers,
+                                           int64_t teacher_layers, int64_t every_k,
+                                           const std::vector<int64_t>& list, const std::string& key);
+
+struct BuiltStudent {
+  BertConfig config;
+  Bert model{nullptr};
+  std::vector<int64_t> layer_map;  // teacher layer per student layer (teacher-layers init), else empty
+};
+
+// Builds the student for `teacher` (its config, heads and weights): same
+// vocabulary, tokenizer and labels.
+BuiltStudent build_student(BertImpl& teacher, const StudentSpec& spec);
+
+}  // namespace kdtext::model

@@ -1,0 +1,148 @@
+#include "kdtext/model/student.h"
+
+#include "kdtext/util/error.h"
+
+namespace kdtext::model {
+
+Json to_json(const StudentSpec& s) {
+  return Json{{"preset", s.preset},   {"layers", s.layers},   {"hidden", s.hidden},
+              {"heads", s.heads},     {"intermediate", s.intermediate}, {"max_len", s.max_len},
+              {"init", s.init},       {"layer_selection", s.layer_selection}, {"every_k", s.every_k},
+              {"layer_list", s.layer_list}};
+}
+
+StudentSpec student_spec_from_json(const JsonFields& f) {
+  StudentSpec s;
+  f.get("preset", s.preset);
+  f.get("layers", s.layers);
+  f.get("hidden", s.hidden);
+  f.get("heads", s.heads);
+  f.get("intermediate", s.intermediate);
+  f.get("max_len", s.max_len);
+  f.get("init", s.init);
+  f.get("layer_selection", s.layer_selection);
+  f.get("every_k", s.every_k);
+  f.get_int_list("layer_list", s.layer_list);
+  return s;
+}
+
+StudentSpec resolve_student_spec(const StudentSpec& in) {
+  StudentSpec s = in;
+  if (!s.preset.empty()) {
+    struct P { const char* name; int64_t l, h, a, i; };
+    static const P kPresets[] = {{"tinybert-4l-312", 4, 312, 12, 1200},
+                                 {"4l-256", 4, 256, 4, 1024},
+                                 {"2l-128", 2, 128, 2, 512},
+                                 {"6l-768", 6, 768, 12, 3072}};
+    bool found = false;
+    for (const auto& p : kPresets) {
+      if (s.preset == p.name) {
+        s.layers = p.l, s.hidden = p.h, s.heads = p.a, s.intermediate = p.i;
+        found = true;
+      }
+    }
+    if (!found) {
+      throw ConfigError("student.preset: unknown '" + s.preset + "' (known: tinybert-4l-312, 4l-256, 2l-128, 6l-768)");
+    }
+  }
+  if (s.layers < 1) throw ConfigError("student.layers: must be >= 1, got " + std::to_string(s.layers));
+  if (s.heads < 1) throw ConfigError("student.heads: must be >= 1");
+  if (s.hidden < 1 || s.hidden % s.heads != 0) {
+    throw ConfigError("student.hidden: " + std::to_string(s.hidden) + " is not divisible by student.heads (" +
+                      std::to_string(s.heads) + ")");
+  }
+  if (s.intermediate < 1) throw ConfigError("student.intermediate: must be >= 1");
+  if (s.init != "random" && s.init != "teacher-layers") {
+    throw ConfigError("student.init: expected random or teacher-layers, got '" + s.init + "'");
+  }
+  return s;
+}
+
+std::vector<int64_t> select_teacher_layers(const std::string& sel, int64_t ls, int64_t lt, int64_t every_k,
+                                           const std::vector<int64_t>& list, const std::string& key) {
+  std::vector<int64_t> map;
+  if (sel == "uniform") {
+    if (lt % ls != 0) {
+      throw ConfigError(key + ": uniform mapping of " + std::to_string(ls) + " student layers onto " +
+                        std::to_string(lt) + " teacher layers does not divide evenly; use last, every-k or a list");
+    }
+    for (int64_t i = 1; i <= ls; ++i) map.push_back(i * (lt / ls));
+  } else if (sel == "last") {
+    if (ls > lt) throw ConfigError(key + ": the student has more layers (" + std::to_string(ls) + ") than the teacher (" + std::to_string(lt) + ")");
+    for (int64_t i = 1; i <= ls; ++i) map.push_back(lt - ls + i);
+  } else if (sel == "every-k" || sel == "skip") {
+    if (every_k < 1) throw ConfigError(key + ": every_k must be >= 1");
+    for (int64_t i = 1; i <= ls; ++i) map.push_back(i * every_k);
+  } else if (sel == "list") {
+    if (static_cast<int64_t>(list.size()) != ls) {
+      throw ConfigError(key + ": the layer list has " + std::to_string(list.size()) + " entries for " +
+                        std::to_string(ls) + " student layers");
+    }
+    map = list;
+  } else {
+    throw ConfigError(key + ": unknown layer selection '" + sel + "' (expected uniform, last, every-k or list)");
+  }
+  for (size_t i = 0; i < map.size(); ++i) {
+    if (map[i] < 1 || map[i] > lt) {
+      throw ConfigError(key + ": student layer " + std::to_string(i + 1) + " maps to teacher layer " +
+                        std::to_string(map[i]) + ", which does not exist (the teacher has layers 1.." +
+                        std::to_string(lt) + ")");
+    }
+  }
+  return map;
+}
+
+BuiltStudent build_student(BertImpl& teacher, const StudentSpec& in) {
+  const StudentSpec s = resolve_student_spec(in);
+  const BertConfig& tc = teacher.config;
+  BuiltStudent out;
+  BertConfig c = tc;
+  c.num_hidden_layers = s.layers;
+  c.hidden_size = s.hidden;
+  c.num_attention_heads = s.heads;
+  c.intermediate_size = s.intermediate;
+  if (s.max_len > 0) {
+    if (s.max_len > tc.max_position_embeddings && s.init == "teacher-layers") {
+      throw ConfigError("student.max_len: " + std::to_string(s.max_len) + " exceeds the teacher's " +
+                        std::to_string(tc.max_position_embeddings) + " positions it would be initialised from");
+    }
+    c.max_position_embeddings = s.max_len;
+  }
+  c.validate("student");
+  out.config = c;
+  out.model = Bert(c, teacher.heads);
+  if (s.init == "teacher-layers") {
+    if (s.hidden != tc.hidden_size) {
+      throw ConfigError("student.init teacher-layers needs the teacher's hidden size (" +
+                        std::to_string(tc.hidden_size) + "), but student.hidden is " + std::to_string(s.hidden) +
+                        "; use init random or hidden " + std::to_string(tc.hidden_size));
+    }
+    if (s.intermediate != tc.intermediate_size || s.heads != tc.num_attention_heads) {
+      throw ConfigError("student.init teacher-layers needs the teacher's intermediate size (" +
+                        std::to_string(tc.intermediate_size) + ") and heads (" +
+                        std::to_string(tc.num_attention_heads) + ")");
+    }
+    out.layer_map = select_teacher_layers(s.layer_selection, s.layers, tc.num_hidden_layers, s.every_k, s.layer_list,
+                                          "student.layer_selection");
+    std::map<std::string, torch::Tensor> src;
+    for (const auto& [k, v] : teacher.named_state()) src[k] = v;
+    torch::NoGradGuard no_grad;
+    for (auto& [name, param] : out.model->named_state()) {
+      std::string from = name;
+      const std::string prefix = "bert.encoder.layer.";
+      if (name.rfind(prefix, 0) == 0) {
+        const size_t dot = name.find('.', prefix.size());
+        const int64_t i = std::stoll(name.substr(prefix.size(), dot - prefix.size()));
+        from = prefix + std::to_string(out.layer_map[i] - 1) + name.substr(dot);
+      }
+      auto it = src.find(from);
+      if (it == src.end()) throw std::logic_error("teacher has no weight '" + from + "'");
+      auto value = it->second;
+      if (name == "bert.embeddings.position_embeddings.weight") value = value.slice(0, 0, param.size(0));
+      param.copy_(value);
+    }
+  }
+  return out;
+}
+
+}  // namespace kdtext::model

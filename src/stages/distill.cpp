@@ -1,0 +1,508 @@
+#include "kdtext/stages/distill.h"
+
+#include <filesystem>
+#include <random>
+
+#include "kdtext/distill/losses.h"
+#include "kdtext/eval/metrics.h"
+#include "kdtext/io/atomic.h"
+#include "kdtext/io/checkpoint.h"
+#include "kdtext/io/safetensors.h"
+#include "kdtext/log.h"
+#include "kdtext/stages/predict.h"
+#include "kdtext/text/batching.h"
+#include "kdtext/util/error.h"
+
+namespace kdtext::stages {
+namespace fs = std::filesystem;
+
+// ------------------------------------------------------------ build-student
+
+Json to_json(const BuildStudentConfig& c) {
+  return Json{{"teacher", c.teacher}, {"output", c.output}, {"overwrite", c.overwrite},
+              {"student", model::to_json(c.student)}, {"run", cli::to_json(c.run)}};
+}
+
+BuildStudentConfig build_student_config_from_json(const Json& j) {
+  BuildStudentConfig c;
+  JsonFields f(j, "");
+  f.get("teacher", c.teacher);
+  f.get("output", c.output);
+  f.get("overwrite", c.overwrite);
+  c.student = model::student_spec_from_json(f.child("student"));
+  c.run = cli::runtime_options_from_json(f.child("run"));
+  if (c.teacher.empty()) throw ConfigError("teacher: required");
+  if (c.output.empty()) throw ConfigError("output: required");
+  model::resolve_student_spec(c.student);
+  return c;
+}
+
+Json run_build_student(const BuildStudentConfig& c) {
+  auto ck = io::read_checkpoint(c.teacher);
+  model::Bert teacher(ck.config, ck.heads);
+  io::load_weights(*teacher, ck.weights, c.teacher);
+  torch::manual_seed(c.run.seed);
+  auto built = model::build_student(*teacher, c.student);
+  const auto tp = teacher->parameter_count(), sp = built.model->parameter_count();
+  Json summary{{"teacher", c.teacher},
+               {"init", model::resolve_student_spec(c.student).init},
+               {"layer_map", built.layer_map},
+               {"student", model::to_json(built.config)},
+               {"parameters", sp.total},
+               {"teacher_parameters", tp.total}};
+  io::StagedDirectory out(c.output, c.overwrite);
+  io::write_file_atomic(out.path() / "build_config.json", to_json(c).dump(2) + "\n");
+  io::CheckpointInfo info{"build-student", summary};
+  io::write_checkpoint_files(out.path(), *built.model, *ck.tokenizer, info);
+  out.commit();
+  log::info("student: ", built.config.num_hidden_layers, " layers x ", built.config.hidden_size, ", ", sp.total,
+            " parameters (teacher ", tp.total, ", ", log::fixed(double(tp.total) / double(sp.total), 1), "x), init ",
+            summary["init"].get<std::string>(), " -> ", out.final_path().string());
+  return summary;
+}
+
+// ------------------------------------------------------------ distill config
+
+DistillConfig default_distill_config() {
+  DistillConfig c;
+  c.trainer.max_steps = 0;
+  c.trainer.lr = 1e-4;
+  c.trainer.warmup_ratio = 0.1;
+  c.trainer.log_every = 20;
+  return c;
+}
+
+namespace {
+Json loss_json(const DistillLossOptions& l) {
+  return Json{{"output", l.output},
+              {"output_weight", l.output_weight},
+              {"output_weight_end", l.output_weight_end},
+              {"temperature", l.temperature},
+              {"temperature_end", l.temperature_end},
+              {"t2_scale", l.t2_scale},
+              {"hard_weight", l.hard_weight},
+              {"hard_weight_end", l.hard_weight_end},
+              {"hidden", l.hidden},
+              {"hidden_weight", l.hidden_weight},
+              {"attention", l.attention},
+              {"attention_weight", l.attention_weight},
+              {"embedding_weight", l.embedding_weight},
+              {"pkd_weight", l.pkd_weight},
+              {"layer_map", l.layer_map},
+              {"skip_k", l.skip_k},
+              {"layer_list", l.layer_list},
+              {"projection", l.projection}};
+}
+
+DistillLossOptions loss_from_json(const JsonFields& f) {
+  DistillLossOptions l;
+  f.get("output", l.output);
+  f.get("output_weight", l.output_weight);
+  f.get("output_weight_end", l.output_weight_end);
+  f.get("temperature", l.temperature);
+  f.get("temperature_end", l.temperature_end);
+  f.get("t2_scale", l.t2_scale);
+  f.get("hard_weight", l.hard_weight);
+  f.get("hard_weight_end", l.hard_weight_end);
+  f.get("hidden", l.hidden);
+  f.get("hidden_weight", l.hidden_weight);
+  f.get("attention", l.attention);
+  f.get("attention_weight", l.attention_weight);
+  f.get("embedding_weight", l.embedding_weight);
+  f.get("pkd_weight", l.pkd_weight);
+  f.get("layer_map", l.layer_map);
+  f.get("skip_k", l.skip_k);
+  f.get_int_list("layer_list", l.layer_list);
+  f.get("projection", l.projection);
+  const auto nonneg = [](double v, const char* key) {
+    if (v < 0) throw ConfigError(std::string("loss.") + key + ": must be >= 0");
+  };
+  nonneg(l.output_weight, "output_weight");
+  nonneg(l.hard_weight, "hard_weight");
+  nonneg(l.hidden_weight, "hidden_weight");
+  nonneg(l.attention_weight, "attention_weight");
+  nonneg(l.embedding_weight, "embedding_weight");
+  nonneg(l.pkd_weight, "pkd_weight");
+  if (!(l.temperature > 0)) throw ConfigError("loss.temperature: must be > 0");
+  if (l.output != "kl" && l.output != "soft_ce" && l.output != "mse") {
+    throw ConfigError("loss.output: expected kl, soft_ce or mse, got '" + l.output + "'");
+  }
+  if (l.hidden != "mse" && l.hidden != "cosine") throw ConfigError("loss.hidden: expected mse or cosine");
+  if (l.attention != "scores_mse" && l.attention != "probs_kl") {
+    throw ConfigError("loss.attention: expected scores_mse or probs_kl");
+  }
+  if (l.projection != "per-layer" && l.projection != "shared") {
+    throw ConfigError("loss.projection: expected per-layer or shared");
+  }
+  if (l.output_weight + l.hard_weight + l.hidden_weight + l.attention_weight + l.embedding_weight + l.pkd_weight +
+          std::max(0.0, l.output_weight_end) + std::max(0.0, l.hard_weight_end) <= 0) {
+    throw ConfigError("loss: every term has weight 0");
+  }
+  return l;
+}
+
+double scheduled(double start, double end, double progress) {
+  return end < 0 ? start : start + (end - start) * progress;
+}
+}  // namespace
+
+Json to_json(const DistillConfig& c) {
+  return Json{{"teacher", c.teacher},
+              {"student", c.student},
+              {"train", c.train},
+              {"dev", c.dev},
+              {"test", c.test},
+              {"output", c.output},
+              {"overwrite", c.overwrite},
+              {"resume", c.resume},
+              {"data", text::to_json(c.data)},
+              {"max_len", c.max_len},
+              {"batch_size", c.batch_size},
+              {"epochs", c.epochs},
+              {"evals_per_epoch", c.evals_per_epoch},
+              {"metric", c.metric},
+              {"cache_teacher_logits", c.cache_teacher_logits},
+              {"loss", loss_json(c.loss)},
+              {"trainer", train::to_json(c.trainer)},
+              {"run", cli::to_json(c.run)}};
+}
+
+DistillConfig distill_config_from_json(const Json& j) {
+  DistillConfig c = default_distill_config();
+  JsonFields f(j, "");
+  f.get("teacher", c.teacher);
+  f.get("student", c.student);
+  f.get("train", c.train);
+  f.get("dev", c.dev);
+  f.get("test", c.test);
+  f.get("output", c.output);
+  f.get("overwrite", c.overwrite);
+  f.get("resume", c.resume);
+  c.data = text::labelled_format_from_json(f.child("data"));
+  f.get("max_len", c.max_len);
+  f.get("batch_size", c.batch_size);
+  f.get("epochs", c.epochs);
+  f.get("evals_per_epoch", c.evals_per_epoch);
+  f.get("metric", c.metric);
+  f.get("cache_teacher_logits", c.cache_teacher_logits);
+  c.loss = loss_from_json(f.child("loss"));
+  c.trainer = train::trainer_options_from_json(f.child("trainer"));
+  c.run = cli::runtime_options_from_json(f.child("run"));
+  for (const auto& [key, value] : {std::pair<const char*, std::string*>{"teacher", &c.teacher}, {"student", &c.student},
+                                   {"train", &c.train}, {"dev", &c.dev}, {"output", &c.output}}) {
+    if (value->empty()) throw ConfigError(std::string(key) + ": required");
+  }
+  text::validate(c.data, "data");
+  if (c.batch_size < 1) throw ConfigError("batch_size: must be >= 1");
+  if (c.epochs < 1) throw ConfigError("epochs: must be >= 1");
+  if (c.evals_per_epoch < 1) throw ConfigError("evals_per_epoch: must be >= 1");
+  if (c.metric != "accuracy" && c.metric != "macro_f1") throw ConfigError("metric: expected accuracy or macro_f1");
+  if (c.resume && c.overwrite) throw ConfigError("resume and overwrite exclude each other");
+  return c;
+}
+
+// ------------------------------------------------------------ the task
+
+namespace {
+
+// Student + projections: the parameters distillation trains.
+struct Trainable : torch::nn::Module {
+  model::Bert student{nullptr};
+  torch::nn::ModuleList projections{nullptr};
+};
+
+class DistillTask final : public train::TrainingTask, public DistillTaskHandle {
+ public:
+  DistillTask(const DistillConfig& c, torch::Device device) : c_(c), device_(device) {
+    auto tck = io::read_checkpoint(c.teacher);
+    auto sck = io::read_checkpoint(c.student);
+    if (tck.heads != model::Heads::kClassifier) {
+      throw InputError(c.teacher + ": the teacher has no classification head; fine-tune it first");
+    }
+    if (sck.heads != model::Heads::kClassifier) throw InputError(c.student + ": the student has no classification head");
+    if (tck.tokenizer->fingerprint() != sck.tokenizer->fingerprint()) {
+      throw InputError(c.student + ": its tokenizer (" + sck.tokenizer->fingerprint() + ") differs from the teacher's (" +
+                       tck.tokenizer->fingerprint() + "); build the student from this teacher");
+    }
+    if (tck.config.labels != sck.config.labels) throw InputError(c.student + ": its labels differ from the teacher's");
+    teacher_ = model::Bert(tck.config, model::Heads::kClassifier);
+    io::load_weights(*teacher_, tck.weights, c.teacher);
+    teacher_->to(device);
+    teacher_->eval();
+    for (auto& p : teacher_->parameters()) p.set_requires_grad(false);
+    trainable_ = std::make_shared<Trainable>();
+    trainable_->student = trainable_->register_module("student", model::Bert(sck.config, model::Heads::kClassifier));
+    io::load_weights(*trainable_->student, sck.weights, c.student);
+    tokenizer_ = std::move(sck.tokenizer);
+    labels_ = text::LabelMap(tck.config.labels);
+
+    const auto& l = c.loss;
+    const int64_t ls = sck.config.num_hidden_layers, lt = tck.config.num_hidden_layers;
+    const std::string sel = l.layer_map == "skip" ? "every-k" : l.layer_map;
+    layer_map_ = model::select_teacher_layers(sel, ls, lt, l.skip_k, l.layer_list, "loss.layer_map");
+    const int64_t hs = sck.config.hidden_size, ht = tck.config.hidden_size;
+    const bool intermediate = l.hidden_weight > 0 || l.embedding_weight > 0 || l.pkd_weight > 0;
+    trainable_->projections = trainable_->register_module("projections", torch::nn::ModuleList());
+    if (intermediate && hs != ht) {
+      // One projection per mapped layer plus one for embeddings, or one shared.
+      const size_t n = l.projection == "shared" ? 1 : layer_map_.size() + 1;
+      for (size_t i = 0; i < n; ++i) trainable_->projections->push_back(torch::nn::Linear(hs, ht));
+    }
+    need_hidden_ = intermediate;
+    need_attention_ = l.attention_weight > 0;
+    if (need_attention_ && l.attention == "scores_mse" && sck.config.num_attention_heads != tck.config.num_attention_heads) {
+      log::warn("student and teacher head counts differ: attention maps are compared head-averaged");
+    }
+    trainable_->to(device);
+
+    // Data.
+    auto train = text::read_labelled(c.train, c.data, true);
+    train_y_ = text::encode_labels(train, labels_, c.data.bad_lines == "skip");
+    auto dev = text::read_labelled(c.dev, c.data, true);
+    dev_y_ = text::encode_labels(dev, labels_, c.data.bad_lines == "skip");
+    if (train.examples.empty() || dev.examples.empty()) throw InputError("distill: empty training or dev data");
+    const int64_t max_len = std::min({c.max_len, tck.config.max_position_embeddings, sck.config.max_position_embeddings});
+    for (const auto& e : train.examples) train_.push_back(text::encode_example(*tokenizer_, e.text, e.pair, max_len));
+    for (const auto& e : dev.examples) dev_.push_back(text::encode_example(*tokenizer_, e.text, e.pair, max_len));
+    logit_cache_.resize(train_.size());
+    start_epoch();
+  }
+
+  // DistillTaskHandle
+  train::TrainingTask& task() override { return *this; }
+  torch::nn::Module& teacher() override { return *teacher_; }
+  torch::nn::Module& student() override { return *trainable_->student; }
+
+  std::string stage() const override { return "distill"; }
+  torch::nn::Module& module() override { return *trainable_; }
+  std::string selection_metric() const override { return c_.metric; }
+  bool higher_is_better() const override { return true; }
+  void set_total_steps(int64_t n) { total_steps_ = n; }
+  size_t examples() const { return train_.size(); }
+
+  train::StepOutput forward_step() override {
+    if (batch_pos_ >= batches_.size()) {
+      ++epoch_;
+      start_epoch();
+    }
+    const auto& rows = batches_[batch_pos_++];
+    ++step_;
+    const auto b = text::make_batch(train_, rows, &train_y_);
+    const auto ids = b.input_ids.to(device_), mask = b.attention_mask.to(device_), seg = b.token_type_ids.to(device_);
+    const auto& l = c_.loss;
+    const double progress = total_steps_ > 1 ? double(step_ - 1) / double(total_steps_ - 1) : 0.0;
+    const double T = scheduled(l.temperature, l.temperature_end, progress);
+    const double w_out = scheduled(l.output_weight, l.output_weight_end, progress);
+    const double w_hard = scheduled(l.hard_weight, l.hard_weight_end, progress);
+
+    model::ForwardOptions fo;
+    fo.hidden_states = need_hidden_;
+    fo.attentions = need_attention_;
+    // Teacher: no gradients, outputs cached per example when only logits are needed.
+    torch::Tensor t_logits;
+    model::EncoderOutput t_out;
+    const bool cacheable = c_.cache_teacher_logits && !need_hidden_ && !need_attention_;
+    bool cached = cacheable;
+    for (size_t r : rows) cached = cached && logit_cache_[r].defined();
+    if (cached) {
+      std::vector<torch::Tensor> parts;
+      for (size_t r : rows) parts.push_back(logit_cache_[r]);
+      t_logits = torch::stack(parts).to(device_);
+    } else {
+      torch::NoGradGuard no_grad;
+      t_out = teacher_->encode(ids, mask, seg, fo);
+      t_logits = teacher_->classify(t_out.pooled).to(torch::kFloat32);
+      if (cacheable) {
+        auto cpu = t_logits.to(torch::kCPU);
+        for (size_t i = 0; i < rows.size(); ++i) logit_cache_[rows[i]] = cpu[static_cast<int64_t>(i)].clone();
+      }
+    }
+    auto& student = *trainable_->student;
+    const auto s_out = student.encode(ids, mask, seg, fo);
+    const auto s_logits = student.classify(s_out.pooled).to(torch::kFloat32);
+
+    train::StepOutput out;
+    auto total = torch::zeros({}, s_logits.options());
+    const auto add = [&](const char* name, double w, const torch::Tensor& term) {
+      out.terms[name] = term.item<double>();
+      total = total + w * term;
+    };
+    if (w_out > 0) {
+      if (l.output == "kl") add("loss_output", w_out, distill::kl_logits(s_logits, t_logits, T, l.t2_scale));
+      else if (l.output == "soft_ce") add("loss_output", w_out, distill::soft_cross_entropy(s_logits, t_logits, T, l.t2_scale));
+      else add("loss_output", w_out, distill::logit_mse(s_logits, t_logits));
+    }
+    if (w_hard > 0) add("loss_hard", w_hard, distill::hard_cross_entropy(s_logits, b.labels.to(device_)));
+    const auto project = [&](const torch::Tensor& h, size_t i) {
+      if (trainable_->projections->size() == 0) return h;
+      const size_t k = trainable_->projections->size() == 1 ? 0 : i;
+      return trainable_->projections[k]->as<torch::nn::Linear>()->forward(h);
+    };
+    if (l.embedding_weight > 0) {
+      add("loss_embedding", l.embedding_weight,
+          distill::hidden_mse(project(s_out.hidden_states[0], layer_map_.size()), t_out.hidden_states[0], mask));
+    }
+    if (l.hidden_weight > 0 || l.pkd_weight > 0) {
+      torch::Tensor hidden = torch::zeros({}, s_logits.options()), pkd = torch::zeros({}, s_logits.options());
+      for (size_t i = 0; i < layer_map_.size(); ++i) {
+        const auto sh = project(s_out.hidden_states[i + 1], i);
+        const auto& th = t_out.hidden_states[static_cast<size_t>(layer_map_[i])];
+        if (l.hidden_weight > 0) {
+          hidden = hidden + (l.hidden == "mse" ? distill::hidden_mse(sh, th, mask) : distill::hidden_cosine(sh, th, mask));
+        }
+        if (l.pkd_weight > 0) pkd = pkd + distill::normalized_cls_mse(sh, th);
+      }
+      if (l.hidden_weight > 0) add("loss_hidden", l.hidden_weight, hidden);
+      if (l.pkd_weight > 0) add("loss_pkd", l.pkd_weight, pkd);
+    }
+    if (need_attention_) {
+      torch::Tensor att = torch::zeros({}, s_logits.options());
+      for (size_t i = 0; i < layer_map_.size(); ++i) {
+        const size_t tl = static_cast<size_t>(layer_map_[i]) - 1;
+        att = att + (l.attention == "scores_mse"
+                         ? distill::attention_score_mse(s_out.attention_scores[i], t_out.attention_scores[tl], mask)
+                         : distill::attention_kl(s_out.attention_probs[i], t_out.attention_probs[tl], mask));
+      }
+      add("loss_attention", l.attention_weight, att);
+    }
+    out.terms["temperature"] = T;
+    out.loss = total;
+    out.tokens = b.attention_mask.sum().item<int64_t>();
+    out.examples = static_cast<int64_t>(rows.size());
+    return out;
+  }
+
+  train::EvalResult evaluate() override {
+    auto probs = predict_probabilities(*trainable_->student, dev_, c_.batch_size, device_);
+    auto pred = probs.argmax(1);
+    std::vector<int64_t> p(pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.numel());
+    const auto m = eval::classification_metrics(dev_y_, p, labels_.size());
+    return {{{"accuracy", m.accuracy}, {"macro_f1", m.macro_f1}}};
+  }
+
+  Json data_state() const override { return Json{{"epoch", epoch_}, {"batch", batch_pos_}, {"step", step_}}; }
+  void restore_data_state(const Json& s) override {
+    epoch_ = s.at("epoch").get<int64_t>();
+    start_epoch();
+    batch_pos_ = s.at("batch").get<size_t>();
+    step_ = s.at("step").get<int64_t>();
+  }
+
+  void write_model(const fs::path& dir, const Json& provenance) override {
+    io::CheckpointInfo info{"distill", provenance};
+    info.provenance["teacher"] = c_.teacher;
+    info.provenance["student_init"] = c_.student;
+    info.provenance["layer_map"] = layer_map_;
+    io::write_checkpoint_files(dir, *trainable_->student, *tokenizer_, info);
+    // Projections are training-only: kept beside the student for resume, never loaded by classify.
+    std::vector<std::pair<std::string, torch::Tensor>> proj;
+    for (const auto& p : trainable_->projections->named_parameters()) proj.emplace_back(p.key(), p.value());
+    if (!proj.empty()) io::save_safetensors(dir / "distill_projections.safetensors", proj);
+  }
+
+  void load_for_resume(const fs::path& dir) override {
+    const auto w = io::load_safetensors(dir / "model.safetensors").tensors;
+    io::load_weights(*trainable_->student, w, dir.string());
+    if (trainable_->projections->size() > 0) {
+      const auto p = io::load_safetensors(dir / "distill_projections.safetensors").tensors;
+      torch::NoGradGuard g;
+      for (auto& param : trainable_->projections->named_parameters()) param.value().copy_(p.at(param.key()));
+    }
+  }
+
+  model::BertImpl& student_model() { return *trainable_->student; }
+  const text::Tokenizer& tokenizer() const { return *tokenizer_; }
+  const text::LabelMap& labels() const { return labels_; }
+
+ private:
+  void start_epoch() {
+    std::mt19937_64 rng(c_.run.seed * 7919ULL + static_cast<uint64_t>(epoch_));
+    batches_ = text::bucketed_batches(train_, c_.batch_size, rng);
+    batch_pos_ = 0;
+  }
+
+  DistillConfig c_;
+  torch::Device device_;
+  model::Bert teacher_{nullptr};
+  std::shared_ptr<Trainable> trainable_;
+  std::unique_ptr<text::Tokenizer> tokenizer_;
+  text::LabelMap labels_;
+  std::vector<int64_t> layer_map_;
+  bool need_hidden_ = false, need_attention_ = false;
+  std::vector<text::Encoded> train_, dev_;
+  std::vector<int64_t> train_y_, dev_y_;
+  std::vector<torch::Tensor> logit_cache_;
+  int64_t epoch_ = 0, step_ = 0, total_steps_ = 1;
+  std::vector<std::vector<size_t>> batches_;
+  size_t batch_pos_ = 0;
+};
+
+train::TrainerOptions resolve_trainer(const DistillConfig& c, size_t examples) {
+  train::TrainerOptions t = c.trainer;
+  const int64_t per_epoch = (static_cast<int64_t>(examples) + c.batch_size - 1) / c.batch_size;
+  if (t.max_steps == 0) t.max_steps = per_epoch * c.epochs;
+  if (t.eval_every == 0) t.eval_every = std::max<int64_t>(1, per_epoch / c.evals_per_epoch);
+  return t;
+}
+
+}  // namespace
+
+std::unique_ptr<DistillTaskHandle> make_distill_task(const DistillConfig& c, torch::Device device) {
+  auto task = std::make_unique<DistillTask>(c, device);
+  task->set_total_steps(resolve_trainer(c, task->examples()).max_steps);
+  return task;
+}
+
+Json run_distill(const DistillConfig& c, torch::Device device) {
+  const fs::path out(c.output);
+  std::optional<fs::path> resume_from;
+  std::error_code ec;
+  if (c.resume) {
+    resume_from = train::Trainer::latest_checkpoint(out);
+    if (!resume_from) throw ConfigError("--resume: no resumable checkpoint under " + out.string() + "/checkpoints");
+  } else if (fs::exists(out, ec) && !fs::is_empty(out, ec)) {
+    if (!c.overwrite) {
+      throw ConfigError(out.string() + ": output directory exists and is not empty (pass --resume to continue "
+                                       "the run, or --overwrite to start over)");
+    }
+    fs::remove_all(out);
+  }
+  torch::manual_seed(c.run.seed);
+  DistillTask task(c, device);
+  const auto topts = resolve_trainer(c, task.examples());
+  task.set_total_steps(topts.max_steps);
+  fs::create_directories(out);
+  Json resolved = to_json(c);
+  resolved["trainer"]["max_steps"] = topts.max_steps;
+  resolved["trainer"]["eval_every"] = topts.eval_every;
+  io::write_file_atomic(out / "config.json", resolved.dump(2) + "\n");
+  log::info("distill: ", task.examples(), " training examples, ", topts.max_steps, " steps");
+  train::Trainer trainer(topts, out, device, c.run.seed);
+  const auto result = trainer.run(task, resume_from);
+
+  // Report the best student on dev (and test).
+  auto best = io::read_checkpoint(out / "best");
+  model::Bert m(best.config, model::Heads::kClassifier);
+  io::load_weights(*m, best.weights, (out / "best").string());
+  m->to(device);
+  m->eval();
+  torch::InferenceMode guard;
+  Json metrics{{"best_checkpoint", (out / "best").string()}, {"steps", result.steps}, {"train_seconds", result.seconds},
+               {"parameters", m->parameter_count().total}};
+  for (const auto& [name, path] : {std::pair<const char*, std::string>{"dev", c.dev}, {"test", c.test}}) {
+    if (path.empty()) continue;
+    auto data = text::read_labelled(path, c.data, true);
+    auto y = text::encode_labels(data, task.labels(), c.data.bad_lines == "skip");
+    std::vector<text::Encoded> enc;
+    for (const auto& e : data.examples) enc.push_back(text::encode_example(*best.tokenizer, e.text, e.pair, c.max_len));
+    auto pred = predict_probabilities(*m, enc, c.batch_size, device).argmax(1);
+    std::vector<int64_t> p(pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.numel());
+    metrics[name] = eval::classification_metrics(y, p, task.labels().size()).to_json(task.labels().names());
+  }
+  io::write_file_atomic(out / "metrics.json", metrics.dump(2) + "\n");
+  log::info("distill done: dev ", c.metric, " ", log::fixed(metrics["dev"][c.metric].get<double>(), 4), " -> ",
+            (out / "best").string());
+  return metrics;
+}
+
+}  // namespace kdtext::stages

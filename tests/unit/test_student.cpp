@@ -1,0 +1,104 @@
+#include <gtest/gtest.h>
+
+#include "kdtext/model/student.h"
+#include "kdtext/util/error.h"
+
+using namespace kdtext;
+using namespace kdtext::model;
+
+namespace {
+std::string config_error(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+Bert teacher_model() {
+  BertConfig c;
+  c.vocab_size = 40;
+  c.hidden_size = 16;
+  c.num_hidden_layers = 4;
+  c.num_attention_heads = 2;
+  c.intermediate_size = 24;
+  c.max_position_embeddings = 32;
+  c.labels = {"a", "b", "c"};
+  torch::manual_seed(5);
+  return Bert(c, Heads::kClassifier);
+}
+}  // namespace
+
+TEST(Student, LayerSelections) {
+  EXPECT_EQ(select_teacher_layers("uniform", 2, 4, 0, {}, "k"), (std::vector<int64_t>{2, 4}));
+  EXPECT_EQ(select_teacher_layers("last", 2, 6, 0, {}, "k"), (std::vector<int64_t>{5, 6}));
+  EXPECT_EQ(select_teacher_layers("every-k", 3, 6, 2, {}, "k"), (std::vector<int64_t>{2, 4, 6}));
+  EXPECT_EQ(select_teacher_layers("list", 2, 6, 0, {1, 6}, "k"), (std::vector<int64_t>{1, 6}));
+  EXPECT_NE(config_error([] { select_teacher_layers("uniform", 4, 6, 0, {}, "student.layer_selection"); })
+                .find("does not divide evenly"),
+            std::string::npos);
+  const std::string msg = config_error([] { select_teacher_layers("list", 2, 4, 0, {1, 5}, "student.layer_list"); });
+  EXPECT_NE(msg.find("student layer 2 maps to teacher layer 5, which does not exist"), std::string::npos) << msg;
+  EXPECT_FALSE(config_error([] { select_teacher_layers("every-k", 3, 4, 2, {}, "k"); }).empty());
+  EXPECT_FALSE(config_error([] { select_teacher_layers("list", 3, 4, 0, {1, 2}, "k"); }).empty());
+}
+
+TEST(Student, SpecValidationNamesTheProblem) {
+  StudentSpec s;
+  s.hidden = 100;
+  s.heads = 12;
+  EXPECT_NE(config_error([&] { resolve_student_spec(s); }).find("not divisible by student.heads"), std::string::npos);
+  s = StudentSpec{};
+  s.preset = "tinybert-4l-312";
+  const auto r = resolve_student_spec(s);
+  EXPECT_EQ(r.layers, 4);
+  EXPECT_EQ(r.hidden, 312);
+  s.preset = "huge";
+  EXPECT_NE(config_error([&] { resolve_student_spec(s); }).find("unknown"), std::string::npos);
+  // teacher-layers needs the teacher's width.
+  auto t = teacher_model();
+  StudentSpec narrow;
+  narrow.layers = 2;
+  narrow.hidden = 8;
+  narrow.heads = 2;
+  narrow.intermediate = 24;
+  narrow.init = "teacher-layers";
+  EXPECT_NE(config_error([&] { build_student(*t, narrow); }).find("needs the teacher's hidden size (16)"),
+            std::string::npos);
+}
+
+TEST(Student, TeacherLayerInitCopiesTheMappedLayers) {
+  auto t = teacher_model();
+  StudentSpec s;
+  s.layers = 2;
+  s.hidden = 16;
+  s.heads = 2;
+  s.intermediate = 24;
+  s.max_len = 16;
+  s.init = "teacher-layers";
+  s.layer_selection = "list";
+  s.layer_list = {1, 4};
+  auto built = build_student(*t, s);
+  EXPECT_EQ(built.layer_map, (std::vector<int64_t>{1, 4}));
+  EXPECT_EQ(built.config.labels, t->config.labels);
+  auto& st = *built.model;
+  EXPECT_TRUE(torch::equal(st.bert->encoder->layers[1]->output->dense->weight,
+                           t->bert->encoder->layers[3]->output->dense->weight));
+  EXPECT_TRUE(torch::equal(st.bert->encoder->layers[0]->attention->self->query->weight,
+                           t->bert->encoder->layers[0]->attention->self->query->weight));
+  EXPECT_TRUE(torch::equal(st.bert->embeddings->word_embeddings->weight, t->bert->embeddings->word_embeddings->weight));
+  EXPECT_TRUE(torch::equal(st.bert->embeddings->position_embeddings->weight,
+                           t->bert->embeddings->position_embeddings->weight.slice(0, 0, 16)));
+  EXPECT_TRUE(torch::equal(st.classifier->weight, t->classifier->weight));
+  EXPECT_TRUE(torch::equal(st.bert->pooler->dense->weight, t->bert->pooler->dense->weight));
+  // Random init is a different, smaller model.
+  StudentSpec r;
+  r.layers = 1;
+  r.hidden = 8;
+  r.heads = 2;
+  r.intermediate = 16;
+  auto small = build_student(*t, r);
+  EXPECT_TRUE(small.layer_map.empty());
+  EXPECT_LT(small.model->parameter_count().total, t->parameter_count().total);
+}
