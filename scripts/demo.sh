@@ -24,11 +24,28 @@ echo "== 3/6 finetune: the teacher on the labelled task in data/task"
   --dev "$ROOT/data/task/dev.tsv" --test "$ROOT/data/task/test.tsv" --output "$OUT/teacher" --overwrite \
   --epochs 5 --batch-size 16 --lr 1e-3 --max-len 48 --log-every 50
 
-echo "== 6/6 classify: texts from stdin, then the test set with --eval"
-printf 'The striker scored twice in the derby.\nMy grandmother baked a loaf of bread.\nThe compiler crashed.\n' |
-  "$BIN/kdtext-classify" --model "$OUT/teacher/best" --top-k 2 --quiet
-"$BIN/kdtext-classify" --model "$OUT/teacher/best" "$ROOT/data/task/test.tsv" --eval \
-  --output "$OUT/test-predictions.tsv" --quiet
+echo "== 4/6 build-student: a 1-layer student initialised from the teacher's top layer"
+"$BIN/kdtext-build-student" --teacher "$OUT/teacher/best" --output "$OUT/student-init" --overwrite \
+  --layers 1 --hidden 64 --heads 2 --intermediate 256 --init teacher-layers --layer-selection last
 
-echo "== stages 4-5 (build-student, distill) are not built yet"
+echo "== 5/6 distill: DistilBERT-style loss (soft logits + hard labels + cosine hidden states)"
+"$BIN/kdtext-distill" --config "$ROOT/configs/distill/distilbert.json" --teacher "$OUT/teacher/best" \
+  --student "$OUT/student-init" --train "$ROOT/data/task/train.tsv" --dev "$ROOT/data/task/dev.tsv" \
+  --test "$ROOT/data/task/test.tsv" --output "$OUT/student" --overwrite \
+  --epochs 4 --batch-size 16 --lr 1e-3 --max-len 48 --log-every 50
+
+echo "== 6/6 classify: texts from stdin with the student, then the test set with --eval"
+printf 'The striker scored twice in the derby.\nMy grandmother baked a loaf of bread.\nThe compiler crashed.\n' |
+  "$BIN/kdtext-classify" --model "$OUT/student/best" --top-k 2 --quiet
+"$BIN/kdtext-classify" --model "$OUT/student/best" "$ROOT/data/task/test.tsv" --eval \
+  --output "$OUT/test-predictions.tsv" --quiet
+python3 - "$OUT" <<'PY'
+import json, sys
+out = sys.argv[1]
+t = json.load(open(f"{out}/teacher/metrics.json"))
+s = json.load(open(f"{out}/student/metrics.json"))
+print(f"teacher test accuracy {t['test']['accuracy']:.4f} | student test accuracy {s['test']['accuracy']:.4f} "
+      f"with {s['parameters']} parameters")
+PY
+
 echo "demo outputs: $OUT"
