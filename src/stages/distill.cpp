@@ -438,11 +438,7 @@ class DistillTask final : public train::TrainingTask, public DistillTaskHandle {
 };
 
 train::TrainerOptions resolve_trainer(const DistillConfig& c, size_t examples) {
-  train::TrainerOptions t = c.trainer;
-  const int64_t per_epoch = (static_cast<int64_t>(examples) + c.batch_size - 1) / c.batch_size;
-  if (t.max_steps == 0) t.max_steps = per_epoch * c.epochs;
-  if (t.eval_every == 0) t.eval_every = std::max<int64_t>(1, per_epoch / c.evals_per_epoch);
-  return t;
+  return train::with_epochs(c.trainer, static_cast<int64_t>(examples), c.batch_size, c.epochs, c.evals_per_epoch);
 }
 
 }  // namespace
@@ -455,23 +451,11 @@ std::unique_ptr<DistillTaskHandle> make_distill_task(const DistillConfig& c, tor
 
 Json run_distill(const DistillConfig& c, torch::Device device) {
   const fs::path out(c.output);
-  std::optional<fs::path> resume_from;
-  std::error_code ec;
-  if (c.resume) {
-    resume_from = train::Trainer::latest_checkpoint(out);
-    if (!resume_from) throw ConfigError("--resume: no resumable checkpoint under " + out.string() + "/checkpoints");
-  } else if (fs::exists(out, ec) && !fs::is_empty(out, ec)) {
-    if (!c.overwrite) {
-      throw ConfigError(out.string() + ": output directory exists and is not empty (pass --resume to continue "
-                                       "the run, or --overwrite to start over)");
-    }
-    fs::remove_all(out);
-  }
+  const auto resume_from = train::Trainer::prepare_run_directory(out, c.resume, c.overwrite);
   torch::manual_seed(c.run.seed);
   DistillTask task(c, device);
   const auto topts = resolve_trainer(c, task.examples());
   task.set_total_steps(topts.max_steps);
-  fs::create_directories(out);
   Json resolved = to_json(c);
   resolved["trainer"]["max_steps"] = topts.max_steps;
   resolved["trainer"]["eval_every"] = topts.eval_every;
@@ -491,13 +475,8 @@ Json run_distill(const DistillConfig& c, torch::Device device) {
                {"parameters", m->parameter_count().total}};
   for (const auto& [name, path] : {std::pair<const char*, std::string>{"dev", c.dev}, {"test", c.test}}) {
     if (path.empty()) continue;
-    auto data = text::read_labelled(path, c.data, true);
-    auto y = text::encode_labels(data, task.labels(), c.data.bad_lines == "skip");
-    std::vector<text::Encoded> enc;
-    for (const auto& e : data.examples) enc.push_back(text::encode_example(*best.tokenizer, e.text, e.pair, c.max_len));
-    auto pred = predict_probabilities(*m, enc, c.batch_size, device).argmax(1);
-    std::vector<int64_t> p(pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.numel());
-    metrics[name] = eval::classification_metrics(y, p, task.labels().size()).to_json(task.labels().names());
+    metrics[name] = evaluate_classifier_on_file(*m, *best.tokenizer, task.labels(), c.data, path, c.max_len,
+                                                c.batch_size, device);
   }
   io::write_file_atomic(out / "metrics.json", metrics.dump(2) + "\n");
   log::info("distill done: dev ", c.metric, " ", log::fixed(metrics["dev"][c.metric].get<double>(), 4), " -> ",

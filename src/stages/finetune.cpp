@@ -190,22 +190,6 @@ class FinetuneTask final : public train::TrainingTask {
   size_t batch_pos_ = 0;
 };
 
-Json evaluate_file(model::BertImpl& m, const text::Tokenizer& tok, const text::LabelMap& labels,
-                   const FinetuneConfig& c, const std::string& path, torch::Device device) {
-  auto data = text::read_labelled(path, c.data, true);
-  auto y = text::encode_labels(data, labels, c.data.bad_lines == "skip");
-  auto enc = encode_all(tok, data, c.max_len);
-  auto probs = predict_probabilities(m, enc, c.batch_size, device);
-  auto pred = probs.argmax(1);
-  std::vector<int64_t> p(pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.numel());
-  const auto metrics = eval::classification_metrics(y, p, labels.size());
-  Json j = metrics.to_json(labels.names());
-  j["file"] = path;
-  j["skipped_lines"] = data.skipped;
-  log::info(path, ":\n", metrics.report(labels.names()));
-  return j;
-}
-
 }  // namespace
 
 Json run_finetune(const FinetuneConfig& c, torch::Device device) {
@@ -241,24 +225,9 @@ Json run_finetune(const FinetuneConfig& c, torch::Device device) {
     weights = torch::tensor(w);
   }
 
-  train::TrainerOptions topts = c.trainer;
-  const int64_t per_epoch = (static_cast<int64_t>(train_enc.size()) + c.batch_size - 1) / c.batch_size;
-  if (topts.max_steps == 0) topts.max_steps = per_epoch * c.epochs;
-  if (topts.eval_every == 0) topts.eval_every = std::max<int64_t>(1, per_epoch / c.evals_per_epoch);
-
-  std::optional<fs::path> resume_from;
-  std::error_code ec;
-  if (c.resume) {
-    resume_from = train::Trainer::latest_checkpoint(out);
-    if (!resume_from) throw ConfigError("--resume: no resumable checkpoint under " + out.string() + "/checkpoints");
-  } else if (fs::exists(out, ec) && !fs::is_empty(out, ec)) {
-    if (!c.overwrite) {
-      throw ConfigError(out.string() + ": output directory exists and is not empty (pass --resume to continue "
-                                       "the run, or --overwrite to start over)");
-    }
-    fs::remove_all(out);
-  }
-  fs::create_directories(out);
+  const auto topts = train::with_epochs(c.trainer, static_cast<int64_t>(train_enc.size()), c.batch_size, c.epochs,
+                                        c.evals_per_epoch);
+  const auto resume_from = train::Trainer::prepare_run_directory(out, c.resume, c.overwrite);
   Json resolved = to_json(c);
   resolved["trainer"]["max_steps"] = topts.max_steps;
   resolved["trainer"]["eval_every"] = topts.eval_every;
@@ -283,8 +252,11 @@ Json run_finetune(const FinetuneConfig& c, torch::Device device) {
                {"steps", result.steps},
                {"train_seconds", result.seconds},
                {"early_stopped", result.early_stopped}};
-  metrics["dev"] = evaluate_file(*best_model, *best.tokenizer, labels, c, c.dev, device);
-  if (!c.test.empty()) metrics["test"] = evaluate_file(*best_model, *best.tokenizer, labels, c, c.test, device);
+  for (const auto& [name, path] : {std::pair<const char*, std::string>{"dev", c.dev}, {"test", c.test}}) {
+    if (path.empty()) continue;
+    metrics[name] = evaluate_classifier_on_file(*best_model, *best.tokenizer, labels, c.data, path, c.max_len,
+                                                c.batch_size, device);
+  }
   io::write_file_atomic(out / "metrics.json", metrics.dump(2) + "\n");
   log::info("finetune done: dev ", c.metric, " ", log::fixed(metrics["dev"][c.metric].get<double>(), 4),
             " -> ", (out / "best").string());

@@ -2,6 +2,9 @@
 
 #include <chrono>
 
+#include "kdtext/eval/metrics.h"
+#include "kdtext/log.h"
+
 namespace kdtext::stages {
 
 torch::Tensor predict_probabilities(model::BertImpl& model, const std::vector<text::Encoded>& encoded,
@@ -24,6 +27,24 @@ torch::Tensor predict_probabilities(model::BertImpl& model, const std::vector<te
     }
   }
   return probs;
+}
+
+Json evaluate_classifier_on_file(model::BertImpl& model, const text::Tokenizer& tokenizer,
+                                 const text::LabelMap& labels, const text::LabelledFormat& format,
+                                 const std::string& path, int64_t max_len, int64_t batch_size, torch::Device device) {
+  auto data = text::read_labelled(path, format, true);
+  const auto gold = text::encode_labels(data, labels, format.bad_lines == "skip");
+  std::vector<text::Encoded> encoded;
+  encoded.reserve(data.examples.size());
+  for (const auto& e : data.examples) encoded.push_back(text::encode_example(tokenizer, e.text, e.pair, max_len));
+  const auto pred = predict_probabilities(model, encoded, batch_size, device).argmax(1);
+  const std::vector<int64_t> p(pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.numel());
+  const auto metrics = eval::classification_metrics(gold, p, labels.size());
+  log::info(path, ":\n", metrics.report(labels.names()));
+  Json j = metrics.to_json(labels.names());
+  j["file"] = path;
+  j["skipped_lines"] = data.skipped;
+  return j;
 }
 
 }  // namespace kdtext::stages

@@ -199,20 +199,7 @@ Json run_pretrain(const PretrainConfig& c, torch::Device device) {
   }
   mc.validate("model " + c.model);
 
-  std::optional<fs::path> resume_from;
-  std::error_code ec;
-  const bool exists_nonempty = fs::exists(out, ec) && !fs::is_empty(out, ec);
-  if (c.resume) {
-    resume_from = train::Trainer::latest_checkpoint(out);
-    if (!resume_from) throw ConfigError("--resume: no resumable checkpoint under " + out.string() + "/checkpoints");
-  } else if (exists_nonempty) {
-    if (!c.overwrite) {
-      throw ConfigError(out.string() + ": output directory exists and is not empty (pass --resume to continue "
-                                       "the run, or --overwrite to start over)");
-    }
-    fs::remove_all(out);
-  }
-  fs::create_directories(out);
+  const auto resume_from = train::Trainer::prepare_run_directory(out, c.resume, c.overwrite);
   io::write_file_atomic(out / "config.json", to_json(c).dump(2) + "\n");
   io::write_file_atomic(out / "model_config.json", model::to_json(mc).dump(2) + "\n");
 

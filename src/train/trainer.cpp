@@ -89,6 +89,14 @@ void validate(const TrainerOptions& o, const std::string& p) {
   if (o.max_minutes < 0) throw bad("max_minutes", "must be >= 0");
 }
 
+TrainerOptions with_epochs(TrainerOptions o, int64_t examples, int64_t batch_size, int64_t epochs,
+                           int64_t evals_per_epoch) {
+  const int64_t per_epoch = (examples + batch_size - 1) / batch_size;
+  if (o.max_steps == 0) o.max_steps = per_epoch * epochs;
+  if (o.eval_every == 0) o.eval_every = std::max<int64_t>(1, per_epoch / evals_per_epoch);
+  return o;
+}
+
 int64_t warmup_steps(const TrainerOptions& o) {
   if (o.warmup_steps >= 0) return o.warmup_steps;
   return static_cast<int64_t>(std::llround(o.warmup_ratio * static_cast<double>(o.max_steps)));
@@ -195,6 +203,23 @@ void TrainingTask::load_for_resume(const fs::path& dir) { load_module_weights(mo
 Trainer::Trainer(TrainerOptions options, fs::path output_dir, torch::Device device, uint64_t seed)
     : options_(std::move(options)), out_(std::move(output_dir)), device_(device), seed_(seed) {
   validate(options_, "trainer");
+}
+
+std::optional<fs::path> Trainer::prepare_run_directory(const fs::path& out, bool resume, bool overwrite) {
+  std::optional<fs::path> from;
+  std::error_code ec;
+  if (resume) {
+    from = latest_checkpoint(out);
+    if (!from) throw ConfigError("--resume: no resumable checkpoint under " + (out / "checkpoints").string());
+  } else if (fs::exists(out, ec) && !fs::is_empty(out, ec)) {
+    if (!overwrite) {
+      throw ConfigError(out.string() + ": output directory exists and is not empty (pass --resume to continue "
+                                       "the run, or --overwrite to start over)");
+    }
+    fs::remove_all(out);
+  }
+  fs::create_directories(out);
+  return from;
 }
 
 std::optional<fs::path> Trainer::latest_checkpoint(const fs::path& output_dir) {

@@ -7,6 +7,8 @@
 
 #include "kdtext/model/bert.h"
 #include "kdtext/text/batching.h"
+#include "kdtext/text/labelled.h"
+#include "kdtext/util/json.h"
 
 namespace kdtext::stages {
 
@@ -16,5 +18,11 @@ namespace kdtext::stages {
 torch::Tensor predict_probabilities(model::BertImpl& model, const std::vector<text::Encoded>& encoded,
                                     int64_t batch_size, torch::Device device,
                                     std::vector<std::pair<int64_t, double>>* batch_seconds = nullptr);
+
+// Reads a labelled file, classifies it and scores the predictions; the
+// returned JSON holds the metrics plus "file" and "skipped_lines".
+Json evaluate_classifier_on_file(model::BertImpl& model, const text::Tokenizer& tokenizer,
+                                 const text::LabelMap& labels, const text::LabelledFormat& format,
+                                 const std::string& path, int64_t max_len, int64_t batch_size, torch::Device device);
 
 }  // namespace kdtext::stages

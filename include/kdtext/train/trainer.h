@@ -42,6 +42,11 @@ Json to_json(const TrainerOptions& o);
 TrainerOptions trainer_options_from_json(const JsonFields& f);
 void validate(const TrainerOptions& o, const std::string& prefix);
 
+// Fills max_steps (when 0) from epochs and eval_every (when 0) from
+// evaluations per epoch, for a data set of `examples` in batches of `batch_size`.
+TrainerOptions with_epochs(TrainerOptions o, int64_t examples, int64_t batch_size, int64_t epochs,
+                           int64_t evals_per_epoch);
+
 // Learning rate multiplier at `step` (1-based) for the options' schedule.
 double lr_factor(const TrainerOptions& o, int64_t step);
 int64_t warmup_steps(const TrainerOptions& o);
@@ -103,6 +108,11 @@ class Trainer {
   // and std::runtime_error on a non-finite loss (last good checkpoint kept).
   TrainResult run(TrainingTask& task, const std::optional<std::filesystem::path>& resume_from = {});
 
+  // Prepares a run directory: with `resume`, returns the newest resumable
+  // checkpoint (ConfigError if none); otherwise refuses a non-empty directory
+  // unless `overwrite` (then empties it). The directory exists afterwards.
+  static std::optional<std::filesystem::path> prepare_run_directory(const std::filesystem::path& output_dir,
+                                                                    bool resume, bool overwrite);
   // The newest resumable checkpoint under `output_dir`, if any.
   static std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& output_dir);
 
