@@ -147,57 +147,22 @@ double scheduled(double start, double end, double progress) {
 }  // namespace
 
 Json to_json(const DistillConfig& c) {
-  return Json{{"teacher", c.teacher},
-              {"student", c.student},
-              {"train", c.train},
-              {"dev", c.dev},
-              {"test", c.test},
-              {"output", c.output},
-              {"overwrite", c.overwrite},
-              {"resume", c.resume},
-              {"data", text::to_json(c.data)},
-              {"max_len", c.max_len},
-              {"batch_size", c.batch_size},
-              {"epochs", c.epochs},
-              {"evals_per_epoch", c.evals_per_epoch},
-              {"metric", c.metric},
-              {"cache_teacher_logits", c.cache_teacher_logits},
-              {"loss", loss_json(c.loss)},
-              {"trainer", train::to_json(c.trainer)},
-              {"run", cli::to_json(c.run)}};
+  Json j{{"teacher", c.teacher}, {"student", c.student}, {"cache_teacher_logits", c.cache_teacher_logits},
+         {"loss", loss_json(c.loss)}};
+  c.add_to_json(j);
+  return j;
 }
 
 DistillConfig distill_config_from_json(const Json& j) {
   DistillConfig c = default_distill_config();
   JsonFields f(j, "");
+  c.read_from_json(f);
   f.get("teacher", c.teacher);
   f.get("student", c.student);
-  f.get("train", c.train);
-  f.get("dev", c.dev);
-  f.get("test", c.test);
-  f.get("output", c.output);
-  f.get("overwrite", c.overwrite);
-  f.get("resume", c.resume);
-  c.data = text::labelled_format_from_json(f.child("data"));
-  f.get("max_len", c.max_len);
-  f.get("batch_size", c.batch_size);
-  f.get("epochs", c.epochs);
-  f.get("evals_per_epoch", c.evals_per_epoch);
-  f.get("metric", c.metric);
   f.get("cache_teacher_logits", c.cache_teacher_logits);
   c.loss = loss_from_json(f.child("loss"));
-  c.trainer = train::trainer_options_from_json(f.child("trainer"));
-  c.run = cli::runtime_options_from_json(f.child("run"));
-  for (const auto& [key, value] : {std::pair<const char*, std::string*>{"teacher", &c.teacher}, {"student", &c.student},
-                                   {"train", &c.train}, {"dev", &c.dev}, {"output", &c.output}}) {
-    if (value->empty()) throw ConfigError(std::string(key) + ": required");
-  }
-  text::validate(c.data, "data");
-  if (c.batch_size < 1) throw ConfigError("batch_size: must be >= 1");
-  if (c.epochs < 1) throw ConfigError("epochs: must be >= 1");
-  if (c.evals_per_epoch < 1) throw ConfigError("evals_per_epoch: must be >= 1");
-  if (c.metric != "accuracy" && c.metric != "macro_f1") throw ConfigError("metric: expected accuracy or macro_f1");
-  if (c.resume && c.overwrite) throw ConfigError("resume and overwrite exclude each other");
+  if (c.teacher.empty()) throw ConfigError("teacher: required");
+  if (c.student.empty()) throw ConfigError("student: required");
   return c;
 }
 
@@ -437,15 +402,12 @@ class DistillTask final : public train::TrainingTask, public DistillTaskHandle {
   size_t batch_pos_ = 0;
 };
 
-train::TrainerOptions resolve_trainer(const DistillConfig& c, size_t examples) {
-  return train::with_epochs(c.trainer, static_cast<int64_t>(examples), c.batch_size, c.epochs, c.evals_per_epoch);
-}
 
 }  // namespace
 
 std::unique_ptr<DistillTaskHandle> make_distill_task(const DistillConfig& c, torch::Device device) {
   auto task = std::make_unique<DistillTask>(c, device);
-  task->set_total_steps(resolve_trainer(c, task->examples()).max_steps);
+  task->set_total_steps(c.resolved_trainer(static_cast<int64_t>(task->examples())).max_steps);
   return task;
 }
 
@@ -454,7 +416,7 @@ Json run_distill(const DistillConfig& c, torch::Device device) {
   const auto resume_from = train::Trainer::prepare_run_directory(out, c.resume, c.overwrite);
   torch::manual_seed(c.run.seed);
   DistillTask task(c, device);
-  const auto topts = resolve_trainer(c, task.examples());
+  const auto topts = c.resolved_trainer(static_cast<int64_t>(task.examples()));
   task.set_total_steps(topts.max_steps);
   Json resolved = to_json(c);
   resolved["trainer"]["max_steps"] = topts.max_steps;

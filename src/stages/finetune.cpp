@@ -27,59 +27,21 @@ FinetuneConfig default_finetune_config() {
 }
 
 Json to_json(const FinetuneConfig& c) {
-  return Json{{"train", c.train},
-              {"dev", c.dev},
-              {"test", c.test},
-              {"from", c.from},
-              {"output", c.output},
-              {"overwrite", c.overwrite},
-              {"resume", c.resume},
-              {"data", text::to_json(c.data)},
-              {"max_len", c.max_len},
-              {"batch_size", c.batch_size},
-              {"epochs", c.epochs},
-              {"evals_per_epoch", c.evals_per_epoch},
-              {"metric", c.metric},
-              {"class_weights", c.class_weights},
-              {"trainer", train::to_json(c.trainer)},
-              {"run", cli::to_json(c.run)}};
+  Json j{{"from", c.from}, {"class_weights", c.class_weights}};
+  c.add_to_json(j);
+  return j;
 }
 
 FinetuneConfig finetune_config_from_json(const Json& j) {
   FinetuneConfig c = default_finetune_config();
   JsonFields f(j, "");
-  f.get("train", c.train);
-  f.get("dev", c.dev);
-  f.get("test", c.test);
+  c.read_from_json(f);
   f.get("from", c.from);
-  f.get("output", c.output);
-  f.get("overwrite", c.overwrite);
-  f.get("resume", c.resume);
-  c.data = text::labelled_format_from_json(f.child("data"));
-  f.get("max_len", c.max_len);
-  f.get("batch_size", c.batch_size);
-  f.get("epochs", c.epochs);
-  f.get("evals_per_epoch", c.evals_per_epoch);
-  f.get("metric", c.metric);
   f.get("class_weights", c.class_weights);
-  c.trainer = train::trainer_options_from_json(f.child("trainer"));
-  c.run = cli::runtime_options_from_json(f.child("run"));
-  for (const auto& [key, value] : {std::pair<const char*, std::string*>{"train", &c.train}, {"dev", &c.dev},
-                                   {"from", &c.from}, {"output", &c.output}}) {
-    if (value->empty()) throw ConfigError(std::string(key) + ": required");
-  }
-  text::validate(c.data, "data");
-  if (c.max_len < 4) throw ConfigError("max_len: must be >= 4");
-  if (c.batch_size < 1) throw ConfigError("batch_size: must be >= 1");
-  if (c.epochs < 1) throw ConfigError("epochs: must be >= 1");
-  if (c.evals_per_epoch < 1) throw ConfigError("evals_per_epoch: must be >= 1");
-  if (c.metric != "accuracy" && c.metric != "macro_f1") {
-    throw ConfigError("metric: expected accuracy or macro_f1, got '" + c.metric + "'");
-  }
+  if (c.from.empty()) throw ConfigError("from: required");
   if (c.class_weights != "none" && c.class_weights != "balanced") {
     throw ConfigError("class_weights: expected none or balanced, got '" + c.class_weights + "'");
   }
-  if (c.resume && c.overwrite) throw ConfigError("resume and overwrite exclude each other");
   return c;
 }
 
@@ -225,8 +187,7 @@ Json run_finetune(const FinetuneConfig& c, torch::Device device) {
     weights = torch::tensor(w);
   }
 
-  const auto topts = train::with_epochs(c.trainer, static_cast<int64_t>(train_enc.size()), c.batch_size, c.epochs,
-                                        c.evals_per_epoch);
+  const auto topts = c.resolved_trainer(static_cast<int64_t>(train_enc.size()));
   const auto resume_from = train::Trainer::prepare_run_directory(out, c.resume, c.overwrite);
   Json resolved = to_json(c);
   resolved["trainer"]["max_steps"] = topts.max_steps;

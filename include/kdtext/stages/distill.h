@@ -7,6 +7,7 @@
 
 #include "kdtext/cli/runtime.h"
 #include "kdtext/model/student.h"
+#include "kdtext/stages/supervised.h"
 #include "kdtext/text/labelled.h"
 #include "kdtext/train/trainer.h"
 #include "kdtext/util/json.h"
@@ -47,23 +48,11 @@ struct DistillLossOptions {
   std::string projection = "per-layer";  // per-layer | shared
 };
 
-struct DistillConfig {
-  std::string teacher;           // fine-tuned teacher checkpoint
-  std::string student;           // initial student checkpoint (kdtext-build-student)
-  std::string train, dev, test;  // labelled files (test optional)
-  std::string output;
-  bool overwrite = false;
-  bool resume = false;
-  text::LabelledFormat data;
-  int64_t max_len = 128;
-  int64_t batch_size = 32;
-  int64_t epochs = 3;
-  int64_t evals_per_epoch = 1;
-  std::string metric = "accuracy";
+struct DistillConfig : SupervisedRunOptions {
+  std::string teacher;               // fine-tuned teacher checkpoint
+  std::string student;               // initial student checkpoint (kdtext-build-student)
   bool cache_teacher_logits = true;  // reuse teacher logits after the first epoch (output/hard terms only)
   DistillLossOptions loss;
-  train::TrainerOptions trainer;
-  cli::RuntimeOptions run;
 };
 DistillConfig default_distill_config();
 Json to_json(const DistillConfig& c);

@@ -1,0 +1,39 @@
+// Options shared by the stages that train a classifier on a labelled set
+// (finetune, distill): data files, run directory, batching, epochs and the
+// selection metric. Stored flat in each stage's JSON configuration.
+#pragma once
+
+#include <string>
+
+#include "kdtext/cli/runtime.h"
+#include "kdtext/text/labelled.h"
+#include "kdtext/train/trainer.h"
+#include "kdtext/util/json.h"
+
+namespace kdtext::stages {
+
+struct SupervisedRunOptions {
+  std::string train;                 // labelled training file
+  std::string dev;                   // labelled development file (model selection)
+  std::string test;                  // optional labelled test file (reported, never used to select)
+  std::string output;                // run directory
+  bool overwrite = false;            // start over in a non-empty run directory
+  bool resume = false;               // continue from the newest resumable checkpoint
+  text::LabelledFormat data;         // columns, format, header, bad lines
+  int64_t max_len = 128;             // tokens per example, [CLS]/[SEP] included
+  int64_t batch_size = 32;
+  int64_t epochs = 3;                // used when trainer.max_steps is 0
+  int64_t evals_per_epoch = 1;       // used when trainer.eval_every is 0
+  std::string metric = "accuracy";   // accuracy | macro_f1: selects the best checkpoint
+  train::TrainerOptions trainer;
+  cli::RuntimeOptions run;
+
+  // Adds these fields to a stage's JSON object.
+  void add_to_json(Json& j) const;
+  // Reads and validates these fields (required: train, dev, output).
+  void read_from_json(const JsonFields& f);
+  // The trainer options with max_steps/eval_every derived from epochs when 0.
+  train::TrainerOptions resolved_trainer(int64_t examples) const;
+};
+
+}  // namespace kdtext::stages

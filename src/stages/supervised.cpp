@@ -1,0 +1,58 @@
+#include "kdtext/stages/supervised.h"
+
+#include "kdtext/util/error.h"
+
+namespace kdtext::stages {
+
+void SupervisedRunOptions::add_to_json(Json& j) const {
+  j["train"] = train;
+  j["dev"] = dev;
+  j["test"] = test;
+  j["output"] = output;
+  j["overwrite"] = overwrite;
+  j["resume"] = resume;
+  j["data"] = text::to_json(data);
+  j["max_len"] = max_len;
+  j["batch_size"] = batch_size;
+  j["epochs"] = epochs;
+  j["evals_per_epoch"] = evals_per_epoch;
+  j["metric"] = metric;
+  j["trainer"] = train::to_json(trainer);
+  j["run"] = cli::to_json(run);
+}
+
+void SupervisedRunOptions::read_from_json(const JsonFields& f) {
+  f.get("train", train);
+  f.get("dev", dev);
+  f.get("test", test);
+  f.get("output", output);
+  f.get("overwrite", overwrite);
+  f.get("resume", resume);
+  data = text::labelled_format_from_json(f.child("data"));
+  f.get("max_len", max_len);
+  f.get("batch_size", batch_size);
+  f.get("epochs", epochs);
+  f.get("evals_per_epoch", evals_per_epoch);
+  f.get("metric", metric);
+  trainer = train::trainer_options_from_json(f.child("trainer"));
+  run = cli::runtime_options_from_json(f.child("run"));
+  for (const auto& [key, value] : {std::pair<const char*, const std::string*>{"train", &train}, {"dev", &dev},
+                                   {"output", &output}}) {
+    if (value->empty()) throw ConfigError(std::string(key) + ": required");
+  }
+  text::validate(data, "data");
+  if (max_len < 4) throw ConfigError("max_len: must be >= 4, got " + std::to_string(max_len));
+  if (batch_size < 1) throw ConfigError("batch_size: must be >= 1");
+  if (epochs < 1) throw ConfigError("epochs: must be >= 1");
+  if (evals_per_epoch < 1) throw ConfigError("evals_per_epoch: must be >= 1");
+  if (metric != "accuracy" && metric != "macro_f1") {
+    throw ConfigError("metric: expected accuracy or macro_f1, got '" + metric + "'");
+  }
+  if (resume && overwrite) throw ConfigError("resume and overwrite exclude each other");
+}
+
+train::TrainerOptions SupervisedRunOptions::resolved_trainer(int64_t examples) const {
+  return train::with_epochs(trainer, examples, batch_size, epochs, evals_per_epoch);
+}
+
+}  // namespace kdtext::stages
