@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "kdtext/text/utf8.h"
+
 namespace kdtext::text {
 
 ReservoirSample::ReservoirSample(uint64_t max_documents, uint64_t max_bytes, uint64_t max_document_bytes,
@@ -17,14 +19,7 @@ void ReservoirSample::drop(size_t index) {
 
 void ReservoirSample::offer(const std::string& document) {
   ++seen_;
-  std::string doc;
-  if (document.size() <= max_document_bytes_) {
-    doc = document;
-  } else {
-    size_t cut = max_document_bytes_;
-    while (cut > 0 && (static_cast<unsigned char>(document[cut]) & 0xC0) == 0x80) --cut;
-    doc = document.substr(0, cut);
-  }
+  std::string doc(truncate_utf8(document, max_document_bytes_));
   // Classic reservoir sampling (algorithm R) over documents...
   if (docs_.size() < cap_) {
     bytes_ += doc.size();

@@ -9,6 +9,7 @@
 
 #include "kdtext/io/atomic.h"
 #include "kdtext/log.h"
+#include "kdtext/text/utf8.h"
 #include "kdtext/util/error.h"
 
 // Exported by libsentencepiece but not declared in its public headers.
@@ -97,14 +98,7 @@ class VectorIterator : public sentencepiece::SentenceIterator {
  private:
   void load() {
     if (i_ >= v_.size()) return;
-    const std::string& s = v_[i_];
-    if (s.size() <= max_bytes_) {
-      current_ = s;
-      return;
-    }
-    size_t cut = max_bytes_;
-    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // char boundary
-    current_.assign(s, 0, cut);
+    current_ = std::string(truncate_utf8(v_[i_], max_bytes_));
   }
   const std::vector<std::string>& v_;
   size_t max_bytes_;

@@ -78,6 +78,13 @@ std::string repair_utf8(std::string_view s, size_t* replaced) {
   return out;
 }
 
+std::string_view truncate_utf8(std::string_view s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return s;
+  size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<uint8_t>(s[cut]) & 0xC0) == 0x80) --cut;
+  return s.substr(0, cut);
+}
+
 size_t count_codepoints(std::string_view s) {
   size_t n = 0;
   for (char ch : s) n += (static_cast<uint8_t>(ch) & 0xC0) != 0x80;

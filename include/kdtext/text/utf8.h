@@ -17,6 +17,10 @@ bool is_valid_utf8(std::string_view s, size_t* bad_offset = nullptr);
 // replacements through `*replaced`.
 std::string repair_utf8(std::string_view s, size_t* replaced = nullptr);
 
+// The longest prefix of `s` of at most `max_bytes` bytes that does not split
+// a UTF-8 sequence.
+std::string_view truncate_utf8(std::string_view s, size_t max_bytes);
+
 // Number of code points in valid UTF-8.
 size_t count_codepoints(std::string_view valid_utf8);
 
