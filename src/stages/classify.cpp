@@ -123,33 +123,36 @@ Json run_classify(const ClassifyConfig& c, torch::Device device) {
     }
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     total += enc.size();
-    auto top = probs.topk(k, 1);
-    auto top_p = std::get<0>(top), top_i = std::get<1>(top);
+    const auto top = probs.topk(k, 1);
+    // Plain accessors: one item() per element would build a tensor each time.
+    const auto top_p = std::get<0>(top).accessor<float, 2>();
+    const auto top_i = std::get<1>(top).accessor<int64_t, 2>();
+    const auto all_p = probs.accessor<float, 2>();
     for (int64_t i = 0; i < probs.size(0); ++i) {
-      const int64_t best = top_i[i][0].item<int64_t>();
+      const int64_t best = top_i[i][0];
       pred_all.push_back(best);
       if (c.output_format == "tsv") {
-        out += names[best] + "\t" + fmt_prob(top_p[i][0].item<double>());
+        out += names[best] + "\t" + fmt_prob(top_p[i][0]);
         for (int64_t r = 1; r < k; ++r) {
-          out += "\t" + names[top_i[i][r].item<int64_t>()] + "\t" + fmt_prob(top_p[i][r].item<double>());
+          out += "\t" + names[top_i[i][r]] + "\t" + fmt_prob(top_p[i][r]);
         }
         if (c.all_probabilities) {
-          for (int64_t l = 0; l < probs.size(1); ++l) out += "\t" + fmt_prob(probs[i][l].item<double>());
+          for (int64_t l = 0; l < probs.size(1); ++l) out += "\t" + fmt_prob(all_p[i][l]);
         }
       } else {
-        Json j{{"label", names[best]}, {"probability", top_p[i][0].item<double>()}};
+        Json j{{"label", names[best]}, {"probability", top_p[i][0]}};
         if (input != "-") j["source"] = input;
         j["line"] = data.examples[i].line;
         if (k > 1) {
           Json topk = Json::array();
           for (int64_t r = 0; r < k; ++r) {
-            topk.push_back({{"label", names[top_i[i][r].item<int64_t>()]}, {"probability", top_p[i][r].item<double>()}});
+            topk.push_back({{"label", names[top_i[i][r]]}, {"probability", top_p[i][r]}});
           }
           j["top_k"] = topk;
         }
         if (c.all_probabilities) {
           Json all = Json::object();
-          for (int64_t l = 0; l < probs.size(1); ++l) all[names[l]] = probs[i][l].item<double>();
+          for (int64_t l = 0; l < probs.size(1); ++l) all[names[l]] = all_p[i][l];
           j["probabilities"] = all;
         }
         out += j.dump();
