@@ -34,6 +34,18 @@ echo "== 5/6 distill: DistilBERT-style loss (soft logits + hard labels + cosine 
   --test "$ROOT/data/task/test.tsv" --output "$OUT/student" --overwrite \
   --epochs 4 --batch-size 16 --lr 1e-3 --max-len 48 --log-every 50
 
+echo "== 5/6 distill, TinyBERT's route: general distillation of a student of the pretrained teacher on the"
+echo "   unlabelled shards (hidden states, attention, embeddings + masked-LM), then task distillation"
+"$BIN/kdtext-build-student" --teacher "$OUT/teacher-mlm/final" --output "$OUT/general-init" --overwrite \
+  --layers 1 --hidden 64 --heads 2 --intermediate 256 --init teacher-layers --layer-selection last --quiet
+"$BIN/kdtext-distill" --config "$ROOT/configs/distill/tinybert-general.json" --teacher "$OUT/teacher-mlm/final" \
+  --student "$OUT/general-init" --shards "$OUT/prep" --output "$OUT/student-general" --overwrite \
+  --epochs 2 --mlm-weight 1 --batch-size 16 --max-len 64 --validation-every 10 --log-every 50
+"$BIN/kdtext-distill" --config "$ROOT/configs/distill/distilbert.json" --teacher "$OUT/teacher/best" \
+  --student "$OUT/student-general/best" --train "$ROOT/data/task/train.tsv" --dev "$ROOT/data/task/dev.tsv" \
+  --test "$ROOT/data/task/test.tsv" --output "$OUT/student-tinybert" --overwrite \
+  --epochs 4 --batch-size 16 --lr 1e-3 --max-len 48 --log-every 50 --quiet
+
 echo "== 6/6 classify: texts from stdin with the student, then the test set with --eval"
 printf 'The striker scored twice in the derby.\nMy grandmother baked a loaf of bread.\nThe compiler crashed.\n' |
   "$BIN/kdtext-classify" --model "$OUT/student/best" --top-k 2 --quiet
@@ -44,8 +56,9 @@ import json, sys
 out = sys.argv[1]
 t = json.load(open(f"{out}/teacher/metrics.json"))
 s = json.load(open(f"{out}/student/metrics.json"))
+g = json.load(open(f"{out}/student-tinybert/metrics.json"))
 print(f"teacher test accuracy {t['test']['accuracy']:.4f} | student test accuracy {s['test']['accuracy']:.4f} "
-      f"with {s['parameters']} parameters")
+      f"with {s['parameters']} parameters | general+task distilled student {g['test']['accuracy']:.4f}")
 PY
 
 echo "demo outputs: $OUT"

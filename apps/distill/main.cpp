@@ -1,20 +1,26 @@
-// kdtext-distill: distil a fine-tuned teacher into a student on a labelled task.
+// kdtext-distill: distil a teacher into a student, on a labelled task (mode
+// task) or on the unlabelled token shards (mode general).
 #include "kdtext/cli/app.h"
 #include "kdtext/stages/distill.h"
 
 int main(int argc, char** argv) {
   using namespace kdtext;
   cli::StageApp app("distill",
-                    "Distil a fine-tuned teacher into a student with a weighted sum of output terms (KL, soft CE or "
+                    "Distil a teacher into a student with a weighted sum of output terms (KL, soft CE or "
                     "logit MSE with temperature; hard labels) and intermediate terms (hidden states, attention, "
-                    "embeddings, Patient-KD). Presets in configs/distill/.",
+                    "embeddings, Patient-KD). --mode task (default) trains on a labelled set with a fine-tuned "
+                    "teacher; --mode general on the token shards of kdtext-preprocess (intermediate terms, optional "
+                    "masked-LM). Presets in configs/distill/.",
                     "kdtext-distill --config configs/distill/distilbert.json --teacher runs/teacher/best "
                     "--student runs/student-init --train train.tsv --dev dev.tsv --output runs/student",
                     stages::to_json(stages::default_distill_config()));
-  app.option("--teacher", "teacher", "Fine-tuned teacher checkpoint", true);
-  app.option("--student", "student", "Initial student checkpoint (kdtext-build-student)", true);
-  app.option("--train", "train", "Labelled training file", true);
-  app.option("--dev", "dev", "Labelled development file", true);
+  app.option("--mode", "mode", "task (labelled set) or general (token shards)");
+  app.option("--teacher", "teacher", "Teacher checkpoint (fine-tuned for --mode task)", true);
+  app.option("--student", "student", "Initial student checkpoint (kdtext-build-student or a general distillation)", true);
+  app.option("--train", "train", "Labelled training file (task)");
+  app.option("--dev", "dev", "Labelled development file (task)");
+  app.option("--shards", "shards", "kdtext-preprocess output directory (general)");
+  app.option("--validation-every", "validation_every", "Hold out every N-th document (general)");
   app.option("--test", "test", "Labelled test file (reported only)");
   app.option("-o,--output", "output", "Run directory", true);
   app.flag("overwrite", "overwrite", "Start over in a non-empty output directory");
@@ -28,11 +34,16 @@ int main(int argc, char** argv) {
   app.option("--hard-weight", "loss.hard_weight", "Weight of the gold-label cross-entropy");
   app.option("--hidden-weight", "loss.hidden_weight", "Weight of the hidden-state term");
   app.option("--attention-weight", "loss.attention_weight", "Weight of the attention term");
+  app.option("--embedding-weight", "loss.embedding_weight", "Weight of the embedding-output term");
+  app.option("--mlm-weight", "loss.mlm_weight", "Weight of the student's masked-LM loss (general)");
   app.option("--layer-map", "loss.layer_map", "uniform, last, skip or list");
   app.option("--max-steps", "trainer.max_steps", "Optimiser steps (0: from --epochs)");
   app.option("--lr", "trainer.lr", "Peak learning rate");
   app.option("--eval-every", "trainer.eval_every", "Evaluate every N steps (0: per epoch)");
   app.option("--log-every", "trainer.log_every", "Progress every N steps");
+  app.option("--save-every", "trainer.save_every", "Resumable checkpoint every N steps");
+  app.option("--max-minutes", "trainer.max_minutes", "Wall-clock budget in minutes (0: none)");
+  app.option("--stop-at-step", "trainer.stop_at_step", "Save and stop at this step (resume later)");
   app.flag("bf16", "trainer.bf16", "bf16 autocast");
   return app.run(argc, argv, [](const cli::RunContext& ctx) {
     stages::run_distill(stages::distill_config_from_json(ctx.config), ctx.device);

@@ -12,15 +12,6 @@
 namespace kdtext::stages {
 namespace fs = std::filesystem;
 
-namespace {
-Json masking_json(const text::MaskingOptions& m) {
-  return Json{{"mask_prob", m.mask_prob},
-              {"replace_mask", m.replace_mask},
-              {"replace_random", m.replace_random},
-              {"whole_word", m.whole_word}};
-}
-}  // namespace
-
 Json to_json(const PretrainConfig& c) {
   return Json{{"data", c.data},
               {"output", c.output},
@@ -29,7 +20,7 @@ Json to_json(const PretrainConfig& c) {
               {"resume", c.resume},
               {"max_len", c.max_len},
               {"batch_size", c.batch_size},
-              {"masking", masking_json(c.masking)},
+              {"masking", text::to_json(c.masking)},
               {"validation_every", c.validation_every},
               {"eval_sequences", c.eval_sequences},
               {"trainer", train::to_json(c.trainer)},
@@ -46,11 +37,7 @@ PretrainConfig pretrain_config_from_json(const Json& j) {
   f.get("resume", c.resume);
   f.get("max_len", c.max_len);
   f.get("batch_size", c.batch_size);
-  const auto m = f.child("masking");
-  m.get("mask_prob", c.masking.mask_prob);
-  m.get("replace_mask", c.masking.replace_mask);
-  m.get("replace_random", c.masking.replace_random);
-  m.get("whole_word", c.masking.whole_word);
+  c.masking = text::masking_options_from_json(f.child("masking"));
   f.get("validation_every", c.validation_every);
   f.get("eval_sequences", c.eval_sequences);
   c.trainer = train::trainer_options_from_json(f.child("trainer"));
@@ -60,11 +47,6 @@ PretrainConfig pretrain_config_from_json(const Json& j) {
   if (c.output.empty()) throw ConfigError("output: required");
   if (c.max_len < 8) throw ConfigError("max_len: must be >= 8, got " + std::to_string(c.max_len));
   if (c.batch_size < 1) throw ConfigError("batch_size: must be >= 1");
-  if (!(c.masking.mask_prob > 0 && c.masking.mask_prob < 1)) throw ConfigError("masking.mask_prob: must be in (0, 1)");
-  if (c.masking.replace_mask < 0 || c.masking.replace_random < 0 ||
-      c.masking.replace_mask + c.masking.replace_random > 1) {
-    throw ConfigError("masking.replace_mask + masking.replace_random: must be within [0, 1]");
-  }
   if (c.validation_every < 2) throw ConfigError("validation_every: must be >= 2");
   if (c.eval_sequences < 1) throw ConfigError("eval_sequences: must be >= 1");
   if (c.resume && c.overwrite) throw ConfigError("resume and overwrite exclude each other");
@@ -81,28 +63,11 @@ class PretrainTask final : public train::TrainingTask {
       : c_(c), tokenizer_(std::move(tok)), corpus_(std::move(corpus)), device_(device),
         model_(model::Bert(mc, model::Heads::kMaskedLM)),
         masker_(c.masking, *tokenizer_, c.run.seed + 17) {
-    std::vector<uint64_t> train_docs, val_docs;
-    for (uint64_t i = 0; i < corpus_->documents(); ++i) {
-      ((i % static_cast<uint64_t>(c.validation_every)) == static_cast<uint64_t>(c.validation_every) - 1 ? val_docs
-                                                                                                          : train_docs)
-          .push_back(i);
-    }
-    if (val_docs.empty()) val_docs.push_back(train_docs.back());  // tiny corpora: evaluate on one document
-    if (train_docs.empty()) throw InputError(c.data + ": too few documents to hold out a validation split");
-    log::info("pretrain data: ", train_docs.size(), " training and ", val_docs.size(), " validation documents");
-    packer_ = std::make_unique<text::SequencePacker>(*corpus_, train_docs, c.max_len, c.run.seed, true);
+    const auto split = text::hold_out_every(*corpus_, c.validation_every, c.data);
+    log::info("pretrain data: ", split.train.size(), " training and ", split.validation.size(), " validation documents");
+    packer_ = std::make_unique<text::SequencePacker>(*corpus_, split.train, c.max_len, c.run.seed, true);
     // Fixed validation batch: packed once, masked once with a fixed seed.
-    text::SequencePacker val_packer(*corpus_, val_docs, c.max_len, c.run.seed, false);
-    std::vector<int64_t> flat;
-    const int64_t n = c.eval_sequences;
-    for (int64_t i = 0; i < n; ++i) {
-      auto s = val_packer.next();
-      flat.insert(flat.end(), s.begin(), s.end());
-      if (val_packer.epoch() > 0 && i + 1 >= 8) {  // do not repeat held-out text more than needed
-        break;
-      }
-    }
-    val_ids_ = torch::tensor(flat, torch::kLong).view({-1, c.max_len});
+    val_ids_ = text::pack_fixed(*corpus_, split.validation, c.max_len, c.eval_sequences, c.run.seed);
     text::Masker val_masker(c.masking, *tokenizer_, 12345);
     val_labels_ = val_masker.mask(val_ids_);
   }
@@ -159,15 +124,10 @@ class PretrainTask final : public train::TrainingTask {
 
  private:
   torch::Tensor mlm_loss(const torch::Tensor& ids_cpu, const torch::Tensor& labels_cpu) {
-    auto ids = ids_cpu.to(device_);
-    auto labels = labels_cpu.reshape({-1}).to(device_);
     model::ForwardOptions fo;
     fo.pooled = false;
-    auto hidden = model_->encode(ids, {}, {}, fo).last_hidden;
-    // Only masked positions go through the vocabulary projection.
-    auto rows = labels.ne(-100).nonzero().squeeze(1);
-    auto logits = model_->mlm_logits(hidden.reshape({-1, hidden.size(-1)}).index_select(0, rows));
-    return torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), labels.index_select(0, rows));
+    auto hidden = model_->encode(ids_cpu.to(device_), {}, {}, fo).last_hidden;
+    return model_->masked_lm_loss(hidden, labels_cpu.to(device_));
   }
 
   PretrainConfig c_;

@@ -21,7 +21,7 @@ void SupervisedRunOptions::add_to_json(Json& j) const {
   j["run"] = cli::to_json(run);
 }
 
-void SupervisedRunOptions::read_from_json(const JsonFields& f) {
+void SupervisedRunOptions::read_from_json(const JsonFields& f, bool labelled) {
   f.get("train", train);
   f.get("dev", dev);
   f.get("test", test);
@@ -36,10 +36,11 @@ void SupervisedRunOptions::read_from_json(const JsonFields& f) {
   f.get("metric", metric);
   trainer = train::trainer_options_from_json(f.child("trainer"));
   run = cli::runtime_options_from_json(f.child("run"));
-  for (const auto& [key, value] : {std::pair<const char*, const std::string*>{"train", &train}, {"dev", &dev},
-                                   {"output", &output}}) {
-    if (value->empty()) throw ConfigError(std::string(key) + ": required");
+  if (labelled) {
+    if (train.empty()) throw ConfigError("train: required");
+    if (dev.empty()) throw ConfigError("dev: required");
   }
+  if (output.empty()) throw ConfigError("output: required");
   text::validate(data, "data");
   if (max_len < 4) throw ConfigError("max_len: must be >= 4, got " + std::to_string(max_len));
   if (batch_size < 1) throw ConfigError("batch_size: must be >= 1");

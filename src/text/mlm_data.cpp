@@ -38,6 +38,60 @@ std::vector<int32_t> ShardCorpus::document(uint64_t i) const {
   return shards_[shard]->document(doc);
 }
 
+uint64_t ShardCorpus::document_length(uint64_t i) const {
+  const auto& [shard, doc] = locations_.at(i);
+  return shards_[shard]->document_length(doc);
+}
+
+DocumentSplit hold_out_every(const ShardCorpus& corpus, int64_t every, const std::string& origin) {
+  if (every < 2) throw ConfigError("validation_every: must be >= 2");
+  DocumentSplit split;
+  const auto k = static_cast<uint64_t>(every);
+  for (uint64_t i = 0; i < corpus.documents(); ++i) (i % k == k - 1 ? split.validation : split.train).push_back(i);
+  if (split.train.empty()) throw InputError(origin + ": too few documents to hold out a validation split");
+  if (split.validation.empty()) split.validation.push_back(split.train.back());  // tiny corpora: one document
+  return split;
+}
+
+torch::Tensor pack_fixed(const ShardCorpus& corpus, const std::vector<uint64_t>& documents, int64_t max_len,
+                         int64_t max_sequences, uint64_t seed) {
+  SequencePacker packer(corpus, documents, max_len, seed, false);
+  std::vector<int64_t> flat;
+  for (int64_t i = 0; i < max_sequences; ++i) {
+    auto s = packer.next();
+    flat.insert(flat.end(), s.begin(), s.end());
+    if (packer.epoch() > 0 && i + 1 >= 8) break;  // do not repeat held-out text more than needed
+  }
+  return torch::tensor(flat, torch::kLong).view({-1, max_len});
+}
+
+int64_t packed_sequences(const ShardCorpus& corpus, const std::vector<uint64_t>& documents, int64_t max_len) {
+  uint64_t tokens = 0;
+  for (uint64_t d : documents) tokens += corpus.document_length(d) + 1;
+  const auto per_sequence = static_cast<uint64_t>(max_len - 1);
+  return static_cast<int64_t>(std::max<uint64_t>(1, (tokens + per_sequence - 1) / per_sequence));
+}
+
+Json to_json(const MaskingOptions& m) {
+  return Json{{"mask_prob", m.mask_prob},
+              {"replace_mask", m.replace_mask},
+              {"replace_random", m.replace_random},
+              {"whole_word", m.whole_word}};
+}
+
+MaskingOptions masking_options_from_json(const JsonFields& f) {
+  MaskingOptions m;
+  f.get("mask_prob", m.mask_prob);
+  f.get("replace_mask", m.replace_mask);
+  f.get("replace_random", m.replace_random);
+  f.get("whole_word", m.whole_word);
+  if (!(m.mask_prob > 0 && m.mask_prob < 1)) throw ConfigError(f.path("mask_prob") + ": must be in (0, 1)");
+  if (m.replace_mask < 0 || m.replace_random < 0 || m.replace_mask + m.replace_random > 1) {
+    throw ConfigError(f.path("replace_mask") + " + " + f.path("replace_random") + ": must be within [0, 1]");
+  }
+  return m;
+}
+
 SequencePacker::SequencePacker(const ShardCorpus& corpus, std::vector<uint64_t> documents, int64_t max_len,
                                uint64_t seed, bool shuffle)
     : corpus_(corpus), documents_(std::move(documents)), max_len_(max_len), seed_(seed), shuffle_(shuffle) {

@@ -197,3 +197,87 @@ TEST(DistillCli, AStepChangesTheStudentButNotTheTeacher) {
   const std::string log = read_file(dir / "s" / "metrics.jsonl");
   EXPECT_NE(log.find("loss_attention"), std::string::npos);
 }
+
+TEST(DistillCli, GeneralDistillationOnShardsThenTaskDistillation) {
+  auto& p = pipeline();
+  TempDir dir;
+  const auto data = source_dir() / "data" / "task";
+  const auto configs = source_dir() / "configs" / "distill";
+  // TinyBERT's recipe: a student of the pretrained (masked-LM) teacher, distilled on the unlabelled shards ...
+  auto r = run_command(bin("kdtext-build-student") + " --teacher " + quote((p.mlm / "final").string()) +
+                       " --layers 1 --hidden 64 --heads 2 --intermediate 256 --init teacher-layers "
+                       "--layer-selection last -o " + quote((dir / "init").string()) + " --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string general = bin("kdtext-distill") + " --config " + quote((configs / "tinybert-general.json").string()) +
+                              " --teacher " + quote((p.mlm / "final").string()) + " --shards " +
+                              quote(p.prep.string()) + " --max-len 64 --batch-size 16 --threads 1 --quiet";
+  r = run_command(general + " --student " + quote((dir / "init").string()) + " -o " + quote((dir / "gen").string()) +
+                  " --epochs 2 --mlm-weight 1 --validation-every 10 --eval-every 10");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Json m = read_json_file(dir / "gen" / "metrics.json");
+  EXPECT_EQ(m["mode"], "general");
+  EXPECT_EQ(read_json_file(dir / "gen" / "config.json")["mode"], "general");
+  // Every term is logged, and the held-out loss falls as the student learns.
+  std::vector<double> val;
+  std::istringstream lines(read_file(dir / "gen" / "metrics.jsonl"));
+  std::string line;
+  bool seen_terms = false;
+  while (std::getline(lines, line)) {
+    const Json e = Json::parse(line);
+    if (e["event"] == "eval") val.push_back(e["val_loss"].get<double>());
+    if (e["event"] == "train") {
+      seen_terms = e.contains("loss_hidden") && e.contains("loss_attention") && e.contains("loss_embedding") &&
+                   e.contains("loss_mlm") && !e.contains("loss_output");
+    }
+  }
+  EXPECT_TRUE(seen_terms);
+  ASSERT_GE(val.size(), 3u);
+  EXPECT_LT(val.back(), val.front());
+  EXPECT_DOUBLE_EQ(m["best_val_loss"].get<double>(), *std::min_element(val.begin(), val.end()));
+  const Json meta = read_json_file(dir / "gen" / "best" / "kdtext.json");
+  EXPECT_EQ(meta["provenance"]["mode"], "general");
+  // A split batch job (stop, then resume: packer and masker state included) equals a straight run.
+  const std::string short_run = general + " --student " + quote((dir / "init").string()) +
+                                " --max-steps 8 --mlm-weight 1 --validation-every 10 --save-every 4";
+  r = run_command(short_run + " -o " + quote((dir / "straight").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(short_run + " -o " + quote((dir / "split").string()) + " --stop-at-step 4");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(short_run + " -o " + quote((dir / "split").string()) + " --resume");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(read_file(dir / "split" / "final" / "model.safetensors"),
+            read_file(dir / "straight" / "final" / "model.safetensors"));
+
+  // ... then task distillation from it: the student gets a new classifier for the teacher's labels.
+  r = run_command(bin("kdtext-distill") + " --config " + quote((configs / "distilbert.json").string()) + " --teacher " +
+                  quote((p.ft / "best").string()) + " --student " + quote((dir / "gen" / "best").string()) +
+                  " --train " + quote((data / "train.tsv").string()) + " --dev " + quote((data / "dev.tsv").string()) +
+                  " -o " + quote((dir / "task").string()) +
+                  " --epochs 4 --batch-size 16 --lr 1e-3 --max-len 48 --threads 1 --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_GE(read_json_file(dir / "task" / "metrics.json")["dev"]["accuracy"].get<double>(), 0.6);  // chance is 0.37
+
+  // Misconfigurations name the key; nothing is left behind.
+  r = run_command(general + " --student " + quote((dir / "init").string()) + " -o " + quote((dir / "bad").string()) +
+                  " --output-weight 1");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("loss.output_weight: general distillation has no labels"), std::string::npos) << r.output;
+  r = run_command(general + " --student " + quote((dir / "task" / "best").string()) + " -o " +
+                  quote((dir / "bad").string()) + " --mlm-weight 1");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("loss.mlm_weight needs a student with a masked-LM head"), std::string::npos) << r.output;
+  r = run_command(bin("kdtext-distill") + " --teacher " + quote((p.ft / "best").string()) + " --student " +
+                  quote((dir / "init").string()) + " -o " + quote((dir / "bad").string()) + " --mode general");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("shards: required for mode general"), std::string::npos) << r.output;
+  // Shards encoded with another tokenizer.
+  r = run_command(bin("kdtext-preprocess") + " " + quote((source_dir() / "data" / "corpus" / "en.txt").string()) +
+                  " -o " + quote((dir / "other").string()) + " --vocab-size 300 --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(bin("kdtext-distill") + " --config " + quote((configs / "tinybert-general.json").string()) +
+                  " --teacher " + quote((p.mlm / "final").string()) + " --student " + quote((dir / "init").string()) +
+                  " --shards " + quote((dir / "other").string()) + " -o " + quote((dir / "bad").string()) + " --quiet");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("differs from the teacher's"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "bad" / "final"));
+}

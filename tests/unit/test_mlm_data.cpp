@@ -3,6 +3,7 @@
 #include <numeric>
 
 #include "kdtext/text/mlm_data.h"
+#include "kdtext/util/error.h"
 #include "test_util.h"
 
 using namespace kdtext;
@@ -126,4 +127,29 @@ TEST(MlmData, MaskerStateRoundTrip) {
   const auto l2 = b.mask(y2);
   EXPECT_TRUE(torch::equal(l1, l2));
   EXPECT_TRUE(torch::equal(y1, y2));
+}
+
+TEST(MlmData, HeldOutSplitAndSequencesPerEpoch) {
+  TempDir dir;
+  write_shards(dir / "shards", {{10, 11, 12}, {20, 21}, {30, 31, 32, 33, 34}}, 100);
+  ShardCorpus corpus(dir / "shards");
+  EXPECT_EQ(corpus.document_length(2), 5u);
+  // 3 + 2 + 5 tokens plus one [SEP] each over 7 slots per sequence: the two sequences the packer test shows.
+  EXPECT_EQ(packed_sequences(corpus, {0, 1, 2}, 8), 2);
+  EXPECT_EQ(packed_sequences(corpus, {1}, 8), 1);
+
+  const auto split = hold_out_every(corpus, 3, "corpus");
+  EXPECT_EQ(split.train, (std::vector<uint64_t>{0, 1}));
+  EXPECT_EQ(split.validation, (std::vector<uint64_t>{2}));
+  // Too few documents to hold one out: the last training document is scored.
+  const auto tiny = hold_out_every(corpus, 50, "corpus");
+  EXPECT_EQ(tiny.train.size(), 3u);
+  EXPECT_EQ(tiny.validation, (std::vector<uint64_t>{2}));
+  EXPECT_THROW(hold_out_every(corpus, 1, "corpus"), ConfigError);
+
+  // pack_fixed stops instead of cycling through short held-out text many times.
+  const auto fixed = pack_fixed(corpus, {1}, 8, 100, 1);
+  EXPECT_EQ(fixed.size(1), 8);
+  EXPECT_LE(fixed.size(0), 8);
+  EXPECT_EQ(fixed[0][0].item<int64_t>(), 2);
 }

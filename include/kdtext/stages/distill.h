@@ -9,6 +9,7 @@
 #include "kdtext/model/student.h"
 #include "kdtext/stages/supervised.h"
 #include "kdtext/text/labelled.h"
+#include "kdtext/text/mlm_data.h"
 #include "kdtext/train/trainer.h"
 #include "kdtext/util/json.h"
 
@@ -42,15 +43,25 @@ struct DistillLossOptions {
   double attention_weight = 0.0;
   double embedding_weight = 0.0;      // MSE of embedding outputs (through a projection if widths differ)
   double pkd_weight = 0.0;            // Patient-KD normalised [CLS] MSE over mapped layers
+  double mlm_weight = 0.0;            // general mode: the student's masked-LM loss on the (masked) shards
   std::string layer_map = "uniform";  // uniform | last | skip | list
   int64_t skip_k = 2;                 // for skip: teacher layers k, 2k, ...
   std::vector<int64_t> layer_list;    // for list: teacher layer (1-based) per student layer
   std::string projection = "per-layer";  // per-layer | shared
 };
 
+// mode task: a fine-tuned teacher and a labelled set (train/dev/test), every
+// loss term, selection by dev accuracy/macro-F1. mode general: any teacher and
+// the unlabelled token shards of a kdtext-preprocess output, intermediate terms
+// (and optionally the student's masked-LM loss), selection by held-out loss.
 struct DistillConfig : SupervisedRunOptions {
-  std::string teacher;               // fine-tuned teacher checkpoint
-  std::string student;               // initial student checkpoint (kdtext-build-student)
+  std::string mode = "task";         // task | general
+  std::string teacher;               // teacher checkpoint (fine-tuned for task mode)
+  std::string student;               // initial student checkpoint (kdtext-build-student or a general distillation)
+  std::string shards;                // general: a kdtext-preprocess output directory (shards/ + tokenizer/)
+  int64_t validation_every = 50;     // general: every N-th document is held out
+  int64_t eval_sequences = 64;       // general: held-out sequences scored at each evaluation
+  text::MaskingOptions masking;      // general with loss.mlm_weight > 0
   bool cache_teacher_logits = true;  // reuse teacher logits after the first epoch (output/hard terms only)
   DistillLossOptions loss;
 };

@@ -30,8 +30,9 @@ struct SupervisedRunOptions {
 
   // Adds these fields to a stage's JSON object.
   void add_to_json(Json& j) const;
-  // Reads and validates these fields (required: train, dev, output).
-  void read_from_json(const JsonFields& f);
+  // Reads and validates these fields (required: output, and train and dev
+  // when `labelled`).
+  void read_from_json(const JsonFields& f, bool labelled = true);
   // The trainer options with max_steps/eval_every derived from epochs when 0.
   train::TrainerOptions resolved_trainer(int64_t examples) const;
 };

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kdtext/text/shard.h"
@@ -23,6 +24,8 @@ class ShardCorpus {
   uint64_t documents() const { return locations_.size(); }
   int64_t vocab_size() const { return vocab_size_; }
   std::vector<int32_t> document(uint64_t i) const;
+  // Tokens in document `i`, from the shard index (no read).
+  uint64_t document_length(uint64_t i) const;
 
  private:
   std::vector<std::unique_ptr<ShardReader>> shards_;
@@ -56,12 +59,33 @@ class SequencePacker {
   bool loaded_ = false;
 };
 
+// Training and held-out documents: every `every`-th document is held out (at
+// least one, reused for training on tiny corpora). Throws InputError naming
+// `origin` when nothing is left to train on.
+struct DocumentSplit {
+  std::vector<uint64_t> train, validation;
+};
+DocumentSplit hold_out_every(const ShardCorpus& corpus, int64_t every, const std::string& origin);
+
+// Packs the documents once, in order, into at most `max_sequences` sequences
+// [N, max_len] (int64); stops early rather than repeat short held-out text.
+torch::Tensor pack_fixed(const ShardCorpus& corpus, const std::vector<uint64_t>& documents, int64_t max_len,
+                         int64_t max_sequences, uint64_t seed);
+
+// Sequences of `max_len` one pass over `documents` packs into (one [SEP] per
+// document, one [CLS] per sequence).
+int64_t packed_sequences(const ShardCorpus& corpus, const std::vector<uint64_t>& documents, int64_t max_len);
+
 struct MaskingOptions {
   double mask_prob = 0.15;       // fraction of (non-special) tokens predicted
   double replace_mask = 0.8;     // of those: -> [MASK]
   double replace_random = 0.1;   // of those: -> random token (the rest stay unchanged)
   bool whole_word = false;       // mask whole words (sentencepiece pieces starting with U+2581)
 };
+
+Json to_json(const MaskingOptions& m);
+// Reads and validates (errors name the dotted key).
+MaskingOptions masking_options_from_json(const JsonFields& f);
 
 // Dynamic masking with its own seeded RNG (state saved for exact resume).
 class Masker {

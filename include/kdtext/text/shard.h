@@ -55,6 +55,7 @@ class ShardReader {
 
   uint64_t documents() const { return offsets_.size() - 1; }
   uint64_t tokens() const { return offsets_.back(); }
+  uint64_t document_length(uint64_t i) const { return offsets_.at(i + 1) - offsets_.at(i); }
   int64_t vocab_size() const { return vocab_size_; }
   uint32_t id_width() const { return width_; }
   // Token ids of document `i`; throws InputError if an id is out of range.
