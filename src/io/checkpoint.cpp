@@ -49,6 +49,7 @@ void write_checkpoint_files(const fs::path& dir, const model::BertImpl& model, c
   write_file_atomic(dir / "config.json", to_json(model.config).dump(2) + "\n");
   save_safetensors(dir / "model.safetensors", model.named_state(), {{"format", "pt"}});
   tokenizer.save(dir / "tokenizer");
+  tokenizer.write_hf_files(dir);  // vocab.txt etc. beside config.json, for transformers' from_pretrained
   Json meta{{"format_version", kCheckpointFormatVersion},
             {"stage", info.stage},
             {"heads", heads_name(model.heads)},

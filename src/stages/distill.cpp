@@ -529,8 +529,10 @@ class GeneralDistill final : public DistillBase {
     sequences_ = text::packed_sequences(*corpus_, split.train, max_len_);
     log::info("general distillation data: ", split.train.size(), " training documents (~", sequences_,
               " sequences of ", max_len_, " per epoch), ", split.validation.size(), " held out");
-    packer_ = std::make_unique<text::SequencePacker>(*corpus_, split.train, max_len_, c.run.seed, true);
-    val_ids_ = text::pack_fixed(*corpus_, split.validation, max_len_, c.eval_sequences, c.run.seed);
+    packer_ = std::make_unique<text::SequencePacker>(*corpus_, split.train, max_len_, c.run.seed, true,
+                                                      tokenizer_->special_ids());
+    val_ids_ = text::pack_fixed(*corpus_, split.validation, max_len_, c.eval_sequences, c.run.seed,
+                                tokenizer_->special_ids());
     if (mlm()) {
       masker_ = std::make_unique<text::Masker>(c.masking, *tokenizer_, c.run.seed + 17);
       text::Masker val_masker(c.masking, *tokenizer_, 12345);

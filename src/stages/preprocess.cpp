@@ -184,6 +184,7 @@ Json run_preprocess(const PreprocessConfig& c) {
     const size_t batch = static_cast<size_t>(c.batch_documents);
     std::vector<std::string> docs(batch);
     std::vector<std::vector<int32_t>> ids(batch);
+    const int32_t unk_id = tokenizer->special_ids().unk;
     Progress progress("pass 2/2 encode", static_cast<double>(cs.bytes_kept + cs.documents_kept), "MB", 1e6);
     double bytes = 0;
     while (true) {
@@ -193,7 +194,7 @@ Json run_preprocess(const PreprocessConfig& c) {
       parallel_for(n, threads, [&](size_t i) { ids[i] = tokenizer->encode_normalized(docs[i]); });
       for (size_t i = 0; i < n; ++i) {
         tokens += ids[i].size();
-        unknown += static_cast<uint64_t>(std::count(ids[i].begin(), ids[i].end(), text::SpecialTokens::kUnk));
+        unknown += static_cast<uint64_t>(std::count(ids[i].begin(), ids[i].end(), unk_id));
         shards.add_document(ids[i]);
       }
       progress.update(bytes, log::cat(tokens, " tokens"));

@@ -65,9 +65,11 @@ class PretrainTask final : public train::TrainingTask {
         masker_(c.masking, *tokenizer_, c.run.seed + 17) {
     const auto split = text::hold_out_every(*corpus_, c.validation_every, c.data);
     log::info("pretrain data: ", split.train.size(), " training and ", split.validation.size(), " validation documents");
-    packer_ = std::make_unique<text::SequencePacker>(*corpus_, split.train, c.max_len, c.run.seed, true);
+    packer_ = std::make_unique<text::SequencePacker>(*corpus_, split.train, c.max_len, c.run.seed, true,
+                                                      tokenizer_->special_ids());
     // Fixed validation batch: packed once, masked once with a fixed seed.
-    val_ids_ = text::pack_fixed(*corpus_, split.validation, c.max_len, c.eval_sequences, c.run.seed);
+    val_ids_ = text::pack_fixed(*corpus_, split.validation, c.max_len, c.eval_sequences, c.run.seed,
+                                tokenizer_->special_ids());
     text::Masker val_masker(c.masking, *tokenizer_, 12345);
     val_labels_ = val_masker.mask(val_ids_);
   }

@@ -12,18 +12,19 @@ Encoded encode_example(const Tokenizer& tok, const std::string& text, const std:
   if (has_pair) b = tok.encode(pair);
   const size_t budget = static_cast<size_t>(std::max<int64_t>(0, max_len - (has_pair ? 3 : 2)));
   while (a.size() + b.size() > budget) {
-    if (a.size() >= b.size()) a.pop_back();
+    if (a.size() > b.size()) a.pop_back();  // longest first; ties from the pair, as transformers
     else b.pop_back();
   }
+  const SpecialIds sp = tok.special_ids();
   Encoded e;
   e.ids.reserve(a.size() + b.size() + 3);
-  e.ids.push_back(SpecialTokens::kCls);
+  e.ids.push_back(sp.cls);
   e.ids.insert(e.ids.end(), a.begin(), a.end());
-  e.ids.push_back(SpecialTokens::kSep);
+  e.ids.push_back(sp.sep);
   e.segments.assign(e.ids.size(), 0);
   if (has_pair) {
     e.ids.insert(e.ids.end(), b.begin(), b.end());
-    e.ids.push_back(SpecialTokens::kSep);
+    e.ids.push_back(sp.sep);
     e.segments.resize(e.ids.size(), 1);
   }
   return e;
@@ -35,6 +36,8 @@ Batch make_batch(const std::vector<Encoded>& encoded, const std::vector<size_t>&
   for (size_t r : rows) t = std::max(t, encoded[r].ids.size());
   const auto n = static_cast<int64_t>(rows.size());
   Batch b;
+  // Padding positions are masked out, so their id only has to exist: 0 is [PAD]
+  // in kdtext's and in BERT's vocabularies.
   b.input_ids = torch::full({n, static_cast<int64_t>(t)}, SpecialTokens::kPad, torch::kLong);
   b.attention_mask = torch::zeros({n, static_cast<int64_t>(t)}, torch::kLong);
   b.token_type_ids = torch::zeros({n, static_cast<int64_t>(t)}, torch::kLong);

@@ -54,8 +54,8 @@ DocumentSplit hold_out_every(const ShardCorpus& corpus, int64_t every, const std
 }
 
 torch::Tensor pack_fixed(const ShardCorpus& corpus, const std::vector<uint64_t>& documents, int64_t max_len,
-                         int64_t max_sequences, uint64_t seed) {
-  SequencePacker packer(corpus, documents, max_len, seed, false);
+                         int64_t max_sequences, uint64_t seed, SpecialIds specials) {
+  SequencePacker packer(corpus, documents, max_len, seed, false, specials);
   std::vector<int64_t> flat;
   for (int64_t i = 0; i < max_sequences; ++i) {
     auto s = packer.next();
@@ -93,8 +93,9 @@ MaskingOptions masking_options_from_json(const JsonFields& f) {
 }
 
 SequencePacker::SequencePacker(const ShardCorpus& corpus, std::vector<uint64_t> documents, int64_t max_len,
-                               uint64_t seed, bool shuffle)
-    : corpus_(corpus), documents_(std::move(documents)), max_len_(max_len), seed_(seed), shuffle_(shuffle) {
+                               uint64_t seed, bool shuffle, SpecialIds specials)
+    : corpus_(corpus), documents_(std::move(documents)), max_len_(max_len), seed_(seed), shuffle_(shuffle),
+      specials_(specials) {
   if (documents_.empty()) throw InputError("no documents to pack into sequences");
   if (max_len_ < 8) throw ConfigError("max_len must be >= 8");
   start_epoch();
@@ -114,7 +115,7 @@ void SequencePacker::start_epoch() {
 std::vector<int64_t> SequencePacker::next() {
   std::vector<int64_t> seq;
   seq.reserve(static_cast<size_t>(max_len_));
-  seq.push_back(SpecialTokens::kCls);
+  seq.push_back(specials_.cls);
   const size_t content = static_cast<size_t>(max_len_) - 1;  // the last slot is the final [SEP]
   size_t empty_docs = 0;
   while (seq.size() < content) {
@@ -131,13 +132,13 @@ std::vector<int64_t> SequencePacker::next() {
     }
     while (token_pos_ < current_.size() && seq.size() < content) seq.push_back(current_[token_pos_++]);
     if (token_pos_ >= current_.size()) {
-      if (seq.size() < content && !current_.empty()) seq.push_back(SpecialTokens::kSep);  // document boundary
+      if (seq.size() < content && !current_.empty()) seq.push_back(specials_.sep);  // document boundary
       ++doc_pos_;
       token_pos_ = 0;
       loaded_ = false;
     }
   }
-  seq.push_back(SpecialTokens::kSep);
+  seq.push_back(specials_.sep);
   return seq;
 }
 
@@ -153,13 +154,12 @@ void SequencePacker::restore(const Json& state) {
 }
 
 Masker::Masker(MaskingOptions options, const Tokenizer& tokenizer, uint64_t seed)
-    : options_(options), vocab_size_(tokenizer.vocab_size()), rng_(seed) {
-  word_start_.resize(static_cast<size_t>(vocab_size_), 1);
+    : options_(options), vocab_size_(tokenizer.vocab_size()), specials_(tokenizer.special_ids()), rng_(seed) {
+  special_.assign(static_cast<size_t>(vocab_size_), 0);
+  for (int32_t id : {specials_.pad, specials_.unk, specials_.cls, specials_.sep, specials_.mask}) special_[id] = 1;
+  word_start_.assign(static_cast<size_t>(vocab_size_), 1);
   if (options_.whole_word) {
-    for (int32_t id = 5; id < vocab_size_; ++id) {
-      const std::string piece = tokenizer.id_to_piece(id);
-      word_start_[id] = piece.rfind("\xE2\x96\x81", 0) == 0;  // U+2581 marks a word start
-    }
+    for (int32_t id = 0; id < vocab_size_; ++id) word_start_[id] = special_[id] || tokenizer.starts_word(id);
   }
 }
 
@@ -171,7 +171,13 @@ torch::Tensor Masker::mask(torch::Tensor& ids) {
   auto* y = labels.data_ptr<int64_t>();
   const int64_t rows = ids.size(0), cols = ids.size(1);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
-  std::uniform_int_distribution<int64_t> random_token(5, vocab_size_ - 1);
+  std::uniform_int_distribution<int64_t> any_token(0, vocab_size_ - 1);
+  const auto random_token = [&](std::mt19937_64& g) {
+    int64_t t;
+    do t = any_token(g);
+    while (special_[static_cast<size_t>(t)]);
+    return t;
+  };
   for (int64_t r = 0; r < rows; ++r) {
     int64_t* row = x + r * cols;
     int64_t* lab = y + r * cols;
@@ -180,7 +186,7 @@ torch::Tensor Masker::mask(torch::Tensor& ids) {
     int64_t candidates = 0;
     for (int64_t t = 0; t < cols; ++t) {
       const int64_t id = row[t];
-      if (id < 5) continue;  // special tokens are never predicted
+      if (id < 0 || id >= vocab_size_ || special_[static_cast<size_t>(id)]) continue;  // never predicted
       ++candidates;
       if (options_.whole_word && !units.empty() && !word_start_[id] && units.back().second == t) {
         units.back().second = t + 1;
@@ -199,7 +205,7 @@ torch::Tensor Masker::mask(torch::Tensor& ids) {
         lab[t] = row[t];
         const double u = unit(rng_);
         if (u < options_.replace_mask) {
-          row[t] = SpecialTokens::kMask;
+          row[t] = specials_.mask;
         } else if (u < options_.replace_mask + options_.replace_random) {
           row[t] = random_token(rng_);
         }

@@ -10,6 +10,7 @@
 #include "kdtext/io/atomic.h"
 #include "kdtext/log.h"
 #include "kdtext/text/utf8.h"
+#include "kdtext/text/wordpiece.h"
 #include "kdtext/util/error.h"
 
 // Exported by libsentencepiece but not declared in its public headers.
@@ -224,6 +225,11 @@ int64_t SentencePieceTokenizer::vocab_size() const { return impl_->sp.GetPieceSi
 
 std::string SentencePieceTokenizer::id_to_piece(int32_t id) const { return impl_->sp.IdToPiece(id); }
 
+bool SentencePieceTokenizer::starts_word(int32_t id) const {
+  if (id < 5) return true;
+  return impl_->sp.IdToPiece(id).rfind("\xE2\x96\x81", 0) == 0;  // U+2581 marks a word start
+}
+
 void SentencePieceTokenizer::save(const fs::path& dir) const {
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -261,7 +267,20 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const fs::path& dir) {
   }
   if (version < 1) throw InputError(meta_path.string() + ": missing or invalid format_version");
   if (type == "sentencepiece") return SentencePieceTokenizer::load_dir(dir, meta);
+  if (type == "wordpiece") return WordPieceTokenizer::load_dir(dir, meta);
   throw InputError(meta_path.string() + ": unknown tokenizer type '" + type + "'");
+}
+
+std::unique_ptr<Tokenizer> load_any_tokenizer(const fs::path& path) {
+  if (fs::exists(path / "kdtext.json") && fs::is_directory(path / "tokenizer")) return Tokenizer::load(path / "tokenizer");
+  if (fs::exists(path / kTokenizerMetaFile)) {
+    // Hugging Face's fast-tokenizer file has the same name; ours has a format version.
+    const Json meta = read_json_file(path / kTokenizerMetaFile);
+    if (meta.is_object() && meta.contains("format_version")) return Tokenizer::load(path);
+  }
+  if (fs::exists(path / "vocab.txt")) return WordPieceTokenizer::from_hf_dir(path);
+  throw InputError(path.string() + ": not a tokenizer (expected a kdtext tokenizer or checkpoint directory, or a "
+                                   "Hugging Face directory with vocab.txt)");
 }
 
 }  // namespace kdtext::text

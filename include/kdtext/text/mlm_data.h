@@ -38,7 +38,7 @@ class ShardCorpus {
 class SequencePacker {
  public:
   SequencePacker(const ShardCorpus& corpus, std::vector<uint64_t> documents, int64_t max_len, uint64_t seed,
-                 bool shuffle);
+                 bool shuffle, SpecialIds specials = {});
   // Next [max_len] sequence as int64 ids.
   std::vector<int64_t> next();
   Json state() const;
@@ -57,6 +57,7 @@ class SequencePacker {
   uint64_t token_pos_ = 0;
   std::vector<int32_t> current_;
   bool loaded_ = false;
+  SpecialIds specials_;
 };
 
 // Training and held-out documents: every `every`-th document is held out (at
@@ -70,7 +71,7 @@ DocumentSplit hold_out_every(const ShardCorpus& corpus, int64_t every, const std
 // Packs the documents once, in order, into at most `max_sequences` sequences
 // [N, max_len] (int64); stops early rather than repeat short held-out text.
 torch::Tensor pack_fixed(const ShardCorpus& corpus, const std::vector<uint64_t>& documents, int64_t max_len,
-                         int64_t max_sequences, uint64_t seed);
+                         int64_t max_sequences, uint64_t seed, SpecialIds specials = {});
 
 // Sequences of `max_len` one pass over `documents` packs into (one [SEP] per
 // document, one [CLS] per sequence).
@@ -80,7 +81,7 @@ struct MaskingOptions {
   double mask_prob = 0.15;       // fraction of (non-special) tokens predicted
   double replace_mask = 0.8;     // of those: -> [MASK]
   double replace_random = 0.1;   // of those: -> random token (the rest stay unchanged)
-  bool whole_word = false;       // mask whole words (sentencepiece pieces starting with U+2581)
+  bool whole_word = false;       // mask whole words (every piece of a word: Tokenizer::starts_word)
 };
 
 Json to_json(const MaskingOptions& m);
@@ -100,6 +101,8 @@ class Masker {
  private:
   MaskingOptions options_;
   int64_t vocab_size_;
+  SpecialIds specials_;
+  std::vector<uint8_t> special_;     // per id: a special token (never predicted or drawn)
   std::vector<uint8_t> word_start_;  // per id: starts a word (or is special)
   std::mt19937_64 rng_;
 };

@@ -15,7 +15,12 @@
 
 namespace kdtext::text {
 
-// Fixed ids shared by every kdtext tokenizer.
+// The ids a tokenizer uses for its special tokens.
+struct SpecialIds {
+  int32_t pad = 0, unk = 1, cls = 2, sep = 3, mask = 4;
+};
+
+// Fixed ids of the sentencepiece tokenizers kdtext trains.
 struct SpecialTokens {
   static constexpr int32_t kPad = 0;
   static constexpr int32_t kUnk = 1;
@@ -44,11 +49,25 @@ class Tokenizer {
   // Writes the tokenizer directory (tokenizer.json + model files).
   virtual void save(const std::filesystem::path& dir) const = 0;
   virtual const Normalizer& normalizer() const = 0;
+  virtual SpecialIds special_ids() const { return SpecialIds{}; }
+  // Whether `id` begins a word (whole-word masking); special tokens do.
+  virtual bool starts_word(int32_t id) const = 0;
+  // Writes the files Hugging Face tokenizers load from a model directory
+  // (vocab.txt, tokenizer_config.json, ...), where the format allows; returns
+  // false when it does not.
+  virtual bool write_hf_files(const std::filesystem::path& dir) const {
+    (void)dir;
+    return false;
+  }
 
   // Loads any tokenizer directory; throws InputError naming the file on a
   // missing, corrupt or newer-format tokenizer.
   static std::unique_ptr<Tokenizer> load(const std::filesystem::path& dir);
 };
+
+// A kdtext tokenizer directory, a kdtext checkpoint (its tokenizer/), or a
+// Hugging Face directory with a WordPiece vocab.txt.
+std::unique_ptr<Tokenizer> load_any_tokenizer(const std::filesystem::path& path);
 
 struct SentencePieceTrainOptions {
   std::string model_type = "unigram";   // unigram | bpe
@@ -87,6 +106,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   std::string fingerprint() const override { return fingerprint_; }
   void save(const std::filesystem::path& dir) const override;
   const Normalizer& normalizer() const override { return normalizer_; }
+  bool starts_word(int32_t id) const override;
 
  private:
   struct Impl;

@@ -1,0 +1,203 @@
+#include "kdtext/stages/interop.h"
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "kdtext/io/atomic.h"
+#include "kdtext/io/checkpoint.h"
+#include "kdtext/io/safetensors.h"
+#include "kdtext/log.h"
+#include "kdtext/model/bert.h"
+#include "kdtext/text/wordpiece.h"
+#include "kdtext/util/error.h"
+
+namespace kdtext::stages {
+namespace fs = std::filesystem;
+
+// ------------------------------------------------------------ import-hf
+
+Json to_json(const ImportHfConfig& c) {
+  return Json{{"source", c.source}, {"output", c.output}, {"overwrite", c.overwrite}, {"run", cli::to_json(c.run)}};
+}
+
+ImportHfConfig import_hf_config_from_json(const Json& j) {
+  ImportHfConfig c;
+  JsonFields f(j, "");
+  f.get("source", c.source);
+  f.get("output", c.output);
+  f.get("overwrite", c.overwrite);
+  c.run = cli::runtime_options_from_json(f.child("run"));
+  if (c.source.empty()) throw ConfigError("source: required (a Hugging Face model directory)");
+  if (c.output.empty()) throw ConfigError("output: required");
+  return c;
+}
+
+namespace {
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+
+// transformers architectures kdtext reads, and the head each carries.
+model::Heads heads_of_weights(const io::TensorMap& w) {
+  if (w.count("classifier.weight")) return model::Heads::kClassifier;
+  if (w.count("cls.predictions.bias") || w.count("cls.predictions.transform.dense.weight")) {
+    return model::Heads::kMaskedLM;
+  }
+  return model::Heads::kNone;
+}
+
+}  // namespace
+
+Json run_import_hf(const ImportHfConfig& c) {
+  const fs::path src(c.source);
+  if (!fs::is_directory(src)) throw InputError(c.source + ": no such directory");
+  const fs::path config_path = src / "config.json";
+  if (!fs::exists(config_path)) throw InputError(c.source + ": no config.json (not a Hugging Face model directory)");
+  const Json hf = read_json_file(config_path);
+  // Refuse other architectures by name before reading their weights.
+  const std::string model_type = hf.value("model_type", std::string("bert"));
+  if (model_type != "bert") {
+    throw InputError(config_path.string() + ": model_type '" + model_type +
+                     "' is not supported; kdtext imports BERT (BertModel, BertForMaskedLM, "
+                     "BertForSequenceClassification)");
+  }
+  std::string architecture = "BertModel";
+  if (auto it = hf.find("architectures"); it != hf.end() && it->is_array() && !it->empty()) {
+    architecture = it->at(0).get<std::string>();
+    static const std::set<std::string> known = {"BertModel", "BertForMaskedLM", "BertForSequenceClassification",
+                                                "BertForPreTraining"};
+    if (!known.count(architecture)) {
+      throw InputError(config_path.string() + ": architecture " + architecture +
+                       " is not supported (BertModel, BertForMaskedLM, BertForSequenceClassification, "
+                       "BertForPreTraining are)");
+    }
+  }
+  model::BertConfig config;
+  try {
+    config = model::bert_config_from_json(hf, config_path.string());
+  } catch (const ConfigError& e) {
+    throw InputError(e.what());
+  }
+
+  const fs::path weights_path = src / "model.safetensors";
+  if (!fs::exists(weights_path)) {
+    throw InputError(c.source + ": no model.safetensors" +
+                     std::string(fs::exists(src / "pytorch_model.bin")
+                                     ? " (only pytorch_model.bin: re-save it with save_pretrained(..., "
+                                       "safe_serialization=True))"
+                                     : ""));
+  }
+  auto file = io::load_safetensors(weights_path);
+  // Normalise names: BertModel stores "embeddings.*", "encoder.*", "pooler.*"
+  // without the "bert." prefix the task models use.
+  io::TensorMap weights;
+  std::vector<std::string> dropped;
+  for (auto& [name, t] : file.tensors) {
+    std::string key = name;
+    if (starts_with(key, "embeddings.") || starts_with(key, "encoder.") || starts_with(key, "pooler.")) {
+      key = "bert." + key;
+    }
+    if (key == "bert.embeddings.position_ids") continue;  // a stale buffer some versions saved
+    if (starts_with(key, "cls.seq_relationship.")) {      // BertForPreTraining's next-sentence head
+      dropped.push_back(key);
+      continue;
+    }
+    weights[key] = t.to(torch::kFloat32);
+  }
+  const model::Heads heads = heads_of_weights(weights);
+  if (heads == model::Heads::kClassifier && config.labels.empty()) {
+    // transformers writes id2label for every classifier; a bare num_labels means LABEL_0, LABEL_1, ...
+    const int64_t n = weights.at("classifier.weight").size(0);
+    for (int64_t i = 0; i < n; ++i) config.labels.push_back("LABEL_" + std::to_string(i));
+  }
+  if (heads != model::Heads::kClassifier) config.labels.clear();
+  auto tokenizer = text::WordPieceTokenizer::from_hf_dir(src);
+  if (tokenizer->vocab_size() != config.vocab_size) {
+    throw InputError((src / "vocab.txt").string() + ": " + std::to_string(tokenizer->vocab_size()) +
+                     " pieces, but config.json says vocab_size " + std::to_string(config.vocab_size));
+  }
+
+  model::Bert m(config, heads);
+  io::LoadRules rules;
+  if (!weights.count("bert.pooler.dense.weight") && heads != model::Heads::kClassifier) {
+    rules.allow_missing_prefixes.push_back("bert.pooler.");  // saved without a pooler; kept as initialised
+    log::warn(c.source + ": no pooler weights; the pooler starts as initialised (fine-tuning trains it)");
+  }
+  io::load_weights(*m, weights, weights_path.string(), rules);
+  const auto params = m->parameter_count();
+  Json summary{{"source", fs::absolute(src).string()},
+               {"architecture", architecture},
+               {"heads", heads == model::Heads::kClassifier ? "classifier"
+                         : heads == model::Heads::kMaskedLM ? "masked-lm"
+                                                            : "none"},
+               {"layers", config.num_hidden_layers},
+               {"hidden", config.hidden_size},
+               {"parameters", params.total},
+               {"tokenizer", tokenizer->fingerprint()},
+               {"dropped", dropped}};
+  io::StagedDirectory out(c.output, c.overwrite);
+  io::write_checkpoint_files(out.path(), *m, *tokenizer, io::CheckpointInfo{"import-hf", summary});
+  out.commit();
+  log::info("imported ", architecture, " (", config.num_hidden_layers, " layers x ", config.hidden_size, ", ",
+            params.total, " parameters, ", tokenizer->vocab_size(), " WordPiece pieces) -> ",
+            out.final_path().string());
+  return summary;
+}
+
+// ------------------------------------------------------------ tokenize
+
+Json to_json(const TokenizeConfig& c) {
+  return Json{{"tokenizer", c.tokenizer}, {"inputs", c.inputs},   {"output", c.output},
+              {"pieces", c.pieces},       {"special", c.special}, {"run", cli::to_json(c.run)}};
+}
+
+TokenizeConfig tokenize_config_from_json(const Json& j) {
+  TokenizeConfig c;
+  JsonFields f(j, "");
+  f.get("tokenizer", c.tokenizer);
+  f.get("inputs", c.inputs);
+  f.get("output", c.output);
+  f.get("pieces", c.pieces);
+  f.get("special", c.special);
+  c.run = cli::runtime_options_from_json(f.child("run"));
+  if (c.tokenizer.empty()) throw ConfigError("tokenizer: required");
+  if (c.inputs.empty()) c.inputs = {"-"};
+  return c;
+}
+
+void run_tokenize(const TokenizeConfig& c) {
+  const auto tok = text::load_any_tokenizer(c.tokenizer);
+  const auto sp = tok->special_ids();
+  std::ostringstream out;
+  const auto process = [&](std::istream& in) {
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      auto ids = tok->encode(line);
+      if (c.special) {
+        ids.insert(ids.begin(), sp.cls);
+        ids.push_back(sp.sep);
+      }
+      for (size_t i = 0; i < ids.size(); ++i) {
+        if (i) out << ' ';
+        if (c.pieces) out << tok->id_to_piece(ids[i]);
+        else out << ids[i];
+      }
+      out << '\n';
+    }
+  };
+  for (const auto& input : c.inputs) {
+    if (input == "-") {
+      process(std::cin);
+    } else {
+      std::ifstream in(input, std::ios::binary);
+      if (!in) throw InputError(input + ": cannot open");
+      process(in);
+    }
+  }
+  if (c.output == "-") std::cout << out.str() << std::flush;
+  else io::write_file_atomic(c.output, out.str());
+}
+
+}  // namespace kdtext::stages
