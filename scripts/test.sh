@@ -2,6 +2,6 @@
 # Set up (if needed) and run every test through ctest.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-"$ROOT/scripts/setup.sh"
+KDTEXT_PYTHON_TESTS=1 "$ROOT/scripts/setup.sh"
 BUILD=${KDTEXT_BUILD_DIR:-$ROOT/build}
 ctest --test-dir "$BUILD" -j "${KDTEXT_JOBS:-$(nproc)}" --output-on-failure "$@"

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   app.option("--output-format", "output_format", "tsv or jsonl");
   app.flag("all-probs", "all_probabilities", "Print every label's probability");
   app.option("--top-k", "top_k", "Print the k most probable labels");
+  app.flag("logits", "logits", "Also print the raw classifier logits");
   app.option("--format", "data.format", "auto, lines, tsv, csv or jsonl");
   app.option("--text-column", "data.text_column", "Text column (name or index)");
   app.option("--pair-column", "data.pair_column", "Second text column for pairs");

@@ -29,6 +29,7 @@ Json to_json(const ClassifyConfig& c) {
               {"output_format", c.output_format},
               {"all_probabilities", c.all_probabilities},
               {"top_k", c.top_k},
+              {"logits", c.logits},
               {"batch_size", c.batch_size},
               {"max_len", c.max_len},
               {"eval", c.eval},
@@ -47,6 +48,7 @@ ClassifyConfig classify_config_from_json(const Json& j) {
   f.get("output_format", c.output_format);
   f.get("all_probabilities", c.all_probabilities);
   f.get("top_k", c.top_k);
+  f.get("logits", c.logits);
   f.get("batch_size", c.batch_size);
   f.get("max_len", c.max_len);
   f.get("eval", c.eval);
@@ -70,6 +72,11 @@ namespace {
 std::string fmt_prob(double p) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6f", p);
+  return buf;
+}
+std::string fmt_logit(double z) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", z);  // round-trips a float
   return buf;
 }
 }  // namespace
@@ -97,6 +104,9 @@ Json run_classify(const ClassifyConfig& c, torch::Device device) {
     if (c.all_probabilities) {
       for (const auto& n : names) out += "\tp_" + n;
     }
+    if (c.logits) {
+      for (const auto& n : names) out += "\tlogit_" + n;
+    }
     out += "\n";
   }
   std::vector<int64_t> gold_all, pred_all;
@@ -116,11 +126,12 @@ Json run_classify(const ClassifyConfig& c, torch::Device device) {
     for (const auto& e : data.examples) enc.push_back(text::encode_example(*ck.tokenizer, e.text, e.pair, max_len));
     tokenize_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - tt).count();
     const auto t0 = std::chrono::steady_clock::now();
-    torch::Tensor probs;
+    torch::Tensor logits;
     {
       torch::InferenceMode guard;
-      probs = predict_probabilities(*m, enc, c.batch_size, device, c.timings.empty() ? nullptr : &batch_seconds);
+      logits = predict_logits(*m, enc, c.batch_size, device, c.timings.empty() ? nullptr : &batch_seconds);
     }
+    const auto probs = torch::softmax(logits, -1);
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     total += enc.size();
     const auto top = probs.topk(k, 1);
@@ -128,6 +139,7 @@ Json run_classify(const ClassifyConfig& c, torch::Device device) {
     const auto top_p = std::get<0>(top).accessor<float, 2>();
     const auto top_i = std::get<1>(top).accessor<int64_t, 2>();
     const auto all_p = probs.accessor<float, 2>();
+    const auto all_z = logits.accessor<float, 2>();
     for (int64_t i = 0; i < probs.size(0); ++i) {
       const int64_t best = top_i[i][0];
       pred_all.push_back(best);
@@ -138,6 +150,9 @@ Json run_classify(const ClassifyConfig& c, torch::Device device) {
         }
         if (c.all_probabilities) {
           for (int64_t l = 0; l < probs.size(1); ++l) out += "\t" + fmt_prob(all_p[i][l]);
+        }
+        if (c.logits) {
+          for (int64_t l = 0; l < logits.size(1); ++l) out += "\t" + fmt_logit(all_z[i][l]);
         }
       } else {
         Json j{{"label", names[best]}, {"probability", top_p[i][0]}};
@@ -154,6 +169,11 @@ Json run_classify(const ClassifyConfig& c, torch::Device device) {
           Json all = Json::object();
           for (int64_t l = 0; l < probs.size(1); ++l) all[names[l]] = all_p[i][l];
           j["probabilities"] = all;
+        }
+        if (c.logits) {
+          Json z = Json::array();
+          for (int64_t l = 0; l < logits.size(1); ++l) z.push_back(all_z[i][l]);
+          j["logits"] = z;
         }
         out += j.dump();
       }

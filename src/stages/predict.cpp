@@ -7,9 +7,8 @@
 
 namespace kdtext::stages {
 
-torch::Tensor predict_probabilities(model::BertImpl& model, const std::vector<text::Encoded>& encoded,
-                                    int64_t batch_size, torch::Device device,
-                                    std::vector<std::pair<int64_t, double>>* batch_seconds) {
+torch::Tensor predict_logits(model::BertImpl& model, const std::vector<text::Encoded>& encoded, int64_t batch_size,
+                             torch::Device device, std::vector<std::pair<int64_t, double>>* batch_seconds) {
   const auto k = static_cast<int64_t>(model.config.labels.size());
   auto probs = torch::empty({static_cast<int64_t>(encoded.size()), k}, torch::kFloat32);
   if (encoded.empty()) return probs;
@@ -18,7 +17,7 @@ torch::Tensor predict_probabilities(model::BertImpl& model, const std::vector<te
     const auto t0 = std::chrono::steady_clock::now();
     auto b = text::make_batch(encoded, rows);
     auto out = model.encode(b.input_ids.to(device), b.attention_mask.to(device), b.token_type_ids.to(device), fo);
-    auto p = torch::softmax(model.classify(out.pooled).to(torch::kFloat32), -1).to(torch::kCPU);
+    auto p = model.classify(out.pooled).to(torch::kFloat32).to(torch::kCPU);
     auto index = torch::tensor(std::vector<int64_t>(rows.begin(), rows.end()), torch::kLong);
     probs.index_copy_(0, index, p);
     if (batch_seconds) {
@@ -27,6 +26,12 @@ torch::Tensor predict_probabilities(model::BertImpl& model, const std::vector<te
     }
   }
   return probs;
+}
+
+torch::Tensor predict_probabilities(model::BertImpl& model, const std::vector<text::Encoded>& encoded,
+                                    int64_t batch_size, torch::Device device,
+                                    std::vector<std::pair<int64_t, double>>* batch_seconds) {
+  return torch::softmax(predict_logits(model, encoded, batch_size, device, batch_seconds), -1);
 }
 
 Json evaluate_classifier_on_file(model::BertImpl& model, const text::Tokenizer& tokenizer,

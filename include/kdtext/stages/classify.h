@@ -19,6 +19,7 @@ struct ClassifyConfig {
   std::string output_format = "tsv";         // tsv | jsonl
   bool all_probabilities = false;            // every label's probability
   int64_t top_k = 1;                         // the k most probable labels
+  bool logits = false;                       // also print the raw classifier logits
   int64_t batch_size = 32;
   int64_t max_len = 0;                       // 0: the model's max_position_embeddings
   bool eval = false;                         // compute metrics against the gold labels

@@ -12,9 +12,13 @@
 
 namespace kdtext::stages {
 
-// Class probabilities [N, K] (CPU, float32) in the order of `encoded`.
+// Classifier logits [N, K] (CPU, float32) in the order of `encoded`.
 // Batches are sorted by length for speed; the model must be in eval mode.
 // When `batch_seconds` is given, the wall time of every batch is appended to it.
+torch::Tensor predict_logits(model::BertImpl& model, const std::vector<text::Encoded>& encoded, int64_t batch_size,
+                             torch::Device device, std::vector<std::pair<int64_t, double>>* batch_seconds = nullptr);
+
+// Class probabilities: the softmax of predict_logits.
 torch::Tensor predict_probabilities(model::BertImpl& model, const std::vector<text::Encoded>& encoded,
                                     int64_t batch_size, torch::Device device,
                                     std::vector<std::pair<int64_t, double>>* batch_seconds = nullptr);

@@ -1,0 +1,94 @@
+// WordPiece on a small hand-written vocabulary: expected pieces worked out by
+// hand from BERT's rules (the full parity check against transformers is
+// tests/python/tokenizer_parity.py).
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "kdtext/text/wordpiece.h"
+#include "kdtext/util/error.h"
+#include "test_util.h"
+
+using namespace kdtext;
+using namespace kdtext::text;
+using kdtext::testing::TempDir;
+
+namespace {
+std::vector<std::string> vocab() {
+  return {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "un", "##aff", "##able", "##a", "aff", "able", "the",
+          "cafe", "café", ",", "!", "中", "文", "hello", "world", "##s", "a", "Hello"};
+}
+std::vector<std::string> pieces(const WordPieceTokenizer& t, const std::string& s) { return t.tokenize(s); }
+using V = std::vector<std::string>;
+}  // namespace
+
+TEST(WordPiece, GreedyLongestMatchWithContinuations) {
+  WordPieceTokenizer t(vocab(), {}, "test");
+  EXPECT_EQ(pieces(t, "unaffable"), (V{"un", "##aff", "##able"}));
+  EXPECT_EQ(pieces(t, "worlds"), (V{"world", "##s"}));
+  // Unsplittable: the whole word is one [UNK], not a partial split.
+  EXPECT_EQ(pieces(t, "unx the"), (V{"[UNK]", "the"}));
+  EXPECT_EQ(t.encode(""), std::vector<int32_t>{});
+  const auto sp = t.special_ids();
+  EXPECT_EQ(sp.unk, 1);
+  EXPECT_EQ(sp.cls, 2);
+  EXPECT_TRUE(t.starts_word(5));    // un
+  EXPECT_FALSE(t.starts_word(6));   // ##aff
+}
+
+TEST(WordPiece, BasicTokenisationRules) {
+  WordPieceTokenizer t(vocab(), {}, "test");  // uncased: lowercase + strip accents
+  EXPECT_EQ(pieces(t, "HELLO,World!"), (V{"hello", ",", "world", "!"}));
+  EXPECT_EQ(pieces(t, "Café"), (V{"cafe"}));
+  EXPECT_EQ(pieces(t, "中文"), (V{"中", "文"}));              // CJK split per character
+  EXPECT_EQ(pieces(t, "the\x01\tthe\xC2\xA0the"), (V{"the", "the", "the"}));  // control dropped, spaces
+  EXPECT_EQ(pieces(t, std::string(101, 'a')), (V{"[UNK]"}));  // over 100 characters
+  V hundred(100, "##a");
+  hundred[0] = "a";
+  EXPECT_EQ(pieces(t, std::string(100, 'a')), hundred);       // exactly 100: still split
+  EXPECT_EQ(pieces(t, "a [SEP] the"), (V{"a", "[SEP]", "the"}));  // literal special tokens stay whole
+
+  WordPieceOptions cased;
+  cased.lowercase = false;  // strip_accents null follows lowercase: accents kept
+  WordPieceTokenizer c(vocab(), cased, "test");
+  EXPECT_EQ(pieces(c, "Hello café"), (V{"Hello", "café"}));
+  cased.strip_accents = 1;
+  WordPieceTokenizer s(vocab(), cased, "test");
+  EXPECT_EQ(pieces(s, "café"), (V{"cafe"}));
+  cased.chinese_chars = false;
+  WordPieceTokenizer n(vocab(), cased, "test");
+  EXPECT_EQ(pieces(n, "中文"), (V{"[UNK]"}));  // one word, not in the vocabulary
+}
+
+TEST(WordPiece, HuggingFaceFilesRoundTripAndErrors) {
+  TempDir dir;
+  {
+    std::ofstream v(dir / "vocab.txt");
+    for (const auto& p : vocab()) v << p << "\n";
+    std::ofstream cfg(dir / "tokenizer_config.json");
+    cfg << R"({"do_lower_case": false, "strip_accents": null, "unk_token": {"content": "[UNK]"}})";
+  }
+  auto hf = WordPieceTokenizer::from_hf_dir(dir.path());
+  EXPECT_FALSE(hf->options().lowercase);
+  EXPECT_EQ(hf->vocab_size(), static_cast<int64_t>(vocab().size()));
+  hf->save(dir / "saved");
+  auto back = Tokenizer::load(dir / "saved");
+  EXPECT_EQ(back->type(), "wordpiece");
+  EXPECT_EQ(back->fingerprint(), hf->fingerprint());
+  EXPECT_EQ(back->encode("Hello café"), hf->encode("Hello café"));
+  EXPECT_EQ(load_any_tokenizer(dir.path())->fingerprint(), hf->fingerprint());
+  // A changed vocabulary no longer matches the recorded fingerprint.
+  {
+    std::ofstream v(dir / "saved" / "vocab.txt", std::ios::app);
+    v << "extra\n";
+  }
+  EXPECT_THROW(Tokenizer::load(dir / "saved"), InputError);
+  // A vocabulary without [MASK] is refused, naming the token.
+  try {
+    WordPieceTokenizer bad({"[PAD]", "[UNK]", "[CLS]", "[SEP]"}, {}, "v.txt");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("[MASK]"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(WordPieceTokenizer::from_hf_dir(dir / "nowhere"), InputError);
+}
