@@ -123,6 +123,23 @@ def main():
         meta = json.loads((tmp / "minilm-base" / "kdtext.json").read_text())
         ok &= meta["heads"] == "none" and meta["provenance"]["architecture"] == "BertModel"
 
+        # BertForMaskedLM (tied decoder) imports with its head; a stale position_ids buffer is ignored.
+        torch.manual_seed(3)
+        mlm_cfg = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                          intermediate_size=64)
+        mlm_dir = tmp / "mlm-hf"
+        transformers.BertForMaskedLM(mlm_cfg).save_pretrained(str(mlm_dir))
+        for f in ("vocab.txt", "tokenizer_config.json"):
+            shutil.copy(source / f, mlm_dir / f)
+        w = safetensors_torch.load_file(str(mlm_dir / "model.safetensors"))
+        w["bert.embeddings.position_ids"] = torch.arange(512).unsqueeze(0)
+        safetensors_torch.save_file(w, str(mlm_dir / "model.safetensors"), metadata={"format": "pt"})
+        run([bin_path("kdtext-import-hf"), str(mlm_dir), str(tmp / "mlm-kd"), "--quiet"])
+        meta = json.loads((tmp / "mlm-kd" / "kdtext.json").read_text())
+        mlm_ok = meta["heads"] == "masked_lm"
+        print(f"import BertForMaskedLM with a position_ids buffer: {'OK' if mlm_ok else 'FAIL'} ({meta['heads']})")
+        ok &= mlm_ok
+
         # A checkpoint kdtext trained itself (sentencepiece tokenizer): transformers
         # loads the model; the ids come from kdtext-tokenize.
         prep, mlm, ft = tmp / "prep", tmp / "mlm", tmp / "ft"
