@@ -70,6 +70,9 @@ def main():
     ap.add_argument("--heads", type=int, default=2)
     ap.add_argument("--intermediate", type=int, default=512)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--layer-list", default="",
+                    help="teacher layers (1-based, comma-separated) per student layer for the intermediate terms, "
+                         "when the uniform mapping does not divide (e.g. 2,3,5,6 for 4 of 6 layers)")
     args = ap.parse_args()
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="kdtext-bench-distill-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -81,8 +84,13 @@ def main():
     run([BIN / "kdtext-build-student", "--teacher", args.teacher, "-o", init, "--overwrite", "--layers", args.layers,
          "--hidden", args.hidden, "--heads", args.heads, "--intermediate", args.intermediate, "--quiet"])
     times = {}
+    mapping = []
+    if args.layer_list:
+        mapping = ["--layer-map", "list"]
+        for layer in args.layer_list.split(","):
+            mapping += ["--layer-list", layer]
     times["tinybert"] = run([BIN / "kdtext-distill", "--config", ROOT / "configs/distill/tinybert-intermediate.json",
-                             "--teacher", args.teacher, "--student", init, "-o", work / "tb-inter"] + common)
+                             "--teacher", args.teacher, "--student", init, "-o", work / "tb-inter"] + mapping + common)
     times["tinybert"] += run([BIN / "kdtext-distill", "--config", ROOT / "configs/distill/tinybert-prediction.json",
                               "--teacher", args.teacher, "--student", work / "tb-inter" / "final", "-o",
                               work / "tb-pred"] + common)

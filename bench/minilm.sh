@@ -10,14 +10,17 @@ SST=${KDTEXT_SHARED_DATA:-$ROOT/../shared/data}/sst2
 THREADS=${KDTEXT_THREADS:-$(nproc)}
 mkdir -p "$WORK"
 "$ROOT/scripts/import-minilm.sh" "$WORK/minilm"
-"$ROOT/build/bin/kdtext-finetune" --from "$WORK/minilm" --train "$SST/train.tsv" --dev "$SST/dev.tsv" \
-  --test "$SST/test.tsv" -o "$WORK/teacher" --overwrite --epochs 1 --evals-per-epoch 4 --batch-size 32 \
-  --max-len 64 --lr 5e-5 --threads "$THREADS" --log-every 100
-python3 - "$WORK/teacher/metrics.json" <<'PY'
+# Two epochs: one at 5e-5, then one more from its best checkpoint at 2e-5.
+FT=("$ROOT/build/bin/kdtext-finetune" --train "$SST/train.tsv" --dev "$SST/dev.tsv" --test "$SST/test.tsv"
+    --overwrite --epochs 1 --evals-per-epoch 4 --batch-size 32 --max-len 64 --threads "$THREADS" --log-every 100)
+"${FT[@]}" --from "$WORK/minilm" -o "$WORK/teacher-e1" --lr 5e-5
+"${FT[@]}" --from "$WORK/teacher-e1/best" -o "$WORK/teacher" --lr 2e-5 --seed 2
+python3 - "$WORK/teacher-e1/metrics.json" "$WORK/teacher/metrics.json" <<'PY'
 import json, sys
-m = json.load(open(sys.argv[1]))
-print(f"# MiniLM-L6 fine-tuned on SST-2: {m['train_seconds']:.0f} s, {m['steps']} steps, "
-      f"dev {m['dev']['accuracy']:.4f}, test {m['test']['accuracy']:.4f}")
+for epoch, path in enumerate(sys.argv[1:], 1):
+    m = json.load(open(path))
+    print(f"# MiniLM-L6 on SST-2, epoch {epoch}: {m['train_seconds']:.0f} s, {m['steps']} steps, "
+          f"dev {m['dev']['accuracy']:.4f}, test {m['test']['accuracy']:.4f}")
 PY
 python3 "$ROOT/bench/distill.py" --teacher "$WORK/teacher/best" --work "$WORK/distill" --threads "$THREADS" \
-  --layers 4 --hidden 312 --heads 12 --intermediate 1200
+  --layers 4 --hidden 312 --heads 12 --intermediate 1200 --layer-list 2,3,5,6

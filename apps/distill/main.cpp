@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   app.option("--embedding-weight", "loss.embedding_weight", "Weight of the embedding-output term");
   app.option("--mlm-weight", "loss.mlm_weight", "Weight of the student's masked-LM loss (general)");
   app.option("--layer-map", "loss.layer_map", "uniform, last, skip or list");
+  app.option("--layer-list", "loss.layer_list", "Teacher layer (1-based) per student layer, for --layer-map list");
   app.option("--max-steps", "trainer.max_steps", "Optimiser steps (0: from --epochs)");
   app.option("--lr", "trainer.lr", "Peak learning rate");
   app.option("--eval-every", "trainer.eval_every", "Evaluate every N steps (0: per epoch)");
