@@ -20,7 +20,15 @@ SHARED = Path(os.environ.get("KDTEXT_SHARED_DATA", ROOT.parent / "shared" / "dat
 BIN = ROOT / "build" / "bin"
 
 
+REUSE = False
+
+
 def run(args):
+    """Runs a stage; returns its wall time. With --reuse, a stage whose run directory already has
+    metrics.json is not run again and its recorded training time is returned."""
+    out = Path(args[args.index("-o") + 1])
+    if REUSE and (out / "metrics.json").exists():
+        return json.loads((out / "metrics.json").read_text())["train_seconds"]
     t = time.time()
     subprocess.run([str(a) for a in args], check=True)
     return time.time() - t
@@ -73,7 +81,10 @@ def main():
     ap.add_argument("--layer-list", default="",
                     help="teacher layers (1-based, comma-separated) per student layer for the intermediate terms, "
                          "when the uniform mapping does not divide (e.g. 2,3,5,6 for 4 of 6 layers)")
+    ap.add_argument("--reuse", action="store_true", help="keep finished stages of an earlier run in --work")
     args = ap.parse_args()
+    global REUSE
+    REUSE = args.reuse
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="kdtext-bench-distill-"))
     work.mkdir(parents=True, exist_ok=True)
     sst = SHARED / "sst2"

@@ -279,8 +279,12 @@ class DistillBase : public train::TrainingTask, public DistillTaskHandle {
 
     const auto& l = c.loss;
     const int64_t ls = sck.config.num_hidden_layers, lt = tck.config.num_hidden_layers;
-    const std::string sel = l.layer_map == "skip" ? "every-k" : l.layer_map;
-    layer_map_ = model::select_teacher_layers(sel, ls, lt, l.skip_k, l.layer_list, "loss.layer_map");
+    // The layer mapping matters only to the layer-wise terms (an output-only
+    // stage must not fail on a mapping it never uses).
+    if (l.hidden_weight > 0 || l.attention_weight > 0 || l.pkd_weight > 0) {
+      const std::string sel = l.layer_map == "skip" ? "every-k" : l.layer_map;
+      layer_map_ = model::select_teacher_layers(sel, ls, lt, l.skip_k, l.layer_list, "loss.layer_map");
+    }
     const int64_t hs = sck.config.hidden_size, ht = tck.config.hidden_size;
     const bool intermediate = l.hidden_weight > 0 || l.embedding_weight > 0 || l.pkd_weight > 0;
     trainable_->projections = trainable_->register_module("projections", torch::nn::ModuleList());

@@ -196,6 +196,19 @@ TEST(DistillCli, AStepChangesTheStudentButNotTheTeacher) {
   EXPECT_TRUE(fs::exists(dir / "s" / "final" / "distill_projections.safetensors"));
   const std::string log = read_file(dir / "s" / "metrics.jsonl");
   EXPECT_NE(log.find("loss_attention"), std::string::npos);
+  // The layer mapping is checked only when a layer-wise term uses it: an output-only stage
+  // (TinyBERT's prediction stage) runs whatever the mapping says.
+  const std::string base = bin("kdtext-distill") + " --config " +
+                           quote((source_dir() / "configs" / "distill" / "tinybert-prediction.json").string()) +
+                           " --teacher " + quote((p.ft / "best").string()) + " --student " +
+                           quote((dir / "init").string()) + " --train " + quote((data / "train.tsv").string()) +
+                           " --dev " + quote((data / "dev.tsv").string()) +
+                           " --max-steps 1 --threads 1 --quiet --layer-map list --layer-list 9";
+  r = run_command(base + " -o " + quote((dir / "pred").string()));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(base + " -o " + quote((dir / "bad").string()) + " --hidden-weight 1");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("loss.layer_map"), std::string::npos) << r.output;
 }
 
 TEST(DistillCli, GeneralDistillationOnShardsThenTaskDistillation) {
