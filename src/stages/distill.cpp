@@ -419,8 +419,14 @@ class TaskDistill final : public DistillBase {
     start_epoch();
   }
 
-  std::string selection_metric() const override { return c_.metric; }
-  bool higher_is_better() const override { return true; }
+  // With layer-wise terms only (TinyBERT's first stage) the classifier is not
+  // trained, so the best checkpoint is the one closest to the teacher on dev.
+  bool intermediate_only() const {
+    const auto& l = c_.loss;
+    return l.output_weight <= 0 && l.output_weight_end <= 0 && l.hard_weight <= 0 && l.hard_weight_end <= 0;
+  }
+  std::string selection_metric() const override { return intermediate_only() ? "dev_distill_loss" : c_.metric; }
+  bool higher_is_better() const override { return !intermediate_only(); }
   int64_t examples() const override { return static_cast<int64_t>(train_.size()); }
 
   train::StepOutput forward_step() override {
@@ -484,7 +490,24 @@ class TaskDistill final : public DistillBase {
     auto pred = probs.argmax(1);
     std::vector<int64_t> p(pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.numel());
     const auto m = eval::classification_metrics(dev_y_, p, labels_.size());
-    return {{{"accuracy", m.accuracy}, {"macro_f1", m.macro_f1}}};
+    train::EvalResult r{{{"accuracy", m.accuracy}, {"macro_f1", m.macro_f1}}};
+    if (intermediate_only()) {
+      // The weighted layer-wise loss on dev, per example.
+      torch::NoGradGuard no_grad;
+      const auto fo = forward_options();
+      double sum = 0;
+      for (const auto& rows : text::sorted_batches(dev_, c_.batch_size)) {
+        const auto b = text::make_batch(dev_, rows);
+        const auto ids = b.input_ids.to(device_), mask = b.attention_mask.to(device_), seg = b.token_type_ids.to(device_);
+        const auto t_out = teacher_->encode(ids, mask, seg, fo);
+        const auto s_out = trainable_->student->encode(ids, mask, seg, fo);
+        LossSum terms;
+        add_intermediate_terms(s_out, t_out, mask, terms);
+        sum += terms.total.item<double>() * static_cast<double>(rows.size());
+      }
+      r.metrics["dev_distill_loss"] = sum / static_cast<double>(dev_.size());
+    }
+    return r;
   }
 
   Json data_state() const override { return Json{{"epoch", epoch_}, {"batch", batch_pos_}, {"step", step_}}; }

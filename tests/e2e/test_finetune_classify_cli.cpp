@@ -209,6 +209,27 @@ TEST(DistillCli, AStepChangesTheStudentButNotTheTeacher) {
   r = run_command(base + " -o " + quote((dir / "bad").string()) + " --hidden-weight 1");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("loss.layer_map"), std::string::npos) << r.output;
+  // Layer-wise terms only (TinyBERT's first stage): the untrained classifier cannot pick the
+  // best checkpoint, the dev distillation loss does (lower is better).
+  r = run_command(bin("kdtext-distill") + " --config " +
+                  quote((source_dir() / "configs" / "distill" / "tinybert-intermediate.json").string()) +
+                  " --teacher " + quote((p.ft / "best").string()) + " --student " + quote((dir / "init").string()) +
+                  " --train " + quote((data / "train.tsv").string()) + " --dev " + quote((data / "dev.tsv").string()) +
+                  " -o " + quote((dir / "inter").string()) + " --max-steps 6 --eval-every 2 --threads 1 --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::istringstream lines(read_file(dir / "inter" / "metrics.jsonl"));
+  std::string line;
+  double best = 1e300;
+  int evals = 0;
+  while (std::getline(lines, line)) {
+    const Json e = Json::parse(line);
+    if (e["event"] != "eval") continue;
+    ++evals;
+    const double v = e["dev_distill_loss"].get<double>();
+    EXPECT_EQ(e["best"].get<bool>(), v < best) << line;
+    best = std::min(best, v);
+  }
+  EXPECT_EQ(evals, 3);
 }
 
 TEST(DistillCli, GeneralDistillationOnShardsThenTaskDistillation) {
