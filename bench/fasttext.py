@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""fastText baseline (Debian's `fasttext`, supervised, word bigrams) on the shared
+classification sets: dev/test accuracy, macro-F1, parameters and prediction
+throughput. Prints a Markdown table; the first piece of bench/run.sh (issue 7).
+Chinese text (ChnSentiCorp) is split into characters, since fastText needs spaces.
+   python3 bench/fasttext.py [--work DIR] [--threads N]"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("KDTEXT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+CJK = re.compile(r"([\u3000-\u303f\u3400-\u9fff\uff00-\uffef])")
+PUNCT = re.compile(r"([.,!?;:()\"'])")
+
+
+def prepare(text, chinese):
+    text = text.lower()
+    text = CJK.sub(r" \1 ", text) if chinese else PUNCT.sub(r" \1 ", text)
+    return " ".join(text.split())
+
+
+def read(path, chinese):
+    rows = []
+    lines = path.read_text(encoding="utf-8").split("\n")
+    header = lines[0].split("\t")
+    li, ti = header.index("label"), header.index("text")
+    for line in lines[1:]:
+        if line:
+            f = line.split("\t")
+            rows.append((f[li].replace(" ", "_"), prepare(f[ti], chinese)))
+    return rows
+
+
+def macro_f1(gold, pred):
+    labels = sorted(set(gold))
+    tp, fp, fn = Counter(), Counter(), Counter()
+    for g, p in zip(gold, pred):
+        if g == p:
+            tp[g] += 1
+        else:
+            fp[p] += 1
+            fn[g] += 1
+    f1 = []
+    for l in labels:
+        prec = tp[l] / (tp[l] + fp[l]) if tp[l] + fp[l] else 0.0
+        rec = tp[l] / (tp[l] + fn[l]) if tp[l] + fn[l] else 0.0
+        f1.append(2 * prec * rec / (prec + rec) if prec + rec else 0.0)
+    return sum(f1) / len(f1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--work", default="")
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--epoch", type=int, default=10)
+    ap.add_argument("--dim", type=int, default=100)
+    ap.add_argument("--bucket", type=int, default=2000000)
+    args = ap.parse_args()
+    if not shutil.which("fasttext"):
+        raise SystemExit("fasttext is not installed: sudo apt-get install fasttext (Debian 12)")
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="kdtext-bench-fasttext-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"# fastText {subprocess.run(['dpkg-query', '-W', '-f=${Version}', 'fasttext'], capture_output=True, text=True).stdout}"
+          f" supervised: -wordNgrams 2 -epoch {args.epoch} -dim {args.dim} -bucket {args.bucket} -lr 0.5,"
+          f" {args.threads} threads; throughput = `fasttext predict` on the test file, including start-up\n")
+    print("| dataset | dev acc | dev macro-F1 | test acc | test macro-F1 | parameters | train s | test sentences/s |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name in ("sst2", "trec6", "ag_news", "chnsenticorp"):
+        d = SHARED / name
+        if not (d / "train.tsv").exists():
+            continue
+        chinese = name == "chnsenticorp"
+        files = {}
+        for split in ("train", "dev", "test"):
+            rows = read(d / f"{split}.tsv", chinese)
+            files[split] = (work / f"{name}.{split}.txt", rows)
+            files[split][0].write_text("".join(f"__label__{l} {t}\n" for l, t in rows), encoding="utf-8")
+        model = work / f"{name}"
+        t = time.time()
+        subprocess.run(["fasttext", "supervised", "-input", files["train"][0], "-output", model, "-wordNgrams", "2",
+                        "-epoch", str(args.epoch), "-dim", str(args.dim), "-bucket", str(args.bucket), "-lr", "0.5",
+                        "-thread", str(args.threads), "-verbose", "0"], check=True)
+        train_s = time.time() - t
+        words = int(subprocess.run(["fasttext", "dump", f"{model}.bin", "dict"], capture_output=True,
+                                   text=True).stdout.split("\n")[0].split()[-1] or 0)
+        results = {}
+        for split in ("dev", "test"):
+            path, rows = files[split]
+            t = time.time()
+            out = subprocess.run(["fasttext", "predict", f"{model}.bin", path], capture_output=True, text=True,
+                                 check=True).stdout.split()
+            secs = time.time() - t
+            pred = [p.replace("__label__", "") for p in out]
+            gold = [l for l, _ in rows]
+            acc = sum(g == p for g, p in zip(gold, pred)) / len(gold)
+            results[split] = (acc, macro_f1(gold, pred), len(gold) / secs)
+        labels = len(set(l for l, _ in files["train"][1]))
+        params = (words + args.bucket) * args.dim + args.dim * labels
+        print(f"| {name} | {results['dev'][0]:.4f} | {results['dev'][1]:.4f} | {results['test'][0]:.4f} | "
+              f"{results['test'][1]:.4f} | {params:,} | {train_s:.1f} | {results['test'][2]:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
