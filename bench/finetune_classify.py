@@ -35,8 +35,14 @@ from transformers import BertForSequenceClassification
 ckpt, data, threads, max_len, reps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 torch.set_num_threads(threads)
 meta = json.load(open(f"{ckpt}/tokenizer/tokenizer.json"))
-norm = meta["normalizer"]
-sp = spm.SentencePieceProcessor(model_file=f"{ckpt}/tokenizer/{meta['model_file']}")
+if meta["type"] == "wordpiece":  # transformers' own tokenizer, from the files beside the checkpoint
+    from transformers import BertTokenizer
+    bert_tok = BertTokenizer.from_pretrained(ckpt)
+    encode = lambda t: bert_tok(t, truncation=True, max_length=max_len)["input_ids"]
+else:
+    norm = meta["normalizer"]
+    sp = spm.SentencePieceProcessor(model_file=f"{ckpt}/tokenizer/{meta['model_file']}")
+    encode = lambda t: [2] + sp.encode(normalize(t))[: max_len - 2] + [3]
 def normalize(t):
     if norm["nfkc"]: t = unicodedata.normalize("NFKC", t)
     if norm["lowercase"]: t = t.lower()
@@ -50,7 +56,7 @@ for bs in (1, 32):
     runs = []
     for _ in range(reps):
         t0 = time.perf_counter()
-        enc = [[2] + sp.encode(normalize(t))[: max_len - 2] + [3] for t in texts]
+        enc = [encode(t) for t in texts]
         tok_s = time.perf_counter() - t0
         order = sorted(range(len(enc)), key=lambda i: -len(enc[i]))
         lat, probs = [], [None] * len(enc)
