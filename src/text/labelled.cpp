@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "kdtext/util/error.h"
+#include "kdtext/util/file.h"
 
 namespace kdtext::text {
 namespace fs = std::filesystem;
@@ -44,15 +45,14 @@ void validate(const LabelledFormat& f, const std::string& p) {
 namespace {
 
 std::string slurp(const std::string& path) {
-  std::stringstream ss;
+  std::string s;
   if (path == "-") {
+    std::stringstream ss;
     ss << std::cin.rdbuf();
+    s = ss.str();
   } else {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw InputError(path + ": cannot open for reading");
-    ss << in.rdbuf();
+    s = read_file(path);
   }
-  std::string s = ss.str();
   if (s.compare(0, 3, "\xEF\xBB\xBF") == 0) s.erase(0, 3);
   return s;
 }

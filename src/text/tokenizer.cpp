@@ -12,6 +12,7 @@
 #include "kdtext/text/utf8.h"
 #include "kdtext/text/wordpiece.h"
 #include "kdtext/util/error.h"
+#include "kdtext/util/file.h"
 
 // Exported by libsentencepiece but not declared in its public headers.
 namespace sentencepiece::logging {
@@ -185,12 +186,9 @@ std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::load_dir(const f
     throw InputError((dir / kTokenizerMetaFile).string() + ": " + e.what());
   }
   const fs::path path = dir / model_file;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path.string() + ": cannot open sentencepiece model");
-  std::stringstream ss;
-  ss << in.rdbuf();
+  const std::string model = read_file(path, "sentencepiece model");
   try {
-    auto tok = std::make_unique<SentencePieceTokenizer>(ss.str(), norm);
+    auto tok = std::make_unique<SentencePieceTokenizer>(model, norm);
     std::string expected;
     JsonFields(meta, "").get("fingerprint", expected);
     if (!expected.empty() && expected != tok->fingerprint()) {

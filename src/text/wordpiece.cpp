@@ -11,6 +11,7 @@
 
 #include "kdtext/io/atomic.h"
 #include "kdtext/util/error.h"
+#include "kdtext/util/file.h"
 
 namespace kdtext::text {
 namespace fs = std::filesystem;
@@ -117,16 +118,8 @@ const icu::Normalizer2& nfd() {
   return *n;
 }
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path.string() + ": cannot open");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::vector<std::string> read_vocab(const fs::path& path) {
-  std::istringstream in(read_text(path));
+  std::istringstream in(read_file(path, "vocabulary"));
   std::vector<std::string> vocab;
   std::string line;
   while (std::getline(in, line)) {

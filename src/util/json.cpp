@@ -1,5 +1,7 @@
 #include "kdtext/util/json.h"
 
+#include "kdtext/util/file.h"
+
 #include <fstream>
 #include <sstream>
 
@@ -48,11 +50,7 @@ void merge_at(Json& base, const Json& patch, const std::string& origin, const st
 }  // namespace
 
 Json read_json_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path.string() + ": cannot open file for reading");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  const std::string text = buffer.str();
+  const std::string text = read_file(path);
   try {
     return Json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
