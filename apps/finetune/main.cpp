@@ -35,6 +35,9 @@ int main(int argc, char** argv) {
   app.option("--eval-every", "trainer.eval_every", "Evaluate every N steps (0: per epoch)");
   app.option("--early-stopping", "trainer.early_stopping_patience", "Evaluations without improvement before stopping");
   app.option("--log-every", "trainer.log_every", "Progress every N steps");
+  app.option("--save-every", "trainer.save_every", "Resumable checkpoint every N steps");
+  app.option("--max-minutes", "trainer.max_minutes", "Wall-clock budget in minutes (0: none)");
+  app.option("--stop-at-step", "trainer.stop_at_step", "Save and stop at this step (resume later)");
   app.flag("bf16", "trainer.bf16", "bf16 autocast");
   return app.run(argc, argv, [](const cli::RunContext& ctx) {
     stages::run_finetune(stages::finetune_config_from_json(ctx.config), ctx.device);

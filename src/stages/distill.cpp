@@ -676,6 +676,7 @@ Json run_distill(const DistillConfig& c, torch::Device device) {
             " per epoch, ", topts.max_steps, " steps");
   train::Trainer trainer(topts, out, device, c.run.seed);
   const auto result = trainer.run(*task, resume_from);
+  if (result.stopped) return Json{{"stopped_at_step", result.steps}};  // metrics.json marks a finished run
 
   Json metrics{{"mode", c.mode}, {"best_checkpoint", (out / "best").string()}, {"steps", result.steps},
                {"train_seconds", result.seconds}};

@@ -200,6 +200,7 @@ Json run_finetune(const FinetuneConfig& c, torch::Device device) {
                     weights, device);
   train::Trainer trainer(topts, out, device, c.run.seed);
   const auto result = trainer.run(task, resume_from);
+  if (result.stopped) return Json{{"stopped_at_step", result.steps}};  // metrics.json marks a finished run
 
   // Report the best checkpoint on dev (and test).
   auto best = io::read_checkpoint(out / "best");

@@ -172,6 +172,7 @@ Json run_pretrain(const PretrainConfig& c, torch::Device device) {
             " parameters (", params.non_embedding, " outside embeddings)");
   train::Trainer trainer(c.trainer, out, device, c.run.seed);
   const auto result = trainer.run(task, resume_from);
+  if (result.stopped) return Json{{"stopped_at_step", result.steps}};  // summary.json marks a finished run
   Json summary{{"steps", result.steps}, {"final_loss", result.final_loss}, {"seconds", result.seconds}};
   for (const auto& [k, v] : result.last_eval) summary[k] = v;
   if (result.best_metric) summary["best_val_loss"] = *result.best_metric;

@@ -445,6 +445,8 @@ TrainResult Trainer::run(TrainingTask& task, const std::optional<fs::path>& resu
       result.steps = step;
       result.final_loss = last_loss;
       result.best_metric = best;
+      result.stopped = true;
+      result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       return result;
     }
   }

@@ -315,3 +315,35 @@ TEST(DistillCli, GeneralDistillationOnShardsThenTaskDistillation) {
   EXPECT_NE(r.output.find("differs from the teacher's"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir / "bad" / "final"));
 }
+
+// A batch job split with --stop-at-step before the first evaluation: the stop succeeds and
+// leaves a resumable checkpoint but no metrics.json (which marks a finished run), no best/ and
+// no final/; --resume finishes it exactly like a straight run. Fine-tuning and task distillation.
+TEST(FinetuneCli, StopBeforeTheFirstEvaluationThenResume) {
+  auto& p = pipeline();
+  TempDir dir;
+  const auto data = source_dir() / "data" / "task";
+  const std::string files = " --train " + quote((data / "train.tsv").string()) + " --dev " +
+                            quote((data / "dev.tsv").string()) + " --max-steps 6 --batch-size 16 --max-len 48" +
+                            " --threads 1 --quiet";
+  const std::string finetune = bin("kdtext-finetune") + " --from " + quote((p.mlm / "final").string()) + files;
+  const std::string distill = bin("kdtext-distill") + " --teacher " + quote((p.ft / "best").string()) +
+                              " --student " + quote((p.ft / "best").string()) + files;
+  for (const auto& [name, cmd] : {std::pair<std::string, std::string>{"ft", finetune}, {"kd", distill}}) {
+    auto r = run_command(cmd + " -o " + quote((dir / (name + "-straight")).string()));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const fs::path split = dir / (name + "-split");
+    r = run_command(cmd + " -o " + quote(split.string()) + " --stop-at-step 3");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_FALSE(fs::exists(split / "metrics.json")) << name;
+    EXPECT_FALSE(fs::exists(split / "best")) << name;
+    EXPECT_FALSE(fs::exists(split / "final")) << name;
+    EXPECT_TRUE(fs::exists(split / "checkpoints" / "step-00000003")) << name;
+    r = run_command(cmd + " -o " + quote(split.string()) + " --resume");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_TRUE(fs::exists(split / "metrics.json")) << name;
+    EXPECT_EQ(read_file(split / "final" / "model.safetensors"),
+              read_file(dir / (name + "-straight") / "final" / "model.safetensors"))
+        << name;
+  }
+}

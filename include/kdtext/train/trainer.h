@@ -92,6 +92,7 @@ struct TrainResult {
   std::map<std::string, double> last_eval;
   bool early_stopped = false;
   bool budget_exhausted = false;
+  bool stopped = false;  // stop_at_step reached: resumable checkpoint saved, no final/ or best/ promised
   double seconds = 0;
 };
 
