@@ -3,5 +3,5 @@
 #   bench/distill.sh --teacher <finetune run>/best
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-"$ROOT/scripts/setup.sh" >/dev/null
+"$ROOT/bench/deps.sh" >/dev/null
 exec python3 "$ROOT/bench/distill.py" "$@"

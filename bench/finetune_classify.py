@@ -1,163 +1,189 @@
 #!/usr/bin/env python3
-"""Fine-tune + classify benchmark on shared/data/sst2 (prints figures; not a test).
+"""Fine-tuning and inference benchmark against the Python peers (prints figures; not a test).
 
-1. kdtext-finetune of a pretrained teacher checkpoint on SST-2: training time, dev and test
+1. (--teacher) kdtext-finetune of a pretrained checkpoint on SST-2: training time, dev and test
    accuracy of the best checkpoint.
-2. kdtext-classify throughput (sentences/s) and p50/p99 latency at batch 1 and 32 on the
-   SST-2 dev sentences, and the same model in Python with Hugging Face transformers (eager,
-   torch.inference_mode, same weights loaded from the kdtext checkpoint directory, same
-   token ids, same threads, same length-sorted batches) in the same run, as a ratio.
+2. Inference: kdtext-classify vs Hugging Face transformers (PyTorch eager, torch.inference_mode)
+   and, with --onnx, ONNX Runtime (the same weights exported from PyTorch), for every --model,
+   at batch 1 and 32 on the same sentences with the same threads and the same length-sorted
+   batches: sentences/s (tokenisation included), p50/p99 batch latency, achieved GFLOP/s and its
+   fraction of the fp32 matmul peak measured in the same run, and label parity.
+3. (--train-steps N) fine-tuning step throughput: kdtext-finetune vs a plain PyTorch/transformers
+   loop from the same pretrained checkpoint, batch 32, with the peak RSS of each.
+All peers run in the same invocation as kdtext (ratios, medians of --repeats).
 """
 import argparse
 import json
-import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("KDTEXT_SHARED_DATA", ROOT.parent / "shared" / "data"))
-BIN = ROOT / "build" / "bin"
+from common import BIN, SHARED, forward_flops, matmul_peak, measured, model_facts, pct, venv_python
+
+HF_PEERS = Path(__file__).resolve().parent / "hf_peers.py"
 
 
-def venv_python():
-    cache = Path(os.environ.get("KDTEXT_CACHE", Path.home() / ".cache" / "kdtext"))
-    return cache / f"venv-torch-{os.environ.get('KDTEXT_TORCH_VERSION', '2.11.0')}" / "bin" / "python"
+def peer(args, work, name):
+    """Runs bench/hf_peers.py with the venv's Python; returns its JSON and its peak RSS (MB)."""
+    out = work / f"{name}.json"
+    with open(out, "w") as f:
+        _, rss = measured([venv_python(), HF_PEERS] + args, stdout=f)
+    return json.loads(out.read_text()), rss
 
 
-HF = r"""
-import json, sys, time, unicodedata, statistics
-import torch, sentencepiece as spm
-from transformers import BertForSequenceClassification
-ckpt, data, threads, max_len, reps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-torch.set_num_threads(threads)
-meta = json.load(open(f"{ckpt}/tokenizer/tokenizer.json"))
-if meta["type"] == "wordpiece":  # transformers' own tokenizer, from the files beside the checkpoint
-    from transformers import BertTokenizer
-    bert_tok = BertTokenizer.from_pretrained(ckpt)
-    encode = lambda t: bert_tok(t, truncation=True, max_length=max_len)["input_ids"]
-else:
-    norm = meta["normalizer"]
-    sp = spm.SentencePieceProcessor(model_file=f"{ckpt}/tokenizer/{meta['model_file']}")
-    encode = lambda t: [2] + sp.encode(normalize(t))[: max_len - 2] + [3]
-def normalize(t):
-    if norm["nfkc"]: t = unicodedata.normalize("NFKC", t)
-    if norm["lowercase"]: t = t.lower()
-    if norm["remove_control"]: t = "".join(c for c in t if c.isspace() or not unicodedata.category(c).startswith("C"))
-    if norm["collapse_whitespace"]: t = " ".join(t.split())
-    return t
-texts = [l.split("\t", 1)[1].rstrip("\n") for l in open(data, encoding="utf-8").readlines()[1:]]
-model = BertForSequenceClassification.from_pretrained(ckpt).eval()
-out = {}
-for bs in (1, 32):
+def kdtext_infer(ckpt, data, bs, threads, max_len, repeats, work):
     runs = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        enc = [encode(t) for t in texts]
-        tok_s = time.perf_counter() - t0
-        order = sorted(range(len(enc)), key=lambda i: -len(enc[i]))
-        lat, probs = [], [None] * len(enc)
-        with torch.inference_mode():
-            for s in range(0, len(order), bs):
-                rows = order[s:s + bs]
-                t1 = time.perf_counter()
-                T = max(len(enc[i]) for i in rows)
-                ids = torch.zeros(len(rows), T, dtype=torch.long)
-                mask = torch.zeros(len(rows), T, dtype=torch.long)
-                for k, i in enumerate(rows):
-                    ids[k, :len(enc[i])] = torch.tensor(enc[i]); mask[k, :len(enc[i])] = 1
-                p = torch.softmax(model(input_ids=ids, attention_mask=mask).logits, -1)
-                lat.append(time.perf_counter() - t1)
-                for k, i in enumerate(rows): probs[i] = p[k].tolist()
-        runs.append({"tokenize_seconds": tok_s, "model_seconds": sum(lat), "latencies": lat})
-    out[str(bs)] = {"runs": runs, "probs": probs}
-json.dump(out, sys.stdout)
-"""
+    for _ in range(repeats):
+        tfile = work / f"timings-{bs}.json"
+        subprocess.run([str(BIN / "kdtext-classify"), "-m", str(ckpt), str(data), "--batch-size", str(bs),
+                        "--max-len", str(max_len), "--threads", str(threads), "--all-probs",
+                        "--timings", str(tfile), "-o", str(work / "pred.tsv"), "--quiet"], check=True)
+        runs.append(json.loads(tfile.read_text()))
+    probs = [list(map(float, l.split("\t")[2:])) for l in (work / "pred.tsv").read_text().splitlines()[1:]]
+    return ([{"tokenize_seconds": r["tokenize_seconds"], "model_seconds": r["model_seconds"],
+              "latencies": [b[1] for b in r["batches"]]} for r in runs], probs)
 
 
-def pct(values, q):
-    v = sorted(values)
-    return v[min(len(v) - 1, int(round(q / 100 * (len(v) - 1))))]
+def summarise(runs, n, flops, peak):
+    sps = statistics.median(n / (r["tokenize_seconds"] + r["model_seconds"]) for r in runs)
+    model_s = statistics.median(r["model_seconds"] for r in runs)
+    lat = [x for r in runs for x in r["latencies"]]
+    gflops = flops / model_s / 1e9
+    return {"sentences_per_s": sps, "p50_ms": pct(lat, 50) * 1e3, "p99_ms": pct(lat, 99) * 1e3,
+            "gflops": gflops, "peak_fraction": gflops * 1e9 / peak}
+
+
+def argmax(p):
+    return max(range(len(p)), key=p.__getitem__)
+
+
+def inference(models, data, args, work, peak):
+    rows, parity = [], []
+    for name, ckpt in models:
+        cfg, labels = model_facts(ckpt)
+        mwork = work / name.replace(" ", "-")
+        mwork.mkdir(parents=True, exist_ok=True)
+        extra = ["--onnx", str(mwork)] if args.onnx else []
+        py, _ = peer(["infer", str(ckpt), str(data), "--threads", str(args.threads), "--max-len", str(args.max_len),
+                      "--repeats", str(args.repeats)] + extra, mwork, "peers")
+        n = len(py["lengths"])
+        flops = forward_flops(cfg, py["lengths"], labels)
+        kd_probs = None
+        for bs in (1, 32):
+            runs, kd_probs = kdtext_infer(ckpt, data, bs, args.threads, args.max_len, args.repeats, mwork)
+            engines = {"kdtext": runs}
+            for eng in ("transformers", "onnxruntime"):
+                if eng in py:
+                    engines[eng] = py[eng][str(bs)]["runs"]
+            for eng, r in engines.items():
+                rows.append(dict(model=name, engine=eng, batch=bs, **summarise(r, n, flops, peak)))
+        for eng in ("transformers", "onnxruntime"):
+            if eng in py:
+                other = py[eng]["32"]["probs"]
+                parity.append({"model": name, "peer": eng,
+                               "same_label": sum(argmax(a) == argmax(b) for a, b in zip(kd_probs, other)) / n,
+                               "max_prob_diff": max(abs(x - y) for a, b in zip(kd_probs, other)
+                                                    for x, y in zip(a, b))})
+        rows_m = [r for r in rows if r["model"] == name]
+        print(f"\n# {name}: {n} sentences of {data}, {args.threads} threads, median of {args.repeats}, "
+              f"{flops / n / 1e6:.1f} MFLOP/sentence; fp32 matmul peak {peak / 1e9:.1f} GFLOP/s")
+        print("| engine | batch | sentences/s | p50 ms | p99 ms | GFLOP/s | % of peak | kdtext/engine |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for r in rows_m:
+            kd = next(x for x in rows_m if x["engine"] == "kdtext" and x["batch"] == r["batch"])
+            print(f"| {r['engine']} | {r['batch']} | {r['sentences_per_s']:.1f} | {r['p50_ms']:.2f} | "
+                  f"{r['p99_ms']:.2f} | {r['gflops']:.1f} | {100 * r['peak_fraction']:.0f}% | "
+                  f"{kd['sentences_per_s'] / r['sentences_per_s']:.2f}x |")
+        for p in parity:
+            if p["model"] == name:
+                print(f"parity with {p['peer']}: same label on {100 * p['same_label']:.2f}%, "
+                      f"max |prob diff| {p['max_prob_diff']:.2e}")
+    return rows, parity
+
+
+def kdtext_step_seconds(run_dir, warmup, steps):
+    t = {r["step"]: r for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
+         if r.get("event") == "train"}
+    seconds = t[warmup + steps]["time"] - t[warmup]["time"]
+    tokens = sum(t[s]["tokens_per_s"] * (t[s]["time"] - t[s - 1]["time"]) for s in range(warmup + 1, warmup + steps + 1))
+    return seconds, tokens
+
+
+def train_speed(base, train, args, work):
+    """Fine-tuning steps/s of kdtext-finetune vs a plain transformers loop (same start, batch 32)."""
+    out = work / "ft-speed"
+    total = args.train_warmup + args.train_steps
+    _, rss = measured([BIN / "kdtext-finetune", "--from", base, "--train", train, "-o", out, "--overwrite",
+                       "--batch-size", "32", "--max-len", args.max_len, "--threads", args.threads, "--log-every", "1",
+                       "--max-steps", total + 1, "--dev", args.data, "--eval-every", 10 ** 6, "--quiet"])
+    secs, tokens = kdtext_step_seconds(out, args.train_warmup, args.train_steps)
+    py, py_rss = peer(["finetune", str(base), str(train), "--threads", str(args.threads), "--max-len",
+                       str(args.max_len), "--steps", str(args.train_steps), "--warmup", str(args.train_warmup)],
+                      work, "ft-peer")
+    res = {"kdtext": {"steps_per_s": args.train_steps / secs, "tokens_per_step": tokens / args.train_steps,
+                      "peak_rss_mb": rss},
+           "transformers": {"steps_per_s": args.train_steps / py["seconds"],
+                            "tokens_per_step": py["tokens"] / args.train_steps, "peak_rss_mb": py_rss}}
+    print(f"\n# fine-tuning step throughput from {base}: batch 32, max_len {args.max_len}, {args.threads} threads, "
+          f"steps {args.train_warmup + 1}..{total} timed")
+    print("| trainer | steps/s | real tokens/step | peak RSS MB |")
+    print("| --- | ---: | ---: | ---: |")
+    for k, v in res.items():
+        print(f"| {k} | {v['steps_per_s']:.3f} | {v['tokens_per_step']:.0f} | {v['peak_rss_mb']:.0f} |")
+    print(f"ratio kdtext/transformers: {res['kdtext']['steps_per_s'] / res['transformers']['steps_per_s']:.2f}x")
+    return res
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--teacher", required=True, help="pretrained kdtext checkpoint (e.g. a pretrain run's final/)")
+    ap.add_argument("--teacher", default="", help="pretrained checkpoint to fine-tune on SST-2 first")
+    ap.add_argument("--model", action="append", default=[], metavar="NAME=CKPT",
+                    help="fine-tuned checkpoints to measure (default: the teacher fine-tuned here)")
+    ap.add_argument("--data", default=str(SHARED / "sst2" / "dev.tsv"), help="sentences for the inference runs")
+    ap.add_argument("--train", default=str(SHARED / "sst2" / "train.tsv"))
     ap.add_argument("--work", default="")
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--lr", default="1e-4")
     ap.add_argument("--max-len", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--skip-finetune", action="store_true", help="reuse <work>/sst2-teacher")
+    ap.add_argument("--onnx", action="store_true", help="also ONNX Runtime")
+    ap.add_argument("--train-from", default="", help="pretrained checkpoint for the fine-tuning step throughput")
+    ap.add_argument("--train-steps", type=int, default=0)
+    ap.add_argument("--train-warmup", type=int, default=5)
+    ap.add_argument("--json", default="", help="also write every figure here")
     args = ap.parse_args()
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="kdtext-bench-ft-"))
     work.mkdir(parents=True, exist_ok=True)
-    sst = SHARED / "sst2"
-    ft = work / "sst2-teacher"
+    result = {"threads": args.threads, "max_len": args.max_len, "repeats": args.repeats, "data": args.data}
+    models = [tuple(m.split("=", 1)) for m in args.model]
 
-    if not args.skip_finetune:
+    if args.teacher:
+        sst = SHARED / "sst2"
+        ft = work / "sst2-teacher"
         t = time.time()
         subprocess.run([str(BIN / "kdtext-finetune"), "--from", args.teacher, "--train", str(sst / "train.tsv"),
                         "--dev", str(sst / "dev.tsv"), "--test", str(sst / "test.tsv"), "-o", str(ft), "--overwrite",
                         "--epochs", str(args.epochs), "--lr", args.lr, "--batch-size", "32",
                         "--max-len", str(args.max_len), "--threads", str(args.threads), "--evals-per-epoch", "4",
                         "--log-every", "200", "--quiet"], check=True)
-        wall = time.time() - t
-    else:
-        wall = float("nan")
-    m = json.loads((ft / "metrics.json").read_text())
-    print(f"# SST-2 fine-tuning of {args.teacher} ({args.epochs} epoch(s), lr {args.lr}, batch 32, "
-          f"max_len {args.max_len}, {args.threads} threads)")
-    print(f"training time {m['train_seconds']:.0f} s (stage wall {wall:.0f} s), steps {m['steps']}")
-    print(f"dev accuracy {m['dev']['accuracy']:.4f}, test accuracy {m['test']['accuracy']:.4f}, "
-          f"dev macro-F1 {m['dev']['macro_f1']:.4f}\n")
+        m = json.loads((ft / "metrics.json").read_text())
+        print(f"# SST-2 fine-tuning of {args.teacher} ({args.epochs} epoch(s), lr {args.lr}, batch 32, "
+              f"max_len {args.max_len}, {args.threads} threads): {m['train_seconds']:.0f} s "
+              f"(stage wall {time.time() - t:.0f} s), {m['steps']} steps, dev accuracy {m['dev']['accuracy']:.4f}, "
+              f"test accuracy {m['test']['accuracy']:.4f}")
+        models = models or [("teacher", ft / "best")]
 
-    best = ft / "best"
-    dev = sst / "dev.tsv"
-    rows = {}
-    kd_probs = None
-    for bs in (1, 32):
-        runs = []
-        for _ in range(args.repeats):
-            tfile = work / f"timings-{bs}.json"
-            subprocess.run([str(BIN / "kdtext-classify"), "-m", str(best), str(dev), "--batch-size", str(bs),
-                            "--max-len", str(args.max_len), "--threads", str(args.threads), "--all-probs",
-                            "--timings", str(tfile), "-o", str(work / "pred.tsv"), "--quiet"], check=True)
-            runs.append(json.loads(tfile.read_text()))
-        n = runs[0]["texts"]
-        sps = statistics.median(n / (r["tokenize_seconds"] + r["model_seconds"]) for r in runs)
-        lat = [b[1] for r in runs for b in r["batches"]]
-        rows[("kdtext", bs)] = (sps, pct(lat, 50) * 1e3, pct(lat, 99) * 1e3)
-        kd_probs = [list(map(float, l.split("\t")[2:])) for l in (work / "pred.tsv").read_text().splitlines()[1:]]
-
-    hf = json.loads(subprocess.run([str(venv_python()), "-c", HF, str(best), str(dev), str(args.threads),
-                                    str(args.max_len), str(args.repeats)], capture_output=True, text=True,
-                                   check=True).stdout)
-    for bs in (1, 32):
-        runs = hf[str(bs)]["runs"]
-        n = len(hf[str(bs)]["probs"])
-        sps = statistics.median(n / (r["tokenize_seconds"] + r["model_seconds"]) for r in runs)
-        lat = [x for r in runs for x in r["latencies"]]
-        rows[("transformers", bs)] = (sps, pct(lat, 50) * 1e3, pct(lat, 99) * 1e3)
-    hp = hf["32"]["probs"]
-    agree = sum(max(range(len(a)), key=a.__getitem__) == max(range(len(b)), key=b.__getitem__)
-                for a, b in zip(kd_probs, hp)) / len(hp)
-    diff = max(abs(x - y) for a, b in zip(kd_probs, hp) for x, y in zip(a, b))
-
-    print(f"# kdtext-classify vs Hugging Face transformers (eager, inference_mode) on {len(hp)} SST-2 dev sentences, "
-          f"{args.threads} threads, median of {args.repeats}")
-    print("latency = one batch from token ids to probabilities; sentences/s includes tokenisation\n")
-    print("| engine | batch | sentences/s | p50 ms | p99 ms |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    for (eng, bs), (sps, p50, p99) in sorted(rows.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        print(f"| {eng} | {bs} | {sps:.1f} | {p50:.2f} | {p99:.2f} |")
-    for bs in (1, 32):
-        print(f"ratio kdtext/transformers at batch {bs}: {rows[('kdtext', bs)][0] / rows[('transformers', bs)][0]:.2f}x")
-    print(f"parity: same predicted label on {100 * agree:.2f}% of sentences, max |prob diff| {diff:.2e}")
+    if models:
+        peak, _ = matmul_peak(args.threads)
+        result["matmul_peak_fp32"] = peak
+        result["inference"], result["parity"] = inference(models, Path(args.data), args, work, peak)
+    if args.train_steps:
+        result["finetune_speed"] = train_speed(args.train_from or args.teacher, args.train, args, work)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":

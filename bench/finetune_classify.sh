@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
-# SST-2 fine-tuning and classify throughput vs transformers (see bench/finetune_classify.py).
+# Fine-tuning and inference against transformers / ONNX Runtime (see bench/finetune_classify.py).
 #   bench/finetune_classify.sh --teacher runs/teacher-mlm/final
+#   bench/finetune_classify.sh --model teacher=<run>/best --onnx --train-from <pretrained> --train-steps 30
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-"$ROOT/scripts/setup.sh" >/dev/null
-VENV=${KDTEXT_CACHE:-$HOME/.cache/kdtext}/venv-torch-${KDTEXT_TORCH_VERSION:-2.11.0}
-"$VENV/bin/python" -c "import transformers, sentencepiece" 2>/dev/null ||
-  "$VENV/bin/pip" install -q transformers sentencepiece numpy
+"$ROOT/bench/deps.sh" >/dev/null
 exec python3 "$ROOT/bench/finetune_classify.py" "$@"

@@ -18,40 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("KDTEXT_SHARED_DATA", ROOT.parent / "shared" / "data"))
-BIN = ROOT / "build" / "bin"
-
-
-def venv_python():
-    cache = Path(os.environ.get("KDTEXT_CACHE", Path.home() / ".cache" / "kdtext"))
-    version = os.environ.get("KDTEXT_TORCH_VERSION", "2.11.0")
-    return cache / f"venv-torch-{version}" / "bin" / "python"
-
-
-MATMUL = r"""
-import sys, time, torch
-torch.set_num_threads(int(sys.argv[1]))
-out = {}
-for name, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-    best = 0.0
-    for n in (1024, 2048):
-        a = torch.randn(n, n, dtype=dt); b = torch.randn(n, n, dtype=dt)
-        for _ in range(2): a @ b
-        reps = 10 if n == 1024 else 3
-        t = time.perf_counter()
-        for _ in range(reps): a @ b
-        s = (time.perf_counter() - t) / reps
-        best = max(best, 2 * n ** 3 / s)
-    out[name] = best
-print(out["fp32"], out["bf16"])
-"""
-
-
-def matmul_peak(threads):
-    r = subprocess.run([str(venv_python()), "-c", MATMUL, str(threads)], capture_output=True, text=True, check=True)
-    fp32, bf16 = map(float, r.stdout.split())
-    return fp32, bf16
+from common import BIN, ROOT, SHARED, matmul_peak
 
 
 def flops_per_token(cfg, seq, vocab, mask_prob=0.15):

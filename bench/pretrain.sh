@@ -4,5 +4,5 @@
 #   bench/pretrain.sh --budget-minutes 60   # plus a 60-minute perplexity curve
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-"$ROOT/scripts/setup.sh" >/dev/null
+"$ROOT/bench/deps.sh" >/dev/null
 exec python3 "$ROOT/bench/pretrain.py" "$@"
