@@ -86,6 +86,7 @@ def main():
     ap.add_argument("--train-limit", type=int, default=0, help="sample this many training rows (0: all)")
     ap.add_argument("--eval-limit", type=int, default=0, help="sample this many dev and test rows (0: all)")
     ap.add_argument("--json", default="", help="also write every figure here")
+    ap.add_argument("--keep-models", action="store_true", help="keep the trained .bin/.vec files")
     args = ap.parse_args()
     if not shutil.which("fasttext"):
         raise SystemExit("fasttext is not installed: sudo apt-get install fasttext (Debian 12)")
@@ -138,8 +139,9 @@ def main():
         params = (words + args.bucket) * args.dim + args.dim * labels
         for r in result["rows"]:
             if r["dataset"] == name:
-                r.update(params=(words + args.bucket) * args.dim + args.dim * labels, train_seconds=train_s,
-                         train_rows=len(files["train"][1]))
+                r.update(params=params, train_seconds=train_s, train_rows=len(files["train"][1]))
+        for suffix in ([] if args.keep_models else [".bin", ".vec"]):  # 800 MB each, with 2M buckets
+            Path(f"{model}{suffix}").unlink(missing_ok=True)
         print(f"| {name} | {results['dev'][0]:.4f} | {results['dev'][1]:.4f} | {results['test'][0]:.4f} | "
               f"{results['test'][1]:.4f} | {params:,} | {train_s:.1f} | {results['test'][2]:.0f} |")
 
