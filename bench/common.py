@@ -74,7 +74,7 @@ def token_lengths(ckpt, tsv, max_len, work):
     texts.write_text("".join(r.split("\t")[col] + "\n" for r in rows), encoding="utf-8")
     out = subprocess.run([str(BIN / "kdtext-tokenize"), "-t", str(ckpt), str(texts), "--quiet"], check=True,
                          capture_output=True, text=True).stdout.split("\n")
-    return [min(max_len, len(l.split())) for l in out[:len(rows)]]
+    return [min(max_len, len(l.split()) + 2) for l in out[:len(rows)]]  # kdtext-tokenize prints no [CLS]/[SEP]
 
 
 def forward_flops(config, lengths, labels):

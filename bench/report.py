@@ -61,6 +61,7 @@ def main():
     ap.add_argument("--mode", default="full")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--note", action="append", default=[], help="a caveat about this run (repeatable)")
     args = ap.parse_args()
     work, out = Path(args.work), Path(args.out)
     plots = out.parent / ("results" if out.parent.name == "docs" else "")
@@ -281,7 +282,10 @@ def main():
     w("- fastText's parameter count is dominated by its 2,000,000 hashed bigram buckets x 100 dimensions.")
     w("- kdtext, transformers and ONNX Runtime each ran alone with the same thread count: any other load on "
       "the 2 cores (OpenMP threads spin and wait at every operator) slows LibTorch-based engines by orders "
-      "of magnitude, so timings are only comparable within one quiet run.\n")
+      "of magnitude, so timings are only comparable within one quiet run.")
+    for note in args.note:
+        w(f"- {note}")
+    w("")
 
     # ---- provenance
     w("## How this was produced\n")
