@@ -34,7 +34,7 @@ step() {  # runs a command, recording it (and how long it took) for the report
 # Per mode: training rows / evaluation rows sampled per set (0 = all), epochs of the teacher
 # and of each student stage, and max_len per set; repeats of every timing; timed training steps.
 if [ "$MODE" = quick ]; then
-  TRAIN=640; EVAL=160; REPEATS=2; STEPS=10
+  TRAIN=480; EVAL=120; REPEATS=2; STEPS=10
   declare -A LEN=([sst2]=64 [trec6]=64 [chnsenticorp]=64 [ag_news]=64)
   declare -A TEP=([sst2]=3 [trec6]=3 [chnsenticorp]=3 [ag_news]=3)
   declare -A SEP=([sst2]=2 [trec6]=2 [chnsenticorp]=2 [ag_news]=2)
