@@ -29,6 +29,15 @@ def measured(cmd, stdout=None, env=None):
     return time.time() - t, usage.ru_maxrss / 1024
 
 
+def kdtext_step_seconds(run_dir, warmup, steps):
+    """(seconds, real tokens) of steps warmup+1..warmup+steps of a kdtext training run logged with
+    --log-every 1, from its metrics.jsonl."""
+    t = {r["step"]: r for r in map(json.loads, (Path(run_dir) / "metrics.jsonl").read_text().splitlines())
+         if r.get("event") == "train"}
+    tokens = sum(t[s]["tokens_per_s"] * (t[s]["time"] - t[s - 1]["time"]) for s in range(warmup + 1, warmup + steps + 1))
+    return t[warmup + steps]["time"] - t[warmup]["time"], tokens
+
+
 def pct(values, q):
     v = sorted(values)
     return v[min(len(v) - 1, int(round(q / 100 * (len(v) - 1))))]

@@ -20,8 +20,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from common import BIN, ROOT, SHARED, forward_flops, measured, model_facts, params, subset, token_lengths, \
-    venv_python
+from common import BIN, ROOT, SHARED, forward_flops, kdtext_step_seconds, measured, model_facts, params, subset, \
+    token_lengths, venv_python
 
 REUSE = False
 REUSED = []
@@ -68,13 +68,6 @@ def evaluate(model, path, threads, max_len, work):
                    stderr=subprocess.DEVNULL)
     m = json.loads((work / "e.json").read_text())
     return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
-
-
-def kdtext_step_seconds(run_dir, warmup, steps):
-    t = {r["step"]: r for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
-         if r.get("event") == "train"}
-    tokens = sum(t[s]["tokens_per_s"] * (t[s]["time"] - t[s - 1]["time"]) for s in range(warmup + 1, warmup + steps + 1))
-    return t[warmup + steps]["time"] - t[warmup]["time"], tokens
 
 
 def textbrewer_speed(teacher, init, train, args, mapping, work):

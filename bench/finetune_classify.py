@@ -20,7 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import BIN, SHARED, forward_flops, matmul_peak, measured, model_facts, pct, venv_python
+from common import BIN, SHARED, forward_flops, kdtext_step_seconds, matmul_peak, measured, model_facts, pct, \
+    venv_python
 
 HF_PEERS = Path(__file__).resolve().parent / "hf_peers.py"
 
@@ -101,14 +102,6 @@ def inference(models, data, args, work, peak):
                 print(f"parity with {p['peer']}: same label on {100 * p['same_label']:.2f}%, "
                       f"max |prob diff| {p['max_prob_diff']:.2e}")
     return rows, parity
-
-
-def kdtext_step_seconds(run_dir, warmup, steps):
-    t = {r["step"]: r for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
-         if r.get("event") == "train"}
-    seconds = t[warmup + steps]["time"] - t[warmup]["time"]
-    tokens = sum(t[s]["tokens_per_s"] * (t[s]["time"] - t[s - 1]["time"]) for s in range(warmup + 1, warmup + steps + 1))
-    return seconds, tokens
 
 
 def train_speed(base, train, args, work):
