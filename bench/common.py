@@ -38,6 +38,14 @@ def kdtext_step_seconds(run_dir, warmup, steps):
     return t[warmup + steps]["time"] - t[warmup]["time"], tokens
 
 
+def hf_peer(args, out):
+    """Runs bench/hf_peers.py with the venv's Python, its JSON going to out; returns (that JSON,
+    the peer's peak RSS in MB)."""
+    with open(out, "w") as f:
+        _, rss = measured([venv_python(), ROOT / "bench" / "hf_peers.py"] + [str(a) for a in args], stdout=f)
+    return json.loads(Path(out).read_text()), rss
+
+
 def pct(values, q):
     v = sorted(values)
     return v[min(len(v) - 1, int(round(q / 100 * (len(v) - 1))))]

@@ -20,8 +20,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from common import BIN, ROOT, SHARED, forward_flops, kdtext_step_seconds, measured, model_facts, params, subset, \
-    token_lengths, venv_python
+from common import BIN, ROOT, SHARED, forward_flops, hf_peer, kdtext_step_seconds, measured, model_facts, params, \
+    subset, token_lengths, venv_python
 
 REUSE = False
 REUSED = []
@@ -84,13 +84,10 @@ def textbrewer_speed(teacher, init, train, args, mapping, work):
         secs, tokens = kdtext_step_seconds(out, args.textbrewer_warmup, args.textbrewer_steps)
         res[stage] = {"kdtext": {"steps_per_s": args.textbrewer_steps / secs,
                                  "tokens_per_step": tokens / args.textbrewer_steps, "peak_rss_mb": rss}}
-        py_out = work / f"textbrewer-{stage}.json"
-        with open(py_out, "w") as f:
-            _, py_rss = measured([venv_python(), ROOT / "bench" / "hf_peers.py", "textbrewer", teacher, init, train,
-                                  "--stage", stage, "--layer-list", args.layer_list or "", "--out",
-                                  work / f"textbrewer-{stage}", "--threads", args.threads, "--max-len", args.max_len,
-                                  "--steps", args.textbrewer_steps, "--warmup", args.textbrewer_warmup], stdout=f)
-        py = json.loads(py_out.read_text())
+        py, py_rss = hf_peer(["textbrewer", teacher, init, train, "--stage", stage, "--layer-list",
+                              args.layer_list or "", "--out", work / f"textbrewer-{stage}", "--threads", args.threads,
+                              "--max-len", args.max_len, "--steps", args.textbrewer_steps, "--warmup",
+                              args.textbrewer_warmup], work / f"textbrewer-{stage}.json")
         res[stage]["textbrewer"] = {"steps_per_s": args.textbrewer_steps / py["seconds"],
                                     "tokens_per_step": py["tokens"] / args.textbrewer_steps, "peak_rss_mb": py_rss}
     print(f"\n# distillation step throughput, kdtext-distill vs TextBrewer {args.textbrewer_version}: batch 32, "

@@ -20,19 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import BIN, SHARED, forward_flops, kdtext_step_seconds, matmul_peak, measured, model_facts, pct, \
-    venv_python
-
-HF_PEERS = Path(__file__).resolve().parent / "hf_peers.py"
-
-
-def peer(args, work, name):
-    """Runs bench/hf_peers.py with the venv's Python; returns its JSON and its peak RSS (MB)."""
-    out = work / f"{name}.json"
-    with open(out, "w") as f:
-        _, rss = measured([venv_python(), HF_PEERS] + args, stdout=f)
-    return json.loads(out.read_text()), rss
-
+from common import BIN, SHARED, forward_flops, hf_peer, kdtext_step_seconds, matmul_peak, measured, model_facts, pct
 
 def kdtext_infer(ckpt, data, bs, threads, max_len, repeats, work):
     runs = []
@@ -67,8 +55,8 @@ def inference(models, data, args, work, peak):
         mwork = work / name.replace(" ", "-")
         mwork.mkdir(parents=True, exist_ok=True)
         extra = ["--onnx", str(mwork)] if args.onnx else []
-        py, _ = peer(["infer", str(ckpt), str(data), "--threads", str(args.threads), "--max-len", str(args.max_len),
-                      "--repeats", str(args.repeats)] + extra, mwork, "peers")
+        py, _ = hf_peer(["infer", str(ckpt), str(data), "--threads", str(args.threads), "--max-len", str(args.max_len),
+                      "--repeats", str(args.repeats)] + extra, mwork / "peers.json")
         n = len(py["lengths"])
         flops = forward_flops(cfg, py["lengths"], labels)
         kd_probs = None
@@ -112,9 +100,9 @@ def train_speed(base, train, args, work):
                        "--batch-size", "32", "--max-len", args.max_len, "--threads", args.threads, "--log-every", "1",
                        "--max-steps", total + 1, "--dev", args.data, "--eval-every", 10 ** 6, "--quiet"])
     secs, tokens = kdtext_step_seconds(out, args.train_warmup, args.train_steps)
-    py, py_rss = peer(["finetune", str(base), str(train), "--threads", str(args.threads), "--max-len",
+    py, py_rss = hf_peer(["finetune", str(base), str(train), "--threads", str(args.threads), "--max-len",
                        str(args.max_len), "--steps", str(args.train_steps), "--warmup", str(args.train_warmup)],
-                      work, "ft-peer")
+                         work / "ft-peer.json")
     res = {"kdtext": {"steps_per_s": args.train_steps / secs, "tokens_per_step": tokens / args.train_steps,
                       "peak_rss_mb": rss},
            "transformers": {"steps_per_s": args.train_steps / py["seconds"],
