@@ -1,6 +1,6 @@
 // kdtext-build-student: construct a small student from a fine-tuned teacher.
 #include "kdtext/cli/app.h"
-#include "kdtext/stages/distill.h"
+#include "kdtext/stages/build_student.h"
 
 int main(int argc, char** argv) {
   using namespace kdtext;

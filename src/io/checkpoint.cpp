@@ -3,7 +3,7 @@
 #include <chrono>
 #include <ctime>
 
-#include "kdtext/io/atomic.h"
+#include "kdtext/util/atomic.h"
 #include "kdtext/util/error.h"
 #include "kdtext/version.h"
 
@@ -33,13 +33,6 @@ std::string utc_now() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   return buf;
-}
-
-bool has_prefix(const std::string& key, const std::vector<std::string>& prefixes) {
-  for (const auto& p : prefixes) {
-    if (key.rfind(p, 0) == 0) return true;
-  }
-  return false;
 }
 
 }  // namespace
@@ -115,29 +108,12 @@ Checkpoint read_checkpoint(const fs::path& dir) {
 
 void load_weights(model::BertImpl& model, const TensorMap& weights, const std::string& origin,
                   const LoadRules& rules) {
-  torch::NoGradGuard no_grad;
-  std::set<std::string> used;
-  for (auto& [name, param] : model.named_state()) {
-    auto it = weights.find(name);
-    if (it == weights.end()) {
-      if (has_prefix(name, rules.allow_missing_prefixes)) continue;
-      throw InputError(origin + ": missing weight '" + name + "' (expected shape " +
-                       c10::str(param.sizes()) + ")");
-    }
-    if (it->second.sizes() != param.sizes()) {
-      throw InputError(origin + ": weight '" + name + "' has shape " + c10::str(it->second.sizes()) +
-                       " but the model config needs " + c10::str(param.sizes()));
-    }
-    param.copy_(it->second.to(param.options()));
-    used.insert(name);
+  LoadRules r = rules;
+  for (const char* ignored : {"bert.embeddings.position_ids", "embeddings.position_ids",  // stale HF buffer
+                              "cls.predictions.decoder.weight", "cls.predictions.decoder.bias"}) {  // tied
+    r.allow_unexpected_prefixes.push_back(ignored);
   }
-  for (const auto& [name, tensor] : weights) {
-    if (used.count(name)) continue;
-    if (name == "bert.embeddings.position_ids" || name == "embeddings.position_ids") continue;  // stale HF buffer
-    if (name == "cls.predictions.decoder.weight" || name == "cls.predictions.decoder.bias") continue;  // tied
-    if (has_prefix(name, rules.allow_unexpected_prefixes)) continue;
-    throw InputError(origin + ": unexpected weight '" + name + "' that the model does not have");
-  }
+  load_tensors(model.named_state(), weights, origin, r);
 }
 
 }  // namespace kdtext::io

@@ -1,10 +1,12 @@
 #include "kdtext/io/safetensors.h"
 
+#include <set>
+
 #include <algorithm>
 #include <cstring>
 #include <fstream>
 
-#include "kdtext/io/atomic.h"
+#include "kdtext/util/atomic.h"
 #include "kdtext/util/error.h"
 #include "kdtext/util/json.h"
 
@@ -161,6 +163,50 @@ SafetensorsFile load_safetensors(const fs::path& path) {
     out.tensors[e.name] = t;
   }
   return out;
+}
+
+namespace {
+bool has_prefix(const std::string& name, const std::vector<std::string>& prefixes) {
+  for (const auto& p : prefixes) {
+    if (name.rfind(p, 0) == 0) return true;
+  }
+  return false;
+}
+}  // namespace
+
+void load_tensors(const NamedTensors& targets, const TensorMap& weights, const std::string& origin,
+                  const LoadRules& rules) {
+  torch::NoGradGuard no_grad;
+  std::set<std::string> used;
+  for (const auto& [name, target] : targets) {
+    auto it = weights.find(name);
+    if (it == weights.end()) {
+      if (has_prefix(name, rules.allow_missing_prefixes)) continue;
+      throw InputError(origin + ": missing weight '" + name + "' (expected shape " + c10::str(target.sizes()) + ")");
+    }
+    if (it->second.sizes() != target.sizes()) {
+      throw InputError(origin + ": weight '" + name + "' has shape " + c10::str(it->second.sizes()) +
+                       " but the model config needs " + c10::str(target.sizes()));
+    }
+    auto t = target;  // shares storage
+    t.copy_(it->second.to(target.options()));
+    used.insert(name);
+  }
+  for (const auto& [name, tensor] : weights) {
+    if (used.count(name) || has_prefix(name, rules.allow_unexpected_prefixes)) continue;
+    throw InputError(origin + ": unexpected weight '" + name + "' that the model does not have");
+  }
+}
+
+NamedTensors module_tensors(const torch::nn::Module& module) {
+  NamedTensors out;
+  for (const auto& item : module.named_parameters(true)) out.emplace_back(item.key(), item.value());
+  for (const auto& item : module.named_buffers(true)) out.emplace_back(item.key(), item.value());
+  return out;
+}
+
+void load_module_file(torch::nn::Module& module, const std::filesystem::path& file) {
+  load_tensors(module_tensors(module), load_safetensors(file).tensors, file.string());
 }
 
 }  // namespace kdtext::io

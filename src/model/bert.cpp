@@ -191,13 +191,6 @@ torch::Tensor BertImpl::mlm_logits(const torch::Tensor& hidden_rows) {
   return predictions(hidden_rows);
 }
 
-torch::Tensor BertImpl::masked_lm_loss(const torch::Tensor& hidden, const torch::Tensor& labels) {
-  const auto flat = labels.reshape({-1});
-  const auto rows = flat.ne(-100).nonzero().squeeze(1);
-  const auto logits = mlm_logits(hidden.reshape({-1, hidden.size(-1)}).index_select(0, rows));
-  return torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), flat.index_select(0, rows));
-}
-
 torch::Tensor BertImpl::classify(const torch::Tensor& pooled) {
   TORCH_CHECK(classifier, "this model has no classification head");
   return classifier(classifier_dropout(pooled));

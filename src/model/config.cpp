@@ -1,5 +1,7 @@
 #include "kdtext/model/config.h"
 
+#include "kdtext/util/paths.h"
+
 #include <filesystem>
 
 #include "kdtext/util/error.h"
@@ -115,17 +117,13 @@ BertConfig load_bert_config(const std::string& preset_or_path) {
   namespace fs = std::filesystem;
   fs::path path(preset_or_path);
   if (!fs::exists(path)) {
-    // A preset name: look in configs/ next to the source tree or the install.
-    for (const fs::path& dir : {fs::path(KDTEXT_CONFIG_DIR), fs::path("configs")}) {
-      if (fs::exists(dir / (preset_or_path + ".json"))) {
-        path = dir / (preset_or_path + ".json");
-        break;
-      }
+    // A preset name: <presets>/model/<name>.json beside the installed (or built) executables.
+    const fs::path dir = presets_directory() / "model";
+    path = dir / (preset_or_path + ".json");
+    if (!fs::exists(path)) {
+      throw ConfigError("model config '" + preset_or_path + "': no such file or preset (presets live in " +
+                        dir.string() + ")");
     }
-  }
-  if (!fs::exists(path)) {
-    throw ConfigError("model config '" + preset_or_path + "': no such file or preset (presets live in " +
-                      std::string(KDTEXT_CONFIG_DIR) + ")");
   }
   return bert_config_from_json(read_json_file(path), path.string());
 }

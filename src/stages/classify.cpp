@@ -5,10 +5,10 @@
 #include <iostream>
 
 #include "kdtext/eval/metrics.h"
-#include "kdtext/io/atomic.h"
-#include "kdtext/io/checkpoint.h"
+#include "kdtext/util/atomic.h"
 #include "kdtext/log.h"
-#include "kdtext/stages/predict.h"
+#include "classify_output.h"
+#include "kdtext/infer/predict.h"
 #include "kdtext/text/batching.h"
 #include "kdtext/util/error.h"
 
@@ -26,7 +26,7 @@ Json to_json(const ClassifyConfig& c) {
               {"inputs", c.inputs},
               {"data", text::to_json(c.data)},
               {"output", c.output},
-              {"output_format", c.output_format},
+              {"output_format", choice_name(c.output_format, kOutputFormats)},
               {"all_probabilities", c.all_probabilities},
               {"top_k", c.top_k},
               {"logits", c.logits},
@@ -45,7 +45,7 @@ ClassifyConfig classify_config_from_json(const Json& j) {
   f.get("inputs", c.inputs);
   c.data = text::labelled_format_from_json(f.child("data"));
   f.get("output", c.output);
-  f.get("output_format", c.output_format);
+  f.get_choice("output_format", c.output_format, kOutputFormats);
   f.get("all_probabilities", c.all_probabilities);
   f.get("top_k", c.top_k);
   f.get("logits", c.logits);
@@ -58,9 +58,6 @@ ClassifyConfig classify_config_from_json(const Json& j) {
   if (c.checkpoint.empty()) throw ConfigError("checkpoint: required (--model DIR)");
   if (c.inputs.empty()) c.inputs = {"-"};
   text::validate(c.data, "data");
-  if (c.output_format != "tsv" && c.output_format != "jsonl") {
-    throw ConfigError("output_format: expected tsv or jsonl, got '" + c.output_format + "'");
-  }
   if (c.top_k < 1) throw ConfigError("top_k: must be >= 1");
   if (c.batch_size < 1) throw ConfigError("batch_size: must be >= 1");
   if (c.max_len < 0) throw ConfigError("max_len: must be >= 0");
@@ -69,141 +66,84 @@ ClassifyConfig classify_config_from_json(const Json& j) {
 }
 
 namespace {
-std::string fmt_prob(double p) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6f", p);
-  return buf;
+// Totals over every input, for the log, --timings and --eval.
+struct ClassifyTotals {
+  std::vector<int64_t> gold, predicted;
+  uint64_t skipped = 0, texts = 0;
+  double seconds = 0, tokenize_seconds = 0;
+  std::vector<std::pair<int64_t, double>> batch_seconds;
+};
+
+double since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
-std::string fmt_logit(double z) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.9g", z);  // round-trips a float
-  return buf;
+
+void classify_input(const ClassifyConfig& c, const infer::Classifier& m, int64_t max_len, const std::string& input,
+                    PredictionWriter& writer, ClassifyTotals& totals) {
+  text::LabelledFormat fmt = c.data;
+  if (input == "-" && fmt.format == "auto") fmt.format = c.eval ? "tsv" : "lines";
+  auto data = text::read_labelled(input, fmt, c.eval);
+  if (c.eval) {
+    const auto gold = text::encode_labels(data, m.labels, fmt);
+    totals.gold.insert(totals.gold.end(), gold.begin(), gold.end());
+  }
+  totals.skipped += data.skipped;
+  const auto tt = std::chrono::steady_clock::now();
+  const auto enc = text::encode_examples(*m.tokenizer, data.examples, max_len);
+  totals.tokenize_seconds += since(tt);
+  const auto t0 = std::chrono::steady_clock::now();
+  torch::Tensor logits;
+  {
+    torch::InferenceMode guard;
+    logits = infer::predict_logits(*m.model.ptr(), enc, c.batch_size, m.device,
+                                   c.timings.empty() ? nullptr : &totals.batch_seconds);
+  }
+  const auto predicted = writer.add(input, data, logits);
+  totals.seconds += since(t0);
+  totals.texts += enc.size();
+  totals.predicted.insert(totals.predicted.end(), predicted.begin(), predicted.end());
+}
+
+void write_timings(const ClassifyConfig& c, const ClassifyTotals& t) {
+  Json j{{"texts", t.texts},
+         {"batch_size", c.batch_size},
+         {"tokenize_seconds", t.tokenize_seconds},
+         {"model_seconds", t.seconds},
+         {"batches", Json::array()}};
+  for (const auto& [n, s] : t.batch_seconds) j["batches"].push_back({n, s});
+  write_file_atomic(c.timings, j.dump() + "\n");
+}
+
+Json write_eval(const ClassifyConfig& c, const infer::Classifier& m, const ClassifyTotals& t) {
+  const auto& names = m.labels.names();
+  const auto metrics = eval::classification_metrics(t.gold, t.predicted, m.labels.size());
+  Json j = metrics.to_json(names);
+  j["checkpoint"] = c.checkpoint;
+  j["inputs"] = c.inputs;
+  j["skipped_lines"] = t.skipped;
+  const std::string path = !c.metrics.empty() ? c.metrics : (c.output == "-" ? "metrics.json" : c.output + ".metrics.json");
+  write_file_atomic(path, j.dump(2) + "\n");
+  std::cerr << metrics.report(names) << "metrics written to " << path << std::endl;
+  return j;
 }
 }  // namespace
 
 Json run_classify(const ClassifyConfig& c, torch::Device device) {
-  auto ck = io::read_checkpoint(c.checkpoint);
-  if (ck.heads != model::Heads::kClassifier) {
-    throw InputError(c.checkpoint + ": this checkpoint has no classification head (stage '" +
-                     ck.meta.value("stage", std::string("?")) + "'); fine-tune it first with kdtext-finetune");
-  }
-  const auto& names = ck.config.labels;
-  const text::LabelMap labels(names);
-  model::Bert m(ck.config, model::Heads::kClassifier);
-  io::load_weights(*m, ck.weights, c.checkpoint);
-  m->to(device);
-  m->eval();
-  const int64_t max_len = c.max_len > 0 ? std::min(c.max_len, ck.config.max_position_embeddings)
-                                        : ck.config.max_position_embeddings;
-  const int64_t k = std::min<int64_t>(c.top_k, static_cast<int64_t>(names.size()));
-
-  std::string out;
-  if (c.output_format == "tsv") {
-    out += "label\tprobability";
-    for (int64_t r = 2; r <= k; ++r) out += "\tlabel_" + std::to_string(r) + "\tprobability_" + std::to_string(r);
-    if (c.all_probabilities) {
-      for (const auto& n : names) out += "\tp_" + n;
-    }
-    if (c.logits) {
-      for (const auto& n : names) out += "\tlogit_" + n;
-    }
-    out += "\n";
-  }
-  std::vector<int64_t> gold_all, pred_all;
-  uint64_t skipped = 0, total = 0;
-  double seconds = 0, tokenize_seconds = 0;
-  std::vector<std::pair<int64_t, double>> batch_seconds;
-  for (const auto& input : c.inputs) {
-    text::LabelledFormat fmt = c.data;
-    if (input == "-" && fmt.format == "auto") fmt.format = c.eval ? "tsv" : "lines";
-    auto data = text::read_labelled(input, fmt, c.eval);
-    std::vector<int64_t> gold;
-    if (c.eval) gold = text::encode_labels(data, labels, fmt.bad_lines == "skip");
-    skipped += data.skipped;
-    std::vector<text::Encoded> enc;
-    enc.reserve(data.examples.size());
-    const auto tt = std::chrono::steady_clock::now();
-    for (const auto& e : data.examples) enc.push_back(text::encode_example(*ck.tokenizer, e.text, e.pair, max_len));
-    tokenize_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - tt).count();
-    const auto t0 = std::chrono::steady_clock::now();
-    torch::Tensor logits;
-    {
-      torch::InferenceMode guard;
-      logits = predict_logits(*m, enc, c.batch_size, device, c.timings.empty() ? nullptr : &batch_seconds);
-    }
-    const auto probs = torch::softmax(logits, -1);
-    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    total += enc.size();
-    const auto top = probs.topk(k, 1);
-    // Plain accessors: one item() per element would build a tensor each time.
-    const auto top_p = std::get<0>(top).accessor<float, 2>();
-    const auto top_i = std::get<1>(top).accessor<int64_t, 2>();
-    const auto all_p = probs.accessor<float, 2>();
-    const auto all_z = logits.accessor<float, 2>();
-    for (int64_t i = 0; i < probs.size(0); ++i) {
-      const int64_t best = top_i[i][0];
-      pred_all.push_back(best);
-      if (c.output_format == "tsv") {
-        out += names[best] + "\t" + fmt_prob(top_p[i][0]);
-        for (int64_t r = 1; r < k; ++r) {
-          out += "\t" + names[top_i[i][r]] + "\t" + fmt_prob(top_p[i][r]);
-        }
-        if (c.all_probabilities) {
-          for (int64_t l = 0; l < probs.size(1); ++l) out += "\t" + fmt_prob(all_p[i][l]);
-        }
-        if (c.logits) {
-          for (int64_t l = 0; l < logits.size(1); ++l) out += "\t" + fmt_logit(all_z[i][l]);
-        }
-      } else {
-        Json j{{"label", names[best]}, {"probability", top_p[i][0]}};
-        if (input != "-") j["source"] = input;
-        j["line"] = data.examples[i].line;
-        if (k > 1) {
-          Json topk = Json::array();
-          for (int64_t r = 0; r < k; ++r) {
-            topk.push_back({{"label", names[top_i[i][r]]}, {"probability", top_p[i][r]}});
-          }
-          j["top_k"] = topk;
-        }
-        if (c.all_probabilities) {
-          Json all = Json::object();
-          for (int64_t l = 0; l < probs.size(1); ++l) all[names[l]] = all_p[i][l];
-          j["probabilities"] = all;
-        }
-        if (c.logits) {
-          Json z = Json::array();
-          for (int64_t l = 0; l < logits.size(1); ++l) z.push_back(all_z[i][l]);
-          j["logits"] = z;
-        }
-        out += j.dump();
-      }
-      out += "\n";
-    }
-    gold_all.insert(gold_all.end(), gold.begin(), gold.end());
-  }
+  const auto m = infer::load_classifier(c.checkpoint, device);
+  const int64_t max_len = infer::checked_max_len(c.max_len, m.model->config, "max_len");
+  PredictionWriter writer(c, m.labels.names());
+  ClassifyTotals totals;
+  for (const auto& input : c.inputs) classify_input(c, m, max_len, input, writer, totals);
   if (c.output == "-") {
-    std::cout << out << std::flush;
+    std::cout << writer.text() << std::flush;
   } else {
-    io::write_file_atomic(c.output, out);
+    write_file_atomic(c.output, writer.text());
   }
-  log::info("classified ", total, " texts in ", log::fixed(seconds, 2), " s (", log::fixed(total / std::max(seconds, 1e-9), 1),
-            " texts/s)", skipped ? log::cat(", skipped ", skipped, " bad lines") : std::string());
-  if (!c.timings.empty()) {
-    Json t{{"texts", total}, {"batch_size", c.batch_size}, {"tokenize_seconds", tokenize_seconds},
-           {"model_seconds", seconds}, {"batches", Json::array()}};
-    for (const auto& [n, s] : batch_seconds) t["batches"].push_back({n, s});
-    io::write_file_atomic(c.timings, t.dump() + "\n");
-  }
-  if (!c.eval) return Json();
-  const auto metrics = eval::classification_metrics(gold_all, pred_all, labels.size());
-  Json j = metrics.to_json(names);
-  j["checkpoint"] = c.checkpoint;
-  j["inputs"] = c.inputs;
-  j["skipped_lines"] = skipped;
-  const std::string path = !c.metrics.empty() ? c.metrics : (c.output == "-" ? "metrics.json" : c.output + ".metrics.json");
-  io::write_file_atomic(path, j.dump(2) + "\n");
-  std::cerr << metrics.report(names) << "metrics written to " << path << std::endl;
-  return j;
+  log::info("classified ", totals.texts, " texts in ", log::fixed(totals.seconds, 2), " s (",
+            log::fixed(totals.texts / std::max(totals.seconds, 1e-9), 1), " texts/s)",
+            totals.skipped ? log::cat(", skipped ", totals.skipped, " bad lines") : std::string());
+  if (!c.timings.empty()) write_timings(c, totals);
+  return c.eval ? write_eval(c, m, totals) : Json();
 }
 
 }  // namespace kdtext::stages

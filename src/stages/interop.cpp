@@ -6,7 +6,7 @@
 #include <set>
 #include <sstream>
 
-#include "kdtext/io/atomic.h"
+#include "kdtext/util/atomic.h"
 #include "kdtext/io/checkpoint.h"
 #include "kdtext/io/safetensors.h"
 #include "kdtext/log.h"
@@ -137,7 +137,7 @@ Json run_import_hf(const ImportHfConfig& c) {
                {"parameters", params.total},
                {"tokenizer", tokenizer->fingerprint()},
                {"dropped", dropped}};
-  io::StagedDirectory out(c.output, c.overwrite);
+  StagedDirectory out(c.output, c.overwrite);
   io::write_checkpoint_files(out.path(), *m, *tokenizer, io::CheckpointInfo{"import-hf", summary});
   out.commit();
   log::info("imported ", architecture, " (", config.num_hidden_layers, " layers x ", config.hidden_size, ", ",
@@ -198,7 +198,7 @@ void run_tokenize(const TokenizeConfig& c) {
     }
   }
   if (c.output == "-") std::cout << out.str() << std::flush;
-  else io::write_file_atomic(c.output, out.str());
+  else write_file_atomic(c.output, out.str());
 }
 
 }  // namespace kdtext::stages

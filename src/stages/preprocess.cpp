@@ -6,7 +6,7 @@
 #include <random>
 #include <thread>
 
-#include "kdtext/io/atomic.h"
+#include "kdtext/util/atomic.h"
 #include "kdtext/log.h"
 #include "kdtext/text/corpus.h"
 #include "kdtext/text/sample.h"
@@ -118,9 +118,9 @@ Json run_preprocess(const PreprocessConfig& c) {
   std::unique_ptr<text::Tokenizer> existing;
   if (!c.tokenizer.empty()) existing = text::Tokenizer::load(c.tokenizer);
 
-  io::StagedDirectory out(c.output, c.overwrite);
+  StagedDirectory out(c.output, c.overwrite);
   const fs::path dir = out.path();
-  io::write_file_atomic(dir / "config.json", to_json(c).dump(2) + "\n");
+  write_file_atomic(dir / "config.json", to_json(c).dump(2) + "\n");
   MetricsLog metrics(dir / "metrics.jsonl");
 
   log::info("preprocess: ", files.size(), " input file(s), ", text::to_string(mode), " mode, ", threads,
@@ -219,7 +219,7 @@ Json run_preprocess(const PreprocessConfig& c) {
                         {"seconds", train_seconds}};
   stats["seconds"] = seconds;
   stats["mb_per_second"] = seconds > 0 ? static_cast<double>(cs.bytes_read) / 1e6 / seconds : 0.0;
-  io::write_file_atomic(dir / "stats.json", stats.dump(2) + "\n");
+  write_file_atomic(dir / "stats.json", stats.dump(2) + "\n");
   metrics.write({{"event", "done"}, {"seconds", seconds}, {"tokens", tokens}});
   out.commit();
   log::info("wrote ", tokens, " tokens in ", index["shards"].size(), " shard(s), unknown-token rate ",

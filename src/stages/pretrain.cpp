@@ -3,10 +3,12 @@
 #include <cmath>
 #include <filesystem>
 
-#include "kdtext/io/atomic.h"
+#include "kdtext/util/atomic.h"
 #include "kdtext/io/checkpoint.h"
 #include "kdtext/log.h"
 #include "kdtext/model/bert.h"
+#include "kdtext/text/feeds.h"
+#include "kdtext/train/objectives.h"
 #include "kdtext/util/error.h"
 
 namespace kdtext::stages {
@@ -59,19 +61,11 @@ namespace {
 class PretrainTask final : public train::TrainingTask {
  public:
   PretrainTask(const PretrainConfig& c, model::BertConfig mc, std::unique_ptr<text::Tokenizer> tok,
-               std::shared_ptr<text::ShardCorpus> corpus, torch::Device device)
-      : c_(c), tokenizer_(std::move(tok)), corpus_(std::move(corpus)), device_(device),
-        model_(model::Bert(mc, model::Heads::kMaskedLM)),
-        masker_(c.masking, *tokenizer_, c.run.seed + 17) {
-    const auto split = text::hold_out_every(*corpus_, c.validation_every, c.data);
-    log::info("pretrain data: ", split.train.size(), " training and ", split.validation.size(), " validation documents");
-    packer_ = std::make_unique<text::SequencePacker>(*corpus_, split.train, c.max_len, c.run.seed, true,
-                                                      tokenizer_->special_ids());
-    // Fixed validation batch: packed once, masked once with a fixed seed.
-    val_ids_ = text::pack_fixed(*corpus_, split.validation, c.max_len, c.eval_sequences, c.run.seed,
-                                tokenizer_->special_ids());
-    text::Masker val_masker(c.masking, *tokenizer_, 12345);
-    val_labels_ = val_masker.mask(val_ids_);
+               std::shared_ptr<const text::ShardCorpus> corpus, torch::Device device)
+      : c_(c), tokenizer_(std::move(tok)), device_(device), model_(model::Bert(mc, model::Heads::kMaskedLM)),
+        stream_(std::move(corpus), *tokenizer_, stream_options(c), c.data) {
+    log::info("pretrain data: ", stream_.training_documents(), " training and ", stream_.held_out_documents(),
+              " validation documents");
   }
 
   std::string stage() const override { return "pretrain"; }
@@ -81,17 +75,10 @@ class PretrainTask final : public train::TrainingTask {
   bool higher_is_better() const override { return false; }
 
   train::StepOutput forward_step() override {
-    std::vector<int64_t> flat;
-    flat.reserve(static_cast<size_t>(c_.batch_size * c_.max_len));
-    for (int64_t i = 0; i < c_.batch_size; ++i) {
-      auto s = packer_->next();
-      flat.insert(flat.end(), s.begin(), s.end());
-    }
-    auto ids = torch::tensor(flat, torch::kLong).view({c_.batch_size, c_.max_len});
-    auto labels = masker_.mask(ids);
+    const auto b = stream_.next();
     train::StepOutput out;
-    out.loss = mlm_loss(ids, labels);
-    out.tokens = ids.numel();
+    out.loss = mlm_loss(b.ids, b.labels);
+    out.tokens = b.ids.numel();
     out.examples = c_.batch_size;
     return out;
   }
@@ -99,24 +86,21 @@ class PretrainTask final : public train::TrainingTask {
   train::EvalResult evaluate() override {
     double loss_sum = 0;
     int64_t count = 0;
-    const int64_t bs = std::max<int64_t>(1, c_.batch_size);
-    for (int64_t b = 0; b < val_ids_.size(0); b += bs) {
-      const int64_t e = std::min<int64_t>(val_ids_.size(0), b + bs);
-      auto labels = val_labels_.slice(0, b, e);
+    const auto& val = stream_.held_out();
+    for (int64_t b = 0; b < val.ids.size(0); b += c_.batch_size) {
+      const int64_t e = std::min<int64_t>(val.ids.size(0), b + c_.batch_size);
+      auto labels = val.labels.slice(0, b, e);
       const int64_t masked = labels.ne(-100).sum().item<int64_t>();
       if (masked == 0) continue;
-      loss_sum += mlm_loss(val_ids_.slice(0, b, e), labels).item<double>() * static_cast<double>(masked);
+      loss_sum += mlm_loss(val.ids.slice(0, b, e), labels).item<double>() * static_cast<double>(masked);
       count += masked;
     }
     const double loss = count > 0 ? loss_sum / static_cast<double>(count) : 0.0;
     return {{{"val_loss", loss}, {"val_perplexity", std::exp(loss)}, {"val_masked_tokens", double(count)}}};
   }
 
-  Json data_state() const override { return Json{{"packer", packer_->state()}, {"masker", masker_.state()}}; }
-  void restore_data_state(const Json& s) override {
-    packer_->restore(s.at("packer"));
-    masker_.restore(s.at("masker").get<std::string>());
-  }
+  Json data_state() const override { return stream_.state(); }
+  void restore_data_state(const Json& s) override { stream_.restore(s); }
 
   void write_model(const fs::path& dir, const Json& provenance) override {
     io::CheckpointInfo info{"pretrain", provenance};
@@ -125,21 +109,22 @@ class PretrainTask final : public train::TrainingTask {
   }
 
  private:
+  static text::MlmStreamOptions stream_options(const PretrainConfig& c) {
+    return {c.max_len, c.batch_size, c.validation_every, c.eval_sequences, c.run.seed, true, c.masking};
+  }
+
   torch::Tensor mlm_loss(const torch::Tensor& ids_cpu, const torch::Tensor& labels_cpu) {
     model::ForwardOptions fo;
     fo.pooled = false;
     auto hidden = model_->encode(ids_cpu.to(device_), {}, {}, fo).last_hidden;
-    return model_->masked_lm_loss(hidden, labels_cpu.to(device_));
+    return train::masked_lm_loss(*model_, hidden, labels_cpu.to(device_));
   }
 
   PretrainConfig c_;
   std::unique_ptr<text::Tokenizer> tokenizer_;
-  std::shared_ptr<text::ShardCorpus> corpus_;
   torch::Device device_;
   model::Bert model_;
-  text::Masker masker_;
-  std::unique_ptr<text::SequencePacker> packer_;
-  torch::Tensor val_ids_, val_labels_;
+  text::MlmStream stream_;
 };
 
 }  // namespace
@@ -147,7 +132,7 @@ class PretrainTask final : public train::TrainingTask {
 Json run_pretrain(const PretrainConfig& c, torch::Device device) {
   const fs::path data(c.data), out(c.output);
   auto tokenizer = text::Tokenizer::load(data / "tokenizer");
-  auto corpus = std::make_shared<text::ShardCorpus>(data / "shards");
+  auto corpus = std::make_shared<const text::ShardCorpus>(data / "shards");
   if (corpus->vocab_size() != tokenizer->vocab_size()) {
     throw InputError(c.data + ": shards have vocabulary " + std::to_string(corpus->vocab_size()) +
                      " but the tokenizer has " + std::to_string(tokenizer->vocab_size()));
@@ -162,8 +147,8 @@ Json run_pretrain(const PretrainConfig& c, torch::Device device) {
   mc.validate("model " + c.model);
 
   const auto resume_from = train::Trainer::prepare_run_directory(out, c.resume, c.overwrite);
-  io::write_file_atomic(out / "config.json", to_json(c).dump(2) + "\n");
-  io::write_file_atomic(out / "model_config.json", model::to_json(mc).dump(2) + "\n");
+  write_file_atomic(out / "config.json", to_json(c).dump(2) + "\n");
+  write_file_atomic(out / "model_config.json", model::to_json(mc).dump(2) + "\n");
 
   torch::manual_seed(c.run.seed);
   PretrainTask task(c, mc, std::move(tokenizer), corpus, device);
@@ -176,7 +161,7 @@ Json run_pretrain(const PretrainConfig& c, torch::Device device) {
   Json summary{{"steps", result.steps}, {"final_loss", result.final_loss}, {"seconds", result.seconds}};
   for (const auto& [k, v] : result.last_eval) summary[k] = v;
   if (result.best_metric) summary["best_val_loss"] = *result.best_metric;
-  io::write_file_atomic(out / "summary.json", summary.dump(2) + "\n");
+  write_file_atomic(out / "summary.json", summary.dump(2) + "\n");
   log::info("pretrain done: val_loss ", log::fixed(result.last_eval.count("val_loss") ? result.last_eval.at("val_loss") : 0, 4),
             ", perplexity ", log::fixed(result.last_eval.count("val_perplexity") ? result.last_eval.at("val_perplexity") : 0, 2),
             " -> ", (out / "final").string());

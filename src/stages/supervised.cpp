@@ -1,5 +1,8 @@
 #include "kdtext/stages/supervised.h"
 
+#include "kdtext/infer/predict.h"
+#include "kdtext/log.h"
+#include "kdtext/util/atomic.h"
 #include "kdtext/util/error.h"
 
 namespace kdtext::stages {
@@ -54,6 +57,28 @@ void SupervisedRunOptions::read_from_json(const JsonFields& f, bool labelled) {
 
 train::TrainerOptions SupervisedRunOptions::resolved_trainer(int64_t examples) const {
   return train::with_epochs(trainer, examples, batch_size, epochs, evals_per_epoch);
+}
+
+std::optional<std::filesystem::path> SupervisedRunOptions::begin_run(Json config,
+                                                                      const train::TrainerOptions& resolved) const {
+  const std::filesystem::path out(output);
+  auto resume_from = train::Trainer::prepare_run_directory(out, resume, overwrite);
+  config["trainer"]["max_steps"] = resolved.max_steps;
+  config["trainer"]["eval_every"] = resolved.eval_every;
+  write_file_atomic(out / "config.json", config.dump(2) + "\n");
+  return resume_from;
+}
+
+Json SupervisedRunOptions::report_best(Json metrics, torch::Device device, const std::string& stage,
+                                       bool count_parameters) const {
+  const std::filesystem::path out(output);
+  const auto best = infer::load_classifier(out / "best", device);
+  if (count_parameters) metrics["parameters"] = best.model->parameter_count().total;
+  infer::evaluate_on_files(best, {{"dev", dev}, {"test", test}}, data, max_len, batch_size, metrics);
+  write_file_atomic(out / "metrics.json", metrics.dump(2) + "\n");
+  log::info(stage, " done: dev ", metric, " ", log::fixed(metrics["dev"][metric].get<double>(), 4), " -> ",
+            (out / "best").string());
+  return metrics;
 }
 
 }  // namespace kdtext::stages

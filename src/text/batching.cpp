@@ -30,6 +30,13 @@ Encoded encode_example(const Tokenizer& tok, const std::string& text, const std:
   return e;
 }
 
+std::vector<Encoded> encode_examples(const Tokenizer& tok, const std::vector<Example>& examples, int64_t max_len) {
+  std::vector<Encoded> out;
+  out.reserve(examples.size());
+  for (const auto& e : examples) out.push_back(encode_example(tok, e.text, e.pair, max_len));
+  return out;
+}
+
 Batch make_batch(const std::vector<Encoded>& encoded, const std::vector<size_t>& rows,
                  const std::vector<int64_t>* labels) {
   size_t t = 1;

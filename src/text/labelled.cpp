@@ -14,7 +14,8 @@ namespace fs = std::filesystem;
 
 Json to_json(const LabelledFormat& f) {
   return Json{{"format", f.format},         {"text_column", f.text_column}, {"pair_column", f.pair_column},
-              {"label_column", f.label_column}, {"header", f.header},          {"bad_lines", f.bad_lines}};
+              {"label_column", f.label_column}, {"header", f.header},
+              {"bad_lines", choice_name(f.bad_lines, kBadLines)}};
 }
 
 LabelledFormat labelled_format_from_json(const JsonFields& f) {
@@ -24,7 +25,7 @@ LabelledFormat labelled_format_from_json(const JsonFields& f) {
   f.get("pair_column", o.pair_column);
   f.get("label_column", o.label_column);
   f.get("header", o.header);
-  f.get("bad_lines", o.bad_lines);
+  f.get_choice("bad_lines", o.bad_lines, kBadLines);
   return o;
 }
 
@@ -35,9 +36,6 @@ void validate(const LabelledFormat& f, const std::string& p) {
   }
   if (f.header != "auto" && f.header != "yes" && f.header != "no") {
     throw ConfigError(p + ".header: expected auto, yes or no, got '" + f.header + "'");
-  }
-  if (f.bad_lines != "error" && f.bad_lines != "skip") {
-    throw ConfigError(p + ".bad_lines: expected error or skip, got '" + f.bad_lines + "'");
   }
   if (f.text_column.empty()) throw ConfigError(p + ".text_column: required");
 }
@@ -155,91 +153,91 @@ std::vector<std::pair<uint64_t, std::vector<std::string>>> parse_csv(const std::
   return rows;
 }
 
-LabelledData read_labelled(const std::string& path, const LabelledFormat& f, bool need_labels) {
-  LabelledData data;
-  data.source = path == "-" ? "<stdin>" : path;
-  const std::string text = slurp(path);
-  const std::string format = detect_format(path, f.format);
-  const bool skip = f.bad_lines == "skip";
-  const auto bad = [&](uint64_t line, const std::string& why) {
-    if (!skip) throw InputError(data.source + ":" + std::to_string(line) + ": " + why);
+namespace {
+
+// What the record readers share: the format, whether labels are required,
+// the data being filled and the bad-line policy.
+struct Records {
+  const LabelledFormat& f;
+  bool need_labels;
+  LabelledData& data;
+  bool want_pair() const { return !f.pair_column.empty(); }
+  bool want_label() const { return !f.label_column.empty() && need_labels; }
+  bool opt_label() const { return !f.label_column.empty(); }
+  // A malformed record: an error naming file and line, or counted under bad_lines=skip.
+  void bad(uint64_t line, const std::string& why) {
+    if (f.bad_lines != BadLines::kSkip) throw InputError(data.source + ":" + std::to_string(line) + ": " + why);
     ++data.skipped;
-  };
-  const bool want_pair = !f.pair_column.empty();
-  const bool want_label = !f.label_column.empty() && need_labels;
-  const bool opt_label = !f.label_column.empty();
-
-  if (format == "lines") {
-    std::istringstream in(text);
-    std::string line;
-    uint64_t n = 0;
-    while (std::getline(in, line)) {
-      ++n;
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (line.find_first_not_of(" \t") == std::string::npos) continue;
-      data.examples.push_back({line, "", "", n});
-    }
-    if (need_labels) throw ConfigError(data.source + ": plain lines carry no labels; use tsv, csv or jsonl");
-    return data;
   }
+};
 
-  if (format == "jsonl") {
-    std::istringstream in(text);
-    std::string line;
-    uint64_t n = 0;
-    const auto field = [](const Json& j, const std::string& key, std::string& out) {
-      auto it = j.find(key);
-      if (it == j.end() || it->is_null()) return false;
-      if (it->is_string()) out = it->get<std::string>();
-      else if (it->is_number_integer() || it->is_boolean()) out = it->dump();
-      else return false;
-      return true;
-    };
-    while (std::getline(in, line)) {
-      ++n;
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (line.find_first_not_of(" \t") == std::string::npos) continue;
-      Json j;
-      try {
-        j = Json::parse(line);
-      } catch (const nlohmann::json::parse_error& e) {
-        bad(n, std::string("invalid JSON: ") + e.what());
-        continue;
-      }
-      if (!j.is_object()) {
-        bad(n, "expected a JSON object");
-        continue;
-      }
-      Example ex{"", "", "", n};
-      if (!field(j, f.text_column, ex.text)) {
-        bad(n, "missing or non-string field '" + f.text_column + "'");
-        continue;
-      }
-      if (want_pair && !field(j, f.pair_column, ex.pair)) {
-        bad(n, "missing or non-string field '" + f.pair_column + "'");
-        continue;
-      }
-      if (opt_label && !field(j, f.label_column, ex.label) && want_label) {
-        bad(n, "missing label field '" + f.label_column + "'");
-        continue;
-      }
-      data.examples.push_back(std::move(ex));
-    }
-    return data;
+// Calls `each(line_number, line)` for every non-blank line (CR stripped).
+template <typename F>
+void for_each_line(const std::string& text, F each) {
+  std::istringstream in(text);
+  std::string line;
+  uint64_t n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    each(n, line);
   }
+}
 
-  auto rows = format == "csv" ? parse_csv(text, ',', data.source) : parse_tsv(text);
-  if (rows.empty()) return data;
-  // Resolve columns: by index, or by name from the header row.
-  const auto& first = rows.front().second;
-  const bool by_name = !is_index(f.text_column) || (want_pair && !is_index(f.pair_column)) ||
-                       (opt_label && !is_index(f.label_column));
-  bool has_header = f.header == "yes";
+void read_plain_lines(const std::string& text, Records& r) {
+  for_each_line(text, [&](uint64_t n, const std::string& line) { r.data.examples.push_back({line, "", "", n}); });
+  if (r.need_labels) throw ConfigError(r.data.source + ": plain lines carry no labels; use tsv, csv or jsonl");
+}
+
+bool json_text_field(const Json& j, const std::string& key, std::string& out) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return false;
+  if (it->is_string()) out = it->get<std::string>();
+  else if (it->is_number_integer() || it->is_boolean()) out = it->dump();
+  else return false;
+  return true;
+}
+
+void read_jsonl(const std::string& text, Records& r) {
+  const auto& f = r.f;
+  for_each_line(text, [&](uint64_t n, const std::string& line) {
+    Json j;
+    try {
+      j = Json::parse(line);
+    } catch (const nlohmann::json::parse_error& e) {
+      return r.bad(n, std::string("invalid JSON: ") + e.what());
+    }
+    if (!j.is_object()) return r.bad(n, "expected a JSON object");
+    Example ex{"", "", "", n};
+    if (!json_text_field(j, f.text_column, ex.text)) return r.bad(n, "missing or non-string field '" + f.text_column + "'");
+    if (r.want_pair() && !json_text_field(j, f.pair_column, ex.pair)) {
+      return r.bad(n, "missing or non-string field '" + f.pair_column + "'");
+    }
+    if (r.opt_label() && !json_text_field(j, f.label_column, ex.label) && r.want_label()) {
+      return r.bad(n, "missing label field '" + f.label_column + "'");
+    }
+    r.data.examples.push_back(std::move(ex));
+  });
+}
+
+// Column positions of a TSV/CSV file (-1: absent), resolved by index or header name.
+struct Columns {
+  bool has_header = false;
+  int64_t text = -1, pair = -1, label = -1;
+};
+
+Columns resolve_columns(const std::vector<std::string>& first, const Records& r) {
+  const auto& f = r.f;
+  const bool by_name = !is_index(f.text_column) || (r.want_pair() && !is_index(f.pair_column)) ||
+                       (r.opt_label() && !is_index(f.label_column));
+  Columns c;
+  c.has_header = f.header == "yes";
   if (f.header == "auto") {
-    has_header = by_name && std::find(first.begin(), first.end(), f.text_column) != first.end();
+    c.has_header = by_name && std::find(first.begin(), first.end(), f.text_column) != first.end();
   }
-  if (by_name && !has_header) {
-    throw ConfigError(data.source + ": columns are named (text_column '" + f.text_column +
+  if (by_name && !c.has_header) {
+    throw ConfigError(r.data.source + ": columns are named (text_column '" + f.text_column +
                       "') but the file has no header row naming them; give column indices or --header yes");
   }
   const auto resolve = [&](const std::string& col, const std::string& key) -> int64_t {
@@ -249,41 +247,58 @@ LabelledData read_labelled(const std::string& path, const LabelledFormat& f, boo
     if (it == first.end()) {
       std::string have;
       for (const auto& h : first) have += (have.empty() ? "" : ", ") + h;
-      throw ConfigError(data.source + ": " + key + " '" + col + "' is not in the header (" + have + ")");
+      throw ConfigError(r.data.source + ": " + key + " '" + col + "' is not in the header (" + have + ")");
     }
     return it - first.begin();
   };
-  const int64_t text_i = resolve(f.text_column, "text_column");
-  const int64_t pair_i = want_pair ? resolve(f.pair_column, "pair_column") : -1;
-  int64_t label_i = -1;
-  if (opt_label) {
-    if (has_header && !is_index(f.label_column) &&
-        std::find(first.begin(), first.end(), f.label_column) == first.end() && !need_labels) {
-      label_i = -1;  // unlabelled input for classification is fine
-    } else {
-      label_i = resolve(f.label_column, "label_column");
-    }
+  c.text = resolve(f.text_column, "text_column");
+  c.pair = r.want_pair() ? resolve(f.pair_column, "pair_column") : -1;
+  if (r.opt_label()) {
+    const bool absent = c.has_header && !is_index(f.label_column) &&
+                        std::find(first.begin(), first.end(), f.label_column) == first.end();
+    // An unlabelled input for classification is fine.
+    c.label = absent && !r.need_labels ? -1 : resolve(f.label_column, "label_column");
   }
-  const size_t width = has_header ? first.size() : 0;
-  for (size_t r = has_header ? 1 : 0; r < rows.size(); ++r) {
-    const auto& [line, cells] = rows[r];
+  return c;
+}
+
+void read_table(const std::string& text, const std::string& format, Records& r) {
+  auto rows = format == "csv" ? parse_csv(text, ',', r.data.source) : parse_tsv(text);
+  if (rows.empty()) return;
+  const Columns col = resolve_columns(rows.front().second, r);
+  const size_t width = col.has_header ? rows.front().second.size() : 0;
+  const int64_t need = std::max({col.text, col.pair, r.want_label() ? col.label : int64_t{-1}});
+  for (size_t i = col.has_header ? 1 : 0; i < rows.size(); ++i) {
+    const auto& [line, cells] = rows[i];
     if (width > 0 && cells.size() != width) {
-      bad(line, "expected " + std::to_string(width) + " fields, found " + std::to_string(cells.size()));
+      r.bad(line, "expected " + std::to_string(width) + " fields, found " + std::to_string(cells.size()));
       continue;
     }
-    const int64_t need = std::max({text_i, pair_i, want_label ? label_i : int64_t{-1}});
     if (static_cast<int64_t>(cells.size()) <= need) {
-      bad(line, "expected at least " + std::to_string(need + 1) + " fields, found " + std::to_string(cells.size()));
+      r.bad(line, "expected at least " + std::to_string(need + 1) + " fields, found " + std::to_string(cells.size()));
       continue;
     }
-    Example ex{cells[text_i], pair_i >= 0 ? cells[pair_i] : "", "", line};
-    if (label_i >= 0 && label_i < static_cast<int64_t>(cells.size())) ex.label = cells[label_i];
-    if (want_label && ex.label.empty()) {
-      bad(line, "empty label");
+    Example ex{cells[col.text], col.pair >= 0 ? cells[col.pair] : "", "", line};
+    if (col.label >= 0 && col.label < static_cast<int64_t>(cells.size())) ex.label = cells[col.label];
+    if (r.want_label() && ex.label.empty()) {
+      r.bad(line, "empty label");
       continue;
     }
-    data.examples.push_back(std::move(ex));
+    r.data.examples.push_back(std::move(ex));
   }
+}
+
+}  // namespace
+
+LabelledData read_labelled(const std::string& path, const LabelledFormat& f, bool need_labels) {
+  LabelledData data;
+  data.source = path == "-" ? "<stdin>" : path;
+  const std::string text = slurp(path);
+  const std::string format = detect_format(path, f.format);
+  Records records{f, need_labels, data};
+  if (format == "lines") read_plain_lines(text, records);
+  else if (format == "jsonl") read_jsonl(text, records);
+  else read_table(text, format, records);
   return data;
 }
 
@@ -322,6 +337,10 @@ std::vector<int64_t> encode_labels(LabelledData& data, const LabelMap& labels, b
   }
   data.examples = std::move(kept);
   return ids;
+}
+
+std::vector<int64_t> encode_labels(LabelledData& data, const LabelMap& labels, const LabelledFormat& format) {
+  return encode_labels(data, labels, format.bad_lines == BadLines::kSkip);
 }
 
 }  // namespace kdtext::text

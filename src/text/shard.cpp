@@ -7,7 +7,7 @@
 #include <cstring>
 #include <memory>
 
-#include "kdtext/io/atomic.h"
+#include "kdtext/util/atomic.h"
 #include "kdtext/util/error.h"
 
 namespace kdtext::text {
@@ -214,7 +214,7 @@ Json ShardSetWriter::finish() {
              {"documents", documents_},
              {"tokens", tokens_},
              {"shards", shards_}};
-  io::write_file_atomic(dir_ / "index.json", index.dump(2) + "\n");
+  write_file_atomic(dir_ / "index.json", index.dump(2) + "\n");
   return index;
 }
 

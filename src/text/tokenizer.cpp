@@ -7,7 +7,7 @@
 #include <sstream>
 #include <unordered_map>
 
-#include "kdtext/io/atomic.h"
+#include "kdtext/util/atomic.h"
 #include "kdtext/log.h"
 #include "kdtext/text/utf8.h"
 #include "kdtext/text/wordpiece.h"
@@ -232,7 +232,7 @@ void SentencePieceTokenizer::save(const fs::path& dir) const {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw std::runtime_error(dir.string() + ": cannot create tokenizer directory: " + ec.message());
-  io::write_file_atomic(dir / "spm.model", serialized_);
+  write_file_atomic(dir / "spm.model", serialized_);
   Json meta{{"format_version", kTokenizerFormatVersion},
             {"type", type()},
             {"model_file", "spm.model"},
@@ -240,7 +240,7 @@ void SentencePieceTokenizer::save(const fs::path& dir) const {
             {"normalizer", to_json(normalizer_.options())},
             {"special_tokens", special_tokens_json()},
             {"fingerprint", fingerprint_}};
-  io::write_file_atomic(dir / kTokenizerMetaFile, meta.dump(2) + "\n");
+  write_file_atomic(dir / kTokenizerMetaFile, meta.dump(2) + "\n");
 }
 
 std::unique_ptr<Tokenizer> Tokenizer::load(const fs::path& dir) {

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "kdtext/io/atomic.h"
+#include "kdtext/util/atomic.h"
 #include "kdtext/util/error.h"
 #include "kdtext/util/file.h"
 
@@ -401,13 +401,13 @@ void WordPieceTokenizer::save(const fs::path& dir) const {
             {"special_tokens", Json{{"pad", specials_.pad}, {"unk", specials_.unk}, {"cls", specials_.cls},
                                     {"sep", specials_.sep}, {"mask", specials_.mask}}},
             {"fingerprint", fingerprint_}};
-  io::write_file_atomic(dir / kTokenizerMetaFile, meta.dump(2) + "\n");
+  write_file_atomic(dir / kTokenizerMetaFile, meta.dump(2) + "\n");
 }
 
 bool WordPieceTokenizer::write_hf_files(const fs::path& dir) const {
   std::string vocab;
   for (const auto& v : vocab_) vocab += v + "\n";
-  io::write_file_atomic(dir / "vocab.txt", vocab);
+  write_file_atomic(dir / "vocab.txt", vocab);
   Json cfg{{"tokenizer_class", "BertTokenizer"},
            {"do_lower_case", options_.lowercase},
            {"strip_accents", options_.strip_accents < 0 ? Json(nullptr) : Json(options_.strip_accents == 1)},
@@ -418,10 +418,10 @@ bool WordPieceTokenizer::write_hf_files(const fs::path& dir) const {
            {"sep_token", options_.sep},
            {"pad_token", options_.pad},
            {"mask_token", options_.mask}};
-  io::write_file_atomic(dir / "tokenizer_config.json", cfg.dump(2) + "\n");
+  write_file_atomic(dir / "tokenizer_config.json", cfg.dump(2) + "\n");
   Json map{{"unk_token", options_.unk}, {"cls_token", options_.cls}, {"sep_token", options_.sep},
            {"pad_token", options_.pad}, {"mask_token", options_.mask}};
-  io::write_file_atomic(dir / "special_tokens_map.json", map.dump(2) + "\n");
+  write_file_atomic(dir / "special_tokens_map.json", map.dump(2) + "\n");
   return true;
 }
 

@@ -8,8 +8,9 @@
 #include <csignal>
 #include <regex>
 
-#include "kdtext/io/atomic.h"
 #include "kdtext/io/safetensors.h"
+#include "kdtext/io/training_state.h"
+#include "kdtext/util/atomic.h"
 #include "kdtext/log.h"
 #include "kdtext/util/error.h"
 #include "kdtext/util/progress.h"
@@ -29,7 +30,7 @@ Json to_json(const TrainerOptions& o) {
               {"adam_eps", o.adam_eps},
               {"warmup_steps", o.warmup_steps},
               {"warmup_ratio", o.warmup_ratio},
-              {"schedule", o.schedule},
+              {"schedule", choice_name(o.schedule, kSchedules)},
               {"max_grad_norm", o.max_grad_norm},
               {"bf16", o.bf16},
               {"log_every", o.log_every},
@@ -52,7 +53,7 @@ TrainerOptions trainer_options_from_json(const JsonFields& f) {
   f.get("adam_eps", o.adam_eps);
   f.get("warmup_steps", o.warmup_steps);
   f.get("warmup_ratio", o.warmup_ratio);
-  f.get("schedule", o.schedule);
+  f.get_choice("schedule", o.schedule, kSchedules);
   f.get("max_grad_norm", o.max_grad_norm);
   f.get("bf16", o.bf16);
   f.get("log_every", o.log_every);
@@ -77,9 +78,6 @@ void validate(const TrainerOptions& o, const std::string& p) {
   if (!(o.adam_beta2 >= 0 && o.adam_beta2 < 1)) throw bad("adam_beta2", "must be in [0, 1)");
   if (!(o.adam_eps > 0)) throw bad("adam_eps", "must be > 0");
   if (!(o.warmup_ratio >= 0 && o.warmup_ratio <= 1)) throw bad("warmup_ratio", "must be in [0, 1]");
-  if (o.schedule != "linear" && o.schedule != "cosine" && o.schedule != "constant") {
-    throw bad("schedule", "unknown '" + o.schedule + "' (expected linear, cosine or constant)");
-  }
   if (o.log_every < 1) throw bad("log_every", "must be >= 1");
   if (o.eval_every < 0) throw bad("eval_every", "must be >= 0");
   if (o.save_every < 0) throw bad("save_every", "must be >= 0");
@@ -105,12 +103,12 @@ int64_t warmup_steps(const TrainerOptions& o) {
 double lr_factor(const TrainerOptions& o, int64_t step) {
   const int64_t warm = warmup_steps(o);
   if (warm > 0 && step <= warm) return static_cast<double>(step) / static_cast<double>(warm);
-  if (o.schedule == "constant") return 1.0;
+  if (o.schedule == Schedule::kConstant) return 1.0;
   // Progress through the decay, measured before this step's update: the first
   // step after warm-up runs at the peak rate and the last one still learns.
   const double span = static_cast<double>(std::max<int64_t>(1, o.max_steps - warm));
   const double progress = std::clamp(static_cast<double>(step - warm - 1) / span, 0.0, 1.0);
-  if (o.schedule == "cosine") return 0.5 * (1.0 + std::cos(M_PI * progress));
+  if (o.schedule == Schedule::kCosine) return 0.5 * (1.0 + std::cos(M_PI * progress));
   return 1.0 - progress;  // linear
 }
 
@@ -168,8 +166,8 @@ class AutocastScope {
 };
 
 bool no_decay(const std::string& name) {
-  return name.size() >= 5 && (name.compare(name.size() - 5, 5, ".bias") == 0 || name == "bias" ||
-                              name.find("LayerNorm") != std::string::npos);
+  return name.size() >= 5 &&
+         (name.compare(name.size() - 5, 5, ".bias") == 0 || name.find("LayerNorm") != std::string::npos);
 }
 
 std::string step_dir_name(int64_t step) {
@@ -178,25 +176,260 @@ std::string step_dir_name(int64_t step) {
   return buf;
 }
 
-void load_module_weights(torch::nn::Module& module, const fs::path& file) {
-  const auto loaded = io::load_safetensors(file).tensors;
-  torch::NoGradGuard no_grad;
-  for (auto& p : module.named_parameters(true)) {
-    auto it = loaded.find(p.key());
-    if (it == loaded.end()) throw InputError(file.string() + ": missing weight '" + p.key() + "' for resume");
-    if (it->second.sizes() != p.value().sizes()) {
-      throw InputError(file.string() + ": weight '" + p.key() + "' has shape " + c10::str(it->second.sizes()) +
-                       ", the model needs " + c10::str(p.value().sizes()));
-    }
-    p.value().copy_(it->second);
-  }
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
+
+// AdamW with two groups: weight decay everywhere except biases and LayerNorm.
+std::unique_ptr<torch::optim::AdamW> make_optimizer(torch::nn::Module& module, const TrainerOptions& o) {
+  std::vector<torch::Tensor> decay, plain;
+  for (auto& p : module.named_parameters(true)) {
+    if (!p.value().requires_grad()) continue;
+    (no_decay(p.key()) ? plain : decay).push_back(p.value());
+  }
+  auto adam = torch::optim::AdamWOptions(o.lr).betas({o.adam_beta1, o.adam_beta2}).eps(o.adam_eps).weight_decay(
+      o.weight_decay);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(adam));
+  groups.emplace_back(plain, std::make_unique<torch::optim::AdamWOptions>(adam.weight_decay(0.0)));
+  return std::make_unique<torch::optim::AdamW>(std::move(groups));
+}
+
+// Loss, tokens and logged terms accumulated between two progress lines.
+struct ProgressWindow {
+  double loss_sum = 0, tokens = 0;
+  int64_t steps = 0;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+};
+
+// One training run: the loop's state, and the parts the loop is made of
+// (step, progress, evaluation with best-checkpoint selection, checkpoints).
+class TrainingRun {
+ public:
+  TrainingRun(const TrainerOptions& o, const fs::path& out, torch::Device device, uint64_t seed, TrainingTask& task)
+      : o_(o), out_(out), device_(device), seed_(seed), task_(task), module_(task.module()) {
+    fs::create_directories(out_ / "checkpoints");
+    metrics_ = std::make_unique<MetricsLog>(out_ / "metrics.jsonl");
+    module_.to(device_);
+    module_.train();
+    optimizer_ = make_optimizer(module_, o_);
+  }
+
+  void resume(const fs::path& from) {
+    const Json state = io::load_training_state(from, *optimizer_);
+    task_.load_for_resume(from);
+    step_ = state.at("step").get<int64_t>();
+    evals_without_improvement_ = state.value("evals_without_improvement", 0);
+    if (state.contains("best_metric") && !state["best_metric"].is_null()) best_ = state["best_metric"].get<double>();
+    task_.restore_data_state(state.at("data"));
+    last_good_ = from;
+    log::info("resumed from ", from.string(), " at step ", step_);
+    metrics_->write({{"event", "resume"}, {"step", step_}, {"from", from.string()}});
+  }
+
+  TrainResult train() {
+    log::info(task_.stage(), ": training ", o_.max_steps, " steps (", o_.grad_accum, " micro-batch(es) each), schedule ",
+              choice_name(o_.schedule, kSchedules), ", warm-up ", warmup_steps(o_), o_.bf16 ? ", bf16 autocast" : "",
+              " on ", device_.str());
+    SignalScope signals;
+    start_step_ = step_;
+    run_start_ = window_.start;
+    while (step_ < o_.max_steps) {
+      if (const int sig = g_stop_signal.load()) {
+        save_resumable(step_);
+        throw Interrupted(sig, "stopped by signal " + std::to_string(sig) + " at step " + std::to_string(step_) +
+                                   "; resumable checkpoint: " + last_good_.string());
+      }
+      optimiser_step();
+      if (step_ % o_.log_every == 0 || step_ == o_.max_steps) log_progress();
+      if (o_.eval_every > 0 && step_ % o_.eval_every == 0) {
+        evaluate();
+        if (o_.early_stopping_patience > 0 && evals_without_improvement_ >= o_.early_stopping_patience) {
+          log::info("early stopping: ", evals_without_improvement_, " evaluations without improvement");
+          result_.early_stopped = true;
+          break;
+        }
+      }
+      if (o_.max_minutes > 0 && seconds_since(run_start_) > 60.0 * o_.max_minutes) {
+        log::info("time budget of ", o_.max_minutes, " minutes used up at step ", step_);
+        result_.budget_exhausted = true;
+        break;
+      }
+      if (o_.save_every > 0 && step_ % o_.save_every == 0 && step_ < o_.max_steps) save_resumable(step_);
+      if (o_.stop_at_step > 0 && step_ == o_.stop_at_step && step_ < o_.max_steps) {
+        save_resumable(step_);
+        log::info("stop_at_step ", step_, " reached; resume with the same output directory");
+        return finish(/*stopped=*/true);
+      }
+    }
+    const bool just_evaluated = o_.eval_every > 0 && step_ % o_.eval_every == 0;
+    if (!just_evaluated) evaluate();
+    save_resumable(step_);
+    Json prov = provenance(step_);
+    prov["eval"] = result_.last_eval;
+    save_model(out_ / "final", prov);
+    return finish(/*stopped=*/false);
+  }
+
+ private:
+  Json provenance(int64_t s) const {
+    return Json{{"stage", task_.stage()}, {"step", s}, {"max_steps", o_.max_steps}, {"seed", seed_}};
+  }
+
+  // One optimiser step over grad_accum micro-batches.
+  void optimiser_step() {
+    ++step_;
+    lr_ = o_.lr * lr_factor(o_, step_);
+    for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr_);
+    optimizer_->zero_grad();
+    double step_loss = 0;
+    terms_.clear();
+    const double accum = static_cast<double>(o_.grad_accum);
+    for (int64_t micro = 0; micro < o_.grad_accum; ++micro) {
+      StepOutput out;
+      {
+        AutocastScope autocast(o_.bf16, device_.type());
+        out = task_.forward_step();
+      }
+      const double value = out.loss.item<double>();
+      if (!std::isfinite(value)) fail_non_finite(value);
+      (out.loss / accum).backward();
+      step_loss += value / accum;
+      window_.tokens += static_cast<double>(out.tokens);
+      for (const auto& [k, v] : out.terms) terms_[k] += v / accum;
+    }
+    grad_norm_ = o_.max_grad_norm > 0 ? torch::nn::utils::clip_grad_norm_(module_.parameters(), o_.max_grad_norm) : 0;
+    optimizer_->step();
+    last_loss_ = step_loss;
+    window_.loss_sum += step_loss;
+    ++window_.steps;
+  }
+
+  [[noreturn]] void fail_non_finite(double value) {
+    metrics_->write({{"event", "error"}, {"step", step_}, {"loss", std::to_string(value)}});
+    throw std::runtime_error("non-finite loss (" + std::to_string(value) + ") at step " + std::to_string(step_) +
+                             "; stopping. Last good checkpoint: " +
+                             (last_good_.empty() ? std::string("none") : last_good_.string()) +
+                             ". Try a lower learning rate, more warm-up or gradient clipping.");
+  }
+
+  void log_progress() {
+    const double window = seconds_since(window_.start), elapsed = seconds_since(run_start_);
+    const double tok_s = window > 0 ? window_.tokens / window : 0;
+    const double eta = elapsed / static_cast<double>(step_ - start_step_) * static_cast<double>(o_.max_steps - step_);
+    const double avg = window_.loss_sum / static_cast<double>(window_.steps);
+    Json rec{{"event", "train"}, {"step", step_},         {"loss", avg},
+             {"lr", lr_},        {"grad_norm", grad_norm_}, {"tokens_per_s", tok_s}};
+    for (const auto& [k, v] : terms_) rec[k] = v;
+    metrics_->write(rec);
+    log::info("step ", step_, "/", o_.max_steps, " | loss ", log::fixed(avg, 4), " | lr ", log::cat(std::scientific, lr_),
+              " | ", log::fixed(tok_s, 0), " tok/s | ETA ", format_duration(eta));
+    window_ = ProgressWindow{};
+  }
+
+  // Evaluates, logs, and keeps best/ when the selection metric improved.
+  void evaluate() {
+    module_.eval();
+    EvalResult r;
+    {
+      torch::NoGradGuard no_grad;
+      AutocastScope autocast(o_.bf16, device_.type());
+      r = task_.evaluate();
+    }
+    module_.train();
+    result_.last_eval = r.metrics;
+    Json rec{{"event", "eval"}, {"step", step_}};
+    std::string line = "eval step " + std::to_string(step_) + ":";
+    for (const auto& [k, v] : r.metrics) {
+      rec[k] = v;
+      line += " " + k + " " + log::fixed(v, 4);
+    }
+    const std::string key = task_.selection_metric();
+    auto it = r.metrics.find(key);
+    if (it == r.metrics.end()) throw std::logic_error("evaluation did not report '" + key + "'");
+    const bool improved = !best_ || (task_.higher_is_better() ? it->second > *best_ : it->second < *best_);
+    if (improved) {
+      best_ = it->second;
+      evals_without_improvement_ = 0;
+      Json prov = provenance(step_);
+      prov["eval"] = r.metrics;
+      save_model(out_ / "best", prov);
+      line += " (best)";
+    } else {
+      ++evals_without_improvement_;
+    }
+    rec["best"] = improved;
+    metrics_->write(rec);
+    log::info(line);
+  }
+
+  void save_model(const fs::path& dir, const Json& prov) {
+    StagedDirectory staged(dir, /*overwrite=*/true);
+    task_.write_model(staged.path(), prov);
+    staged.commit();
+  }
+
+  void save_resumable(int64_t s) {
+    const fs::path dir = out_ / "checkpoints" / step_dir_name(s);
+    StagedDirectory staged(dir, /*overwrite=*/true);
+    task_.write_model(staged.path(), provenance(s));
+    io::save_training_state(staged.path(), *optimizer_,
+                            Json{{"step", s},
+                                 {"evals_without_improvement", evals_without_improvement_},
+                                 {"best_metric", best_ ? Json(*best_) : Json(nullptr)},
+                                 {"data", task_.data_state()},
+                                 {"trainer", to_json(o_)}});
+    staged.commit();
+    last_good_ = dir;
+    prune_checkpoints();
+    metrics_->write({{"event", "checkpoint"}, {"step", s}, {"path", dir.string()}});
+  }
+
+  // Keeps only the newest `keep_last` resumable checkpoints.
+  void prune_checkpoints() {
+    std::vector<fs::path> all;
+    for (const auto& e : fs::directory_iterator(out_ / "checkpoints")) {
+      const auto name = e.path().filename().string();
+      if (name.rfind("step-", 0) == 0 && name.find(".partial-") == std::string::npos) all.push_back(e.path());
+    }
+    std::sort(all.begin(), all.end());
+    for (size_t i = 0; i + static_cast<size_t>(o_.keep_last) < all.size(); ++i) fs::remove_all(all[i]);
+  }
+
+  TrainResult finish(bool stopped) {
+    result_.steps = step_;
+    result_.final_loss = last_loss_;
+    result_.best_metric = best_;
+    result_.stopped = stopped;
+    result_.seconds = seconds_since(t0_);
+    if (!stopped) metrics_->write({{"event", "done"}, {"step", step_}, {"seconds", result_.seconds}});
+    return result_;
+  }
+
+  const std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
+  TrainerOptions o_;
+  fs::path out_;
+  torch::Device device_;
+  uint64_t seed_;
+  TrainingTask& task_;
+  torch::nn::Module& module_;
+  std::unique_ptr<MetricsLog> metrics_;
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  int64_t step_ = 0, start_step_ = 0, evals_without_improvement_ = 0;
+  std::optional<double> best_;
+  fs::path last_good_;
+  TrainResult result_;
+  ProgressWindow window_;
+  std::chrono::steady_clock::time_point run_start_;
+  double lr_ = 0, grad_norm_ = 0, last_loss_ = 0;
+  std::map<std::string, double> terms_;
+};
 
 }  // namespace
 
 void Trainer::request_stop(int signal) { g_stop_signal.store(signal); }
 
-void TrainingTask::load_for_resume(const fs::path& dir) { load_module_weights(module(), dir / "model.safetensors"); }
+void TrainingTask::load_for_resume(const fs::path& dir) { io::load_module_file(module(), dir / "model.safetensors"); }
 
 // ---------------------------------------------------------------- trainer
 
@@ -230,240 +463,16 @@ std::optional<fs::path> Trainer::latest_checkpoint(const fs::path& output_dir) {
   static const std::regex kName("step-[0-9]{8}");
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const auto name = e.path().filename().string();
-    if (!std::regex_match(name, kName) || !fs::exists(e.path() / "training_state" / "state.json")) continue;
+    if (!std::regex_match(name, kName) || !io::has_training_state(e.path())) continue;
     if (!best || name > best->filename().string()) best = e.path();
   }
   return best;
 }
 
 TrainResult Trainer::run(TrainingTask& task, const std::optional<fs::path>& resume_from) {
-  const auto t0 = std::chrono::steady_clock::now();
-  fs::create_directories(out_ / "checkpoints");
-  MetricsLog metrics(out_ / "metrics.jsonl");
-  torch::nn::Module& module = task.module();
-  module.to(device_);
-  module.train();
-
-  // AdamW with two groups: weight decay everywhere except biases and LayerNorm.
-  std::vector<torch::Tensor> decay, plain;
-  for (auto& p : module.named_parameters(true)) {
-    if (!p.value().requires_grad()) continue;
-    (no_decay(p.key()) ? plain : decay).push_back(p.value());
-  }
-  auto adam = torch::optim::AdamWOptions(options_.lr)
-                  .betas({options_.adam_beta1, options_.adam_beta2})
-                  .eps(options_.adam_eps)
-                  .weight_decay(options_.weight_decay);
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(adam));
-  groups.emplace_back(plain, std::make_unique<torch::optim::AdamWOptions>(adam.weight_decay(0.0)));
-  torch::optim::AdamW optimizer(std::move(groups));
-
-  int64_t step = 0;
-  int64_t evals_without_improvement = 0;
-  std::optional<double> best;
-  fs::path last_good;
-  if (resume_from) {
-    const fs::path state_dir = *resume_from / "training_state";
-    const Json state = read_json_file(state_dir / "state.json");
-    task.load_for_resume(*resume_from);
-    torch::load(optimizer, (state_dir / "optimizer.pt").string());
-    torch::Tensor rng;
-    torch::load(rng, (state_dir / "rng.pt").string());
-    at::Generator gen = at::detail::getDefaultCPUGenerator();
-    gen.set_state(rng);
-    step = state.at("step").get<int64_t>();
-    evals_without_improvement = state.value("evals_without_improvement", 0);
-    if (state.contains("best_metric") && !state["best_metric"].is_null()) best = state["best_metric"].get<double>();
-    task.restore_data_state(state.at("data"));
-    last_good = *resume_from;
-    log::info("resumed from ", resume_from->string(), " at step ", step);
-    metrics.write({{"event", "resume"}, {"step", step}, {"from", resume_from->string()}});
-  }
-
-  const auto provenance = [&](int64_t s) {
-    return Json{{"stage", task.stage()}, {"step", s}, {"max_steps", options_.max_steps}, {"seed", seed_}};
-  };
-  const auto save_resumable = [&](int64_t s) {
-    const fs::path dir = out_ / "checkpoints" / step_dir_name(s);
-    io::StagedDirectory staged(dir, /*overwrite=*/true);
-    task.write_model(staged.path(), provenance(s));
-    const fs::path state_dir = staged.path() / "training_state";
-    fs::create_directories(state_dir);
-    torch::save(optimizer, (state_dir / "optimizer.pt").string());
-    torch::save(at::detail::getDefaultCPUGenerator().get_state(), (state_dir / "rng.pt").string());
-    Json state{{"step", s},
-               {"evals_without_improvement", evals_without_improvement},
-               {"best_metric", best ? Json(*best) : Json(nullptr)},
-               {"data", task.data_state()},
-               {"trainer", to_json(options_)}};
-    io::write_file_atomic(state_dir / "state.json", state.dump(2) + "\n");
-    staged.commit();
-    last_good = dir;
-    // Keep only the newest `keep_last` resumable checkpoints.
-    std::vector<fs::path> all;
-    for (const auto& e : fs::directory_iterator(out_ / "checkpoints")) {
-      if (e.path().filename().string().rfind("step-", 0) == 0 &&
-          e.path().filename().string().find(".partial-") == std::string::npos) {
-        all.push_back(e.path());
-      }
-    }
-    std::sort(all.begin(), all.end());
-    for (size_t i = 0; i + static_cast<size_t>(options_.keep_last) < all.size(); ++i) fs::remove_all(all[i]);
-    metrics.write({{"event", "checkpoint"}, {"step", s}, {"path", dir.string()}});
-  };
-  const auto save_model_only = [&](const fs::path& dir, Json prov) {
-    io::StagedDirectory staged(dir, /*overwrite=*/true);
-    task.write_model(staged.path(), prov);
-    staged.commit();
-  };
-
-  TrainResult result;
-  const auto do_eval = [&](int64_t s) {
-    module.eval();
-    EvalResult r;
-    {
-      torch::NoGradGuard no_grad;
-      AutocastScope autocast(options_.bf16, device_.type());
-      r = task.evaluate();
-    }
-    module.train();
-    result.last_eval = r.metrics;
-    Json rec{{"event", "eval"}, {"step", s}};
-    std::string line = "eval step " + std::to_string(s) + ":";
-    for (const auto& [k, v] : r.metrics) {
-      rec[k] = v;
-      line += " " + k + " " + log::fixed(v, 4);
-    }
-    const std::string key = task.selection_metric();
-    auto it = r.metrics.find(key);
-    if (it == r.metrics.end()) throw std::logic_error("evaluation did not report '" + key + "'");
-    const bool improved = !best || (task.higher_is_better() ? it->second > *best : it->second < *best);
-    if (improved) {
-      best = it->second;
-      evals_without_improvement = 0;
-      Json prov = provenance(s);
-      prov["eval"] = r.metrics;
-      save_model_only(out_ / "best", prov);
-      line += " (best)";
-    } else {
-      ++evals_without_improvement;
-    }
-    rec["best"] = improved;
-    metrics.write(rec);
-    log::info(line);
-  };
-
-  SignalScope signals;
-  const int64_t start_step = step;
-  double loss_sum = 0, tokens_sum = 0;
-  int64_t loss_count = 0;
-  auto window_start = std::chrono::steady_clock::now();
-  const auto run_start = window_start;
-  double last_loss = 0;
-  log::info(task.stage(), ": training ", options_.max_steps, " steps (", options_.grad_accum,
-            " micro-batch(es) each), schedule ", options_.schedule, ", warm-up ", warmup_steps(options_),
-            options_.bf16 ? ", bf16 autocast" : "", " on ", device_.str());
-
-  while (step < options_.max_steps) {
-    if (const int sig = g_stop_signal.load()) {
-      save_resumable(step);
-      throw Interrupted(sig, "stopped by signal " + std::to_string(sig) + " at step " + std::to_string(step) +
-                                 "; resumable checkpoint: " + last_good.string());
-    }
-    ++step;
-    const double lr = options_.lr * lr_factor(options_, step);
-    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-    optimizer.zero_grad();
-    double step_loss = 0;
-    std::map<std::string, double> terms;
-    for (int64_t micro = 0; micro < options_.grad_accum; ++micro) {
-      StepOutput out;
-      {
-        AutocastScope autocast(options_.bf16, device_.type());
-        out = task.forward_step();
-      }
-      const double value = out.loss.item<double>();
-      if (!std::isfinite(value)) {
-        metrics.write({{"event", "error"}, {"step", step}, {"loss", std::to_string(value)}});
-        throw std::runtime_error("non-finite loss (" + std::to_string(value) + ") at step " + std::to_string(step) +
-                                 "; stopping. Last good checkpoint: " +
-                                 (last_good.empty() ? std::string("none") : last_good.string()) +
-                                 ". Try a lower learning rate, more warm-up or gradient clipping.");
-      }
-      (out.loss / static_cast<double>(options_.grad_accum)).backward();
-      step_loss += value / static_cast<double>(options_.grad_accum);
-      tokens_sum += static_cast<double>(out.tokens);
-      for (const auto& [k, v] : out.terms) terms[k] += v / static_cast<double>(options_.grad_accum);
-    }
-    double grad_norm = 0;
-    if (options_.max_grad_norm > 0) {
-      grad_norm = torch::nn::utils::clip_grad_norm_(module.parameters(), options_.max_grad_norm);
-    }
-    optimizer.step();
-    last_loss = step_loss;
-    loss_sum += step_loss;
-    ++loss_count;
-
-    if (step % options_.log_every == 0 || step == options_.max_steps) {
-      const auto now = std::chrono::steady_clock::now();
-      const double window = std::chrono::duration<double>(now - window_start).count();
-      const double elapsed = std::chrono::duration<double>(now - run_start).count();
-      const double tok_s = window > 0 ? tokens_sum / window : 0;
-      const double eta = elapsed / static_cast<double>(step - start_step) *
-                         static_cast<double>(options_.max_steps - step);
-      const double avg = loss_sum / static_cast<double>(loss_count);
-      Json rec{{"event", "train"}, {"step", step}, {"loss", avg}, {"lr", lr}, {"grad_norm", grad_norm},
-               {"tokens_per_s", tok_s}};
-      for (const auto& [k, v] : terms) rec[k] = v;
-      metrics.write(rec);
-      log::info("step ", step, "/", options_.max_steps, " | loss ", log::fixed(avg, 4), " | lr ",
-                log::cat(std::scientific, lr), " | ", log::fixed(tok_s, 0), " tok/s | ETA ", format_duration(eta));
-      loss_sum = tokens_sum = 0;
-      loss_count = 0;
-      window_start = now;
-    }
-    if (options_.eval_every > 0 && step % options_.eval_every == 0) {
-      do_eval(step);
-      if (options_.early_stopping_patience > 0 && evals_without_improvement >= options_.early_stopping_patience) {
-        log::info("early stopping: ", evals_without_improvement, " evaluations without improvement");
-        result.early_stopped = true;
-        break;
-      }
-    }
-    if (options_.max_minutes > 0 &&
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count() >
-            60.0 * options_.max_minutes) {
-      log::info("time budget of ", options_.max_minutes, " minutes used up at step ", step);
-      result.budget_exhausted = true;
-      break;
-    }
-    if (options_.save_every > 0 && step % options_.save_every == 0 && step < options_.max_steps) save_resumable(step);
-    if (options_.stop_at_step > 0 && step == options_.stop_at_step && step < options_.max_steps) {
-      save_resumable(step);
-      log::info("stop_at_step ", step, " reached; resume with the same output directory");
-      result.steps = step;
-      result.final_loss = last_loss;
-      result.best_metric = best;
-      result.stopped = true;
-      result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      return result;
-    }
-  }
-  const bool just_evaluated = options_.eval_every > 0 && step % options_.eval_every == 0;
-  if (!just_evaluated) do_eval(step);
-  save_resumable(step);
-  save_model_only(out_ / "final", [&] {
-    Json prov = provenance(step);
-    prov["eval"] = result.last_eval;
-    return prov;
-  }());
-  result.steps = step;
-  result.final_loss = last_loss;
-  result.best_metric = best;
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  metrics.write({{"event", "done"}, {"step", step}, {"seconds", result.seconds}});
-  return result;
+  TrainingRun run(options_, out_, device_, seed_, task);
+  if (resume_from) run.resume(*resume_from);
+  return run.train();
 }
 
 }  // namespace kdtext::train

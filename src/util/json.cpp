@@ -112,4 +112,8 @@ void JsonFields::throw_type_error(const char* key, const char* expected, const J
   throw ConfigError("config key '" + path(key) + "' should be " + expected + ", got " + got.dump());
 }
 
+void JsonFields::throw_choice_error(const char* key, const std::string& choices, const std::string& got) const {
+  throw ConfigError(path(key) + ": expected " + choices + ", got '" + got + "'");
+}
+
 }  // namespace kdtext

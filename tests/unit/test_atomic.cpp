@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "kdtext/io/atomic.h"
+#include "kdtext/util/atomic.h"
 #include "kdtext/util/error.h"
 #include "test_util.h"
 
@@ -12,8 +12,8 @@ namespace fs = std::filesystem;
 
 TEST(Atomic, WriteFileReplacesWholeContent) {
   TempDir dir;
-  io::write_file_atomic(dir / "f.txt", "first version, long");
-  io::write_file_atomic(dir / "f.txt", "second");
+  write_file_atomic(dir / "f.txt", "first version, long");
+  write_file_atomic(dir / "f.txt", "second");
   EXPECT_EQ(read_file(dir / "f.txt"), "second");
   size_t entries = 0;
   for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir.path())) ++entries;
@@ -24,7 +24,7 @@ TEST(Atomic, StagedDirectoryVanishesWithoutCommit) {
   TempDir dir;
   fs::path staging;
   try {
-    io::StagedDirectory out(dir / "out", false);
+    StagedDirectory out(dir / "out", false);
     staging = out.path();
     write_file(staging / "half.bin", "partial");
     throw std::runtime_error("stage failed");
@@ -37,14 +37,14 @@ TEST(Atomic, StagedDirectoryVanishesWithoutCommit) {
 TEST(Atomic, StagedDirectoryCommitsAndRespectsOverwrite) {
   TempDir dir;
   {
-    io::StagedDirectory out(dir / "out", false);
+    StagedDirectory out(dir / "out", false);
     write_file(out.path() / "a.txt", "one");
     out.commit();
   }
   EXPECT_EQ(read_file(dir / "out" / "a.txt"), "one");
-  EXPECT_THROW(io::StagedDirectory(dir / "out", false), ConfigError);
+  EXPECT_THROW(StagedDirectory(dir / "out", false), ConfigError);
   {
-    io::StagedDirectory out(dir / "out", true);
+    StagedDirectory out(dir / "out", true);
     write_file(out.path() / "b.txt", "two");
     EXPECT_TRUE(fs::exists(dir / "out" / "a.txt"));  // old output intact until commit
     out.commit();
@@ -57,6 +57,6 @@ TEST(Atomic, UnwritableLocationIsAnError) {
   TempDir dir;
   write_file(dir / "file", "x");
   // A regular file where a parent directory should be: cannot create anything below.
-  EXPECT_ANY_THROW(io::StagedDirectory(dir / "file" / "out", false));
-  EXPECT_THROW(io::StagedDirectory(dir / "file", false), ConfigError);  // exists, not a directory
+  EXPECT_ANY_THROW(StagedDirectory(dir / "file" / "out", false));
+  EXPECT_THROW(StagedDirectory(dir / "file", false), ConfigError);  // exists, not a directory
 }

@@ -81,7 +81,7 @@ TEST(Labelled, MalformedLinesErrorOrAreSkippedAndCounted) {
   const std::string msg = input_error([&] { read_labelled((dir / "m.tsv").string(), {}, true); });
   EXPECT_NE(msg.find("m.tsv:3: expected 2 fields, found 1"), std::string::npos) << msg;
   LabelledFormat skip;
-  skip.bad_lines = "skip";
+  skip.bad_lines = BadLines::kSkip;
   const auto d = read_labelled((dir / "m.tsv").string(), skip, true);
   EXPECT_EQ(d.examples.size(), 2u);
   EXPECT_EQ(d.skipped, 1u);

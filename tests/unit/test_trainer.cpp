@@ -17,20 +17,20 @@ TEST(Schedule, LinearCosineConstantWithWarmup) {
   TrainerOptions o;
   o.max_steps = 110;
   o.warmup_steps = 10;
-  o.schedule = "linear";
+  o.schedule = Schedule::kLinear;
   EXPECT_DOUBLE_EQ(lr_factor(o, 1), 0.1);
   EXPECT_DOUBLE_EQ(lr_factor(o, 10), 1.0);
   EXPECT_DOUBLE_EQ(lr_factor(o, 11), 1.0);   // first decay step at the peak
   EXPECT_DOUBLE_EQ(lr_factor(o, 61), 0.5);
   EXPECT_NEAR(lr_factor(o, 110), 0.01, 1e-12);  // the last step still learns
-  o.schedule = "cosine";
+  o.schedule = Schedule::kCosine;
   EXPECT_NEAR(lr_factor(o, 61), 0.5, 1e-12);
   EXPECT_NEAR(lr_factor(o, 36), 0.5 * (1 + std::cos(M_PI * 0.25)), 1e-12);
   o.max_steps = 1;
   o.warmup_steps = 0;
-  o.schedule = "linear";
+  o.schedule = Schedule::kLinear;
   EXPECT_DOUBLE_EQ(lr_factor(o, 1), 1.0);  // a one-step run is not a no-op
-  o.schedule = "constant";
+  o.schedule = Schedule::kConstant;
   EXPECT_DOUBLE_EQ(lr_factor(o, 100), 1.0);
   o.max_steps = 110;
   o.warmup_steps = -1;

@@ -48,16 +48,10 @@ struct Checkpoint {
 // vocabulary differs from the tokenizer's. Throws InputError naming the file.
 Checkpoint read_checkpoint(const std::filesystem::path& dir);
 
-struct LoadRules {
-  // Model keys allowed to be absent from the weights (kept as initialised),
-  // by prefix, e.g. "classifier." when a classifier starts from a pretrained encoder.
-  std::vector<std::string> allow_missing_prefixes;
-  // Checkpoint keys allowed to be absent from the model, by prefix, e.g. "cls.".
-  std::vector<std::string> allow_unexpected_prefixes;
-};
-
-// Copies weights into the model by name. A missing or unexpected key, or a
-// shape mismatch, is an InputError naming the key (and `origin`).
+// Copies weights into the model by name (io::load_tensors over the model's
+// named_state; the stale position_ids buffer of old transformers exports and
+// the tied decoder are ignored). A missing or unexpected key, or a shape
+// mismatch, is an InputError naming the key (and `origin`).
 void load_weights(model::BertImpl& model, const TensorMap& weights, const std::string& origin,
                   const LoadRules& rules = {});
 

@@ -32,4 +32,25 @@ struct SafetensorsFile {
 // section and not overlapping. Throws InputError naming the file and tensor.
 SafetensorsFile load_safetensors(const std::filesystem::path& path);
 
+using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+
+struct LoadRules {
+  // Target names allowed to be absent from the weights (kept as initialised),
+  // by prefix, e.g. "classifier." when a classifier starts from a pretrained encoder.
+  std::vector<std::string> allow_missing_prefixes;
+  // Stored names allowed to have no target, by prefix, e.g. "cls.".
+  std::vector<std::string> allow_unexpected_prefixes;
+};
+
+// The one weight loader: copies `weights` into `targets` by name (converting
+// dtype and device). A missing or unexpected name, or a shape mismatch, is an
+// InputError naming the tensor and `origin`.
+void load_tensors(const NamedTensors& targets, const TensorMap& weights, const std::string& origin,
+                  const LoadRules& rules = {});
+
+// Parameters and buffers of any module, by name.
+NamedTensors module_tensors(const torch::nn::Module& module);
+// Loads a safetensors file written from `module_tensors(module)` back into it.
+void load_module_file(torch::nn::Module& module, const std::filesystem::path& file);
+
 }  // namespace kdtext::io

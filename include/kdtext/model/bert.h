@@ -157,9 +157,6 @@ class BertImpl : public torch::nn::Module {
                        const torch::Tensor& token_type_ids = {}, const ForwardOptions& options = {});
   // MLM logits for the selected hidden rows ([N, H] -> [N, V]).
   torch::Tensor mlm_logits(const torch::Tensor& hidden_rows);
-  // Mean cross-entropy over the positions whose label is not -100; only those
-  // rows go through the vocabulary projection. hidden [B,T,H], labels [B,T].
-  torch::Tensor masked_lm_loss(const torch::Tensor& hidden, const torch::Tensor& labels);
   // Classification logits [B, num_labels] from the pooled output.
   torch::Tensor classify(const torch::Tensor& pooled);
 

@@ -11,12 +11,16 @@
 
 namespace kdtext::stages {
 
+enum class OutputFormat { kTsv, kJsonl };
+inline constexpr std::pair<const char*, OutputFormat> kOutputFormats[] = {{"tsv", OutputFormat::kTsv},
+                                                                          {"jsonl", OutputFormat::kJsonl}};
+
 struct ClassifyConfig {
   std::string checkpoint;                    // classification checkpoint directory
   std::vector<std::string> inputs{"-"};      // files; "-" reads standard input
   text::LabelledFormat data;                 // input format (auto: by extension; stdin: plain lines)
   std::string output = "-";                  // "-" = standard output
-  std::string output_format = "tsv";         // tsv | jsonl
+  OutputFormat output_format = OutputFormat::kTsv;  // tsv | jsonl
   bool all_probabilities = false;            // every label's probability
   int64_t top_k = 1;                         // the k most probable labels
   bool logits = false;                       // also print the raw classifier logits

@@ -8,9 +8,13 @@
 
 namespace kdtext::stages {
 
+enum class ClassWeights { kNone, kBalanced };
+inline constexpr std::pair<const char*, ClassWeights> kClassWeights[] = {{"none", ClassWeights::kNone},
+                                                                         {"balanced", ClassWeights::kBalanced}};
+
 struct FinetuneConfig : SupervisedRunOptions {
-  std::string from;                    // pretrained (or imported) checkpoint directory
-  std::string class_weights = "none";  // none | balanced (inverse class frequency)
+  std::string from;                              // pretrained (or imported) checkpoint directory
+  ClassWeights class_weights = ClassWeights::kNone;  // none | balanced (inverse class frequency)
 };
 
 FinetuneConfig default_finetune_config();

@@ -3,6 +3,8 @@
 // selection metric. Stored flat in each stage's JSON configuration.
 #pragma once
 
+#include <filesystem>
+#include <optional>
 #include <string>
 
 #include "kdtext/cli/runtime.h"
@@ -35,6 +37,16 @@ struct SupervisedRunOptions {
   void read_from_json(const JsonFields& f, bool labelled = true);
   // The trainer options with max_steps/eval_every derived from epochs when 0.
   train::TrainerOptions resolved_trainer(int64_t examples) const;
+
+  // Prepares the run directory (resume / overwrite rules) and writes
+  // config.json: `config` with the resolved trainer.max_steps and
+  // trainer.eval_every. Returns the checkpoint to resume from, if any.
+  std::optional<std::filesystem::path> begin_run(Json config, const train::TrainerOptions& resolved) const;
+
+  // After training: scores best/ on dev (and test) into `metrics`, writes
+  // metrics.json (which marks a finished run) and logs the dev metric.
+  // With `count_parameters`, also records the best model's parameter count.
+  Json report_best(Json metrics, torch::Device device, const std::string& stage, bool count_parameters) const;
 };
 
 }  // namespace kdtext::stages

@@ -21,6 +21,9 @@ struct Encoded {
 // Truncates the longer of the two texts first until everything fits `max_len`.
 Encoded encode_example(const Tokenizer& tok, const std::string& text, const std::string& pair, int64_t max_len);
 
+// Every example of `examples`, in order.
+std::vector<Encoded> encode_examples(const Tokenizer& tok, const std::vector<Example>& examples, int64_t max_len);
+
 struct Batch {
   torch::Tensor input_ids;       // [B, T] int64, padded with [PAD]
   torch::Tensor attention_mask;  // [B, T] int64, 1 for tokens

@@ -13,13 +13,17 @@
 
 namespace kdtext::text {
 
+// What a reader does with a malformed line or an unknown label.
+enum class BadLines { kError, kSkip };
+inline constexpr std::pair<const char*, BadLines> kBadLines[] = {{"error", BadLines::kError}, {"skip", BadLines::kSkip}};
+
 struct LabelledFormat {
   std::string format = "auto";        // auto (by extension) | tsv | csv | jsonl | lines (one text per line)
   std::string text_column = "text";   // column name, or 0-based index as digits
   std::string pair_column;            // second text of a pair ("" = single text)
   std::string label_column = "label"; // column name or index ("" = no labels)
   std::string header = "auto";        // auto | yes | no (TSV/CSV)
-  std::string bad_lines = "error";    // error | skip (malformed lines, unknown labels)
+  BadLines bad_lines = BadLines::kError;  // error | skip (malformed lines, unknown labels)
 };
 
 Json to_json(const LabelledFormat& f);
@@ -68,5 +72,7 @@ class LabelMap {
 // Replaces labels with ids; an unknown label is an InputError naming file and
 // line (or, with skip, the example is dropped and counted).
 std::vector<int64_t> encode_labels(LabelledData& data, const LabelMap& labels, bool skip_unknown);
+// The same, skipping unknown labels when `format` says bad_lines=skip.
+std::vector<int64_t> encode_labels(LabelledData& data, const LabelMap& labels, const LabelledFormat& format);
 
 }  // namespace kdtext::text

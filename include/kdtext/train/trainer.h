@@ -16,6 +16,10 @@
 
 namespace kdtext::train {
 
+enum class Schedule { kLinear, kCosine, kConstant };
+inline constexpr std::pair<const char*, Schedule> kSchedules[] = {
+    {"linear", Schedule::kLinear}, {"cosine", Schedule::kCosine}, {"constant", Schedule::kConstant}};
+
 struct TrainerOptions {
   int64_t max_steps = 1000;            // optimiser steps
   int64_t grad_accum = 1;              // micro-batches per optimiser step
@@ -26,7 +30,7 @@ struct TrainerOptions {
   double adam_eps = 1e-6;
   int64_t warmup_steps = -1;           // -1: warmup_ratio * max_steps
   double warmup_ratio = 0.06;
-  std::string schedule = "linear";     // linear | cosine | constant (after warm-up)
+  Schedule schedule = Schedule::kLinear;  // linear | cosine | constant (after warm-up)
   double max_grad_norm = 1.0;          // <= 0 disables clipping
   bool bf16 = false;                   // bf16 autocast (CPU and CUDA)
   int64_t log_every = 10;              // progress line and metrics record every N steps

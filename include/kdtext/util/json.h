@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -37,6 +38,24 @@ class JsonFields {
       throw_type_error(key, type_name_of<T>(), *it);
     }
   }
+  // An enum-like option: the string at `key` must be one of the names in
+  // `table` ({"name", value} pairs); otherwise a ConfigError names the key,
+  // the value and the choices. Parsed once, so no code compares strings later.
+  template <typename E, size_t N>
+  void get_choice(const char* key, E& out, const std::pair<const char*, E> (&table)[N]) const {
+    if (object_.find(key) == object_.end()) return;  // keep the default
+    std::string name;
+    get(key, name);
+    for (const auto& [n, v] : table) {
+      if (name == n) {
+        out = v;
+        return;
+      }
+    }
+    std::string choices;
+    for (size_t i = 0; i < N; ++i) choices += std::string(i == 0 ? "" : (i + 1 == N ? " or " : ", ")) + table[i].first;
+    throw_choice_error(key, choices, name);
+  }
   // A list of integers; numeric strings (as list flags produce) are accepted.
   void get_int_list(const char* key, std::vector<int64_t>& out) const;
   // The object under `key` (empty object if absent).
@@ -54,9 +73,19 @@ class JsonFields {
     else return "a value of another type";
   }
   [[noreturn]] void throw_type_error(const char* key, const char* expected, const Json& got) const;
+  [[noreturn]] void throw_choice_error(const char* key, const std::string& choices, const std::string& got) const;
 
   const Json& object_;
   std::string prefix_;
 };
+
+// The name of an enum-like option's value in its table (for JSON output).
+template <typename E, size_t N>
+const char* choice_name(E value, const std::pair<const char*, E> (&table)[N]) {
+  for (const auto& [n, v] : table) {
+    if (v == value) return n;
+  }
+  return "?";
+}
 
 }  // namespace kdtext

@@ -1,4 +1,4 @@
-#include "kdtext/io/atomic.h"
+#include "kdtext/util/atomic.h"
 
 #include <unistd.h>
 
@@ -9,7 +9,7 @@
 
 #include "kdtext/util/error.h"
 
-namespace kdtext::io {
+namespace kdtext {
 namespace fs = std::filesystem;
 
 namespace {
@@ -92,4 +92,4 @@ void StagedDirectory::commit() {
   if (!old.empty()) fs::remove_all(old, ec);
 }
 
-}  // namespace kdtext::io
+}  // namespace kdtext

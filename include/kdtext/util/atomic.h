@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <string_view>
 
-namespace kdtext::io {
+namespace kdtext {
 
 // Writes `content` to `path` through `path.tmp-<pid>` and a rename.
 // Throws std::runtime_error naming the path on failure.
@@ -38,4 +38,4 @@ class StagedDirectory {
   bool committed_ = false;
 };
 
-}  // namespace kdtext::io
+}  // namespace kdtext

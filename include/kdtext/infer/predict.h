@@ -1,0 +1,59 @@
+// Batched classification inference: the one routine behind fine-tuning's and
+// distillation's evaluation, their best-checkpoint reports, and kdtext-classify.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kdtext/model/bert.h"
+#include "kdtext/text/batching.h"
+#include "kdtext/text/labelled.h"
+#include "kdtext/text/tokenizer.h"
+#include "kdtext/util/json.h"
+
+namespace kdtext::infer {
+
+// Classifier logits [N, K] (CPU, float32) in the order of `encoded`.
+// Batches are sorted by length for speed; the model must be in eval mode.
+// When `batch_seconds` is given, (rows, wall time) of every batch is appended to it.
+torch::Tensor predict_logits(model::BertImpl& model, const std::vector<text::Encoded>& encoded, int64_t batch_size,
+                             torch::Device device, std::vector<std::pair<int64_t, double>>* batch_seconds = nullptr);
+
+// Class probabilities: the softmax of predict_logits.
+torch::Tensor predict_probabilities(model::BertImpl& model, const std::vector<text::Encoded>& encoded,
+                                    int64_t batch_size, torch::Device device);
+
+// A classification checkpoint loaded for inference: model in eval mode on
+// `device`, its tokenizer and label names.
+struct Classifier {
+  std::filesystem::path dir;
+  model::Bert model{nullptr};
+  std::unique_ptr<text::Tokenizer> tokenizer;
+  text::LabelMap labels;
+  torch::Device device{torch::kCPU};
+};
+
+// Throws InputError naming the directory when it is not a checkpoint or has
+// no classification head.
+Classifier load_classifier(const std::filesystem::path& dir, torch::Device device);
+
+// The longest input the model takes: `requested` (0: the model's
+// max_position_embeddings). A request over the model's limit is a
+// ConfigError naming `key` (no silent clamp).
+int64_t checked_max_len(int64_t requested, const model::BertConfig& config, const std::string& key);
+
+// Reads a labelled file, classifies it and scores the predictions; the
+// returned JSON holds the metrics plus "file" and "skipped_lines".
+Json evaluate_on_file(const Classifier& classifier, const text::LabelledFormat& format, const std::string& path,
+                      int64_t max_len, int64_t batch_size);
+
+// evaluate_on_file for each {name, path} with a non-empty path: metrics[name].
+void evaluate_on_files(const Classifier& classifier, const std::vector<std::pair<std::string, std::string>>& files,
+                       const text::LabelledFormat& format, int64_t max_len, int64_t batch_size, Json& metrics);
+
+}  // namespace kdtext::infer

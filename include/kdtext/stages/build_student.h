@@ -1,0 +1,24 @@
+// Stage 4: build a student checkpoint from a teacher and a student spec.
+#pragma once
+
+#include <string>
+
+#include "kdtext/cli/runtime.h"
+#include "kdtext/model/student.h"
+#include "kdtext/util/json.h"
+
+namespace kdtext::stages {
+
+struct BuildStudentConfig {
+  std::string teacher;         // fine-tuned teacher checkpoint
+  std::string output;          // student checkpoint directory
+  bool overwrite = false;
+  model::StudentSpec student;
+  cli::RuntimeOptions run;
+};
+Json to_json(const BuildStudentConfig& c);
+BuildStudentConfig build_student_config_from_json(const Json& j);
+// Writes the initial student checkpoint; returns its summary (sizes, mapping).
+Json run_build_student(const BuildStudentConfig& c);
+
+}  // namespace kdtext::stages

@@ -1,0 +1,185 @@
+#include "kdtext/distill/objective.h"
+
+#include "kdtext/distill/losses.h"
+#include "kdtext/log.h"
+#include "kdtext/model/student.h"
+#include "kdtext/util/error.h"
+
+namespace kdtext::distill {
+
+Json to_json(const LossOptions& l) {
+  return Json{{"output", choice_name(l.output, kOutputLosses)},
+              {"output_weight", l.output_weight},
+              {"output_weight_end", l.output_weight_end},
+              {"temperature", l.temperature},
+              {"temperature_end", l.temperature_end},
+              {"t2_scale", l.t2_scale},
+              {"hard_weight", l.hard_weight},
+              {"hard_weight_end", l.hard_weight_end},
+              {"hidden", choice_name(l.hidden, kHiddenLosses)},
+              {"hidden_weight", l.hidden_weight},
+              {"attention", choice_name(l.attention, kAttentionLosses)},
+              {"attention_weight", l.attention_weight},
+              {"embedding_weight", l.embedding_weight},
+              {"pkd_weight", l.pkd_weight},
+              {"mlm_weight", l.mlm_weight},
+              {"layer_map", choice_name(l.layer_map, kLayerMaps)},
+              {"skip_k", l.skip_k},
+              {"layer_list", l.layer_list},
+              {"projection", choice_name(l.projection, kProjections)}};
+}
+
+namespace {
+void validate(const LossOptions& l) {
+  for (const auto& [key, w] : {std::pair<const char*, double>{"output_weight", l.output_weight},
+                               {"hard_weight", l.hard_weight},
+                               {"hidden_weight", l.hidden_weight},
+                               {"attention_weight", l.attention_weight},
+                               {"embedding_weight", l.embedding_weight},
+                               {"pkd_weight", l.pkd_weight},
+                               {"mlm_weight", l.mlm_weight}}) {
+    if (w < 0) throw ConfigError(std::string("loss.") + key + ": must be >= 0");
+  }
+  if (!(l.temperature > 0)) throw ConfigError("loss.temperature: must be > 0");
+  if (l.output_weight + l.hard_weight + l.hidden_weight + l.attention_weight + l.embedding_weight + l.pkd_weight +
+          l.mlm_weight + std::max(0.0, l.output_weight_end) + std::max(0.0, l.hard_weight_end) <=
+      0) {
+    throw ConfigError("loss: every term has weight 0");
+  }
+}
+
+double scheduled(double start, double end, double progress) {
+  return end < 0 ? start : start + (end - start) * progress;
+}
+}  // namespace
+
+LossOptions loss_options_from_json(const JsonFields& f) {
+  LossOptions l;
+  f.get_choice("output", l.output, kOutputLosses);
+  f.get("output_weight", l.output_weight);
+  f.get("output_weight_end", l.output_weight_end);
+  f.get("temperature", l.temperature);
+  f.get("temperature_end", l.temperature_end);
+  f.get("t2_scale", l.t2_scale);
+  f.get("hard_weight", l.hard_weight);
+  f.get("hard_weight_end", l.hard_weight_end);
+  f.get_choice("hidden", l.hidden, kHiddenLosses);
+  f.get("hidden_weight", l.hidden_weight);
+  f.get_choice("attention", l.attention, kAttentionLosses);
+  f.get("attention_weight", l.attention_weight);
+  f.get("embedding_weight", l.embedding_weight);
+  f.get("pkd_weight", l.pkd_weight);
+  f.get("mlm_weight", l.mlm_weight);
+  f.get_choice("layer_map", l.layer_map, kLayerMaps);
+  f.get("skip_k", l.skip_k);
+  f.get_int_list("layer_list", l.layer_list);
+  f.get_choice("projection", l.projection, kProjections);
+  validate(l);
+  return l;
+}
+
+void LossTerms::add(const std::string& name, double weight, const torch::Tensor& term) {
+  values[name] = term.item<double>();
+  total = total.defined() ? total + weight * term : weight * term;
+}
+
+// ---------------------------------------------------------------- objective
+
+DistillObjective::DistillObjective(LossOptions options, const model::BertConfig& s, const model::BertConfig& t)
+    : options_(std::move(options)) {
+  const auto& l = options_;
+  // The layer mapping matters only to the layer-wise terms (an output-only
+  // stage must not fail on a mapping it never uses).
+  if (l.layer_wise()) {
+    const std::string selection = l.layer_map == LayerMap::kSkip ? "every-k" : choice_name(l.layer_map, kLayerMaps);
+    layer_map_ = model::select_teacher_layers(selection, s.num_hidden_layers, t.num_hidden_layers, l.skip_k,
+                                              l.layer_list, "loss.layer_map");
+  }
+  need_hidden_ = l.uses_hidden_states();
+  need_attention_ = l.attention_weight > 0;
+  if (need_hidden_ && s.hidden_size != t.hidden_size) {
+    const size_t n = l.projection == Projection::kShared ? 1 : layer_map_.size() + 1;
+    for (size_t i = 0; i < n; ++i) projections_->push_back(torch::nn::Linear(s.hidden_size, t.hidden_size));
+  }
+  if (need_attention_ && l.attention == AttentionLoss::kScoresMse &&
+      s.num_attention_heads != t.num_attention_heads) {
+    log::warn("student and teacher head counts differ: attention maps are compared head-averaged");
+  }
+}
+
+model::ForwardOptions DistillObjective::forward_options() const {
+  model::ForwardOptions fo;
+  fo.hidden_states = need_hidden_;
+  fo.attentions = need_attention_;
+  return fo;
+}
+
+double DistillObjective::temperature(double p) const {
+  return scheduled(options_.temperature, options_.temperature_end, p);
+}
+double DistillObjective::output_weight(double p) const {
+  return scheduled(options_.output_weight, options_.output_weight_end, p);
+}
+double DistillObjective::hard_weight(double p) const {
+  return scheduled(options_.hard_weight, options_.hard_weight_end, p);
+}
+
+LossTerms DistillObjective::compute(const ModelOutputs& student, const ModelOutputs& teacher, const torch::Tensor& mask,
+                                    const torch::Tensor& labels, double progress) const {
+  const auto& l = options_;
+  const double T = temperature(progress), w_out = output_weight(progress), w_hard = hard_weight(progress);
+  const auto& s = student.logits;
+  LossTerms sum;
+  if (w_out > 0) {
+    switch (l.output) {
+      case OutputLoss::kKl: sum.add("loss_output", w_out, kl_logits(s, teacher.logits, T, l.t2_scale)); break;
+      case OutputLoss::kSoftCe: sum.add("loss_output", w_out, soft_cross_entropy(s, teacher.logits, T, l.t2_scale)); break;
+      case OutputLoss::kMse: sum.add("loss_output", w_out, logit_mse(s, teacher.logits)); break;
+    }
+  }
+  if (w_hard > 0) sum.add("loss_hard", w_hard, hard_cross_entropy(s, labels));
+  if (needs_teacher_internals()) add_intermediate(student.encoder, teacher.encoder, mask, sum);
+  if (!sum.total.defined() && s.defined()) sum.total = (s * 0).sum();  // every scheduled weight is 0 at this step
+  return sum;
+}
+
+torch::Tensor DistillObjective::project(const torch::Tensor& h, size_t layer) const {
+  if (projections_->size() == 0) return h;
+  const size_t k = projections_->size() == 1 ? 0 : layer;
+  return projections_->ptr(k)->as<torch::nn::LinearImpl>()->forward(h);
+}
+
+void DistillObjective::add_intermediate(const model::EncoderOutput& s, const model::EncoderOutput& t,
+                                        const torch::Tensor& mask, LossTerms& sum) const {
+  const auto& l = options_;
+  const auto zero = [&] { return torch::zeros({}, s.last_hidden.options().dtype(torch::kFloat32)); };
+  if (l.embedding_weight > 0) {
+    sum.add("loss_embedding", l.embedding_weight,
+            hidden_mse(project(s.hidden_states[0], layer_map_.size()), t.hidden_states[0], mask));
+  }
+  if (l.hidden_weight > 0 || l.pkd_weight > 0) {
+    torch::Tensor hidden = zero(), pkd = zero();
+    for (size_t i = 0; i < layer_map_.size(); ++i) {
+      const auto sh = project(s.hidden_states[i + 1], i);
+      const auto& th = t.hidden_states[static_cast<size_t>(layer_map_[i])];
+      if (l.hidden_weight > 0) {
+        hidden = hidden + (l.hidden == HiddenLoss::kMse ? hidden_mse(sh, th, mask) : hidden_cosine(sh, th, mask));
+      }
+      if (l.pkd_weight > 0) pkd = pkd + normalized_cls_mse(sh, th);
+    }
+    if (l.hidden_weight > 0) sum.add("loss_hidden", l.hidden_weight, hidden);
+    if (l.pkd_weight > 0) sum.add("loss_pkd", l.pkd_weight, pkd);
+  }
+  if (need_attention_) {
+    torch::Tensor att = zero();
+    for (size_t i = 0; i < layer_map_.size(); ++i) {
+      const size_t tl = static_cast<size_t>(layer_map_[i]) - 1;
+      att = att + (l.attention == AttentionLoss::kScoresMse
+                       ? attention_score_mse(s.attention_scores[i], t.attention_scores[tl], mask)
+                       : attention_kl(s.attention_probs[i], t.attention_probs[tl], mask));
+    }
+    sum.add("loss_attention", l.attention_weight, att);
+  }
+}
+
+}  // namespace kdtext::distill

@@ -1,0 +1,88 @@
+#include "kdtext/infer/predict.h"
+
+#include <chrono>
+
+#include "kdtext/eval/metrics.h"
+#include "kdtext/io/checkpoint.h"
+#include "kdtext/log.h"
+#include "kdtext/util/error.h"
+
+namespace kdtext::infer {
+
+torch::Tensor predict_logits(model::BertImpl& model, const std::vector<text::Encoded>& encoded, int64_t batch_size,
+                             torch::Device device, std::vector<std::pair<int64_t, double>>* batch_seconds) {
+  const auto k = static_cast<int64_t>(model.config.labels.size());
+  auto logits = torch::empty({static_cast<int64_t>(encoded.size()), k}, torch::kFloat32);
+  if (encoded.empty()) return logits;
+  model::ForwardOptions fo;
+  for (const auto& rows : text::sorted_batches(encoded, batch_size)) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto b = text::make_batch(encoded, rows);
+    auto out = model.encode(b.input_ids.to(device), b.attention_mask.to(device), b.token_type_ids.to(device), fo);
+    auto z = model.classify(out.pooled).to(torch::kFloat32).to(torch::kCPU);
+    auto index = torch::tensor(std::vector<int64_t>(rows.begin(), rows.end()), torch::kLong);
+    logits.index_copy_(0, index, z);
+    if (batch_seconds) {
+      batch_seconds->emplace_back(static_cast<int64_t>(rows.size()),
+                                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+  }
+  return logits;
+}
+
+torch::Tensor predict_probabilities(model::BertImpl& model, const std::vector<text::Encoded>& encoded,
+                                    int64_t batch_size, torch::Device device) {
+  return torch::softmax(predict_logits(model, encoded, batch_size, device), -1);
+}
+
+Classifier load_classifier(const std::filesystem::path& dir, torch::Device device) {
+  auto ck = io::read_checkpoint(dir);
+  if (ck.heads != model::Heads::kClassifier) {
+    throw InputError(dir.string() + ": this checkpoint has no classification head (stage '" +
+                     ck.meta.value("stage", std::string("?")) + "'); fine-tune it first with kdtext-finetune");
+  }
+  Classifier c;
+  c.dir = dir;
+  c.model = model::Bert(ck.config, model::Heads::kClassifier);
+  io::load_weights(*c.model, ck.weights, dir.string());
+  c.model->to(device);
+  c.model->eval();
+  c.tokenizer = std::move(ck.tokenizer);
+  c.labels = text::LabelMap(ck.config.labels);
+  c.device = device;
+  return c;
+}
+
+int64_t checked_max_len(int64_t requested, const model::BertConfig& config, const std::string& key) {
+  if (requested > config.max_position_embeddings) {
+    throw ConfigError(key + " " + std::to_string(requested) + " exceeds the checkpoint's max_position_embeddings " +
+                      std::to_string(config.max_position_embeddings));
+  }
+  return requested > 0 ? requested : config.max_position_embeddings;
+}
+
+Json evaluate_on_file(const Classifier& classifier, const text::LabelledFormat& format, const std::string& path,
+                      int64_t max_len, int64_t batch_size) {
+  torch::InferenceMode guard;
+  auto data = text::read_labelled(path, format, true);
+  const auto gold = text::encode_labels(data, classifier.labels, format);
+  const auto encoded = text::encode_examples(*classifier.tokenizer, data.examples, max_len);
+  const auto pred = predict_probabilities(*classifier.model.ptr(), encoded, batch_size, classifier.device).argmax(1);
+  const std::vector<int64_t> p(pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.numel());
+  const auto& names = classifier.labels.names();
+  const auto metrics = eval::classification_metrics(gold, p, classifier.labels.size());
+  log::info(path, ":\n", metrics.report(names));
+  Json j = metrics.to_json(names);
+  j["file"] = path;
+  j["skipped_lines"] = data.skipped;
+  return j;
+}
+
+void evaluate_on_files(const Classifier& classifier, const std::vector<std::pair<std::string, std::string>>& files,
+                       const text::LabelledFormat& format, int64_t max_len, int64_t batch_size, Json& metrics) {
+  for (const auto& [name, path] : files) {
+    if (!path.empty()) metrics[name] = evaluate_on_file(classifier, format, path, max_len, batch_size);
+  }
+}
+
+}  // namespace kdtext::infer

@@ -1,0 +1,53 @@
+#include "kdtext/stages/build_student.h"
+
+#include "kdtext/io/checkpoint.h"
+#include "kdtext/log.h"
+#include "kdtext/util/atomic.h"
+#include "kdtext/util/error.h"
+
+namespace kdtext::stages {
+
+Json to_json(const BuildStudentConfig& c) {
+  return Json{{"teacher", c.teacher}, {"output", c.output}, {"overwrite", c.overwrite},
+              {"student", model::to_json(c.student)}, {"run", cli::to_json(c.run)}};
+}
+
+BuildStudentConfig build_student_config_from_json(const Json& j) {
+  BuildStudentConfig c;
+  JsonFields f(j, "");
+  f.get("teacher", c.teacher);
+  f.get("output", c.output);
+  f.get("overwrite", c.overwrite);
+  c.student = model::student_spec_from_json(f.child("student"));
+  c.run = cli::runtime_options_from_json(f.child("run"));
+  if (c.teacher.empty()) throw ConfigError("teacher: required");
+  if (c.output.empty()) throw ConfigError("output: required");
+  model::resolve_student_spec(c.student);
+  return c;
+}
+
+Json run_build_student(const BuildStudentConfig& c) {
+  auto ck = io::read_checkpoint(c.teacher);
+  model::Bert teacher(ck.config, ck.heads);
+  io::load_weights(*teacher, ck.weights, c.teacher);
+  torch::manual_seed(c.run.seed);
+  auto built = model::build_student(*teacher, c.student);
+  const auto tp = teacher->parameter_count(), sp = built.model->parameter_count();
+  Json summary{{"teacher", c.teacher},
+               {"init", model::resolve_student_spec(c.student).init},
+               {"layer_map", built.layer_map},
+               {"student", model::to_json(built.config)},
+               {"parameters", sp.total},
+               {"teacher_parameters", tp.total}};
+  StagedDirectory out(c.output, c.overwrite);
+  write_file_atomic(out.path() / "build_config.json", to_json(c).dump(2) + "\n");
+  io::CheckpointInfo info{"build-student", summary};
+  io::write_checkpoint_files(out.path(), *built.model, *ck.tokenizer, info);
+  out.commit();
+  log::info("student: ", built.config.num_hidden_layers, " layers x ", built.config.hidden_size, ", ", sp.total,
+            " parameters (teacher ", tp.total, ", ", log::fixed(double(tp.total) / double(sp.total), 1), "x), init ",
+            summary["init"].get<std::string>(), " -> ", out.final_path().string());
+  return summary;
+}
+
+}  // namespace kdtext::stages

@@ -1,0 +1,86 @@
+#include "classify_output.h"
+
+#include <cstdio>
+
+namespace kdtext::stages {
+
+namespace {
+std::string fmt_prob(double p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6f", p);
+  return buf;
+}
+std::string fmt_logit(double z) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", z);  // round-trips a float
+  return buf;
+}
+
+}  // namespace
+
+PredictionWriter::PredictionWriter(const ClassifyConfig& c, const std::vector<std::string>& names)
+    : c_(c), names_(names), k_(std::min<int64_t>(c.top_k, static_cast<int64_t>(names.size()))) {
+  if (c.output_format != OutputFormat::kTsv) return;
+  out_ += "label\tprobability";
+  for (int64_t r = 2; r <= k_; ++r) out_ += "\tlabel_" + std::to_string(r) + "\tprobability_" + std::to_string(r);
+  if (c.all_probabilities) {
+    for (const auto& n : names) out_ += "\tp_" + n;
+  }
+  if (c.logits) {
+    for (const auto& n : names) out_ += "\tlogit_" + n;
+  }
+  out_ += "\n";
+}
+
+std::vector<int64_t> PredictionWriter::add(const std::string& input, const text::LabelledData& data, const torch::Tensor& logits) {
+  const auto probs = torch::softmax(logits, -1);
+  const auto top = probs.topk(k_, 1);
+  // Plain accessors: one item() per element would build a tensor each time.
+  const auto top_p = std::get<0>(top).accessor<float, 2>();
+  const auto top_i = std::get<1>(top).accessor<int64_t, 2>();
+  const auto all_p = probs.accessor<float, 2>();
+  const auto all_z = logits.accessor<float, 2>();
+  std::vector<int64_t> predicted;
+  for (int64_t i = 0; i < probs.size(0); ++i) {
+    predicted.push_back(top_i[i][0]);
+    if (c_.output_format == OutputFormat::kTsv) {
+      out_ += names_[top_i[i][0]] + "\t" + fmt_prob(top_p[i][0]);
+      for (int64_t r = 1; r < k_; ++r) out_ += "\t" + names_[top_i[i][r]] + "\t" + fmt_prob(top_p[i][r]);
+      if (c_.all_probabilities) {
+        for (int64_t l = 0; l < probs.size(1); ++l) out_ += "\t" + fmt_prob(all_p[i][l]);
+      }
+      if (c_.logits) {
+        for (int64_t l = 0; l < logits.size(1); ++l) out_ += "\t" + fmt_logit(all_z[i][l]);
+      }
+    } else {
+      out_ += json_row(input, data.examples[i].line, top_p[i], top_i[i], all_p[i], all_z[i], probs.size(1)).dump();
+    }
+    out_ += "\n";
+  }
+  return predicted;
+}
+
+Json PredictionWriter::json_row(const std::string& input, uint64_t line, const Row& top_p, const Ids& top_i,
+                              const Row& all_p, const Row& all_z, int64_t labels) const {
+  Json j{{"label", names_[top_i[0]]}, {"probability", top_p[0]}};
+  if (input != "-") j["source"] = input;
+  j["line"] = line;
+  if (k_ > 1) {
+    Json topk = Json::array();
+    for (int64_t r = 0; r < k_; ++r) topk.push_back({{"label", names_[top_i[r]]}, {"probability", top_p[r]}});
+    j["top_k"] = topk;
+  }
+  if (c_.all_probabilities) {
+    Json all = Json::object();
+    for (int64_t l = 0; l < labels; ++l) all[names_[l]] = all_p[l];
+    j["probabilities"] = all;
+  }
+  if (c_.logits) {
+    Json z = Json::array();
+    for (int64_t l = 0; l < labels; ++l) z.push_back(all_z[l]);
+    j["logits"] = z;
+  }
+  return j;
+}
+
+}  // namespace kdtext::stages

@@ -1,0 +1,36 @@
+// kdtext-classify's output: predictions as TSV rows or JSON lines (private to the stage).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "kdtext/stages/classify.h"
+#include "kdtext/text/labelled.h"
+#include "kdtext/util/json.h"
+
+namespace kdtext::stages {
+
+// Formats predictions as TSV rows (with a header line) or JSON lines.
+class PredictionWriter {
+ public:
+  PredictionWriter(const ClassifyConfig& c, const std::vector<std::string>& names);
+  // Appends one row per example of `data` (logits [N, K] in its order);
+  // returns the predicted label ids.
+  std::vector<int64_t> add(const std::string& input, const text::LabelledData& data, const torch::Tensor& logits);
+  const std::string& text() const { return out_; }
+
+ private:
+  using Row = at::TensorAccessor<float, 1>;
+  using Ids = at::TensorAccessor<int64_t, 1>;
+  Json json_row(const std::string& input, uint64_t line, const Row& top_p, const Ids& top_i, const Row& all_p,
+                const Row& all_z, int64_t labels) const;
+
+  const ClassifyConfig& c_;
+  const std::vector<std::string>& names_;
+  int64_t k_;
+  std::string out_;
+};
+
+}  // namespace kdtext::stages

@@ -1,0 +1,102 @@
+#include <filesystem>
+
+#include "distill_tasks.h"
+#include "kdtext/infer/predict.h"
+#include "kdtext/io/checkpoint.h"
+#include "kdtext/io/safetensors.h"
+#include "kdtext/log.h"
+#include "kdtext/util/error.h"
+
+namespace kdtext::stages {
+namespace fs = std::filesystem;
+
+namespace {
+
+// The teacher and student as distillation loads them: which heads each
+// keeps and which stored weights may be missing or left over.
+struct LoadPlan {
+  model::Heads teacher_heads = model::Heads::kClassifier, student_heads = model::Heads::kClassifier;
+  io::LoadRules teacher_rules, student_rules;
+  model::BertConfig student_config;
+};
+
+LoadPlan plan_loading(const DistillConfig& c, const io::Checkpoint& tck, const io::Checkpoint& sck) {
+  if (tck.tokenizer->fingerprint() != sck.tokenizer->fingerprint()) {
+    throw InputError(c.student + ": its tokenizer (" + sck.tokenizer->fingerprint() + ") differs from the teacher's (" +
+                     tck.tokenizer->fingerprint() + "); build the student from this teacher");
+  }
+  LoadPlan p;
+  p.student_config = sck.config;
+  if (c.mode == DistillMode::kGeneral) {
+    // Only the encoders are compared; the student keeps whatever head it has.
+    p.teacher_heads = model::Heads::kNone;
+    p.teacher_rules.allow_unexpected_prefixes = {"cls.", "classifier."};
+    p.student_heads = sck.heads;
+    if (c.loss.mlm_weight > 0 && sck.heads != model::Heads::kMaskedLM) {
+      throw InputError(c.student + ": loss.mlm_weight needs a student with a masked-LM head; build it from the "
+                                   "pretrained (not the fine-tuned) teacher, or set loss.mlm_weight to 0");
+    }
+    return p;
+  }
+  if (tck.heads != model::Heads::kClassifier) {
+    throw InputError(c.teacher + ": the teacher has no classification head; fine-tune it first (or use mode general)");
+  }
+  if (sck.heads == model::Heads::kClassifier) {
+    if (tck.config.labels != sck.config.labels) throw InputError(c.student + ": its labels differ from the teacher's");
+  } else {
+    // A generally distilled student: a new classifier for the teacher's labels.
+    log::info("the student has no classification head: starting one for the teacher's ", tck.config.labels.size(),
+              " labels");
+    p.student_config.labels = tck.config.labels;
+    p.student_rules.allow_missing_prefixes = {"classifier."};
+    p.student_rules.allow_unexpected_prefixes = {"cls."};
+  }
+  return p;
+}
+
+}  // namespace
+
+DistillBase::DistillBase(const DistillConfig& c, torch::Device device) : c_(c), device_(device) {
+  auto tck = io::read_checkpoint(c.teacher);
+  auto sck = io::read_checkpoint(c.student);
+  const LoadPlan plan = plan_loading(c, tck, sck);
+  teacher_config_ = tck.config;
+  teacher_ = model::Bert(tck.config, plan.teacher_heads);
+  io::load_weights(*teacher_, tck.weights, c.teacher, plan.teacher_rules);
+  teacher_->to(device);
+  teacher_->eval();
+  for (auto& p : teacher_->parameters()) p.set_requires_grad(false);
+  trainable_ = std::make_shared<Trainable>();
+  trainable_->student = trainable_->register_module("student", model::Bert(plan.student_config, plan.student_heads));
+  io::load_weights(*trainable_->student, sck.weights, c.student, plan.student_rules);
+  tokenizer_ = std::move(sck.tokenizer);
+  labels_ = text::LabelMap(tck.config.labels);
+  objective_ = std::make_unique<distill::DistillObjective>(c.loss, sck.config, tck.config);
+  trainable_->projections = trainable_->register_module("projections", objective_->projections());
+  trainable_->to(device);
+  infer::checked_max_len(c.max_len, tck.config, "max_len");
+  infer::checked_max_len(c.max_len, sck.config, "max_len");
+  max_len_ = c.max_len;
+}
+
+void DistillBase::write_model(const fs::path& dir, const Json& provenance) {
+  io::CheckpointInfo info{"distill", provenance};
+  info.provenance["mode"] = choice_name(c_.mode, kDistillModes);
+  info.provenance["teacher"] = c_.teacher;
+  info.provenance["student_init"] = c_.student;
+  info.provenance["layer_map"] = objective_->layer_map();
+  if (c_.mode == DistillMode::kGeneral) info.provenance["shards"] = fs::absolute(c_.shards).string();
+  io::write_checkpoint_files(dir, student(), *tokenizer_, info);
+  // Projections are training-only: kept beside the student for resume, never loaded by classify.
+  const auto projections = io::module_tensors(*trainable_->projections);
+  if (!projections.empty()) io::save_safetensors(dir / "distill_projections.safetensors", projections);
+}
+
+void DistillBase::load_for_resume(const fs::path& dir) {
+  io::load_weights(student(), io::load_safetensors(dir / "model.safetensors").tensors, dir.string());
+  if (trainable_->projections->size() > 0) {
+    io::load_module_file(*trainable_->projections, dir / "distill_projections.safetensors");
+  }
+}
+
+}  // namespace kdtext::stages

@@ -1,0 +1,130 @@
+// Task distillation: a labelled set, every loss term.
+#include <filesystem>
+
+#include "distill_tasks.h"
+#include "kdtext/eval/metrics.h"
+#include "kdtext/infer/predict.h"
+#include "kdtext/log.h"
+#include "kdtext/text/feeds.h"
+#include "kdtext/util/error.h"
+
+namespace kdtext::stages {
+namespace fs = std::filesystem;
+
+namespace {
+
+text::EncodedSet read_set(const DistillConfig& c, const std::string& path, const text::LabelMap& labels,
+                          const text::Tokenizer& tokenizer, int64_t max_len) {
+  auto data = text::read_labelled(path, c.data, true);
+  return text::encode_labelled(data, labels, c.data, tokenizer, max_len);
+}
+
+// Task distillation: output terms, hard labels and any intermediate terms;
+// model selection by dev accuracy or macro-F1 (or, with layer-wise terms
+// only, by the distillation loss on dev: the classifier is not trained then).
+class TaskDistill final : public DistillBase {
+ public:
+  TaskDistill(const DistillConfig& c, torch::Device device)
+      : DistillBase(c, device), batches_(read_set(c, c.train, labels_, *tokenizer_, max_len_), c.batch_size, c.run.seed),
+        dev_(read_set(c, c.dev, labels_, *tokenizer_, max_len_)) {
+    if (batches_.data().size() == 0 || dev_.size() == 0) throw InputError("distill: empty training or dev data");
+    logit_cache_.resize(batches_.data().size());
+  }
+
+  bool intermediate_only() const { return c_.loss.intermediate_only(); }
+  std::string selection_metric() const override { return intermediate_only() ? "dev_distill_loss" : c_.metric; }
+  bool higher_is_better() const override { return !intermediate_only(); }
+  int64_t examples() const override { return static_cast<int64_t>(batches_.data().size()); }
+
+  train::StepOutput forward_step() override {
+    const auto b = batches_.next();
+    ++step_;
+    const auto ids = b.input_ids.to(device_), mask = b.attention_mask.to(device_), seg = b.token_type_ids.to(device_);
+    const auto fo = objective_->forward_options();
+    const auto teacher = teacher_outputs(b.index, ids, mask, seg);
+    distill::ModelOutputs s;
+    s.encoder = student().encode(ids, mask, seg, fo);
+    s.logits = student().classify(s.encoder.pooled).to(torch::kFloat32);
+    auto sum = objective_->compute(s, teacher, mask, b.labels.to(device_), progress());
+    train::StepOutput out;
+    out.terms = std::move(sum.values);
+    out.terms["temperature"] = objective_->temperature(progress());
+    out.loss = sum.total;
+    out.tokens = b.attention_mask.sum().item<int64_t>();
+    out.examples = static_cast<int64_t>(b.index.size());
+    return out;
+  }
+
+  train::EvalResult evaluate() override {
+    auto pred = infer::predict_probabilities(student(), dev_.inputs, c_.batch_size, device_).argmax(1);
+    std::vector<int64_t> p(pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.numel());
+    const auto m = eval::classification_metrics(dev_.labels, p, labels_.size());
+    train::EvalResult r{{{"accuracy", m.accuracy}, {"macro_f1", m.macro_f1}}};
+    if (intermediate_only()) r.metrics["dev_distill_loss"] = dev_distill_loss();
+    return r;
+  }
+
+  Json data_state() const override {
+    Json s = batches_.state();
+    s["step"] = step_;
+    return s;
+  }
+  void restore_data_state(const Json& s) override {
+    batches_.restore(s);
+    step_ = s.at("step").get<int64_t>();
+  }
+
+ private:
+  // Teacher outputs without gradients; logits cached per example when only
+  // they are needed (the teacher then runs once per example, not per epoch).
+  distill::ModelOutputs teacher_outputs(const std::vector<size_t>& rows, const torch::Tensor& ids,
+                                        const torch::Tensor& mask, const torch::Tensor& seg) {
+    distill::ModelOutputs t;
+    const bool cacheable = c_.cache_teacher_logits && !objective_->needs_teacher_internals();
+    bool cached = cacheable;
+    for (size_t r : rows) cached = cached && logit_cache_[r].defined();
+    if (cached) {
+      std::vector<torch::Tensor> parts;
+      for (size_t r : rows) parts.push_back(logit_cache_[r]);
+      t.logits = torch::stack(parts).to(device_);
+      return t;
+    }
+    torch::NoGradGuard no_grad;
+    t.encoder = teacher_->encode(ids, mask, seg, objective_->forward_options());
+    t.logits = teacher_->classify(t.encoder.pooled).to(torch::kFloat32);
+    if (cacheable) {
+      auto cpu = t.logits.to(torch::kCPU);
+      for (size_t i = 0; i < rows.size(); ++i) logit_cache_[rows[i]] = cpu[static_cast<int64_t>(i)].clone();
+    }
+    return t;
+  }
+
+  // The weighted layer-wise loss on dev, per example.
+  double dev_distill_loss() {
+    torch::NoGradGuard no_grad;
+    const auto fo = objective_->forward_options();
+    double sum = 0;
+    for (const auto& rows : text::sorted_batches(dev_.inputs, c_.batch_size)) {
+      const auto b = text::make_batch(dev_.inputs, rows);
+      const auto ids = b.input_ids.to(device_), mask = b.attention_mask.to(device_), seg = b.token_type_ids.to(device_);
+      const auto t_out = teacher_->encode(ids, mask, seg, fo);
+      const auto s_out = student().encode(ids, mask, seg, fo);
+      distill::LossTerms terms;
+      objective_->add_intermediate(s_out, t_out, mask, terms);
+      sum += terms.total.item<double>() * static_cast<double>(rows.size());
+    }
+    return sum / static_cast<double>(dev_.size());
+  }
+
+  text::LabelledBatches batches_;
+  text::EncodedSet dev_;
+  std::vector<torch::Tensor> logit_cache_;
+};
+
+}  // namespace
+
+std::unique_ptr<DistillBase> make_task_distill(const DistillConfig& c, torch::Device device) {
+  return std::make_unique<TaskDistill>(c, device);
+}
+
+}  // namespace kdtext::stages

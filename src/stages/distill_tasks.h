@@ -1,0 +1,60 @@
+// The two training tasks of kdtext-distill (private to the stage). Each wires
+// a data feed (text/feeds.h), the frozen teacher, the student and the
+// objective (distill/objective.h) into a train::TrainingTask.
+#pragma once
+
+#include <memory>
+
+#include "kdtext/distill/objective.h"
+#include "kdtext/model/bert.h"
+#include "kdtext/stages/distill.h"
+#include "kdtext/text/labelled.h"
+#include "kdtext/text/tokenizer.h"
+#include "kdtext/train/trainer.h"
+
+namespace kdtext::stages {
+
+// What task and general distillation share: the frozen teacher, the student
+// and the objective with its projections (student + projections are trained).
+class DistillBase : public train::TrainingTask {
+ public:
+  DistillBase(const DistillConfig& c, torch::Device device);
+
+  std::string stage() const override { return "distill"; }
+  torch::nn::Module& module() override { return *trainable_; }
+  void write_model(const std::filesystem::path& dir, const Json& provenance) override;
+  void load_for_resume(const std::filesystem::path& dir) override;
+
+  void set_total_steps(int64_t n) { total_steps_ = n; }
+  // Training examples (task) or packed sequences per epoch (general).
+  virtual int64_t examples() const = 0;
+
+ protected:
+  // Training progress in [0, 1] of the current step, for scheduled weights.
+  double progress() const { return total_steps_ > 1 ? double(step_ - 1) / double(total_steps_ - 1) : 0.0; }
+  model::BertImpl& student() { return *trainable_->student; }
+
+  // Student + projections: the parameters distillation trains.
+  struct Trainable : torch::nn::Module {
+    model::Bert student{nullptr};
+    torch::nn::ModuleList projections{nullptr};
+  };
+
+  DistillConfig c_;
+  torch::Device device_;
+  model::BertConfig teacher_config_;
+  model::Bert teacher_{nullptr};
+  std::shared_ptr<Trainable> trainable_;
+  std::unique_ptr<distill::DistillObjective> objective_;
+  std::unique_ptr<text::Tokenizer> tokenizer_;
+  text::LabelMap labels_;
+  int64_t max_len_ = 0;
+  int64_t step_ = 0, total_steps_ = 1;
+};
+
+std::unique_ptr<DistillBase> make_task_distill(const DistillConfig& c, torch::Device device);
+std::unique_ptr<DistillBase> make_general_distill(const DistillConfig& c, torch::Device device);
+// The task for c.mode.
+std::unique_ptr<DistillBase> make_distill_task(const DistillConfig& c, torch::Device device);
+
+}  // namespace kdtext::stages
