@@ -16,12 +16,7 @@ int main(int argc, char** argv) {
   app.flag("all-probs", "all_probabilities", "Print every label's probability");
   app.option("--top-k", "top_k", "Print the k most probable labels");
   app.flag("logits", "logits", "Also print the raw classifier logits");
-  app.option("--format", "data.format", "auto, lines, tsv, csv or jsonl");
-  app.option("--text-column", "data.text_column", "Text column (name or index)");
-  app.option("--pair-column", "data.pair_column", "Second text column for pairs");
-  app.option("--label-column", "data.label_column", "Gold label column (for --eval)");
-  app.option("--header", "data.header", "auto, yes or no");
-  app.option("--bad-lines", "data.bad_lines", "error or skip");
+  cli::add_data_format_flags(app);
   app.option("--batch-size", "batch_size", "Texts per batch");
   app.option("--max-len", "max_len", "Tokens per text (0: the model's maximum)");
   app.flag("eval", "eval", "Compute accuracy, F1 and the confusion matrix against gold labels");

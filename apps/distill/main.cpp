@@ -17,17 +17,10 @@ int main(int argc, char** argv) {
   app.option("--mode", "mode", "task (labelled set) or general (token shards)");
   app.option("--teacher", "teacher", "Teacher checkpoint (fine-tuned for --mode task)", true);
   app.option("--student", "student", "Initial student checkpoint (kdtext-build-student or a general distillation)", true);
-  app.option("--train", "train", "Labelled training file (task)");
-  app.option("--dev", "dev", "Labelled development file (task)");
+  cli::add_labelled_training_flags(app, /*files_required=*/false);
   app.option("--shards", "shards", "kdtext-preprocess output directory (general)");
   app.option("--validation-every", "validation_every", "Hold out every N-th document (general)");
-  app.option("--test", "test", "Labelled test file (reported only)");
-  app.option("-o,--output", "output", "Run directory", true);
-  app.flag("overwrite", "overwrite", "Start over in a non-empty output directory");
-  app.flag("resume", "resume", "Continue from the newest checkpoint");
-  app.option("--max-len", "max_len", "Tokens per example");
-  app.option("--batch-size", "batch_size", "Examples per batch");
-  app.option("--epochs", "epochs", "Epochs (when --max-steps is 0)");
+  cli::add_training_flags(app);
   app.option("--temperature", "loss.temperature", "Softmax temperature for output terms");
   app.option("--output-loss", "loss.output", "kl, soft_ce or mse");
   app.option("--output-weight", "loss.output_weight", "Weight of the output term");
@@ -38,14 +31,6 @@ int main(int argc, char** argv) {
   app.option("--mlm-weight", "loss.mlm_weight", "Weight of the student's masked-LM loss (general)");
   app.option("--layer-map", "loss.layer_map", "uniform, last, skip or list");
   app.option("--layer-list", "loss.layer_list", "Teacher layer (1-based) per student layer, for --layer-map list");
-  app.option("--max-steps", "trainer.max_steps", "Optimiser steps (0: from --epochs)");
-  app.option("--lr", "trainer.lr", "Peak learning rate");
-  app.option("--eval-every", "trainer.eval_every", "Evaluate every N steps (0: per epoch)");
-  app.option("--log-every", "trainer.log_every", "Progress every N steps");
-  app.option("--save-every", "trainer.save_every", "Resumable checkpoint every N steps");
-  app.option("--max-minutes", "trainer.max_minutes", "Wall-clock budget in minutes (0: none)");
-  app.option("--stop-at-step", "trainer.stop_at_step", "Save and stop at this step (resume later)");
-  app.flag("bf16", "trainer.bf16", "bf16 autocast");
   return app.run(argc, argv, [](const cli::RunContext& ctx) {
     stages::run_distill(stages::distill_config_from_json(ctx.config), ctx.device);
   });

@@ -233,4 +233,44 @@ int StageApp::run(int argc, char** argv, const std::function<void(const RunConte
   }
 }
 
+void add_data_format_flags(StageApp& app) {
+  app.option("--format", "data.format", "auto, tsv, csv or jsonl (classify also: lines)");
+  app.option("--text-column", "data.text_column", "Text column (name or 0-based index)");
+  app.option("--pair-column", "data.pair_column", "Second text column for pairs");
+  app.option("--label-column", "data.label_column", "Label column (name or index)");
+  app.option("--header", "data.header", "auto, yes or no");
+  app.option("--bad-lines", "data.bad_lines", "error or skip");
+}
+
+void add_training_flags(StageApp& app) {
+  app.option("-o,--output", "output", "Run directory", true);
+  app.flag("overwrite", "overwrite", "Start over in a non-empty output directory");
+  app.flag("resume", "resume", "Continue from the newest checkpoint in the output directory");
+  app.option("--max-len", "max_len", "Tokens per example (packed sequence length for shards)");
+  app.option("--batch-size", "batch_size", "Examples (sequences) per micro-batch");
+  app.option("--max-steps", "trainer.max_steps", "Optimiser steps (0: from --epochs where the stage has epochs)");
+  app.option("--lr", "trainer.lr", "Peak learning rate");
+  app.option("--warmup-ratio", "trainer.warmup_ratio", "Warm-up fraction of the steps");
+  app.option("--warmup-steps", "trainer.warmup_steps", "Warm-up steps (-1: --warmup-ratio)");
+  app.option("--schedule", "trainer.schedule", "linear, cosine or constant");
+  app.option("--grad-accum", "trainer.grad_accum", "Micro-batches per step");
+  app.option("--eval-every", "trainer.eval_every", "Evaluate every N steps (0: per epoch, or only at the end)");
+  app.option("--early-stopping", "trainer.early_stopping_patience", "Evaluations without improvement before stopping");
+  app.option("--log-every", "trainer.log_every", "Progress every N steps");
+  app.option("--save-every", "trainer.save_every", "Resumable checkpoint every N steps");
+  app.option("--max-minutes", "trainer.max_minutes", "Wall-clock budget in minutes (0: none)");
+  app.option("--stop-at-step", "trainer.stop_at_step", "Save and stop at this step (resume later)");
+  app.flag("bf16", "trainer.bf16", "bf16 autocast");
+}
+
+void add_labelled_training_flags(StageApp& app, bool files_required) {
+  app.option("--train", "train", "Labelled training file (tsv, csv or jsonl)", files_required);
+  app.option("--dev", "dev", "Labelled development file (selects the best checkpoint)", files_required);
+  app.option("--test", "test", "Labelled test file (reported only)");
+  add_data_format_flags(app);
+  app.option("--epochs", "epochs", "Epochs (when --max-steps is 0)");
+  app.option("--evals-per-epoch", "evals_per_epoch", "Evaluations per epoch (when --eval-every is 0)");
+  app.option("--metric", "metric", "accuracy or macro_f1 (selects the best checkpoint)");
+}
+
 }  // namespace kdtext::cli

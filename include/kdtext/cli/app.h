@@ -66,6 +66,23 @@ class StageApp {
   bool dump_config_ = false;
 };
 
+// Flag sets shared by several stages, each defined once (the keys they bind
+// must exist in the stage's JSON defaults).
+//
+// Labelled-data format: --format, --text-column, --pair-column,
+// --label-column, --header, --bad-lines (data.*).
+void add_data_format_flags(StageApp& app);
+// Every training stage (pretrain, finetune, distill): -o/--output,
+// --overwrite, --resume, --max-len, --batch-size and the trainer.* flags
+// (--max-steps, --lr, --warmup-ratio, --warmup-steps, --schedule,
+// --grad-accum, --eval-every, --early-stopping, --log-every, --save-every,
+// --max-minutes, --stop-at-step, --bf16).
+void add_training_flags(StageApp& app);
+// Stages that train on a labelled set (finetune, distill): --train, --dev,
+// --test, the data format, --epochs, --evals-per-epoch, --metric.
+// `files_required`: --train and --dev must be given.
+void add_labelled_training_flags(StageApp& app, bool files_required);
+
 // Semantic version of this build, e.g. "0.1.0".
 const char* version();
 
