@@ -70,6 +70,56 @@ void save_safetensors(const fs::path& path, const std::vector<std::pair<std::str
   write_file_atomic(path, out);
 }
 
+namespace {
+
+// One tensor's header entry, checked against the data section.
+struct Entry {
+  std::string name;
+  const DType* dtype;
+  std::vector<int64_t> shape;
+  uint64_t begin, end;
+};
+
+// Validates the header entry `e` of tensor `name`; `fail` builds the error.
+template <typename Fail>
+Entry parse_entry(const std::string& name, const Json& e, uint64_t data_size, const Fail& fail) {
+  if (!e.is_object() || !e.contains("dtype") || !e.contains("shape") || !e.contains("data_offsets")) {
+    throw fail("tensor '" + name + "': entry needs dtype, shape and data_offsets");
+  }
+  if (!e["dtype"].is_string()) throw fail("tensor '" + name + "': dtype is not a string");
+  const DType* d = dtype_by_name(e["dtype"].get<std::string>());
+  if (!d) throw fail("tensor '" + name + "': unknown or unsupported dtype '" + e["dtype"].get<std::string>() + "'");
+  Entry entry{name, d, {}, 0, 0};
+  uint64_t numel = 1;
+  if (!e["shape"].is_array()) throw fail("tensor '" + name + "': shape is not an array");
+  for (const auto& dim : e["shape"]) {
+    if (!dim.is_number_unsigned()) throw fail("tensor '" + name + "': shape has a non-integer or negative entry");
+    const uint64_t v = dim.get<uint64_t>();
+    if (v != 0 && numel > (uint64_t{1} << 62) / v) throw fail("tensor '" + name + "': shape too large");
+    numel *= v;
+    entry.shape.push_back(static_cast<int64_t>(v));
+  }
+  const auto& off = e["data_offsets"];
+  if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned()) {
+    throw fail("tensor '" + name + "': data_offsets must be two non-negative integers");
+  }
+  entry.begin = off[0].get<uint64_t>();
+  entry.end = off[1].get<uint64_t>();
+  if (entry.begin > entry.end || entry.end > data_size) {
+    throw fail("tensor '" + name + "': data_offsets [" + std::to_string(entry.begin) + ", " +
+               std::to_string(entry.end) + "] fall outside the " + std::to_string(data_size) +
+               "-byte data section (truncated file?)");
+  }
+  if (entry.end - entry.begin != numel * d->bytes) {
+    throw fail("tensor '" + name + "': shape " + e["shape"].dump() + " of " + d->name + " needs " +
+               std::to_string(numel * d->bytes) + " bytes but data_offsets span " +
+               std::to_string(entry.end - entry.begin));
+  }
+  return entry;
+}
+
+}  // namespace
+
 SafetensorsFile load_safetensors(const fs::path& path) {
   const auto fail = [&](const std::string& why) { return InputError(path.string() + ": " + why); };
   std::ifstream in(path, std::ios::binary);
@@ -93,62 +143,22 @@ SafetensorsFile load_safetensors(const fs::path& path) {
     throw fail(std::string("header is not valid JSON: ") + e.what());
   }
   if (!header.is_object()) throw fail("header is not a JSON object");
-  const uint64_t data_start = 8 + n, data_size = size - data_start;
+  const uint64_t data_size = size - 8 - n;
 
   SafetensorsFile out;
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
-  struct Entry {
-    std::string name;
-    const DType* dtype;
-    std::vector<int64_t> shape;
-    uint64_t begin, end;
-  };
   std::vector<Entry> entries;
   for (auto it = header.begin(); it != header.end(); ++it) {
-    if (it.key() == "__metadata__") {
-      if (!it->is_object()) throw fail("__metadata__ must be an object of strings");
-      for (auto m = it->begin(); m != it->end(); ++m) {
-        if (!m->is_string()) throw fail("__metadata__." + m.key() + " is not a string");
-        out.metadata[m.key()] = m->get<std::string>();
-      }
+    if (it.key() != "__metadata__") {
+      entries.push_back(parse_entry(it.key(), *it, data_size, fail));
+      ranges.emplace_back(entries.back().begin, entries.back().end);
       continue;
     }
-    const std::string& name = it.key();
-    const Json& e = *it;
-    if (!e.is_object() || !e.contains("dtype") || !e.contains("shape") || !e.contains("data_offsets")) {
-      throw fail("tensor '" + name + "': entry needs dtype, shape and data_offsets");
+    if (!it->is_object()) throw fail("__metadata__ must be an object of strings");
+    for (auto m = it->begin(); m != it->end(); ++m) {
+      if (!m->is_string()) throw fail("__metadata__." + m.key() + " is not a string");
+      out.metadata[m.key()] = m->get<std::string>();
     }
-    if (!e["dtype"].is_string()) throw fail("tensor '" + name + "': dtype is not a string");
-    const DType* d = dtype_by_name(e["dtype"].get<std::string>());
-    if (!d) throw fail("tensor '" + name + "': unknown or unsupported dtype '" + e["dtype"].get<std::string>() + "'");
-    Entry entry{name, d, {}, 0, 0};
-    uint64_t numel = 1;
-    if (!e["shape"].is_array()) throw fail("tensor '" + name + "': shape is not an array");
-    for (const auto& dim : e["shape"]) {
-      if (!dim.is_number_unsigned()) throw fail("tensor '" + name + "': shape has a non-integer or negative entry");
-      const uint64_t v = dim.get<uint64_t>();
-      if (v != 0 && numel > (uint64_t{1} << 62) / v) throw fail("tensor '" + name + "': shape too large");
-      numel *= v;
-      entry.shape.push_back(static_cast<int64_t>(v));
-    }
-    const auto& off = e["data_offsets"];
-    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned()) {
-      throw fail("tensor '" + name + "': data_offsets must be two non-negative integers");
-    }
-    entry.begin = off[0].get<uint64_t>();
-    entry.end = off[1].get<uint64_t>();
-    if (entry.begin > entry.end || entry.end > data_size) {
-      throw fail("tensor '" + name + "': data_offsets [" + std::to_string(entry.begin) + ", " +
-                 std::to_string(entry.end) + "] fall outside the " + std::to_string(data_size) +
-                 "-byte data section (truncated file?)");
-    }
-    if (entry.end - entry.begin != numel * d->bytes) {
-      throw fail("tensor '" + name + "': shape " + e["shape"].dump() + " of " + d->name + " needs " +
-                 std::to_string(numel * d->bytes) + " bytes but data_offsets span " +
-                 std::to_string(entry.end - entry.begin));
-    }
-    ranges.emplace_back(entry.begin, entry.end);
-    entries.push_back(std::move(entry));
   }
   std::sort(ranges.begin(), ranges.end());
   for (size_t i = 1; i < ranges.size(); ++i) {

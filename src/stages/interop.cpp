@@ -8,6 +8,7 @@
 
 #include "kdtext/util/atomic.h"
 #include "kdtext/io/checkpoint.h"
+#include "kdtext/io/hf.h"
 #include "kdtext/io/safetensors.h"
 #include "kdtext/log.h"
 #include "kdtext/model/bert.h"
@@ -35,78 +36,13 @@ ImportHfConfig import_hf_config_from_json(const Json& j) {
   return c;
 }
 
-namespace {
-
-bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
-
-// transformers architectures kdtext reads, and the head each carries.
-model::Heads heads_of_weights(const io::TensorMap& w) {
-  if (w.count("classifier.weight")) return model::Heads::kClassifier;
-  if (w.count("cls.predictions.bias") || w.count("cls.predictions.transform.dense.weight")) {
-    return model::Heads::kMaskedLM;
-  }
-  return model::Heads::kNone;
-}
-
-}  // namespace
-
 Json run_import_hf(const ImportHfConfig& c) {
   const fs::path src(c.source);
-  if (!fs::is_directory(src)) throw InputError(c.source + ": no such directory");
-  const fs::path config_path = src / "config.json";
-  if (!fs::exists(config_path)) throw InputError(c.source + ": no config.json (not a Hugging Face model directory)");
-  const Json hf = read_json_file(config_path);
-  // Refuse other architectures by name before reading their weights.
-  const std::string model_type = hf.value("model_type", std::string("bert"));
-  if (model_type != "bert") {
-    throw InputError(config_path.string() + ": model_type '" + model_type +
-                     "' is not supported; kdtext imports BERT (BertModel, BertForMaskedLM, "
-                     "BertForSequenceClassification)");
-  }
-  std::string architecture = "BertModel";
-  if (auto it = hf.find("architectures"); it != hf.end() && it->is_array() && !it->empty()) {
-    architecture = it->at(0).get<std::string>();
-    static const std::set<std::string> known = {"BertModel", "BertForMaskedLM", "BertForSequenceClassification",
-                                                "BertForPreTraining"};
-    if (!known.count(architecture)) {
-      throw InputError(config_path.string() + ": architecture " + architecture +
-                       " is not supported (BertModel, BertForMaskedLM, BertForSequenceClassification, "
-                       "BertForPreTraining are)");
-    }
-  }
-  model::BertConfig config;
-  try {
-    config = model::bert_config_from_json(hf, config_path.string());
-  } catch (const ConfigError& e) {
-    throw InputError(e.what());
-  }
-
+  auto [config, architecture] = io::read_hf_config(src, c.source);
   const fs::path weights_path = src / "model.safetensors";
-  if (!fs::exists(weights_path)) {
-    throw InputError(c.source + ": no model.safetensors" +
-                     std::string(fs::exists(src / "pytorch_model.bin")
-                                     ? " (only pytorch_model.bin: re-save it with save_pretrained(..., "
-                                       "safe_serialization=True))"
-                                     : ""));
-  }
-  auto file = io::load_safetensors(weights_path);
-  // Normalise names: BertModel stores "embeddings.*", "encoder.*", "pooler.*"
-  // without the "bert." prefix the task models use.
-  io::TensorMap weights;
   std::vector<std::string> dropped;
-  for (auto& [name, t] : file.tensors) {
-    std::string key = name;
-    if (starts_with(key, "embeddings.") || starts_with(key, "encoder.") || starts_with(key, "pooler.")) {
-      key = "bert." + key;
-    }
-    if (key == "bert.embeddings.position_ids") continue;  // a stale buffer some versions saved
-    if (starts_with(key, "cls.seq_relationship.")) {      // BertForPreTraining's next-sentence head
-      dropped.push_back(key);
-      continue;
-    }
-    weights[key] = t.to(torch::kFloat32);
-  }
-  const model::Heads heads = heads_of_weights(weights);
+  const io::TensorMap weights = io::read_hf_weights(src, c.source, dropped);
+  const model::Heads heads = io::heads_of_weights(weights);
   if (heads == model::Heads::kClassifier && config.labels.empty()) {
     // transformers writes id2label for every classifier; a bare num_labels means LABEL_0, LABEL_1, ...
     const int64_t n = weights.at("classifier.weight").size(0);

@@ -9,6 +9,7 @@
 #include "kdtext/util/atomic.h"
 #include "kdtext/log.h"
 #include "kdtext/text/corpus.h"
+#include "kdtext/text/pipeline.h"
 #include "kdtext/text/sample.h"
 #include "kdtext/text/shard.h"
 #include "kdtext/util/error.h"
@@ -60,51 +61,65 @@ PreprocessConfig preprocess_config_from_json(const Json& j) {
 
 namespace {
 
-// Runs `fn(i)` for i in [0, n) on up to `threads` threads, in contiguous blocks.
-template <typename Fn>
-void parallel_for(size_t n, int threads, Fn&& fn) {
-  const size_t t = std::min<size_t>(std::max(1, threads), std::max<size_t>(1, n / 64));
-  if (t <= 1) {
-    for (size_t i = 0; i < n; ++i) fn(i);
-    return;
+// Pass 1: clean + dedup into `cleaned` (one document per line), offering each
+// kept document to the tokenizer-training sample when one is being trained.
+void clean_pass(const PreprocessConfig& c, const std::vector<fs::path>& files, text::DocMode mode, int threads,
+                text::CorpusCleaner& cleaner, text::ReservoirSample* sample, const fs::path& cleaned) {
+  std::ofstream clean_out(cleaned, std::ios::binary);
+  if (!clean_out) throw std::runtime_error(cleaned.string() + ": cannot open for writing");
+  text::CorpusReader reader(files, mode);
+  Progress progress("pass 1/2 clean", static_cast<double>(reader.total_bytes()), "MB", 1e6);
+  text::clean_corpus(reader, cleaner, static_cast<size_t>(c.batch_documents), threads, progress, [&](std::string&& doc) {
+    clean_out << doc << '\n';
+    if (sample) sample->offer(doc);
+  });
+  clean_out.flush();
+  if (!clean_out) throw std::runtime_error(cleaned.string() + ": write failed (disk full?)");
+  progress.update(static_cast<double>(reader.bytes_read()), "done", true);
+  const auto& cs = cleaner.stats();
+  if (cs.documents_kept == 0) {
+    throw InputError("no documents left after cleaning (" + std::to_string(cs.documents_read) + " read, " +
+                     std::to_string(cs.filtered_too_short) + " too short, " + std::to_string(cs.filtered_too_long) +
+                     " too long, " + std::to_string(cs.duplicates_removed) + " duplicates); inputs: " +
+                     files.front().string() + (files.size() > 1 ? " ..." : ""));
   }
-  std::vector<std::thread> pool;
-  std::exception_ptr error;
-  std::mutex error_mutex;
-  const size_t block = (n + t - 1) / t;
-  for (size_t w = 0; w < t; ++w) {
-    pool.emplace_back([&, w] {
-      try {
-        for (size_t i = w * block; i < std::min(n, (w + 1) * block); ++i) fn(i);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(error_mutex);
-        if (!error) error = std::current_exception();
-      }
-    });
-  }
-  for (auto& th : pool) th.join();
-  if (error) std::rethrow_exception(error);
+  log::info("cleaned: ", cs.documents_read, " read, ", cs.documents_kept, " kept, ", cs.duplicates_removed,
+            " duplicates, ", cs.filtered_too_short, " too short, ", cs.filtered_too_long, " too long");
 }
 
-// Reads documents in batches and cleans them in parallel; `sink` receives the
-// kept documents in corpus order.
-template <typename Sink>
-void clean_corpus(text::CorpusReader& reader, text::CorpusCleaner& cleaner, size_t batch, int threads,
-                  Progress& progress, Sink&& sink) {
-  std::vector<text::Document> docs(batch);
-  std::vector<text::Normalized> normalized(batch);
-  while (true) {
-    size_t n = 0;
-    while (n < batch && reader.next(docs[n])) ++n;
-    if (n == 0) break;
-    parallel_for(n, threads, [&](size_t i) { normalized[i] = cleaner.normalize(docs[i]); });
-    for (size_t i = 0; i < n; ++i) {
-      if (cleaner.accept(docs[i], normalized[i])) sink(std::move(normalized[i].text));
-    }
-    progress.update(static_cast<double>(reader.bytes_read()),
-                    log::cat(cleaner.stats().documents_kept, " docs kept"));
-    if (n < batch) break;
+// The existing tokenizer, or one trained on the sample.
+std::unique_ptr<text::Tokenizer> make_tokenizer(const PreprocessConfig& c, std::unique_ptr<text::Tokenizer> existing,
+                                                text::ReservoirSample& sample, const text::NormalizerOptions& norm,
+                                                int threads) {
+  if (existing) {
+    log::info("reusing tokenizer ", c.tokenizer, " (", existing->vocab_size(), " pieces, ", existing->fingerprint(), ")");
+    return existing;
   }
+  log::info("training ", c.train.model_type, " tokenizer: vocab ", c.train.vocab_size, " on a sample of ",
+            sample.documents().size(), " documents (", log::fixed(sample.bytes() / 1e6, 1), " MB)");
+  return text::SentencePieceTokenizer::train(sample.take(), c.train, norm, threads, c.run.seed);
+}
+
+Json run_stats(const PreprocessConfig& c, const text::CleanStats& cs, size_t files, const text::EncodeCounts& n,
+               const Json& index, const text::Tokenizer& tokenizer, double train_seconds, double seconds) {
+  Json stats = cs.to_json();
+  stats["input_files"] = files;
+  stats["tokens_written"] = n.tokens;
+  stats["unknown_tokens"] = n.unknown;
+  stats["unknown_token_rate"] = n.tokens > 0 ? static_cast<double>(n.unknown) / static_cast<double>(n.tokens) : 0.0;
+  stats["shards"] = index["shards"].size();
+  stats["vocab_size"] = tokenizer.vocab_size();
+  stats["tokenizer"] = {{"type", tokenizer.type()},
+                        {"fingerprint", tokenizer.fingerprint()},
+                        {"trained", c.tokenizer.empty()},
+                        {"seconds", train_seconds}};
+  stats["seconds"] = seconds;
+  stats["mb_per_second"] = seconds > 0 ? static_cast<double>(cs.bytes_read) / 1e6 / seconds : 0.0;
+  return stats;
+}
+
+double since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
 }  // namespace
@@ -114,7 +129,6 @@ Json run_preprocess(const PreprocessConfig& c) {
   const int threads = cli::effective_threads(c.run);
   const auto files = text::expand_inputs(c.inputs);
   const text::DocMode mode = text::parse_doc_mode(c.doc_mode, "doc_mode");
-
   std::unique_ptr<text::Tokenizer> existing;
   if (!c.tokenizer.empty()) existing = text::Tokenizer::load(c.tokenizer);
 
@@ -122,107 +136,38 @@ Json run_preprocess(const PreprocessConfig& c) {
   const fs::path dir = out.path();
   write_file_atomic(dir / "config.json", to_json(c).dump(2) + "\n");
   MetricsLog metrics(dir / "metrics.jsonl");
-
   log::info("preprocess: ", files.size(), " input file(s), ", text::to_string(mode), " mode, ", threads,
             " thread(s) -> ", out.final_path().string());
 
-  // Pass 1: clean + dedup into a temporary file, keeping a bounded reservoir
-  // sample for tokenizer training.
   text::CleanOptions clean = c.clean;
   if (existing) clean.normalizer = existing->normalizer().options();  // encode as the tokenizer expects
   text::CorpusCleaner cleaner(clean);
-  const fs::path clean_path = dir / "clean.tmp.txt";
   text::ReservoirSample sample(static_cast<uint64_t>(c.train.sample_documents),
                                static_cast<uint64_t>(c.train.sample_bytes),
                                static_cast<uint64_t>(c.train.max_sentence_bytes), c.run.seed);
-  {
-    std::ofstream clean_out(clean_path, std::ios::binary);
-    if (!clean_out) throw std::runtime_error(clean_path.string() + ": cannot open for writing");
-    text::CorpusReader reader(files, mode);
-    Progress progress("pass 1/2 clean", static_cast<double>(reader.total_bytes()), "MB", 1e6);
-    clean_corpus(reader, cleaner, static_cast<size_t>(c.batch_documents), threads, progress, [&](std::string&& doc) {
-      clean_out << doc << '\n';
-      if (!existing) sample.offer(doc);
-    });
-    clean_out.flush();
-    if (!clean_out) throw std::runtime_error(clean_path.string() + ": write failed (disk full?)");
-    progress.update(static_cast<double>(reader.bytes_read()), "done", true);
-  }
+  const fs::path clean_path = dir / "clean.tmp.txt";
+  clean_pass(c, files, mode, threads, cleaner, existing ? nullptr : &sample, clean_path);
   const auto& cs = cleaner.stats();
   metrics.write({{"event", "cleaned"}, {"stats", cs.to_json()}});
-  if (cs.documents_kept == 0) {
-    throw InputError("no documents left after cleaning (" + std::to_string(cs.documents_read) + " read, " +
-                     std::to_string(cs.filtered_too_short) + " too short, " + std::to_string(cs.filtered_too_long) +
-                     " too long, " + std::to_string(cs.duplicates_removed) + " duplicates); inputs: " +
-                     files.front().string() + (files.size() > 1 ? " ..." : ""));
-  }
-  log::info("cleaned: ", cs.documents_read, " read, ", cs.documents_kept, " kept, ", cs.duplicates_removed,
-            " duplicates, ", cs.filtered_too_short, " too short, ", cs.filtered_too_long, " too long");
 
-  // Tokenizer: reuse or train on the sample.
   const auto t_train = std::chrono::steady_clock::now();
-  std::unique_ptr<text::Tokenizer> tokenizer;
-  if (existing) {
-    tokenizer = std::move(existing);
-    log::info("reusing tokenizer ", c.tokenizer, " (", tokenizer->vocab_size(), " pieces, ", tokenizer->fingerprint(),
-              ")");
-  } else {
-    log::info("training ", c.train.model_type, " tokenizer: vocab ", c.train.vocab_size, " on a sample of ",
-              sample.documents().size(), " documents (", log::fixed(sample.bytes() / 1e6, 1), " MB)");
-    tokenizer = text::SentencePieceTokenizer::train(sample.take(), c.train, clean.normalizer, threads, c.run.seed);
-  }
-  const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_train).count();
+  const auto tokenizer = make_tokenizer(c, std::move(existing), sample, clean.normalizer, threads);
+  const double train_seconds = since(t_train);
   tokenizer->save(dir / "tokenizer");
   metrics.write({{"event", "tokenizer"}, {"seconds", train_seconds}, {"vocab_size", tokenizer->vocab_size()}});
 
-  // Pass 2: encode the cleaned text into shards.
   text::ShardSetWriter shards(dir / "shards", tokenizer->vocab_size(), c.shard_tokens);
-  uint64_t tokens = 0, unknown = 0;
-  {
-    std::ifstream in(clean_path, std::ios::binary);
-    if (!in) throw std::runtime_error(clean_path.string() + ": cannot reopen");
-    const size_t batch = static_cast<size_t>(c.batch_documents);
-    std::vector<std::string> docs(batch);
-    std::vector<std::vector<int32_t>> ids(batch);
-    const int32_t unk_id = tokenizer->special_ids().unk;
-    Progress progress("pass 2/2 encode", static_cast<double>(cs.bytes_kept + cs.documents_kept), "MB", 1e6);
-    double bytes = 0;
-    while (true) {
-      size_t n = 0;
-      while (n < batch && std::getline(in, docs[n])) bytes += static_cast<double>(docs[n++].size() + 1);
-      if (n == 0) break;
-      parallel_for(n, threads, [&](size_t i) { ids[i] = tokenizer->encode_normalized(docs[i]); });
-      for (size_t i = 0; i < n; ++i) {
-        tokens += ids[i].size();
-        unknown += static_cast<uint64_t>(std::count(ids[i].begin(), ids[i].end(), unk_id));
-        shards.add_document(ids[i]);
-      }
-      progress.update(bytes, log::cat(tokens, " tokens"));
-      if (n < batch) break;
-    }
-    progress.update(bytes, log::cat(tokens, " tokens"), true);
-  }
+  const auto counts = text::encode_lines_to_shards(clean_path, *tokenizer, shards, static_cast<size_t>(c.batch_documents),
+                                                   threads, static_cast<double>(cs.bytes_kept + cs.documents_kept));
   const Json index = shards.finish();
   fs::remove(clean_path);
 
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  Json stats = cs.to_json();
-  stats["input_files"] = files.size();
-  stats["tokens_written"] = tokens;
-  stats["unknown_tokens"] = unknown;
-  stats["unknown_token_rate"] = tokens > 0 ? static_cast<double>(unknown) / static_cast<double>(tokens) : 0.0;
-  stats["shards"] = index["shards"].size();
-  stats["vocab_size"] = tokenizer->vocab_size();
-  stats["tokenizer"] = {{"type", tokenizer->type()},
-                        {"fingerprint", tokenizer->fingerprint()},
-                        {"trained", c.tokenizer.empty()},
-                        {"seconds", train_seconds}};
-  stats["seconds"] = seconds;
-  stats["mb_per_second"] = seconds > 0 ? static_cast<double>(cs.bytes_read) / 1e6 / seconds : 0.0;
+  const double seconds = since(t0);
+  const Json stats = run_stats(c, cs, files.size(), counts, index, *tokenizer, train_seconds, seconds);
   write_file_atomic(dir / "stats.json", stats.dump(2) + "\n");
-  metrics.write({{"event", "done"}, {"seconds", seconds}, {"tokens", tokens}});
+  metrics.write({{"event", "done"}, {"seconds", seconds}, {"tokens", counts.tokens}});
   out.commit();
-  log::info("wrote ", tokens, " tokens in ", index["shards"].size(), " shard(s), unknown-token rate ",
+  log::info("wrote ", counts.tokens, " tokens in ", index["shards"].size(), " shard(s), unknown-token rate ",
             log::fixed(100.0 * stats["unknown_token_rate"].get<double>(), 4), "%, ", log::fixed(seconds, 1), "s (",
             log::fixed(stats["mb_per_second"].get<double>(), 2), " MB/s) -> ", out.final_path().string());
   return stats;

@@ -1,0 +1,30 @@
+// Reading a transformers (Hugging Face) BERT directory: config.json and
+// model.safetensors, with names normalised to kdtext's. kdtext-import-hf
+// (stages/interop.h) turns the result into a checkpoint; export needs no code
+// (every checkpoint is a transformers directory).
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kdtext/io/safetensors.h"
+#include "kdtext/model/bert.h"
+
+namespace kdtext::io {
+
+// The head the weights carry (classifier.*, cls.predictions.*, or none).
+model::Heads heads_of_weights(const TensorMap& w);
+
+// config.json: the model configuration and the architecture name. Other
+// model types and architectures are refused by name (InputError naming the
+// file) before any weight is read; `origin` names the directory in errors.
+std::pair<model::BertConfig, std::string> read_hf_config(const std::filesystem::path& src, const std::string& origin);
+
+// model.safetensors as float32, names with the "bert." prefix; weights kdtext
+// has no place for (the next-sentence head) are appended to `dropped`.
+TensorMap read_hf_weights(const std::filesystem::path& src, const std::string& origin,
+                          std::vector<std::string>& dropped);
+
+}  // namespace kdtext::io

@@ -1,0 +1,84 @@
+#include "kdtext/io/hf.h"
+
+#include <set>
+
+#include "kdtext/util/error.h"
+
+namespace kdtext::io {
+namespace fs = std::filesystem;
+
+namespace {
+bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+}  // namespace
+
+// transformers architectures kdtext reads, and the head each carries.
+model::Heads heads_of_weights(const TensorMap& w) {
+  if (w.count("classifier.weight")) return model::Heads::kClassifier;
+  if (w.count("cls.predictions.bias") || w.count("cls.predictions.transform.dense.weight")) {
+    return model::Heads::kMaskedLM;
+  }
+  return model::Heads::kNone;
+}
+
+// config.json of a transformers BERT directory: the architecture (refused by
+// name unless kdtext reads it) and the model configuration.
+std::pair<model::BertConfig, std::string> read_hf_config(const fs::path& src, const std::string& origin) {
+  if (!fs::is_directory(src)) throw InputError(origin + ": no such directory");
+  const fs::path config_path = src / "config.json";
+  if (!fs::exists(config_path)) throw InputError(origin + ": no config.json (not a Hugging Face model directory)");
+  const Json hf = read_json_file(config_path);
+  // Refuse other architectures by name before reading their weights.
+  const std::string model_type = hf.value("model_type", std::string("bert"));
+  if (model_type != "bert") {
+    throw InputError(config_path.string() + ": model_type '" + model_type +
+                     "' is not supported; kdtext imports BERT (BertModel, BertForMaskedLM, "
+                     "BertForSequenceClassification)");
+  }
+  std::string architecture = "BertModel";
+  if (auto it = hf.find("architectures"); it != hf.end() && it->is_array() && !it->empty()) {
+    architecture = it->at(0).get<std::string>();
+    static const std::set<std::string> known = {"BertModel", "BertForMaskedLM", "BertForSequenceClassification",
+                                                "BertForPreTraining"};
+    if (!known.count(architecture)) {
+      throw InputError(config_path.string() + ": architecture " + architecture +
+                       " is not supported (BertModel, BertForMaskedLM, BertForSequenceClassification, "
+                       "BertForPreTraining are)");
+    }
+  }
+  try {
+    return {model::bert_config_from_json(hf, config_path.string()), architecture};
+  } catch (const ConfigError& e) {
+    throw InputError(e.what());
+  }
+}
+
+// model.safetensors with names normalised to kdtext's (BertModel stores
+// "embeddings.*", "encoder.*", "pooler.*" without the "bert." prefix the task
+// models use); `dropped` lists weights kdtext has no place for.
+TensorMap read_hf_weights(const fs::path& src, const std::string& origin, std::vector<std::string>& dropped) {
+  const fs::path weights_path = src / "model.safetensors";
+  if (!fs::exists(weights_path)) {
+    throw InputError(origin + ": no model.safetensors" +
+                     std::string(fs::exists(src / "pytorch_model.bin")
+                                     ? " (only pytorch_model.bin: re-save it with save_pretrained(..., "
+                                       "safe_serialization=True))"
+                                     : ""));
+  }
+  auto file = load_safetensors(weights_path);
+  TensorMap weights;
+  for (auto& [name, t] : file.tensors) {
+    std::string key = name;
+    if (starts_with(key, "embeddings.") || starts_with(key, "encoder.") || starts_with(key, "pooler.")) {
+      key = "bert." + key;
+    }
+    if (key == "bert.embeddings.position_ids") continue;  // a stale buffer some versions saved
+    if (starts_with(key, "cls.seq_relationship.")) {      // BertForPreTraining's next-sentence head
+      dropped.push_back(key);
+      continue;
+    }
+    weights[key] = t.to(torch::kFloat32);
+  }
+  return weights;
+}
+
+}  // namespace kdtext::io
