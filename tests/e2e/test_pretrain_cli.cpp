@@ -121,3 +121,34 @@ TEST(PretrainCli, SigtermLeavesAResumableCheckpoint) {
   EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_TRUE(fs::exists(dir / "run" / "final" / "model.safetensors"));
 }
+
+TEST(PretrainCli, PresetsAreFoundBesideTheExecutableNeverInTheWorkingDirectory) {
+  TempDir dir;
+  // From a directory with no configs/ of its own, the bert-tiny preset is found.
+  auto r = run_command("cd " + quote(dir.path().string()) + " && " +
+                       pretrain_cmd(dir / "run", "--max-steps 2 --quiet"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  // A configs/ in the working directory is not a preset directory.
+  fs::create_directories(dir / "configs" / "model");
+  fs::copy_file(source_dir() / "configs" / "model" / "bert-tiny.json", dir / "configs" / "model" / "mine.json");
+  r = run_command("cd " + quote(dir.path().string()) + " && " + bin("kdtext-pretrain") + " " +
+                  quote(prep_dir().string()) + " -o " + quote((dir / "run2").string()) + " --model mine --quiet");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("model config 'mine': no such file or preset"), std::string::npos) << r.output;
+  // An installed layout: <prefix>/bin/kdtext-pretrain reads <prefix>/share/kdtext/configs.
+  const fs::path prefix = dir / "prefix";
+  fs::create_directories(prefix / "bin");
+  fs::create_directories(prefix / "share" / "kdtext" / "configs" / "model");
+  fs::copy_file(bin("kdtext-pretrain"), prefix / "bin" / "kdtext-pretrain");
+  r = run_command(quote((prefix / "bin" / "kdtext-pretrain").string()) + " " + quote(prep_dir().string()) + " -o " +
+                  quote((dir / "run3").string()) + " --model mine --quiet");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find((prefix / "share" / "kdtext" / "configs" / "model").string()),
+            std::string::npos)
+      << r.output;
+  fs::copy_file(source_dir() / "configs" / "model" / "bert-tiny.json",
+                prefix / "share" / "kdtext" / "configs" / "model" / "mine.json");
+  r = run_command(quote((prefix / "bin" / "kdtext-pretrain").string()) + " " + quote(prep_dir().string()) + " -o " +
+                  quote((dir / "run3").string()) + " --model mine --max-len 32 --max-steps 2 --threads 1 --quiet");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+}

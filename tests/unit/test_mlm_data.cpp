@@ -102,15 +102,26 @@ TEST(MlmData, WholeWordMaskingTakesEveryPieceOfAWord) {
   auto ids = torch::tensor(std::vector<int64_t>(pieces.begin(), pieces.end()), torch::kLong).unsqueeze(0).repeat({50, 1});
   auto labels = masker.mask(ids);
   // Within every row, each word is either fully selected or not at all.
+  int64_t continuations_selected = 0, selected = 0;
   for (int64_t r = 0; r < 50; ++r) {
     int64_t word_selected = -1;
     for (size_t t = 0; t < pieces.size(); ++t) {
       const bool starts = tok->id_to_piece(pieces[t]).rfind("\xE2\x96\x81", 0) == 0;
       const bool sel = labels[r][static_cast<int64_t>(t)].item<int64_t>() != -100;
-      if (starts) word_selected = sel;
-      else EXPECT_EQ(sel, word_selected == 1) << "row " << r << " piece " << t;
+      selected += sel;
+      if (starts) {
+        word_selected = sel;
+      } else {
+        EXPECT_EQ(sel, word_selected == 1) << "row " << r << " piece " << t;
+        continuations_selected += sel;
+      }
     }
   }
+  // Something was masked, multi-piece words among it, at about the 30% token rate.
+  const double rate = double(selected) / double(50 * pieces.size());
+  EXPECT_GT(continuations_selected, 0);
+  EXPECT_GT(rate, 0.2);
+  EXPECT_LT(rate, 0.4);
 }
 
 TEST(MlmData, MaskerStateRoundTrip) {

@@ -1,0 +1,50 @@
+// The pipeline the finetune, classify and distill CLI tests share: preprocess
+// + a short pretrain + finetune on the task in data/, built once (per test
+// process, reused across processes through shared_fixture).
+#pragma once
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+
+#include "test_util.h"
+
+namespace kdtext::testing {
+
+// preprocess + a short pretrain + finetune, built once and shared by the CLI test files.
+struct Pipeline {
+  std::filesystem::path root, prep, mlm, ft;
+  std::string finetune_output;
+  Pipeline() {
+    root = shared_fixture("finetune-pipeline", [](const std::filesystem::path& dir) {
+      const auto data = source_dir() / "data";
+      auto r = run_command(bin("kdtext-preprocess") + " " + quote((data / "corpus").string()) + " -o " +
+                           quote((dir / "prep").string()) + " --vocab-size 400 --quiet");
+      if (r.exit_code != 0) throw std::runtime_error(r.output);
+      r = run_command(bin("kdtext-pretrain") + " " + quote((dir / "prep").string()) + " -o " +
+                      quote((dir / "mlm").string()) +
+                      " --model bert-tiny --max-len 64 --batch-size 16 --max-steps 400 --lr 2e-3 --threads 1 --quiet");
+      if (r.exit_code != 0) throw std::runtime_error(r.output);
+      r = run_command(bin("kdtext-finetune") + " --from " + quote((dir / "mlm" / "final").string()) + " --train " +
+                      quote((data / "task" / "train.tsv").string()) + " --dev " +
+                      quote((data / "task" / "dev.tsv").string()) + " --test " +
+                      quote((data / "task" / "test.tsv").string()) + " -o " + quote((dir / "ft").string()) +
+                      " --epochs 5 --batch-size 16 --lr 1e-3 --max-len 48 --threads 1");
+      write_file(dir / "finetune.log", r.output);
+      if (r.exit_code != 0) throw std::runtime_error(r.output);
+    });
+    prep = root / "prep";
+    mlm = root / "mlm";
+    ft = root / "ft";
+    finetune_output = read_file(root / "finetune.log");
+  }
+};
+
+inline Pipeline& pipeline() {
+  static Pipeline p;
+  return p;
+}
+
+inline std::string classify(const std::string& args) { return bin("kdtext-classify") + " " + args; }
+
+}  // namespace kdtext::testing

@@ -1,0 +1,220 @@
+// kdtext-build-student and kdtext-distill as a user runs them, on the task in
+// data/ with the teacher of the shared pipeline fixture.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "e2e/pipeline_fixture.h"
+#include "kdtext/util/json.h"
+#include "test_util.h"
+
+using namespace kdtext;
+using namespace kdtext::testing;
+namespace fs = std::filesystem;
+
+TEST(DistillCli, BuildStudentThenDistillKeepsTheTeachersAccuracy) {
+  auto& p = pipeline();
+  TempDir dir;
+  const auto data = source_dir() / "data" / "task";
+  auto r = run_command(bin("kdtext-build-student") + " --teacher " + quote((p.ft / "best").string()) +
+                       " --layers 1 --hidden 64 --heads 2 --intermediate 256 --init teacher-layers "
+                       "--layer-selection last -o " + quote((dir / "init").string()) + " --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Json meta = read_json_file(dir / "init" / "kdtext.json");
+  EXPECT_EQ(meta["stage"], "build-student");
+  EXPECT_EQ(meta["provenance"]["layer_map"], (Json{2}));
+  r = run_command(bin("kdtext-distill") + " --config " + quote((source_dir() / "configs" / "distill" / "distilbert.json").string()) +
+                  " --teacher " + quote((p.ft / "best").string()) + " --student " + quote((dir / "init").string()) +
+                  " --train " + quote((data / "train.tsv").string()) + " --dev " + quote((data / "dev.tsv").string()) +
+                  " -o " + quote((dir / "student").string()) +
+                  " --epochs 4 --batch-size 16 --lr 1e-3 --max-len 48 --threads 1 --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const double teacher = read_json_file(p.ft / "metrics.json")["dev"]["accuracy"].get<double>();
+  const Json m = read_json_file(dir / "student" / "metrics.json");
+  EXPECT_GE(m["dev"]["accuracy"].get<double>(), teacher - 0.05) << m.dump(2);
+  // Per-term losses are logged separately.
+  const std::string log = read_file(dir / "student" / "metrics.jsonl");
+  for (const char* term : {"loss_output", "loss_hard", "loss_hidden"}) EXPECT_NE(log.find(term), std::string::npos) << term;
+  // The student is a plain classification checkpoint that classify runs.
+  r = run_command(bin("kdtext-classify") + " -m " + quote((dir / "student" / "best").string()) + " " +
+                  quote((data / "test.tsv").string()) + " --eval -o " + quote((dir / "pred.tsv").string()) + " --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_GE(read_json_file(dir / "pred.tsv.metrics.json")["accuracy"].get<double>(), teacher - 0.1);
+  // Validation: a layer that does not exist.
+  r = run_command(bin("kdtext-build-student") + " --teacher " + quote((p.ft / "best").string()) +
+                  " --layers 2 --hidden 64 --heads 2 --intermediate 256 --init teacher-layers --layer-selection list "
+                  "--layer-list 1 --layer-list 7 -o " + quote((dir / "bad").string()));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("teacher layer 7, which does not exist"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "bad"));
+}
+
+TEST(DistillCli, AStepChangesTheStudentButNotTheTeacher) {
+  auto& p = pipeline();
+  TempDir dir;
+  const auto data = source_dir() / "data" / "task";
+  auto r = run_command(bin("kdtext-build-student") + " --teacher " + quote((p.ft / "best").string()) +
+                       " --layers 1 --hidden 32 --heads 2 --intermediate 64 -o " + quote((dir / "init").string()) +
+                       " --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string teacher_before = read_file(p.ft / "best" / "model.safetensors");
+  r = run_command(bin("kdtext-distill") + " --teacher " + quote((p.ft / "best").string()) + " --student " +
+                  quote((dir / "init").string()) + " --train " + quote((data / "train.tsv").string()) + " --dev " +
+                  quote((data / "dev.tsv").string()) + " -o " + quote((dir / "s").string()) +
+                  " --max-steps 1 --hidden-weight 1 --attention-weight 1 --threads 1 --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(read_file(p.ft / "best" / "model.safetensors"), teacher_before);
+  EXPECT_NE(read_file(dir / "s" / "final" / "model.safetensors"), read_file(dir / "init" / "model.safetensors"));
+  // Widths differ (32 vs 64): projections were trained, and are kept out of the student checkpoint.
+  EXPECT_TRUE(fs::exists(dir / "s" / "final" / "distill_projections.safetensors"));
+  const std::string log = read_file(dir / "s" / "metrics.jsonl");
+  EXPECT_NE(log.find("loss_attention"), std::string::npos);
+  // The layer mapping is checked only when a layer-wise term uses it: an output-only stage
+  // (TinyBERT's prediction stage) runs whatever the mapping says.
+  const std::string base = bin("kdtext-distill") + " --config " +
+                           quote((source_dir() / "configs" / "distill" / "tinybert-prediction.json").string()) +
+                           " --teacher " + quote((p.ft / "best").string()) + " --student " +
+                           quote((dir / "init").string()) + " --train " + quote((data / "train.tsv").string()) +
+                           " --dev " + quote((data / "dev.tsv").string()) +
+                           " --max-steps 1 --threads 1 --quiet --layer-map list --layer-list 9";
+  r = run_command(base + " -o " + quote((dir / "pred").string()));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(base + " -o " + quote((dir / "bad").string()) + " --hidden-weight 1");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("loss.layer_map"), std::string::npos) << r.output;
+  // Layer-wise terms only (TinyBERT's first stage): the untrained classifier cannot pick the
+  // best checkpoint, the dev distillation loss does (lower is better).
+  r = run_command(bin("kdtext-distill") + " --config " +
+                  quote((source_dir() / "configs" / "distill" / "tinybert-intermediate.json").string()) +
+                  " --teacher " + quote((p.ft / "best").string()) + " --student " + quote((dir / "init").string()) +
+                  " --train " + quote((data / "train.tsv").string()) + " --dev " + quote((data / "dev.tsv").string()) +
+                  " -o " + quote((dir / "inter").string()) + " --max-steps 6 --eval-every 2 --threads 1 --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::istringstream lines(read_file(dir / "inter" / "metrics.jsonl"));
+  std::string line;
+  double best = 1e300;
+  int evals = 0;
+  while (std::getline(lines, line)) {
+    const Json e = Json::parse(line);
+    if (e["event"] != "eval") continue;
+    ++evals;
+    const double v = e["dev_distill_loss"].get<double>();
+    EXPECT_EQ(e["best"].get<bool>(), v < best) << line;
+    best = std::min(best, v);
+  }
+  EXPECT_EQ(evals, 3);
+}
+
+TEST(DistillCli, GeneralDistillationOnShardsThenTaskDistillation) {
+  auto& p = pipeline();
+  TempDir dir;
+  const auto data = source_dir() / "data" / "task";
+  const auto configs = source_dir() / "configs" / "distill";
+  // TinyBERT's recipe: a student of the pretrained (masked-LM) teacher, distilled on the unlabelled shards ...
+  auto r = run_command(bin("kdtext-build-student") + " --teacher " + quote((p.mlm / "final").string()) +
+                       " --layers 1 --hidden 64 --heads 2 --intermediate 256 --init teacher-layers "
+                       "--layer-selection last -o " + quote((dir / "init").string()) + " --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string general = bin("kdtext-distill") + " --config " + quote((configs / "tinybert-general.json").string()) +
+                              " --teacher " + quote((p.mlm / "final").string()) + " --shards " +
+                              quote(p.prep.string()) + " --max-len 64 --batch-size 16 --threads 1 --quiet";
+  r = run_command(general + " --student " + quote((dir / "init").string()) + " -o " + quote((dir / "gen").string()) +
+                  " --epochs 2 --mlm-weight 1 --validation-every 10 --eval-every 10");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Json m = read_json_file(dir / "gen" / "metrics.json");
+  EXPECT_EQ(m["mode"], "general");
+  EXPECT_EQ(read_json_file(dir / "gen" / "config.json")["mode"], "general");
+  // Every term is logged, and the held-out loss falls as the student learns.
+  std::vector<double> val;
+  std::istringstream lines(read_file(dir / "gen" / "metrics.jsonl"));
+  std::string line;
+  bool seen_terms = false;
+  while (std::getline(lines, line)) {
+    const Json e = Json::parse(line);
+    if (e["event"] == "eval") val.push_back(e["val_loss"].get<double>());
+    if (e["event"] == "train") {
+      seen_terms = e.contains("loss_hidden") && e.contains("loss_attention") && e.contains("loss_embedding") &&
+                   e.contains("loss_mlm") && !e.contains("loss_output");
+    }
+  }
+  EXPECT_TRUE(seen_terms);
+  ASSERT_GE(val.size(), 3u);
+  EXPECT_LT(val.back(), val.front());
+  EXPECT_DOUBLE_EQ(m["best_val_loss"].get<double>(), *std::min_element(val.begin(), val.end()));
+  const Json meta = read_json_file(dir / "gen" / "best" / "kdtext.json");
+  EXPECT_EQ(meta["provenance"]["mode"], "general");
+  // A split batch job (stop, then resume: packer and masker state included) equals a straight run.
+  const std::string short_run = general + " --student " + quote((dir / "init").string()) +
+                                " --max-steps 8 --mlm-weight 1 --validation-every 10 --save-every 4";
+  r = run_command(short_run + " -o " + quote((dir / "straight").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(short_run + " -o " + quote((dir / "split").string()) + " --stop-at-step 4");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(short_run + " -o " + quote((dir / "split").string()) + " --resume");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(read_file(dir / "split" / "final" / "model.safetensors"),
+            read_file(dir / "straight" / "final" / "model.safetensors"));
+
+  // ... then task distillation from it: the student gets a new classifier for the teacher's labels.
+  r = run_command(bin("kdtext-distill") + " --config " + quote((configs / "distilbert.json").string()) + " --teacher " +
+                  quote((p.ft / "best").string()) + " --student " + quote((dir / "gen" / "best").string()) +
+                  " --train " + quote((data / "train.tsv").string()) + " --dev " + quote((data / "dev.tsv").string()) +
+                  " -o " + quote((dir / "task").string()) +
+                  " --epochs 4 --batch-size 16 --lr 1e-3 --max-len 48 --threads 1 --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_GE(read_json_file(dir / "task" / "metrics.json")["dev"]["accuracy"].get<double>(), 0.6);  // chance is 0.37
+
+  // Misconfigurations name the key; nothing is left behind.
+  r = run_command(general + " --student " + quote((dir / "init").string()) + " -o " + quote((dir / "bad").string()) +
+                  " --output-weight 1");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("loss.output_weight: general distillation has no labels"), std::string::npos) << r.output;
+  r = run_command(general + " --student " + quote((dir / "task" / "best").string()) + " -o " +
+                  quote((dir / "bad").string()) + " --mlm-weight 1");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("loss.mlm_weight needs a student with a masked-LM head"), std::string::npos) << r.output;
+  r = run_command(bin("kdtext-distill") + " --teacher " + quote((p.ft / "best").string()) + " --student " +
+                  quote((dir / "init").string()) + " -o " + quote((dir / "bad").string()) + " --mode general");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("shards: required for mode general"), std::string::npos) << r.output;
+  // Shards encoded with another tokenizer.
+  r = run_command(bin("kdtext-preprocess") + " " + quote((source_dir() / "data" / "corpus" / "en.txt").string()) +
+                  " -o " + quote((dir / "other").string()) + " --vocab-size 300 --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(bin("kdtext-distill") + " --config " + quote((configs / "tinybert-general.json").string()) +
+                  " --teacher " + quote((p.mlm / "final").string()) + " --student " + quote((dir / "init").string()) +
+                  " --shards " + quote((dir / "other").string()) + " -o " + quote((dir / "bad").string()) + " --quiet");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("differs from the teacher's"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "bad" / "final"));
+}
+
+// A batch job split with --stop-at-step before the first evaluation: the stop succeeds and
+// leaves a resumable checkpoint but no metrics.json (which marks a finished run), no best/ and
+// no final/; --resume finishes it exactly like a straight run. Fine-tuning and task distillation.
+
+TEST(DistillCli, MaxLenBeyondWhatTheModelsTakeIsAnErrorNotAClamp) {
+  auto& p = pipeline();
+  TempDir dir;
+  const auto data = source_dir() / "data" / "task";
+  auto r = run_command(bin("kdtext-build-student") + " --teacher " + quote((p.ft / "best").string()) +
+                       " --layers 1 --hidden 32 --heads 2 --intermediate 64 -o " + quote((dir / "init").string()) +
+                       " --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // bert-tiny has 128 positions: 129 tokens cannot be distilled, nor classified.
+  r = run_command(bin("kdtext-distill") + " --teacher " + quote((p.ft / "best").string()) + " --student " +
+                  quote((dir / "init").string()) + " --train " + quote((data / "train.tsv").string()) + " --dev " +
+                  quote((data / "dev.tsv").string()) + " -o " + quote((dir / "student").string()) +
+                  " --max-len 129 --max-steps 2 --threads 1");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("max_len 129 exceeds the checkpoint's max_position_embeddings 128"), std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(dir / "student"));
+  r = run_command(bin("kdtext-classify") + " -m " + quote((p.ft / "best").string()) + " " +
+                  quote((data / "dev.tsv").string()) + " --max-len 129 -o " + quote((dir / "pred.tsv").string()));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("max_len 129 exceeds the checkpoint's max_position_embeddings 128"), std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(dir / "pred.tsv"));
+}
