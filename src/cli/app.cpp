@@ -7,8 +7,8 @@
 #include <iostream>
 
 #include "kdtext/log.h"
-#include "kdtext/version.h"
 #include "kdtext/util/error.h"
+#include "kdtext/version.h"
 
 namespace kdtext::cli {
 

@@ -1,10 +1,9 @@
 #include "kdtext/io/safetensors.h"
 
-#include <set>
-
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <set>
 
 #include "kdtext/util/atomic.h"
 #include "kdtext/util/error.h"

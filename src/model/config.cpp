@@ -1,10 +1,9 @@
 #include "kdtext/model/config.h"
 
-#include "kdtext/util/paths.h"
-
 #include <filesystem>
 
 #include "kdtext/util/error.h"
+#include "kdtext/util/paths.h"
 
 namespace kdtext::model {
 

@@ -4,12 +4,12 @@
 #include <cstdio>
 #include <iostream>
 
-#include "kdtext/eval/metrics.h"
-#include "kdtext/util/atomic.h"
-#include "kdtext/log.h"
 #include "classify_output.h"
+#include "kdtext/eval/metrics.h"
 #include "kdtext/infer/predict.h"
+#include "kdtext/log.h"
 #include "kdtext/text/batching.h"
+#include "kdtext/util/atomic.h"
 #include "kdtext/util/error.h"
 
 namespace kdtext::stages {

@@ -2,10 +2,10 @@
 
 #include <filesystem>
 
+#include "distill_tasks.h"
 #include "kdtext/log.h"
 #include "kdtext/util/atomic.h"
 #include "kdtext/util/error.h"
-#include "distill_tasks.h"
 
 namespace kdtext::stages {
 namespace fs = std::filesystem;

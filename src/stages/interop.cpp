@@ -6,13 +6,13 @@
 #include <set>
 #include <sstream>
 
-#include "kdtext/util/atomic.h"
 #include "kdtext/io/checkpoint.h"
 #include "kdtext/io/hf.h"
 #include "kdtext/io/safetensors.h"
 #include "kdtext/log.h"
 #include "kdtext/model/bert.h"
 #include "kdtext/text/wordpiece.h"
+#include "kdtext/util/atomic.h"
 #include "kdtext/util/error.h"
 
 namespace kdtext::stages {

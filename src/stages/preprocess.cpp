@@ -6,12 +6,12 @@
 #include <random>
 #include <thread>
 
-#include "kdtext/util/atomic.h"
 #include "kdtext/log.h"
 #include "kdtext/text/corpus.h"
 #include "kdtext/text/pipeline.h"
 #include "kdtext/text/sample.h"
 #include "kdtext/text/shard.h"
+#include "kdtext/util/atomic.h"
 #include "kdtext/util/error.h"
 #include "kdtext/util/progress.h"
 

@@ -3,12 +3,12 @@
 #include <cmath>
 #include <filesystem>
 
-#include "kdtext/util/atomic.h"
 #include "kdtext/io/checkpoint.h"
 #include "kdtext/log.h"
 #include "kdtext/model/bert.h"
 #include "kdtext/text/feeds.h"
 #include "kdtext/train/objectives.h"
+#include "kdtext/util/atomic.h"
 #include "kdtext/util/error.h"
 
 namespace kdtext::stages {

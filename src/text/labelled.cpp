@@ -80,17 +80,23 @@ std::vector<std::string> split_tsv(const std::string& line) {
   return out;
 }
 
-std::vector<std::pair<uint64_t, std::vector<std::string>>> parse_tsv(const std::string& text) {
-  std::vector<std::pair<uint64_t, std::vector<std::string>>> rows;
+// Calls `each(line_number, line)` for every non-blank line (CR stripped).
+template <typename F>
+void for_each_line(const std::string& text, F each) {
   std::istringstream in(text);
   std::string line;
   uint64_t n = 0;
   while (std::getline(in, line)) {
     ++n;
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;  // empty line
-    rows.emplace_back(n, split_tsv(line));
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    each(n, line);
   }
+}
+
+std::vector<std::pair<uint64_t, std::vector<std::string>>> parse_tsv(const std::string& text) {
+  std::vector<std::pair<uint64_t, std::vector<std::string>>> rows;
+  for_each_line(text, [&](uint64_t n, const std::string& line) { rows.emplace_back(n, split_tsv(line)); });
   return rows;
 }
 
@@ -170,20 +176,6 @@ struct Records {
     ++data.skipped;
   }
 };
-
-// Calls `each(line_number, line)` for every non-blank line (CR stripped).
-template <typename F>
-void for_each_line(const std::string& text, F each) {
-  std::istringstream in(text);
-  std::string line;
-  uint64_t n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    each(n, line);
-  }
-}
 
 void read_plain_lines(const std::string& text, Records& r) {
   for_each_line(text, [&](uint64_t n, const std::string& line) { r.data.examples.push_back({line, "", "", n}); });

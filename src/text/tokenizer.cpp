@@ -7,10 +7,10 @@
 #include <sstream>
 #include <unordered_map>
 
-#include "kdtext/util/atomic.h"
 #include "kdtext/log.h"
 #include "kdtext/text/utf8.h"
 #include "kdtext/text/wordpiece.h"
+#include "kdtext/util/atomic.h"
 #include "kdtext/util/error.h"
 #include "kdtext/util/file.h"
 

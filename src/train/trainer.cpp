@@ -10,8 +10,8 @@
 
 #include "kdtext/io/safetensors.h"
 #include "kdtext/io/training_state.h"
-#include "kdtext/util/atomic.h"
 #include "kdtext/log.h"
+#include "kdtext/util/atomic.h"
 #include "kdtext/util/error.h"
 #include "kdtext/util/progress.h"
 

@@ -6,11 +6,11 @@
 #include <string>
 #include <vector>
 
+#include "kdtext/log.h"
 #include "kdtext/text/cleaner.h"
 #include "kdtext/text/corpus.h"
 #include "kdtext/text/shard.h"
 #include "kdtext/text/tokenizer.h"
-#include "kdtext/log.h"
 #include "kdtext/util/parallel.h"
 #include "kdtext/util/progress.h"
 

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Checks the library's layout rules (docs/ARCHITECTURE.md, "Areas"):
+  - each area includes only the areas it may (and so the area graph has no cycle);
+  - no file in src/stages/ is over 220 lines;
+  - no function in src/ is over 90 lines (a brace-matching heuristic for this code's style).
+Prints every violation and exits 1 if there is one.   usage: check-layout.py [REPO]"""
+import os
+import re
+import sys
+
+ALLOWED = {
+    "log": set(),
+    "util": {"log"},
+    "eval": {"util"},
+    "text": {"util", "log"},
+    "model": {"util"},
+    "distill": {"model", "util", "log"},
+    "io": {"model", "text", "util"},
+    "train": {"io", "model", "util", "log"},
+    "infer": {"io", "model", "text", "eval", "util", "log"},
+    "cli": {"util", "log"},
+    "stages": {"cli", "distill", "eval", "infer", "io", "log", "model", "text", "train", "util"},
+}
+MAX_STAGE_FILE_LINES = 220
+MAX_FUNCTION_LINES = 90
+CONTROL = re.compile(r"^\s*(if|for|while|switch|catch|else|do|try|namespace|struct|class|enum|union|extern)\b")
+
+
+def area(rel):
+    parts = rel.split("/")
+    parts = parts[2:] if parts[0] == "include" else parts[1:]
+    return parts[0] if len(parts) > 1 else os.path.splitext(parts[0])[0]
+
+
+def sources(root):
+    for base in ("include/kdtext", "src"):
+        for d, _, files in os.walk(os.path.join(root, base)):
+            for f in sorted(files):
+                if f.endswith((".h", ".cpp")):
+                    full = os.path.join(d, f)
+                    yield full, os.path.relpath(full, root)
+
+
+def long_functions(text):
+    """(first line, length, signature) of outermost function bodies."""
+    depth, start, pending, out = 0, None, "", []
+    for i, line in enumerate(text.split("\n")):
+        s = re.sub(r"//.*", "", line)
+        s = re.sub(r'"([^"\\]|\\.)*"', '""', s)
+        opens, closes = s.count("{"), s.count("}")
+        head = pending + s
+        if (start is None and opens > closes and ")" in head and not CONTROL.match(head)
+                and "=" not in s.split("(")[0] and not s.strip().startswith(("[", "}"))):
+            start = (i, depth, head.strip()[:80])
+        depth += opens - closes
+        if start and depth <= start[1]:
+            out.append((start[0] + 1, i - start[0] + 1, start[2]))
+            start = None
+        pending = s if (s.strip() and not s.strip().endswith((";", "{", "}"))) else ""
+    return out
+
+
+def main():
+    root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..")
+    problems = []
+    for full, rel in sources(root):
+        text = open(full, encoding="utf-8").read()
+        a = area(rel)
+        for m in re.finditer(r'#include "kdtext/([^"]+)"', text):
+            target = m.group(1)
+            t = target.split("/")[0] if "/" in target else os.path.splitext(target)[0]
+            if t in ("version", a):
+                continue
+            if a not in ALLOWED or t not in ALLOWED[a]:
+                problems.append(f"{rel}: area '{a}' may not include kdtext/{target} (area '{t}')")
+        if rel.startswith("src/stages/") and text.count("\n") > MAX_STAGE_FILE_LINES:
+            problems.append(f"{rel}: {text.count(chr(10))} lines (stage files stay under {MAX_STAGE_FILE_LINES})")
+        if rel.startswith("src/"):
+            for line, n, sig in long_functions(text):
+                if n > MAX_FUNCTION_LINES:
+                    problems.append(f"{rel}:{line}: function of {n} lines (limit {MAX_FUNCTION_LINES}): {sig}")
+    for p in problems:
+        print(p)
+    print(f"layout: {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
