@@ -5,6 +5,7 @@
 
 int main(int argc, char** argv) {
   using namespace kdtext;
+  cli::keep_freed_memory_for_training();
   cli::StageApp app("distill",
                     "Distil a teacher into a student with a weighted sum of output terms (KL, soft CE or "
                     "logit MSE with temperature; hard labels) and intermediate terms (hidden states, attention, "

@@ -4,6 +4,7 @@
 
 int main(int argc, char** argv) {
   using namespace kdtext;
+  cli::keep_freed_memory_for_training();
   cli::StageApp app("finetune",
                     "Fine-tune a pretrained (or imported) BERT checkpoint on a labelled classification set; keeps the "
                     "best checkpoint on the dev set and writes metrics.json.",

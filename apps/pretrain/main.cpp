@@ -4,6 +4,7 @@
 
 int main(int argc, char** argv) {
   using namespace kdtext;
+  cli::keep_freed_memory_for_training();
   cli::StageApp app("pretrain",
                     "Pretrain a BERT-style teacher with masked-LM on the token shards written by kdtext-preprocess.",
                     "kdtext-pretrain runs/prep --output runs/teacher --model bert-small --max-steps 2000",

@@ -4,9 +4,15 @@
 #include <torch/utils.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "kdtext/util/error.h"
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+extern char** environ;
+#endif
 
 namespace kdtext::cli {
 
@@ -73,6 +79,18 @@ c10::Device apply_runtime(const std::string& stage, const RuntimeOptions& o) {
   torch::set_num_threads(effective_threads(o));
   torch::manual_seed(o.seed);
   return device;
+}
+
+bool keep_freed_memory_for_training() {
+#if defined(__GLIBC__)
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "MALLOC_", 7) == 0) return false;  // the user tunes malloc
+  }
+  return mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1 &&
+         mallopt(M_TOP_PAD, 256 << 20) == 1;
+#else
+  return false;
+#endif
 }
 
 }  // namespace kdtext::cli

@@ -34,4 +34,14 @@ int effective_threads(const RuntimeOptions& o);
 // Validates and applies: logging, torch thread count, seeds. Returns the device.
 c10::Device apply_runtime(const std::string& stage, const RuntimeOptions& o);
 
+// For the training executables: keeps memory that tensors free inside the
+// process (glibc malloc: mmap threshold 32 MiB, no trimming below 1 GiB, 256 MiB
+// of top padding) instead of returning it to the system and faulting it in
+// again at the next step. Every training step frees and reallocates the same
+// activation and optimizer buffers; left to glibc's adaptive thresholds this
+// costs millions of page faults per epoch, and how many depends on the
+// allocation history of start-up. A no-op when any MALLOC_*_ variable is set
+// (the user's tuning wins) and on other C libraries. Returns whether it applied.
+bool keep_freed_memory_for_training();
+
 }  // namespace kdtext::cli
