@@ -98,8 +98,9 @@ void classify_input(const ClassifyConfig& c, const infer::Classifier& m, int64_t
     logits = infer::predict_logits(*m.model.ptr(), enc, c.batch_size, m.device,
                                    c.timings.empty() ? nullptr : &totals.batch_seconds);
   }
-  const auto predicted = writer.add(input, data, logits);
-  totals.seconds += since(t0);
+  const auto probs = torch::softmax(logits, -1);
+  totals.seconds += since(t0);  // tokenised input to probabilities, as --timings reports it
+  const auto predicted = writer.add(input, data, logits, probs);
   totals.texts += enc.size();
   totals.predicted.insert(totals.predicted.end(), predicted.begin(), predicted.end());
 }

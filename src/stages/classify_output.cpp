@@ -32,8 +32,8 @@ PredictionWriter::PredictionWriter(const ClassifyConfig& c, const std::vector<st
   out_ += "\n";
 }
 
-std::vector<int64_t> PredictionWriter::add(const std::string& input, const text::LabelledData& data, const torch::Tensor& logits) {
-  const auto probs = torch::softmax(logits, -1);
+std::vector<int64_t> PredictionWriter::add(const std::string& input, const text::LabelledData& data,
+                                           const torch::Tensor& logits, const torch::Tensor& probs) {
   const auto top = probs.topk(k_, 1);
   // Plain accessors: one item() per element would build a tensor each time.
   const auto top_p = std::get<0>(top).accessor<float, 2>();

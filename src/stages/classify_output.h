@@ -16,9 +16,10 @@ namespace kdtext::stages {
 class PredictionWriter {
  public:
   PredictionWriter(const ClassifyConfig& c, const std::vector<std::string>& names);
-  // Appends one row per example of `data` (logits [N, K] in its order);
-  // returns the predicted label ids.
-  std::vector<int64_t> add(const std::string& input, const text::LabelledData& data, const torch::Tensor& logits);
+  // Appends one row per example of `data` (logits [N, K] in its order and
+  // their softmax); returns the predicted label ids.
+  std::vector<int64_t> add(const std::string& input, const text::LabelledData& data, const torch::Tensor& logits,
+                           const torch::Tensor& probs);
   const std::string& text() const { return out_; }
 
  private:

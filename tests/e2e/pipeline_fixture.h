@@ -45,6 +45,12 @@ inline Pipeline& pipeline() {
   return p;
 }
 
+// A 1-layer x 32 student of the pipeline's fine-tuned teacher, written to `out`.
+inline CommandResult build_small_student(const std::filesystem::path& out) {
+  return run_command(bin("kdtext-build-student") + " --teacher " + quote((pipeline().ft / "best").string()) +
+                     " --layers 1 --hidden 32 --heads 2 --intermediate 64 -o " + quote(out.string()) + " --quiet");
+}
+
 inline std::string classify(const std::string& args) { return bin("kdtext-classify") + " " + args; }
 
 }  // namespace kdtext::testing

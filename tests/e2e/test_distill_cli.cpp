@@ -54,9 +54,7 @@ TEST(DistillCli, AStepChangesTheStudentButNotTheTeacher) {
   auto& p = pipeline();
   TempDir dir;
   const auto data = source_dir() / "data" / "task";
-  auto r = run_command(bin("kdtext-build-student") + " --teacher " + quote((p.ft / "best").string()) +
-                       " --layers 1 --hidden 32 --heads 2 --intermediate 64 -o " + quote((dir / "init").string()) +
-                       " --quiet");
+  auto r = build_small_student(dir / "init");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string teacher_before = read_file(p.ft / "best" / "model.safetensors");
   r = run_command(bin("kdtext-distill") + " --teacher " + quote((p.ft / "best").string()) + " --student " +
@@ -190,17 +188,11 @@ TEST(DistillCli, GeneralDistillationOnShardsThenTaskDistillation) {
   EXPECT_FALSE(fs::exists(dir / "bad" / "final"));
 }
 
-// A batch job split with --stop-at-step before the first evaluation: the stop succeeds and
-// leaves a resumable checkpoint but no metrics.json (which marks a finished run), no best/ and
-// no final/; --resume finishes it exactly like a straight run. Fine-tuning and task distillation.
-
 TEST(DistillCli, MaxLenBeyondWhatTheModelsTakeIsAnErrorNotAClamp) {
   auto& p = pipeline();
   TempDir dir;
   const auto data = source_dir() / "data" / "task";
-  auto r = run_command(bin("kdtext-build-student") + " --teacher " + quote((p.ft / "best").string()) +
-                       " --layers 1 --hidden 32 --heads 2 --intermediate 64 -o " + quote((dir / "init").string()) +
-                       " --quiet");
+  auto r = build_small_student(dir / "init");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // bert-tiny has 128 positions: 129 tokens cannot be distilled, nor classified.
   r = run_command(bin("kdtext-distill") + " --teacher " + quote((p.ft / "best").string()) + " --student " +

@@ -102,6 +102,9 @@ TEST(ClassifyCli, BadInputsGiveClearErrors) {
   EXPECT_NE(r.output.find("train.tsv:3: expected 2 fields, found 1"), std::string::npos) << r.output;
 }
 
+// A batch job split with --stop-at-step before the first evaluation: the stop succeeds and
+// leaves a resumable checkpoint but no metrics.json (which marks a finished run), no best/ and
+// no final/; --resume finishes it exactly like a straight run. Fine-tuning and task distillation.
 TEST(FinetuneCli, StopBeforeTheFirstEvaluationThenResume) {
   auto& p = pipeline();
   TempDir dir;

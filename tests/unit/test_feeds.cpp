@@ -7,6 +7,7 @@
 
 #include "kdtext/text/feeds.h"
 #include "test_util.h"
+#include "unit/word_tokenizer.h"
 
 using namespace kdtext;
 using namespace kdtext::text;
@@ -30,21 +31,6 @@ std::vector<Batch> take(LabelledBatches& feed, int n) {
   std::vector<Batch> out;
   for (int i = 0; i < n; ++i) out.push_back(feed.next());
   return out;
-}
-
-std::unique_ptr<Tokenizer> small_tokenizer() {
-  std::vector<std::string> sample;
-  const char* words[] = {"internationalisation", "extraordinary", "cat", "dog", "sun", "tree", "unbelievable",
-                         "a", "the", "house"};
-  for (int i = 0; i < 300; ++i) {
-    std::string s;
-    for (int k = 0; k < 6; ++k) s += std::string(k ? " " : "") + words[(i * 3 + k * 7) % 10];
-    sample.push_back(s);
-  }
-  SentencePieceTrainOptions o;
-  o.vocab_size = 32;
-  o.character_coverage = 1.0;
-  return SentencePieceTokenizer::train(sample, o, {}, 1, 1);
 }
 
 std::shared_ptr<const ShardCorpus> corpus(const std::filesystem::path& dir) {
@@ -95,7 +81,7 @@ TEST(Feeds, LabelledBatchesResumeExactlyAcrossAnEpochBoundary) {
 
 TEST(Feeds, MlmStreamResumesExactlyAndHoldsOutAFixedBatch) {
   TempDir dir;
-  const auto tok = small_tokenizer();
+  const auto tok = kdtext::testing::word_tokenizer();
   const auto docs = corpus(dir / "shards");
   MlmStreamOptions o;
   o.max_len = 12;

@@ -5,27 +5,14 @@
 #include "kdtext/text/mlm_data.h"
 #include "kdtext/util/error.h"
 #include "test_util.h"
+#include "unit/word_tokenizer.h"
 
 using namespace kdtext;
 using namespace kdtext::text;
 using kdtext::testing::TempDir;
+using kdtext::testing::word_tokenizer;
 
 namespace {
-std::unique_ptr<Tokenizer> word_tokenizer() {
-  std::vector<std::string> sample;
-  const char* words[] = {"internationalisation", "extraordinary", "cat", "dog", "sun", "tree", "unbelievable",
-                         "a", "the", "house"};
-  for (int i = 0; i < 300; ++i) {
-    std::string s;
-    for (int k = 0; k < 6; ++k) s += std::string(k ? " " : "") + words[(i * 3 + k * 7) % 10];
-    sample.push_back(s);
-  }
-  SentencePieceTrainOptions o;
-  o.vocab_size = 32;
-  o.character_coverage = 1.0;
-  return SentencePieceTokenizer::train(sample, o, {}, 1, 1);
-}
-
 void write_shards(const std::filesystem::path& dir, const std::vector<std::vector<int32_t>>& docs, int64_t vocab) {
   ShardSetWriter w(dir, vocab, 1 << 20);
   for (const auto& d : docs) w.add_document(d);
