@@ -12,8 +12,9 @@ int main(int argc, char** argv) {
   app.option("--teacher", "teacher", "Fine-tuned teacher checkpoint", true);
   app.option("-o,--output", "output", "Student checkpoint directory", true);
   app.flag("overwrite", "overwrite", "Replace an existing output directory");
-  app.option("--preset", "student.preset", "tinybert-4l-312, 4l-256, 2l-128 or 6l-768");
+  app.option("--preset", "student.preset", "tinybert-4l-312, 4l-256, 3l-256, 4l-192, 2l-128 or 6l-768");
   app.option("--layers", "student.layers", "Transformer layers");
+  app.option("--flops-tokens", "flops_tokens", "Sentence length at which FLOPs are compared with the teacher's");
   app.option("--hidden", "student.hidden", "Hidden size");
   app.option("--heads", "student.heads", "Attention heads");
   app.option("--intermediate", "student.intermediate", "Feed-forward size");

@@ -127,4 +127,11 @@ BertConfig load_bert_config(const std::string& preset_or_path) {
   return bert_config_from_json(read_json_file(path), path.string());
 }
 
+int64_t inference_flops(const BertConfig& c, int64_t tokens) {
+  const int64_t h = c.hidden_size, t = tokens;
+  int64_t macs = c.num_hidden_layers * (t * (4 * h * h + 2 * h * c.intermediate_size) + 2 * t * t * h);
+  if (!c.labels.empty()) macs += h * h + h * static_cast<int64_t>(c.labels.size());
+  return 2 * macs;
+}
+
 }  // namespace kdtext::model

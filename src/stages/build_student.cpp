@@ -8,7 +8,8 @@
 namespace kdtext::stages {
 
 Json to_json(const BuildStudentConfig& c) {
-  return Json{{"teacher", c.teacher}, {"output", c.output}, {"overwrite", c.overwrite},
+  return Json{{"teacher", c.teacher},     {"output", c.output},
+              {"overwrite", c.overwrite}, {"flops_tokens", c.flops_tokens},
               {"student", model::to_json(c.student)}, {"run", cli::to_json(c.run)}};
 }
 
@@ -18,10 +19,12 @@ BuildStudentConfig build_student_config_from_json(const Json& j) {
   f.get("teacher", c.teacher);
   f.get("output", c.output);
   f.get("overwrite", c.overwrite);
+  f.get("flops_tokens", c.flops_tokens);
   c.student = model::student_spec_from_json(f.child("student"));
   c.run = cli::runtime_options_from_json(f.child("run"));
   if (c.teacher.empty()) throw ConfigError("teacher: required");
   if (c.output.empty()) throw ConfigError("output: required");
+  if (c.flops_tokens < 1) throw ConfigError("flops_tokens: must be >= 1, got " + std::to_string(c.flops_tokens));
   model::resolve_student_spec(c.student);
   return c;
 }
@@ -39,13 +42,18 @@ Json run_build_student(const BuildStudentConfig& c) {
                {"student", model::to_json(built.config)},
                {"parameters", sp.total},
                {"teacher_parameters", tp.total}};
+  const int64_t tf = model::inference_flops(teacher->config, c.flops_tokens);
+  const int64_t sf = model::inference_flops(built.config, c.flops_tokens);
+  const double ratio = double(sf) / double(tf);
+  summary["flops_per_sentence"] = {{"tokens", c.flops_tokens}, {"teacher", tf}, {"student", sf}, {"ratio", ratio}};
   StagedDirectory out(c.output, c.overwrite);
   write_file_atomic(out.path() / "build_config.json", to_json(c).dump(2) + "\n");
   io::CheckpointInfo info{"build-student", summary};
   io::write_checkpoint_files(out.path(), *built.model, *ck.tokenizer, info);
   out.commit();
   log::info("student: ", built.config.num_hidden_layers, " layers x ", built.config.hidden_size, ", ", sp.total,
-            " parameters (teacher ", tp.total, ", ", log::fixed(double(tp.total) / double(sp.total), 1), "x), init ",
+            " parameters (teacher ", tp.total, ", ", log::fixed(double(tp.total) / double(sp.total), 1), "x), ",
+            log::fixed(ratio, 3), "x the teacher's FLOPs per ", c.flops_tokens, "-token sentence, init ",
             summary["init"].get<std::string>(), " -> ", out.final_path().string());
   return summary;
 }

@@ -210,3 +210,17 @@ TEST(DistillCli, MaxLenBeyondWhatTheModelsTakeIsAnErrorNotAClamp) {
       << r.output;
   EXPECT_FALSE(fs::exists(dir / "pred.tsv"));
 }
+
+TEST(BuildStudentCli, ReportsInferenceFlopsAgainstTheTeacher) {
+  TempDir dir;
+  const auto r = build_small_student(dir / "init");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Json f = read_json_file(dir / "init" / "kdtext.json")["provenance"]["flops_per_sentence"];
+  // bert-tiny teacher (2 x 64, FFN 256, 3 labels) and a 1 x 32 student (FFN 64) at 64 tokens, by hand:
+  // teacher 2*(64*(4*64^2 + 2*64*256) + 2*64^2*64) + 64^2 + 64*3 = 7,344,320 multiply-adds;
+  // student 64*(4*32^2 + 2*32*64) + 2*64^2*32 + 32^2 + 32*3 = 787,552.
+  EXPECT_EQ(f["tokens"], 64);
+  EXPECT_EQ(f["teacher"].get<int64_t>(), 2 * 7344320);
+  EXPECT_EQ(f["student"].get<int64_t>(), 2 * 787552);
+  EXPECT_NEAR(f["ratio"].get<double>(), 787552.0 / 7344320.0, 1e-12);
+}

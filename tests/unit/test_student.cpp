@@ -102,3 +102,39 @@ TEST(Student, TeacherLayerInitCopiesTheMappedLayers) {
   EXPECT_TRUE(small.layer_map.empty());
   EXPECT_LT(small.model->parameter_count().total, t->parameter_count().total);
 }
+
+TEST(Student, InferenceFlopsPerSentenceByHand) {
+  kdtext::model::BertConfig c;
+  c.num_hidden_layers = 2;
+  c.hidden_size = 4;
+  c.intermediate_size = 8;
+  // Per layer: 3 tokens x (4*16 + 2*4*8) + 2*9*4 = 456 multiply-adds; 2 layers = 912.
+  EXPECT_EQ(kdtext::model::inference_flops(c, 3), 2 * 912);
+  c.labels = {"a", "b"};  // + pooler 16 + classifier 8
+  EXPECT_EQ(kdtext::model::inference_flops(c, 3), 2 * 936);
+}
+
+TEST(Student, QuarterCostPresetsAgainstAMiniLmShapedTeacher) {
+  kdtext::model::BertConfig teacher;  // all-MiniLM-L6-v2: 6 x 384, FFN 1536, 12 heads
+  teacher.num_hidden_layers = 6;
+  teacher.hidden_size = 384;
+  teacher.num_attention_heads = 12;
+  teacher.intermediate_size = 1536;
+  teacher.labels = {"neg", "pos"};
+  EXPECT_EQ(kdtext::model::inference_flops(teacher, 64), 2 * 698499840LL);  // worked out by hand
+  const auto ratio = [&](const std::string& preset) {
+    kdtext::model::StudentSpec spec;
+    spec.preset = preset;
+    const auto s = kdtext::model::resolve_student_spec(spec);
+    kdtext::model::BertConfig c = teacher;
+    c.num_hidden_layers = s.layers;
+    c.hidden_size = s.hidden;
+    c.num_attention_heads = s.heads;
+    c.intermediate_size = s.intermediate;
+    return double(kdtext::model::inference_flops(c, 64)) / double(kdtext::model::inference_flops(teacher, 64));
+  };
+  EXPECT_NEAR(ratio("4l-192"), 119574912.0 / 698499840.0, 1e-12);  // 0.171
+  EXPECT_NEAR(ratio("3l-256"), 157352448.0 / 698499840.0, 1e-12);  // 0.225
+  EXPECT_GT(ratio("tinybert-4l-312"), 0.25);  // the TinyBERT-4 shape is not a quarter of this teacher
+  EXPECT_GT(ratio("4l-256"), 0.25);
+}

@@ -48,4 +48,11 @@ struct ParamCount {
   int64_t non_embedding = 0;
 };
 
+// Inference FLOPs (2 per multiply-add) of one sequence of `tokens` tokens:
+// per layer and token the Q/K/V/output projections (4h^2) and the FFN (2hi),
+// per layer the attention products (2T^2h), and the pooler and classifier
+// when the config has labels. Embedding lookups, LayerNorm, softmax and GELU
+// are not counted (bench/common.py's forward_flops counts the same way).
+int64_t inference_flops(const BertConfig& c, int64_t tokens);
+
 }  // namespace kdtext::model

@@ -13,12 +13,14 @@ struct BuildStudentConfig {
   std::string teacher;         // fine-tuned teacher checkpoint
   std::string output;          // student checkpoint directory
   bool overwrite = false;
+  int64_t flops_tokens = 64;   // sentence length at which student and teacher FLOPs are compared
   model::StudentSpec student;
   cli::RuntimeOptions run;
 };
 Json to_json(const BuildStudentConfig& c);
 BuildStudentConfig build_student_config_from_json(const Json& j);
-// Writes the initial student checkpoint; returns its summary (sizes, mapping).
+// Writes the initial student checkpoint; returns its summary (sizes, mapping,
+// inference FLOPs per sentence of student and teacher and their ratio).
 Json run_build_student(const BuildStudentConfig& c);
 
 }  // namespace kdtext::stages
