@@ -18,8 +18,9 @@ ALLOWED = {
     "io": {"model", "text", "util"},
     "train": {"io", "model", "util", "log"},
     "infer": {"io", "model", "text", "eval", "util", "log"},
+    "augment": {"text", "util", "log"},
     "cli": {"util", "log"},
-    "stages": {"cli", "distill", "eval", "infer", "io", "log", "model", "text", "train", "util"},
+    "stages": {"augment", "cli", "distill", "eval", "infer", "io", "log", "model", "text", "train", "util"},
 }
 MAX_STAGE_FILE_LINES = 220
 MAX_FUNCTION_LINES = 90

@@ -16,6 +16,31 @@ namespace {
 std::string pid_suffix() { return std::to_string(static_cast<long>(::getpid())); }
 }  // namespace
 
+AtomicFileWriter::AtomicFileWriter(fs::path path)
+    : path_(std::move(path)), tmp_(path_.string() + ".tmp-" + pid_suffix()),
+      out_(tmp_, std::ios::binary | std::ios::trunc) {
+  if (!out_) throw std::runtime_error(path_.string() + ": cannot open for writing: " + std::strerror(errno));
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (committed_) return;
+  out_.close();
+  std::error_code ignored;
+  fs::remove(tmp_, ignored);
+}
+
+void AtomicFileWriter::write(std::string_view text) { out_.write(text.data(), static_cast<std::streamsize>(text.size())); }
+
+void AtomicFileWriter::commit() {
+  out_.flush();
+  if (!out_) throw std::runtime_error(path_.string() + ": write failed (disk full?): " + std::strerror(errno));
+  out_.close();
+  std::error_code ec;
+  fs::rename(tmp_, path_, ec);
+  if (ec) throw std::runtime_error(path_.string() + ": cannot move temporary file into place: " + ec.message());
+  committed_ = true;
+}
+
 void write_file_atomic(const fs::path& path, std::string_view content) {
   const fs::path tmp = path.string() + ".tmp-" + pid_suffix();
   {

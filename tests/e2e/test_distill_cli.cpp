@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "e2e/pipeline_fixture.h"
@@ -223,4 +224,55 @@ TEST(BuildStudentCli, ReportsInferenceFlopsAgainstTheTeacher) {
   EXPECT_EQ(f["teacher"].get<int64_t>(), 2 * 7344320);
   EXPECT_EQ(f["student"].get<int64_t>(), 2 * 787552);
   EXPECT_NEAR(f["ratio"].get<double>(), 787552.0 / 7344320.0, 1e-12);
+}
+
+TEST(AugmentCli, CopiesKeepTheirLabelAndSourceAreDeterministicAndTrainAStudent) {
+  auto& p = pipeline();
+  TempDir dir;
+  const auto data = source_dir() / "data" / "task";
+  const std::string augment = bin("kdtext-augment") + " " + quote((data / "train.tsv").string()) + " --teacher " +
+                              quote((p.ft / "best").string()) + " --copies 3 --quiet -o ";
+  auto r = run_command(augment + quote((dir / "a.jsonl").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // Every example: the original (copy 0) then 3 copies, each pointing at its line, with its label.
+  std::map<uint64_t, std::string> labels;
+  {
+    std::ifstream in(data / "train.tsv");
+    std::string line;
+    std::getline(in, line);  // header: label, text
+    for (uint64_t n = 2; std::getline(in, line); ++n) labels[n] = line.substr(0, line.find('\t'));
+  }
+  std::ifstream in(dir / "a.jsonl");
+  size_t rows = 0;
+  for (std::string line; std::getline(in, line); ++rows) {
+    const Json j = Json::parse(line);
+    const std::string src = j["source"];
+    const auto colon = src.rfind(':'), hash = src.rfind('#');
+    EXPECT_EQ(src.substr(0, colon), (data / "train.tsv").string());
+    const uint64_t n = std::stoull(src.substr(colon + 1, hash - colon - 1));
+    EXPECT_EQ(std::stoi(src.substr(hash + 1)), static_cast<int>(rows % 4)) << line;
+    ASSERT_TRUE(labels.count(n)) << line;
+    EXPECT_EQ(j["label"], labels[n]) << line;
+  }
+  EXPECT_EQ(rows, 4 * labels.size());
+  // Same seed, same file; another seed, other copies.
+  r = run_command(augment + quote((dir / "b.jsonl").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(read_file(dir / "a.jsonl"), read_file(dir / "b.jsonl"));
+  r = run_command(augment + quote((dir / "c.jsonl").string()) + " --seed 7");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(read_file(dir / "a.jsonl"), read_file(dir / "c.jsonl"));
+  // An existing output is kept unless --overwrite.
+  r = run_command(augment + quote((dir / "c.jsonl").string()));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(read_file(dir / "a.jsonl"), read_file(dir / "c.jsonl"));
+  // The augmented file is a labelled training set for distillation.
+  r = build_small_student(dir / "init");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(bin("kdtext-distill") + " --teacher " + quote((p.ft / "best").string()) + " --student " +
+                  quote((dir / "init").string()) + " --train " + quote((dir / "a.jsonl").string()) + " --dev " +
+                  quote((data / "dev.tsv").string()) + " -o " + quote((dir / "student").string()) +
+                  " --max-steps 4 --batch-size 16 --max-len 48 --threads 1 --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir / "student" / "best" / "model.safetensors"));
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <fstream>
 #include <string_view>
 
 namespace kdtext {
@@ -10,6 +11,25 @@ namespace kdtext {
 // Writes `content` to `path` through `path.tmp-<pid>` and a rename.
 // Throws std::runtime_error naming the path on failure.
 void write_file_atomic(const std::filesystem::path& path, std::string_view content);
+
+// A file written incrementally (for outputs too large to hold in memory)
+// through `path.tmp-<pid>`, renamed into place by commit(); destroyed without
+// commit() (an error was thrown), the temporary file is removed.
+class AtomicFileWriter {
+ public:
+  explicit AtomicFileWriter(std::filesystem::path path);
+  ~AtomicFileWriter();
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+  void write(std::string_view text);
+  // Flushes, checks for write errors (disk full) and renames into place.
+  void commit();
+
+ private:
+  std::filesystem::path path_, tmp_;
+  std::ofstream out_;
+  bool committed_ = false;
+};
 
 // An output directory built in a temporary sibling (`<final>.partial-<pid>`)
 // and renamed to its final name by commit(). If the object is destroyed

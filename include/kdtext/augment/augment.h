@@ -1,0 +1,74 @@
+// Task data augmentation for distillation (TinyBERT, Jiao et al. 2020; Tang
+// et al. 2019): copies of each labelled example with whole words replaced by
+// their nearest neighbours in the teacher's input-embedding space, words
+// masked, and n-gram sampling. Deterministic: a copy depends only on the seed,
+// the example's index and the copy's number, never on the order of work.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "kdtext/text/labelled.h"
+#include "kdtext/text/tokenizer.h"
+#include "kdtext/util/json.h"
+
+namespace kdtext::augment {
+
+struct AugmentOptions {
+  int64_t copies = 20;          // augmented copies per example (the original is written too)
+  double replace_prob = 0.4;    // per word: replaced by one of its nearest neighbours
+  int64_t neighbours = 15;      // candidates per word
+  double mask_prob = 0.1;       // per word: replaced by the tokenizer's mask token
+  double ngram_prob = 0.25;     // per copy: keep only a random n-gram of the words
+  int64_t ngram_max = 5;        // n drawn uniformly from 1..ngram_max (at most the word count)
+  int64_t vocabulary = 20000;   // candidate words: the most frequent words of the input
+};
+
+Json to_json(const AugmentOptions& o);
+// Reads and validates (errors name `prefix.key`).
+AugmentOptions augment_options_from_json(const JsonFields& f);
+
+// Whitespace-separated words of a text.
+std::vector<std::string> split_words(const std::string& text);
+
+// The `limit` most frequent words of the texts (and pairs) of `examples`,
+// ties broken by the word, so the list does not depend on hash order.
+std::vector<std::string> frequent_words(const std::vector<text::Example>& examples, int64_t limit);
+
+// Whole-word nearest neighbours: a word is the mean of its pieces' rows of
+// the teacher's input embeddings (`embeddings` [V, H]); neighbours are the
+// `k` most cosine-similar other words of `words` with the same kind of
+// encoding (one piece, or several). Words with characters other than letters,
+// digits and apostrophes, and words the tokenizer maps to its unknown piece,
+// are left out.
+class WordNeighbours {
+ public:
+  WordNeighbours(const std::vector<std::string>& words, const text::Tokenizer& tokenizer,
+                 const torch::Tensor& embeddings, int64_t k);
+  // Nearest first; null when the word has none.
+  const std::vector<std::string>* of(const std::string& word) const;
+  size_t size() const { return table_.size(); }
+
+ private:
+  std::unordered_map<std::string, std::vector<std::string>> table_;
+};
+
+class Augmenter {
+ public:
+  // `mask_token` replaces masked words (the tokenizer's mask piece).
+  Augmenter(AugmentOptions options, const WordNeighbours& neighbours, std::string mask_token, uint64_t seed);
+  // Copy `copy` (1-based) of `text`, the `example`-th input.
+  std::string augment(const std::string& text, uint64_t example, int64_t copy) const;
+
+ private:
+  AugmentOptions options_;
+  const WordNeighbours& neighbours_;
+  std::string mask_token_;
+  uint64_t seed_;
+};
+
+}  // namespace kdtext::augment

@@ -1,0 +1,145 @@
+#include "kdtext/augment/augment.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <sstream>
+
+#include "kdtext/util/error.h"
+
+namespace kdtext::augment {
+
+Json to_json(const AugmentOptions& o) {
+  return Json{{"copies", o.copies},         {"replace_prob", o.replace_prob}, {"neighbours", o.neighbours},
+              {"mask_prob", o.mask_prob},   {"ngram_prob", o.ngram_prob},     {"ngram_max", o.ngram_max},
+              {"vocabulary", o.vocabulary}};
+}
+
+AugmentOptions augment_options_from_json(const JsonFields& f) {
+  AugmentOptions o;
+  f.get("copies", o.copies);
+  f.get("replace_prob", o.replace_prob);
+  f.get("neighbours", o.neighbours);
+  f.get("mask_prob", o.mask_prob);
+  f.get("ngram_prob", o.ngram_prob);
+  f.get("ngram_max", o.ngram_max);
+  f.get("vocabulary", o.vocabulary);
+  if (o.copies < 1) throw ConfigError(f.path("copies") + ": must be >= 1, got " + std::to_string(o.copies));
+  for (const auto& [key, p] : {std::pair<const char*, double>{"replace_prob", o.replace_prob},
+                               {"mask_prob", o.mask_prob},
+                               {"ngram_prob", o.ngram_prob}}) {
+    if (!(p >= 0 && p <= 1)) throw ConfigError(f.path(key) + ": must be in [0, 1], got " + std::to_string(p));
+  }
+  if (o.replace_prob + o.mask_prob > 1) {
+    throw ConfigError(f.path("mask_prob") + ": replace_prob + mask_prob must be <= 1 (one change per word)");
+  }
+  if (o.neighbours < 1) throw ConfigError(f.path("neighbours") + ": must be >= 1");
+  if (o.ngram_max < 1) throw ConfigError(f.path("ngram_max") + ": must be >= 1");
+  if (o.vocabulary < 2) throw ConfigError(f.path("vocabulary") + ": must be >= 2");
+  return o;
+}
+
+std::vector<std::string> split_words(const std::string& text) {
+  std::vector<std::string> words;
+  std::istringstream in(text);
+  for (std::string w; in >> w;) words.push_back(w);
+  return words;
+}
+
+std::vector<std::string> frequent_words(const std::vector<text::Example>& examples, int64_t limit) {
+  std::map<std::string, int64_t> counts;
+  for (const auto& e : examples) {
+    for (const auto* t : {&e.text, &e.pair}) {
+      for (const auto& w : split_words(*t)) ++counts[w];
+    }
+  }
+  std::vector<std::pair<std::string, int64_t>> ranked(counts.begin(), counts.end());
+  std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::vector<std::string> words;
+  for (size_t i = 0; i < ranked.size() && static_cast<int64_t>(i) < limit; ++i) words.push_back(ranked[i].first);
+  return words;
+}
+
+namespace {
+
+// Letters and digits (any non-ASCII byte counts as a letter) and apostrophes:
+// punctuation and hyphenated compounds are neither replaced nor candidates.
+bool word_like(const std::string& w) {
+  return std::all_of(w.begin(), w.end(), [](char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return c >= 0x80 || std::isalnum(c) || c == '\'';
+  });
+}
+
+}  // namespace
+
+WordNeighbours::WordNeighbours(const std::vector<std::string>& words, const text::Tokenizer& tokenizer,
+                               const torch::Tensor& embeddings, int64_t k) {
+  torch::NoGradGuard no_grad;
+  const int32_t unk = tokenizer.special_ids().unk;
+  const auto table = embeddings.to(torch::kFloat32);
+  // Single-piece words are compared with single-piece words and multi-piece
+  // words with multi-piece ones: a mean of pieces is a cruder vector than
+  // one embedding row, and mixing the two pulls every long word together.
+  std::vector<std::string> kept[2];
+  std::vector<torch::Tensor> rows[2];
+  for (const auto& w : words) {
+    const auto ids = tokenizer.encode(w);
+    if (ids.empty() || !word_like(w) || std::find(ids.begin(), ids.end(), unk) != ids.end()) continue;
+    const auto index = torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()), torch::kLong);
+    const int g = ids.size() == 1 ? 0 : 1;
+    rows[g].push_back(table.index_select(0, index).mean(0));
+    kept[g].push_back(w);
+  }
+  for (int g = 0; g < 2; ++g) {
+    if (kept[g].size() < 2) continue;
+    const auto unit = torch::nn::functional::normalize(torch::stack(rows[g]),
+                                                       torch::nn::functional::NormalizeFuncOptions().dim(1));
+    const int64_t n = unit.size(0), take = std::min<int64_t>(k + 1, n);
+    for (int64_t begin = 0; begin < n; begin += 1024) {  // [chunk, n] similarities at a time
+      const int64_t end = std::min(n, begin + 1024);
+      const auto top = std::get<1>(unit.slice(0, begin, end).matmul(unit.t()).topk(take, 1)).contiguous();
+      const auto idx = top.accessor<int64_t, 2>();
+      for (int64_t r = 0; r < end - begin; ++r) {
+        auto& list = table_[kept[g][static_cast<size_t>(begin + r)]];
+        for (int64_t j = 0; j < take && static_cast<int64_t>(list.size()) < k; ++j) {
+          if (idx[r][j] != begin + r) list.push_back(kept[g][static_cast<size_t>(idx[r][j])]);
+        }
+      }
+    }
+  }
+}
+
+const std::vector<std::string>* WordNeighbours::of(const std::string& word) const {
+  auto it = table_.find(word);
+  return it == table_.end() || it->second.empty() ? nullptr : &it->second;
+}
+
+Augmenter::Augmenter(AugmentOptions options, const WordNeighbours& neighbours, std::string mask_token, uint64_t seed)
+    : options_(std::move(options)), neighbours_(neighbours), mask_token_(std::move(mask_token)), seed_(seed) {}
+
+std::string Augmenter::augment(const std::string& text, uint64_t example, int64_t copy) const {
+  std::seed_seq seq{static_cast<uint32_t>(seed_), static_cast<uint32_t>(seed_ >> 32), static_cast<uint32_t>(example),
+                    static_cast<uint32_t>(example >> 32), static_cast<uint32_t>(copy)};
+  std::mt19937_64 rng(seq);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  auto words = split_words(text);
+  for (auto& w : words) {
+    const double u = unit(rng);
+    if (u < options_.replace_prob) {
+      if (const auto* near = neighbours_.of(w)) w = (*near)[std::uniform_int_distribution<size_t>(0, near->size() - 1)(rng)];
+    } else if (u < options_.replace_prob + options_.mask_prob) {
+      w = mask_token_;
+    }
+  }
+  size_t first = 0, count = words.size();
+  if (!words.empty() && unit(rng) < options_.ngram_prob) {
+    count = std::uniform_int_distribution<size_t>(1, std::min<size_t>(options_.ngram_max, words.size()))(rng);
+    first = std::uniform_int_distribution<size_t>(0, words.size() - count)(rng);
+  }
+  std::string out;
+  for (size_t i = first; i < first + count; ++i) out += (i == first ? "" : " ") + words[i];
+  return out;
+}
+
+}  // namespace kdtext::augment

@@ -1,0 +1,130 @@
+// Augmentation: nearest neighbours against a float64 brute force, and what
+// each knob of the augmenter does to a text.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "kdtext/augment/augment.h"
+#include "kdtext/util/error.h"
+#include "unit/word_tokenizer.h"
+
+using namespace kdtext;
+using namespace kdtext::augment;
+
+namespace {
+
+const std::vector<std::string> kWords = {"cat", "dog", "sun", "tree", "house", "a", "the", "extraordinary",
+                                         "unbelievable", "internationalisation"};
+
+// Brute-force neighbours in float64: mean piece embedding, cosine, best first,
+// among the words encoded in as many pieces (one, or several) as `word`.
+std::vector<std::string> brute_force(const std::string& word, const text::Tokenizer& tok, const torch::Tensor& emb,
+                                     size_t k) {
+  const auto mean = [&](const std::string& w) {
+    std::vector<double> v(static_cast<size_t>(emb.size(1)), 0.0);
+    const auto ids = tok.encode(w);
+    for (int32_t id : ids) {
+      for (size_t j = 0; j < v.size(); ++j) v[j] += emb[id][static_cast<int64_t>(j)].item<double>() / ids.size();
+    }
+    return v;
+  };
+  const auto cosine = [](const std::vector<double>& a, const std::vector<double>& b) {
+    double ab = 0, aa = 0, bb = 0;
+    for (size_t j = 0; j < a.size(); ++j) ab += a[j] * b[j], aa += a[j] * a[j], bb += b[j] * b[j];
+    return ab / std::sqrt(aa * bb);
+  };
+  const auto me = mean(word);
+  std::vector<std::pair<double, std::string>> scored;
+  const bool single = tok.encode(word).size() == 1;
+  for (const auto& w : kWords) {
+    if (w != word && (tok.encode(w).size() == 1) == single) scored.emplace_back(-cosine(me, mean(w)), w);
+  }
+  std::sort(scored.begin(), scored.end());
+  std::vector<std::string> out;
+  for (size_t i = 0; i < k && i < scored.size(); ++i) out.push_back(scored[i].second);
+  return out;
+}
+
+}  // namespace
+
+TEST(Augment, NeighboursAreTheMostCosineSimilarWholeWords) {
+  const auto tok = kdtext::testing::word_tokenizer();
+  torch::manual_seed(5);
+  const auto emb = torch::randn({tok->vocab_size(), 6});
+  std::vector<std::string> words = kWords;
+  words.push_back("zzz");       // its pieces are unknown to the tokenizer: never a candidate
+  words.push_back("cat-house");  // not word-like: neither replaced nor a candidate
+  const WordNeighbours n(words, *tok, emb, 3);
+  EXPECT_EQ(n.size(), kWords.size());
+  EXPECT_EQ(n.of("zzz"), nullptr);
+  EXPECT_EQ(n.of("cat-house"), nullptr);
+  size_t single = 0;
+  for (const auto& w : kWords) single += tok->encode(w).size() == 1;
+  ASSERT_GE(single, 3u);  // both groups have neighbours to find
+  ASSERT_GE(kWords.size() - single, 3u);
+  for (const auto& w : kWords) {
+    ASSERT_NE(n.of(w), nullptr) << w;
+    EXPECT_EQ(*n.of(w), brute_force(w, *tok, emb, 3)) << w;
+  }
+}
+
+TEST(Augment, EachKnobDoesWhatItSays) {
+  const auto tok = kdtext::testing::word_tokenizer();
+  torch::manual_seed(5);
+  const WordNeighbours n(kWords, *tok, torch::randn({tok->vocab_size(), 6}), 3);
+  const std::string text = "the cat saw a dog near the house";
+  const auto words = split_words(text);
+  AugmentOptions none;
+  none.replace_prob = none.mask_prob = none.ngram_prob = 0;
+  EXPECT_EQ(Augmenter(none, n, "[MASK]", 1).augment(text, 0, 1), text);
+
+  AugmentOptions mask = none;
+  mask.mask_prob = 1;
+  EXPECT_EQ(Augmenter(mask, n, "[MASK]", 1).augment("a b c", 0, 1), "[MASK] [MASK] [MASK]");
+
+  AugmentOptions replace = none;
+  replace.replace_prob = 1;
+  const Augmenter r(replace, n, "[MASK]", 1);
+  const auto out = split_words(r.augment(text, 3, 2));
+  ASSERT_EQ(out.size(), words.size());
+  for (size_t i = 0; i < words.size(); ++i) {
+    const auto* near = n.of(words[i]);
+    if (!near) EXPECT_EQ(out[i], words[i]);  // "saw", "near": not in the vocabulary
+    else EXPECT_NE(std::find(near->begin(), near->end(), out[i]), near->end()) << words[i] << " -> " << out[i];
+  }
+  EXPECT_EQ(r.augment(text, 3, 2), r.augment(text, 3, 2));  // deterministic in (seed, example, copy)
+  std::set<std::string> copies;
+  for (int64_t k = 1; k <= 10; ++k) copies.insert(r.augment(text, 3, k));
+  EXPECT_GT(copies.size(), 5u);
+
+  AugmentOptions ngram = none;
+  ngram.ngram_prob = 1;
+  ngram.ngram_max = 3;
+  for (int64_t k = 1; k <= 20; ++k) {
+    const auto g = split_words(Augmenter(ngram, n, "[MASK]", 1).augment(text, 0, k));
+    ASSERT_GE(g.size(), 1u);
+    ASSERT_LE(g.size(), 3u);
+    const auto at = std::search(words.begin(), words.end(), g.begin(), g.end());
+    EXPECT_NE(at, words.end()) << "not a contiguous n-gram of the text";
+  }
+}
+
+TEST(Augment, VocabularyAndOptionErrors) {
+  std::vector<text::Example> ex{{"b a a", "", "x", 1}, {"c b a", "d", "y", 2}};
+  EXPECT_EQ(frequent_words(ex, 10), (std::vector<std::string>{"a", "b", "c", "d"}));  // 3, 2, then ties by word
+  EXPECT_EQ(frequent_words(ex, 2), (std::vector<std::string>{"a", "b"}));
+  const auto error = [](const Json& j) {
+    try {
+      augment_options_from_json(JsonFields(j, "augment"));
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error({{"copies", 0}}), "augment.copies: must be >= 1, got 0");
+  EXPECT_NE(error({{"mask_prob", 1.5}}).find("augment.mask_prob: must be in [0, 1]"), std::string::npos);
+  EXPECT_NE(error({{"replace_prob", 0.8}, {"mask_prob", 0.3}}).find("augment.mask_prob: replace_prob + mask_prob"),
+            std::string::npos);
+}
