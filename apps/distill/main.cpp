@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   app.option("--student", "student", "Initial student checkpoint (kdtext-build-student or a general distillation)", true);
   cli::add_labelled_training_flags(app, /*files_required=*/false);
   app.option("--shards", "shards", "kdtext-preprocess output directory (general)");
+  app.option("--teacher-logits", "teacher_logits",
+             "File caching the teacher's logits on --train across runs (output/hard terms only)");
   app.option("--validation-every", "validation_every", "Hold out every N-th document (general)");
   cli::add_training_flags(app);
   app.option("--temperature", "loss.temperature", "Softmax temperature for output terms");

@@ -28,6 +28,7 @@ Json to_json(const DistillConfig& c) {
          {"eval_sequences", c.eval_sequences},
          {"masking", text::to_json(c.masking)},
          {"cache_teacher_logits", c.cache_teacher_logits},
+         {"teacher_logits", c.teacher_logits},
          {"loss", distill::to_json(c.loss)}};
   c.add_to_json(j);
   return j;
@@ -67,11 +68,16 @@ DistillConfig distill_config_from_json(const Json& j) {
   f.get("eval_sequences", c.eval_sequences);
   c.masking = text::masking_options_from_json(f.child("masking"));
   f.get("cache_teacher_logits", c.cache_teacher_logits);
+  f.get("teacher_logits", c.teacher_logits);
   c.loss = distill::loss_options_from_json(f.child("loss"));
   if (c.teacher.empty()) throw ConfigError("teacher: required");
   if (c.student.empty()) throw ConfigError("student: required");
   if (c.validation_every < 2) throw ConfigError("validation_every: must be >= 2");
   if (c.eval_sequences < 1) throw ConfigError("eval_sequences: must be >= 1");
+  if (!c.teacher_logits.empty() && (general || c.loss.layer_wise() || c.loss.uses_hidden_states())) {
+    throw ConfigError("teacher_logits: a logits cache serves task distillation with output and hard-label terms "
+                      "only (this configuration needs the teacher's hidden states or attention every step)");
+  }
   if (general) {
     validate_general(c);
   } else if (c.loss.mlm_weight > 0) {

@@ -4,9 +4,11 @@
 #include "distill_tasks.h"
 #include "kdtext/eval/metrics.h"
 #include "kdtext/infer/predict.h"
+#include "kdtext/io/safetensors.h"
 #include "kdtext/log.h"
 #include "kdtext/text/feeds.h"
 #include "kdtext/util/error.h"
+#include "kdtext/util/file.h"
 
 namespace kdtext::stages {
 namespace fs = std::filesystem;
@@ -29,6 +31,7 @@ class TaskDistill final : public DistillBase {
         dev_(read_set(c, c.dev, labels_, *tokenizer_, max_len_)) {
     if (batches_.data().size() == 0 || dev_.size() == 0) throw InputError("distill: empty training or dev data");
     logit_cache_.resize(batches_.data().size());
+    if (!c.teacher_logits.empty()) fill_logit_cache_from_file();
   }
 
   bool intermediate_only() const { return c_.loss.intermediate_only(); }
@@ -97,6 +100,43 @@ class TaskDistill final : public DistillBase {
       for (size_t i = 0; i < rows.size(); ++i) logit_cache_[rows[i]] = cpu[static_cast<int64_t>(i)].clone();
     }
     return t;
+  }
+
+  // Teacher logits on the whole training set from `teacher_logits`, or
+  // computed now (one batched pass) and written there. The file records the
+  // teacher's weights, the encoded inputs and max_len it was made from; on a
+  // mismatch it is recomputed, and the log says so.
+  void fill_logit_cache_from_file() {
+    const fs::path file(c_.teacher_logits);
+    const auto& inputs = batches_.data().inputs;
+    std::string bytes;
+    for (const auto& e : inputs) {
+      bytes.append(reinterpret_cast<const char*>(e.ids.data()), e.ids.size() * sizeof(int64_t));
+      bytes.append(reinterpret_cast<const char*>(e.segments.data()), e.segments.size() * sizeof(int64_t));
+      bytes.push_back('\n');
+    }
+    const std::map<std::string, std::string> key{
+        {"teacher", text::fingerprint_bytes(read_file(fs::path(c_.teacher) / "model.safetensors"))},
+        {"inputs", text::fingerprint_bytes(bytes)},
+        {"examples", std::to_string(inputs.size())},
+        {"max_len", std::to_string(max_len_)}};
+    torch::Tensor logits;
+    if (fs::exists(file)) {
+      auto cached = io::load_safetensors(file);
+      if (cached.metadata == key && cached.tensors.count("logits")) {
+        logits = cached.tensors.at("logits");
+        log::info("teacher logits for ", inputs.size(), " training examples read from ", file.string());
+      } else {
+        log::info(file.string(), " was made for another teacher, training set or max_len: computing it again");
+      }
+    }
+    if (!logits.defined()) {
+      torch::NoGradGuard no_grad;  // plain tensors: they meet the student's graph in the loss
+      logits = infer::predict_logits(*teacher_, inputs, c_.batch_size, device_);
+      io::save_safetensors(file, {{"logits", logits}}, key);
+      log::info("teacher logits for ", inputs.size(), " training examples written to ", file.string());
+    }
+    for (size_t i = 0; i < inputs.size(); ++i) logit_cache_[i] = logits[static_cast<int64_t>(i)].clone();
   }
 
   // The weighted layer-wise loss on dev, per example.

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "e2e/pipeline_fixture.h"
+#include "kdtext/io/safetensors.h"
 #include "kdtext/util/json.h"
 #include "test_util.h"
 
@@ -275,4 +276,51 @@ TEST(AugmentCli, CopiesKeepTheirLabelAndSourceAreDeterministicAndTrainAStudent) 
                   " --max-steps 4 --batch-size 16 --max-len 48 --threads 1 --quiet");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(fs::exists(dir / "student" / "best" / "model.safetensors"));
+}
+
+TEST(DistillCli, TeacherLogitsCachedInAFileAreTheTeachersAndReusedAcrossRuns) {
+  auto& p = pipeline();
+  TempDir dir;
+  const auto data = source_dir() / "data" / "task";
+  auto r = build_small_student(dir / "init");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto distill = [&](const std::string& out, const std::string& extra) {
+    return run_command(bin("kdtext-distill") + " --teacher " + quote((p.ft / "best").string()) + " --student " +
+                       quote((dir / "init").string()) + " --train " + quote((data / "train.tsv").string()) +
+                       " --dev " + quote((data / "dev.tsv").string()) + " -o " + quote((dir / out).string()) +
+                       " --teacher-logits " + quote((dir / "logits.safetensors").string()) +
+                       " --hard-weight 0.5 --max-steps 6 --batch-size 16 --threads 1 " + extra);
+  };
+  r = distill("s1", "--max-len 48");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("written to"), std::string::npos) << r.output;
+  // The file holds the teacher's logits for every training example, in file order (as kdtext-classify prints them).
+  r = run_command(bin("kdtext-classify") + " -m " + quote((p.ft / "best").string()) + " " +
+                  quote((data / "train.tsv").string()) + " --max-len 48 --logits --threads 1 --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto cached = io::load_safetensors(dir / "logits.safetensors").tensors.at("logits");
+  std::istringstream rows(r.output);
+  std::string line;
+  std::getline(rows, line);  // header
+  int64_t i = 0;
+  for (; std::getline(rows, line); ++i) {
+    std::vector<std::string> cells;
+    std::istringstream cs(line);
+    for (std::string c; std::getline(cs, c, '\t');) cells.push_back(c);
+    ASSERT_EQ(cells.size(), 2u + 3u) << line;  // label, probability, three logits
+    for (int64_t k = 0; k < 3; ++k) EXPECT_NEAR(cached[i][k].item<double>(), std::stod(cells[2 + k]), 1e-4) << line;
+  }
+  EXPECT_EQ(i, cached.size(0));
+  // A second run reads it and trains the same student; another max_len recomputes it, and says so.
+  r = distill("s2", "--max-len 48");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("read from"), std::string::npos) << r.output;
+  EXPECT_EQ(read_file(dir / "s1" / "best" / "model.safetensors"), read_file(dir / "s2" / "best" / "model.safetensors"));
+  r = distill("s3", "--max-len 40");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("computing it again"), std::string::npos) << r.output;
+  // Terms that need the teacher's hidden states every step cannot use it.
+  r = distill("s4", "--max-len 48 --hidden-weight 1");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("teacher_logits: a logits cache serves task distillation"), std::string::npos) << r.output;
 }
