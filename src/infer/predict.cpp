@@ -6,6 +6,7 @@
 #include "kdtext/io/checkpoint.h"
 #include "kdtext/log.h"
 #include "kdtext/util/error.h"
+#include "kdtext/util/progress.h"
 
 namespace kdtext::infer {
 
@@ -24,7 +25,7 @@ torch::Tensor predict_logits(model::BertImpl& model, const std::vector<text::Enc
     logits.index_copy_(0, index, z);
     if (batch_seconds) {
       batch_seconds->emplace_back(static_cast<int64_t>(rows.size()),
-                                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+                                  seconds_since(t0));
     }
   }
   return logits;

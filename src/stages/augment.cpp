@@ -8,6 +8,7 @@
 #include "kdtext/log.h"
 #include "kdtext/util/atomic.h"
 #include "kdtext/util/error.h"
+#include "kdtext/util/progress.h"
 
 namespace kdtext::stages {
 namespace fs = std::filesystem;
@@ -93,7 +94,7 @@ Json run_augment(const AugmentConfig& c) {
     rows += 1 + static_cast<uint64_t>(o.copies);
   }
   out.commit();
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds = seconds_since(t0);
   log::info("wrote ", rows, " rows in ", log::fixed(seconds, 1), " s -> ", c.output);
   return Json{{"examples", data.examples.size()}, {"rows", rows}, {"words", words.size()},
               {"words_with_neighbours", neighbours.size()}, {"skipped_lines", data.skipped}, {"seconds", seconds}};

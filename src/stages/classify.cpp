@@ -11,6 +11,7 @@
 #include "kdtext/text/batching.h"
 #include "kdtext/util/atomic.h"
 #include "kdtext/util/error.h"
+#include "kdtext/util/progress.h"
 
 namespace kdtext::stages {
 namespace fs = std::filesystem;
@@ -74,10 +75,6 @@ struct ClassifyTotals {
   std::vector<std::pair<int64_t, double>> batch_seconds;
 };
 
-double since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
 void classify_input(const ClassifyConfig& c, const infer::Classifier& m, int64_t max_len, const std::string& input,
                     PredictionWriter& writer, ClassifyTotals& totals) {
   text::LabelledFormat fmt = c.data;
@@ -90,7 +87,7 @@ void classify_input(const ClassifyConfig& c, const infer::Classifier& m, int64_t
   totals.skipped += data.skipped;
   const auto tt = std::chrono::steady_clock::now();
   const auto enc = text::encode_examples(*m.tokenizer, data.examples, max_len);
-  totals.tokenize_seconds += since(tt);
+  totals.tokenize_seconds += seconds_since(tt);
   const auto t0 = std::chrono::steady_clock::now();
   torch::Tensor logits;
   {
@@ -99,7 +96,7 @@ void classify_input(const ClassifyConfig& c, const infer::Classifier& m, int64_t
                                    c.timings.empty() ? nullptr : &totals.batch_seconds);
   }
   const auto probs = torch::softmax(logits, -1);
-  totals.seconds += since(t0);  // tokenised input to probabilities, as --timings reports it
+  totals.seconds += seconds_since(t0);  // tokenised input to probabilities, as --timings reports it
   const auto predicted = writer.add(input, data, logits, probs);
   totals.texts += enc.size();
   totals.predicted.insert(totals.predicted.end(), predicted.begin(), predicted.end());

@@ -118,10 +118,6 @@ Json run_stats(const PreprocessConfig& c, const text::CleanStats& cs, size_t fil
   return stats;
 }
 
-double since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
 }  // namespace
 
 Json run_preprocess(const PreprocessConfig& c) {
@@ -152,7 +148,7 @@ Json run_preprocess(const PreprocessConfig& c) {
 
   const auto t_train = std::chrono::steady_clock::now();
   const auto tokenizer = make_tokenizer(c, std::move(existing), sample, clean.normalizer, threads);
-  const double train_seconds = since(t_train);
+  const double train_seconds = seconds_since(t_train);
   tokenizer->save(dir / "tokenizer");
   metrics.write({{"event", "tokenizer"}, {"seconds", train_seconds}, {"vocab_size", tokenizer->vocab_size()}});
 
@@ -162,7 +158,7 @@ Json run_preprocess(const PreprocessConfig& c) {
   const Json index = shards.finish();
   fs::remove(clean_path);
 
-  const double seconds = since(t0);
+  const double seconds = seconds_since(t0);
   const Json stats = run_stats(c, cs, files.size(), counts, index, *tokenizer, train_seconds, seconds);
   write_file_atomic(dir / "stats.json", stats.dump(2) + "\n");
   metrics.write({{"event", "done"}, {"seconds", seconds}, {"tokens", counts.tokens}});

@@ -176,10 +176,6 @@ std::string step_dir_name(int64_t step) {
   return buf;
 }
 
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
 // AdamW with two groups: weight decay everywhere except biases and LayerNorm.
 std::unique_ptr<torch::optim::AdamW> make_optimizer(torch::nn::Module& module, const TrainerOptions& o) {
   std::vector<torch::Tensor> decay, plain;

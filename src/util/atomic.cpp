@@ -42,27 +42,9 @@ void AtomicFileWriter::commit() {
 }
 
 void write_file_atomic(const fs::path& path, std::string_view content) {
-  const fs::path tmp = path.string() + ".tmp-" + pid_suffix();
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) {
-      throw std::runtime_error(path.string() + ": cannot open for writing: " + std::strerror(errno));
-    }
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-    out.flush();
-    if (!out) {
-      std::error_code ignored;
-      fs::remove(tmp, ignored);
-      throw std::runtime_error(path.string() + ": write failed: " + std::strerror(errno));
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    throw std::runtime_error(path.string() + ": cannot move temporary file into place: " + ec.message());
-  }
+  AtomicFileWriter out(path);
+  out.write(content);
+  out.commit();
 }
 
 StagedDirectory::StagedDirectory(fs::path final_path, bool overwrite)

@@ -47,4 +47,9 @@ class Progress {
 // "1:02:03" / "2:03" style durations.
 std::string format_duration(double seconds);
 
+// Wall-clock seconds since `t`.
+inline double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
 }  // namespace kdtext
