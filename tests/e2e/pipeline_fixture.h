@@ -51,6 +51,15 @@ inline CommandResult build_small_student(const std::filesystem::path& out) {
                      " --layers 1 --hidden 32 --heads 2 --intermediate 64 -o " + quote(out.string()) + " --quiet");
 }
 
+// kdtext-distill from the pipeline's teacher into `student` on `train` (dev:
+// data/task/dev.tsv), writing to `out`; options follow.
+inline std::string distill_command(const std::filesystem::path& student, const std::filesystem::path& train,
+                                   const std::filesystem::path& out) {
+  return bin("kdtext-distill") + " --teacher " + quote((pipeline().ft / "best").string()) + " --student " +
+         quote(student.string()) + " --train " + quote(train.string()) + " --dev " +
+         quote((source_dir() / "data" / "task" / "dev.tsv").string()) + " -o " + quote(out.string()) + " ";
+}
+
 inline std::string classify(const std::string& args) { return bin("kdtext-classify") + " " + args; }
 
 }  // namespace kdtext::testing

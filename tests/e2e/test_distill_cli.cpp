@@ -197,10 +197,8 @@ TEST(DistillCli, MaxLenBeyondWhatTheModelsTakeIsAnErrorNotAClamp) {
   auto r = build_small_student(dir / "init");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // bert-tiny has 128 positions: 129 tokens cannot be distilled, nor classified.
-  r = run_command(bin("kdtext-distill") + " --teacher " + quote((p.ft / "best").string()) + " --student " +
-                  quote((dir / "init").string()) + " --train " + quote((data / "train.tsv").string()) + " --dev " +
-                  quote((data / "dev.tsv").string()) + " -o " + quote((dir / "student").string()) +
-                  " --max-len 129 --max-steps 2 --threads 1");
+  r = run_command(distill_command(dir / "init", data / "train.tsv", dir / "student") +
+                  "--max-len 129 --max-steps 2 --threads 1");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("max_len 129 exceeds the checkpoint's max_position_embeddings 128"), std::string::npos)
       << r.output;
@@ -270,10 +268,8 @@ TEST(AugmentCli, CopiesKeepTheirLabelAndSourceAreDeterministicAndTrainAStudent) 
   // The augmented file is a labelled training set for distillation.
   r = build_small_student(dir / "init");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = run_command(bin("kdtext-distill") + " --teacher " + quote((p.ft / "best").string()) + " --student " +
-                  quote((dir / "init").string()) + " --train " + quote((dir / "a.jsonl").string()) + " --dev " +
-                  quote((data / "dev.tsv").string()) + " -o " + quote((dir / "student").string()) +
-                  " --max-steps 4 --batch-size 16 --max-len 48 --threads 1 --quiet");
+  r = run_command(distill_command(dir / "init", dir / "a.jsonl", dir / "student") +
+                  "--max-steps 4 --batch-size 16 --max-len 48 --threads 1 --quiet");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(fs::exists(dir / "student" / "best" / "model.safetensors"));
 }
@@ -285,10 +281,8 @@ TEST(DistillCli, TeacherLogitsCachedInAFileAreTheTeachersAndReusedAcrossRuns) {
   auto r = build_small_student(dir / "init");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto distill = [&](const std::string& out, const std::string& extra) {
-    return run_command(bin("kdtext-distill") + " --teacher " + quote((p.ft / "best").string()) + " --student " +
-                       quote((dir / "init").string()) + " --train " + quote((data / "train.tsv").string()) +
-                       " --dev " + quote((data / "dev.tsv").string()) + " -o " + quote((dir / out).string()) +
-                       " --teacher-logits " + quote((dir / "logits.safetensors").string()) +
+    return run_command(distill_command(dir / "init", data / "train.tsv", dir / out) + "--teacher-logits " +
+                       quote((dir / "logits.safetensors").string()) +
                        " --hard-weight 0.5 --max-steps 6 --batch-size 16 --threads 1 " + extra);
   };
   r = distill("s1", "--max-len 48");
