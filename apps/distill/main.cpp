@@ -22,8 +22,11 @@ int main(int argc, char** argv) {
   app.option("--shards", "shards", "kdtext-preprocess output directory (general)");
   app.option("--teacher-logits", "teacher_logits",
              "File caching the teacher's logits on --train across runs (output/hard terms only)");
+  app.option("--store", "store",
+             "General: keep the run under DIR/general-<key of teacher, student init, corpus, budget and settings>, "
+             "reuse a finished one, resume an unfinished one; prints the run directory (instead of --output)");
   app.option("--validation-every", "validation_every", "Hold out every N-th document (general)");
-  cli::add_training_flags(app);
+  cli::add_training_flags(app, /*output_required=*/false);  // --store chooses it for general distillation
   app.option("--temperature", "loss.temperature", "Softmax temperature for output terms");
   app.option("--output-loss", "loss.output", "kl, soft_ce or mse");
   app.option("--output-weight", "loss.output_weight", "Weight of the output term");

@@ -242,8 +242,8 @@ void add_data_format_flags(StageApp& app) {
   app.option("--bad-lines", "data.bad_lines", "error or skip");
 }
 
-void add_training_flags(StageApp& app) {
-  app.option("-o,--output", "output", "Run directory", true);
+void add_training_flags(StageApp& app, bool output_required) {
+  app.option("-o,--output", "output", "Run directory", output_required);
   app.flag("overwrite", "overwrite", "Start over in a non-empty output directory");
   app.flag("resume", "resume", "Continue from the newest checkpoint in the output directory");
   app.option("--max-len", "max_len", "Tokens per example (packed sequence length for shards)");

@@ -29,6 +29,7 @@ Json to_json(const DistillConfig& c) {
          {"masking", text::to_json(c.masking)},
          {"cache_teacher_logits", c.cache_teacher_logits},
          {"teacher_logits", c.teacher_logits},
+         {"store", c.store},
          {"loss", distill::to_json(c.loss)}};
   c.add_to_json(j);
   return j;
@@ -60,7 +61,10 @@ DistillConfig distill_config_from_json(const Json& j) {
   JsonFields f(j, "");
   f.get_choice("mode", c.mode, kDistillModes);
   const bool general = c.mode == DistillMode::kGeneral;
-  c.read_from_json(f, !general);
+  f.get("store", c.store);
+  if (!c.store.empty() && !general) throw ConfigError("store: only for mode general (a task run is not shared)");
+  c.read_from_json(f, !general, /*output_required=*/false);
+  if (c.output.empty() && c.store.empty()) throw ConfigError("output: required (--output DIR, or --store DIR for mode general)");
   f.get("teacher", c.teacher);
   f.get("student", c.student);
   f.get("shards", c.shards);
@@ -78,6 +82,9 @@ DistillConfig distill_config_from_json(const Json& j) {
     throw ConfigError("teacher_logits: a logits cache serves task distillation with output and hard-label terms "
                       "only (this configuration needs the teacher's hidden states or attention every step)");
   }
+  if (!c.store.empty() && !c.output.empty()) {
+    throw ConfigError("output: leave it out with store, which chooses the run directory (printed on standard output)");
+  }
   if (general) {
     validate_general(c);
   } else if (c.loss.mlm_weight > 0) {
@@ -86,7 +93,13 @@ DistillConfig distill_config_from_json(const Json& j) {
   return c;
 }
 
-Json run_distill(const DistillConfig& c, torch::Device device) {
+Json run_distill(const DistillConfig& config, torch::Device device) {
+  DistillConfig c = config;
+  StorePlacement store;
+  if (!c.store.empty()) {
+    store = place_in_store(c, device);
+    if (store.reused) return *store.reused;
+  }
   const bool general = c.mode == DistillMode::kGeneral;
   torch::manual_seed(c.run.seed);
   auto task = make_distill_task(c, device);
@@ -105,7 +118,9 @@ Json run_distill(const DistillConfig& c, torch::Device device) {
   if (!general) return c.report_best(metrics, device, "distill", true);
   for (const auto& [k, v] : result.last_eval) metrics[k] = v;
   if (result.best_metric) metrics["best_val_loss"] = *result.best_metric;
+  if (!c.store.empty()) finish_store_run(out, store.key);  // before metrics.json, which marks it finished
   write_file_atomic(out / "metrics.json", metrics.dump(2) + "\n");
+  if (!c.store.empty()) announce_store_run(out);
   log::info("general distillation done: best held-out loss ",
             log::fixed(result.best_metric ? *result.best_metric : 0.0, 4), " -> ", (out / "best").string());
   return metrics;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 
 #include "kdtext/distill/objective.h"
 #include "kdtext/model/bert.h"
@@ -54,6 +55,16 @@ class DistillBase : public train::TrainingTask {
 
 std::unique_ptr<DistillBase> make_task_distill(const DistillConfig& c, torch::Device device);
 std::unique_ptr<DistillBase> make_general_distill(const DistillConfig& c, torch::Device device);
+// --store: sets c.output to <store>/general-<key> (resuming an unfinished run
+// there), or gives the metrics of a finished run with the same key.
+struct StorePlacement {
+  Json key;                   // written to <run>/store_key.json when the run finishes
+  std::optional<Json> reused;  // metrics of the finished run being reused
+};
+StorePlacement place_in_store(DistillConfig& c, torch::Device device);
+void finish_store_run(const std::filesystem::path& dir, const Json& key);
+// Prints a store run's directory on standard output (for scripts).
+void announce_store_run(const std::filesystem::path& dir);
 // The task for c.mode.
 std::unique_ptr<DistillBase> make_distill_task(const DistillConfig& c, torch::Device device);
 

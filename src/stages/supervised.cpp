@@ -24,7 +24,7 @@ void SupervisedRunOptions::add_to_json(Json& j) const {
   j["run"] = cli::to_json(run);
 }
 
-void SupervisedRunOptions::read_from_json(const JsonFields& f, bool labelled) {
+void SupervisedRunOptions::read_from_json(const JsonFields& f, bool labelled, bool output_required) {
   f.get("train", train);
   f.get("dev", dev);
   f.get("test", test);
@@ -43,7 +43,7 @@ void SupervisedRunOptions::read_from_json(const JsonFields& f, bool labelled) {
     if (train.empty()) throw ConfigError("train: required");
     if (dev.empty()) throw ConfigError("dev: required");
   }
-  if (output.empty()) throw ConfigError("output: required");
+  if (output_required && output.empty()) throw ConfigError("output: required");
   text::validate(data, "data");
   if (max_len < 4) throw ConfigError("max_len: must be >= 4, got " + std::to_string(max_len));
   if (batch_size < 1) throw ConfigError("batch_size: must be >= 1");

@@ -112,6 +112,12 @@ double lr_factor(const TrainerOptions& o, int64_t step) {
   return 1.0 - progress;  // linear
 }
 
+int64_t schedule_step(const TrainerOptions& o, int64_t step, double elapsed_seconds) {
+  if (o.max_minutes <= 0) return step;
+  const double spent = std::clamp(elapsed_seconds / (60.0 * o.max_minutes), 0.0, 1.0);
+  return std::max(step, static_cast<int64_t>(std::llround(spent * static_cast<double>(o.max_steps))));
+}
+
 // ---------------------------------------------------------------- signals
 
 namespace {
@@ -227,6 +233,10 @@ class TrainingRun {
     log::info(task_.stage(), ": training ", o_.max_steps, " steps (", o_.grad_accum, " micro-batch(es) each), schedule ",
               choice_name(o_.schedule, kSchedules), ", warm-up ", warmup_steps(o_), o_.bf16 ? ", bf16 autocast" : "",
               " on ", device_.str());
+    if (o_.max_minutes > 0) {
+      log::info("time budget ", o_.max_minutes, " minutes: the learning-rate schedule follows steps or time, ",
+                "whichever is further along");
+    }
     SignalScope signals;
     start_step_ = step_;
     run_start_ = window_.start;
@@ -275,7 +285,7 @@ class TrainingRun {
   // One optimiser step over grad_accum micro-batches.
   void optimiser_step() {
     ++step_;
-    lr_ = o_.lr * lr_factor(o_, step_);
+    lr_ = o_.lr * lr_factor(o_, schedule_step(o_, step_, seconds_since(run_start_)));
     for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr_);
     optimizer_->zero_grad();
     double step_loss = 0;
@@ -312,7 +322,8 @@ class TrainingRun {
   void log_progress() {
     const double window = seconds_since(window_.start), elapsed = seconds_since(run_start_);
     const double tok_s = window > 0 ? window_.tokens / window : 0;
-    const double eta = elapsed / static_cast<double>(step_ - start_step_) * static_cast<double>(o_.max_steps - step_);
+    double eta = elapsed / static_cast<double>(step_ - start_step_) * static_cast<double>(o_.max_steps - step_);
+    if (o_.max_minutes > 0) eta = std::clamp(60.0 * o_.max_minutes - elapsed, 0.0, eta);  // the budget ends it first
     const double avg = window_.loss_sum / static_cast<double>(window_.steps);
     Json rec{{"event", "train"}, {"step", step_},         {"loss", avg},
              {"lr", lr_},        {"grad_norm", grad_norm_}, {"tokens_per_s", tok_s}};

@@ -190,6 +190,65 @@ TEST(DistillCli, GeneralDistillationOnShardsThenTaskDistillation) {
   EXPECT_FALSE(fs::exists(dir / "bad" / "final"));
 }
 
+TEST(DistillCli, GeneralDistillationStoreReusesAFinishedRunAndResumesAnUnfinishedOne) {
+  auto& p = pipeline();
+  TempDir dir;
+  auto r = run_command(bin("kdtext-build-student") + " --teacher " + quote((p.mlm / "final").string()) +
+                       " --layers 1 --hidden 32 --heads 2 --intermediate 64 -o " + quote((dir / "init").string()) +
+                       " --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string general = bin("kdtext-distill") + " --config " +
+                              quote((source_dir() / "configs" / "distill" / "tinybert-general.json").string()) +
+                              " --teacher " + quote((p.mlm / "final").string()) + " --shards " + quote(p.prep.string()) +
+                              " --student " + quote((dir / "init").string()) +
+                              " --max-len 32 --batch-size 8 --max-steps 6 --threads 1";
+  // Standard output is the run directory alone (logs go to standard error).
+  const auto stored_in = [&](const std::string& store, const std::string& extra) {
+    const auto res = run_command("{ " + general + " --store " + quote((dir / store).string()) + extra + " 2>/dev/null; }");
+    EXPECT_EQ(res.exit_code, 0) << res.output;
+    std::string out = res.output;
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    return fs::path(out);
+  };
+  const fs::path first = stored_in("store", "");
+  ASSERT_TRUE(fs::exists(first / "best" / "model.safetensors")) << first;
+  EXPECT_EQ(first.parent_path(), fs::absolute(dir / "store"));
+  EXPECT_EQ(first.filename().string().rfind("general-", 0), 0u);
+  const Json key = read_json_file(first / "store_key.json");
+  for (const char* k : {"teacher", "student_init", "corpus", "budget_minutes", "recipe"}) EXPECT_TRUE(key.contains(k)) << k;
+  const std::string weights = read_file(first / "final" / "model.safetensors");
+  const std::string records = read_file(first / "metrics.jsonl");
+
+  // Same teacher, student, corpus, budget and settings: reused, not trained again.
+  r = run_command(general + " --store " + quote((dir / "store").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("reusing the general distillation in"), std::string::npos) << r.output;
+  EXPECT_EQ(read_file(first / "metrics.jsonl"), records);
+  // Another budget or setting is another entry.
+  EXPECT_NE(stored_in("store", " --max-minutes 30"), first);
+  EXPECT_NE(stored_in("store", " --lr 1e-3"), first);
+
+  // A run stopped part-way (or killed after a checkpoint) is resumed by the next call under the same key,
+  // to the same weights as a run in one go.
+  r = run_command(general + " --store " + quote((dir / "other").string()) + " --save-every 3 --stop-at-step 3");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const fs::path resumed = stored_in("other", "");
+  EXPECT_EQ(resumed.filename(), first.filename());
+  EXPECT_EQ(read_file(resumed / "final" / "model.safetensors"), weights);
+
+  // An entry edited by hand is refused, naming the file; --store is for general distillation, without --output.
+  write_file(first / "store_key.json", "{}");
+  r = run_command(general + " --store " + quote((dir / "store").string()) + " --quiet");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("store_key.json: missing or not the key of this run"), std::string::npos) << r.output;
+  r = run_command(general + " --store " + quote((dir / "store").string()) + " -o " + quote((dir / "x").string()));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("output: leave it out with store"), std::string::npos) << r.output;
+  r = run_command(general + " --mode task --store " + quote((dir / "store").string()));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("store: only for mode general"), std::string::npos) << r.output;
+}
+
 TEST(DistillCli, MaxLenBeyondWhatTheModelsTakeIsAnErrorNotAClamp) {
   auto& p = pipeline();
   TempDir dir;

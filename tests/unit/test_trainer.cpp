@@ -38,6 +38,22 @@ TEST(Schedule, LinearCosineConstantWithWarmup) {
   EXPECT_EQ(warmup_steps(o), 11);
 }
 
+TEST(Schedule, WallClockBudgetMovesTheScheduleAlong) {
+  TrainerOptions o;
+  o.max_steps = 1000;
+  EXPECT_EQ(schedule_step(o, 7, 1e6), 7);  // no budget: steps alone
+  o.max_minutes = 10;
+  EXPECT_EQ(schedule_step(o, 7, 0.0), 7);
+  EXPECT_EQ(schedule_step(o, 7, 60.0), 100);     // a tenth of the time: a tenth of the steps
+  EXPECT_EQ(schedule_step(o, 400, 60.0), 400);   // steps further along than time
+  EXPECT_EQ(schedule_step(o, 7, 1200.0), 1000);  // past the budget: the end of the schedule
+  o.warmup_steps = -1;
+  o.warmup_ratio = 0.1;
+  o.schedule = Schedule::kLinear;
+  // Half the budget spent after 50 steps: the rate is half-way down the decay.
+  EXPECT_NEAR(lr_factor(o, schedule_step(o, 50, 300.0)), 1.0 - (500.0 - 100 - 1) / 900.0, 1e-12);
+}
+
 namespace {
 
 // A tiny regression task: fit y = x·w* with a Linear layer; the eval metric

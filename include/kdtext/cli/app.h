@@ -76,8 +76,9 @@ void add_data_format_flags(StageApp& app);
 // --overwrite, --resume, --max-len, --batch-size and the trainer.* flags
 // (--max-steps, --lr, --warmup-ratio, --warmup-steps, --schedule,
 // --grad-accum, --eval-every, --early-stopping, --log-every, --save-every,
-// --max-minutes, --stop-at-step, --bf16).
-void add_training_flags(StageApp& app);
+// --max-minutes, --stop-at-step, --bf16). `output_required`: false where the
+// stage can choose the directory itself (the configuration then checks it).
+void add_training_flags(StageApp& app, bool output_required = true);
 // Stages that train on a labelled set (finetune, distill): --train, --dev,
 // --test, the data format, --epochs, --evals-per-epoch, --metric.
 // `files_required`: --train and --dev must be given.

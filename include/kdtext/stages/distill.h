@@ -30,6 +30,8 @@ struct DistillConfig : SupervisedRunOptions {
   bool cache_teacher_logits = true;  // reuse teacher logits after the first epoch (output/hard terms only)
   std::string teacher_logits;        // task: a file caching the teacher's logits on the training set across runs
                                      // (computed once, reused while teacher, data and max_len match)
+  std::string store;                 // general: keep the run under <store>/general-<key> and reuse a finished
+                                     // one with the same key (teacher, student init, corpus, budget, recipe)
   distill::LossOptions loss;
 };
 DistillConfig default_distill_config();

@@ -34,7 +34,7 @@ struct SupervisedRunOptions {
   void add_to_json(Json& j) const;
   // Reads and validates these fields (required: output, and train and dev
   // when `labelled`).
-  void read_from_json(const JsonFields& f, bool labelled = true);
+  void read_from_json(const JsonFields& f, bool labelled = true, bool output_required = true);
   // The trainer options with max_steps/eval_every derived from epochs when 0.
   train::TrainerOptions resolved_trainer(int64_t examples) const;
 

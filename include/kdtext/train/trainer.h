@@ -39,7 +39,8 @@ struct TrainerOptions {
   int64_t keep_last = 2;               // resumable checkpoints kept (oldest removed)
   int64_t early_stopping_patience = 0; // stop after N evaluations without improvement (0: never)
   int64_t stop_at_step = 0;            // save a resumable checkpoint and stop here (0: never); for split jobs
-  double max_minutes = 0;              // wall-clock budget: finish (eval, save) once exceeded (0: none)
+  double max_minutes = 0;              // wall-clock budget: finish (eval, save) once exceeded (0: none);
+                                       // the schedule follows it too (schedule_step)
 };
 
 Json to_json(const TrainerOptions& o);
@@ -53,6 +54,12 @@ TrainerOptions with_epochs(TrainerOptions o, int64_t examples, int64_t batch_siz
 
 // Learning rate multiplier at `step` (1-based) for the options' schedule.
 double lr_factor(const TrainerOptions& o, int64_t step);
+// The step the schedule is evaluated at: `step`, or further along when a
+// wall-clock budget (max_minutes) is set and `elapsed_seconds` of it are
+// spent - max(step, elapsed/budget * max_steps) - so warm-up and decay follow
+// whichever of steps or time ends the run, and a budget-limited run finishes
+// with a decayed learning rate instead of being cut at its peak.
+int64_t schedule_step(const TrainerOptions& o, int64_t step, double elapsed_seconds);
 int64_t warmup_steps(const TrainerOptions& o);
 
 struct StepOutput {

@@ -1,0 +1,96 @@
+// The general-distillation store (--store DIR): a generally distilled
+// student is kept under a key of what produced it, so every task with the
+// same teacher reuses it instead of paying for it again.
+#include <cstdio>
+#include <filesystem>
+
+#include "distill_tasks.h"
+#include "kdtext/log.h"
+#include "kdtext/text/tokenizer.h"
+#include "kdtext/train/trainer.h"
+#include "kdtext/util/atomic.h"
+#include "kdtext/util/error.h"
+#include "kdtext/util/file.h"
+
+namespace kdtext::stages {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string file_fingerprint(const fs::path& p) { return text::fingerprint_bytes(read_file(p)); }
+
+// The token shards' content: their index and every shard it lists.
+std::string corpus_fingerprint(const fs::path& shards_dir) {
+  const fs::path index = shards_dir / "index.json";
+  const Json j = read_json_file(index);
+  std::string all = text::fingerprint_bytes(j.dump());
+  for (const auto& s : j.at("shards")) all += file_fingerprint(shards_dir / s.at("file").get<std::string>());
+  return text::fingerprint_bytes(all);
+}
+
+// What the result depends on: the teacher's and the initial student's
+// weights, the corpus, the budget, the device kind and every setting that
+// changes training (paths, logging and checkpoint cadence left out).
+Json store_key(const DistillConfig& c, torch::Device device) {
+  Json recipe = to_json(c);
+  for (const char* k : {"output", "overwrite", "resume", "store", "teacher", "student", "shards", "train", "dev",
+                        "test", "teacher_logits", "cache_teacher_logits", "data", "metric"}) {
+    recipe.erase(k);
+  }
+  for (const char* k : {"log_every", "save_every", "keep_last", "stop_at_step"}) recipe["trainer"].erase(k);
+  recipe["run"] = Json{{"seed", c.run.seed}};
+  return Json{{"teacher", file_fingerprint(fs::path(c.teacher) / "model.safetensors")},
+              {"student_init", file_fingerprint(fs::path(c.student) / "model.safetensors")},
+              {"corpus", corpus_fingerprint(fs::path(c.shards) / "shards")},
+              {"budget_minutes", c.trainer.max_minutes},
+              {"device", device.is_cuda() ? "cuda" : "cpu"},
+              {"recipe", recipe}};
+}
+
+}  // namespace
+
+StorePlacement place_in_store(DistillConfig& c, torch::Device device) {
+  StorePlacement p;
+  p.key = store_key(c, device);
+  const std::string hash = text::fingerprint_bytes(p.key.dump());
+  const fs::path dir = fs::path(c.store) / ("general-" + hash.substr(hash.find(':') + 1));
+  c.output = dir.string();
+  c.resume = c.overwrite = false;
+  std::error_code ec;
+  if (fs::exists(dir / "metrics.json", ec)) {
+    const fs::path key_file = dir / "store_key.json";
+    if (!fs::exists(key_file, ec) || read_json_file(key_file) != p.key) {
+      throw InputError(key_file.string() + ": missing or not the key of this run (" + hash +
+                       "); the store entry was changed by hand - remove " + dir.string());
+    }
+    log::info("reusing the general distillation in ", dir.string(),
+              " (same teacher, student init, corpus, budget and settings)");
+    Json metrics = read_json_file(dir / "metrics.json");
+    metrics["reused"] = true;
+    metrics["output"] = dir.string();
+    announce_store_run(dir);
+    p.reused = metrics;
+    return p;
+  }
+  if (train::Trainer::latest_checkpoint(dir)) {
+    c.resume = true;
+    log::info("resuming the unfinished general distillation in ", dir.string());
+  } else if (fs::exists(dir, ec)) {
+    c.overwrite = true;
+    log::info(dir.string(), ": an unfinished general distillation with no checkpoint; starting it again");
+  } else {
+    log::info("general distillation stored under ", dir.string());
+  }
+  return p;
+}
+
+void finish_store_run(const fs::path& dir, const Json& key) {
+  write_file_atomic(dir / "store_key.json", key.dump(2) + "\n");
+}
+
+void announce_store_run(const fs::path& dir) {
+  std::printf("%s\n", fs::absolute(dir).string().c_str());
+  std::fflush(stdout);
+}
+
+}  // namespace kdtext::stages
