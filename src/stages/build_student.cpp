@@ -25,7 +25,7 @@ BuildStudentConfig build_student_config_from_json(const Json& j) {
   if (c.teacher.empty()) throw ConfigError("teacher: required");
   if (c.output.empty()) throw ConfigError("output: required");
   if (c.flops_tokens < 1) throw ConfigError("flops_tokens: must be >= 1, got " + std::to_string(c.flops_tokens));
-  model::resolve_student_spec(c.student);
+  c.student = model::resolve_student_spec(c.student);  // build_config.json records the preset's sizes
   return c;
 }
 

@@ -282,6 +282,18 @@ TEST(BuildStudentCli, ReportsInferenceFlopsAgainstTheTeacher) {
   EXPECT_EQ(f["teacher"].get<int64_t>(), 2 * 7344320);
   EXPECT_EQ(f["student"].get<int64_t>(), 2 * 787552);
   EXPECT_NEAR(f["ratio"].get<double>(), 787552.0 / 7344320.0, 1e-12);
+
+  // A preset's sizes are what build_config.json records (not the flags' defaults).
+  const auto r2 = run_command(bin("kdtext-build-student") + " --teacher " + quote((pipeline().ft / "best").string()) +
+                              " --preset 2l-128 -o " + quote((dir / "preset").string()) + " --quiet");
+  ASSERT_EQ(r2.exit_code, 0) << r2.output;
+  const Json spec = read_json_file(dir / "preset" / "build_config.json")["student"];
+  EXPECT_EQ(spec["preset"], "2l-128");
+  EXPECT_EQ(spec["layers"], 2);
+  EXPECT_EQ(spec["hidden"], 128);
+  EXPECT_EQ(spec["heads"], 2);
+  EXPECT_EQ(spec["intermediate"], 512);
+  EXPECT_EQ(read_json_file(dir / "preset" / "config.json")["hidden_size"], 128);
 }
 
 TEST(AugmentCli, CopiesKeepTheirLabelAndSourceAreDeterministicAndTrainAStudent) {
