@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   app.option("-o,--output", "output", "Output file (JSON lines)", true);
   app.flag("overwrite", "overwrite", "Replace an existing output file");
   cli::add_data_format_flags(app);
-  app.option("--copies", "augment.copies", "Augmented copies per example");
+  app.option("--copies", "augment.copies", "Augmented copies per example (0: the originals only, as JSON lines)");
   app.option("--replace-prob", "augment.replace_prob", "Per word: replaced by a nearest neighbour");
   app.option("--neighbours", "augment.neighbours", "Candidates per word");
   app.option("--mask-prob", "augment.mask_prob", "Per word: replaced by the mask token");

@@ -24,7 +24,7 @@ AugmentOptions augment_options_from_json(const JsonFields& f) {
   f.get("ngram_prob", o.ngram_prob);
   f.get("ngram_max", o.ngram_max);
   f.get("vocabulary", o.vocabulary);
-  if (o.copies < 1) throw ConfigError(f.path("copies") + ": must be >= 1, got " + std::to_string(o.copies));
+  if (o.copies < 0) throw ConfigError(f.path("copies") + ": must be >= 0, got " + std::to_string(o.copies));
   for (const auto& [key, p] : {std::pair<const char*, double>{"replace_prob", o.replace_prob},
                                {"mask_prob", o.mask_prob},
                                {"ngram_prob", o.ngram_prob}}) {

@@ -75,7 +75,8 @@ Json run_augment(const AugmentConfig& c) {
   const auto emb = ck.weights.find("bert.embeddings.word_embeddings.weight");
   if (emb == ck.weights.end()) throw InputError(c.teacher + ": no bert.embeddings.word_embeddings.weight");
   const auto& o = c.augment;
-  const auto words = augment::frequent_words(data.examples, o.vocabulary);
+  // No copies: the originals alone, as JSON lines (no neighbours needed).
+  const auto words = o.copies > 0 ? augment::frequent_words(data.examples, o.vocabulary) : std::vector<std::string>{};
   const augment::WordNeighbours neighbours(words, *ck.tokenizer, emb->second, o.neighbours);
   log::info("augment: ", data.examples.size(), " examples, ", neighbours.size(), " of ", words.size(),
             " words with neighbours in the teacher's embeddings; ", o.copies, " copies each");

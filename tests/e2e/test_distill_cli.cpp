@@ -336,6 +336,18 @@ TEST(AugmentCli, CopiesKeepTheirLabelAndSourceAreDeterministicAndTrainAStudent) 
   r = run_command(augment + quote((dir / "c.jsonl").string()));
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(read_file(dir / "a.jsonl"), read_file(dir / "c.jsonl"));
+  // --copies 0: the originals alone, i.e. the copy-0 rows of a.jsonl.
+  r = run_command(bin("kdtext-augment") + " " + quote((data / "train.tsv").string()) + " --teacher " +
+                  quote((p.ft / "best").string()) + " --copies 0 --quiet -o " + quote((dir / "plain.jsonl").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  {
+    std::istringstream all(read_file(dir / "a.jsonl"));
+    std::string line, originals;
+    while (std::getline(all, line)) {
+      if (Json::parse(line)["source"].get<std::string>().find("#0") != std::string::npos) originals += line + "\n";
+    }
+    EXPECT_EQ(read_file(dir / "plain.jsonl"), originals);
+  }
   // The augmented file is a labelled training set for distillation.
   r = build_small_student(dir / "init");
   ASSERT_EQ(r.exit_code, 0) << r.output;

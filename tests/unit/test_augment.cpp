@@ -123,7 +123,8 @@ TEST(Augment, VocabularyAndOptionErrors) {
     }
     return std::string("no error");
   };
-  EXPECT_EQ(error({{"copies", 0}}), "augment.copies: must be >= 1, got 0");
+  EXPECT_EQ(error({{"copies", -1}}), "augment.copies: must be >= 0, got -1");
+  EXPECT_EQ(error({{"copies", 0}}), "no error");  // the originals only
   EXPECT_NE(error({{"mask_prob", 1.5}}).find("augment.mask_prob: must be in [0, 1]"), std::string::npos);
   EXPECT_NE(error({{"replace_prob", 0.8}, {"mask_prob", 0.3}}).find("augment.mask_prob: replace_prob + mask_prob"),
             std::string::npos);

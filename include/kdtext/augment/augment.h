@@ -19,7 +19,8 @@
 namespace kdtext::augment {
 
 struct AugmentOptions {
-  int64_t copies = 20;          // augmented copies per example (the original is written too)
+  int64_t copies = 20;          // augmented copies per example (the original is written too; 0: only
+                                // the originals, a conversion to the JSON lines every stage reads)
   double replace_prob = 0.4;    // per word: replaced by one of its nearest neighbours
   int64_t neighbours = 15;      // candidates per word
   double mask_prob = 0.1;       // per word: replaced by the tokenizer's mask token
