@@ -25,7 +25,7 @@ say() { echo "[setup] $*" >&2; }
 # --- 1. Debian packages -----------------------------------------------------
 PACKAGES=(g++ cmake ninja-build ccache pkg-config git python3 python3-venv python3-pip
           libsentencepiece-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
-          libgtest-dev libgmock-dev libicu-dev)
+          libgtest-dev libgmock-dev libicu-dev jq)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,79 @@
+// scripts/distill-recipe.sh end to end on the tiny task in data/: every stage,
+// the report, reuse of finished stages and of the general distillation.
+#include <gtest/gtest.h>
+
+#include "e2e/pipeline_fixture.h"
+#include "kdtext/util/json.h"
+#include "test_util.h"
+
+using namespace kdtext;
+using namespace kdtext::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string recipe(const fs::path& out, const fs::path& store, const std::string& extra) {
+  const auto& p = pipeline();
+  const auto data = source_dir() / "data";
+  return "KDTEXT_BIN=" + quote(fs::path(bin("kdtext-distill")).parent_path().string()) + " " +
+         quote((source_dir() / "scripts" / "distill-recipe.sh").string()) + " --train " +
+         quote((data / "task" / "train.tsv").string()) + " --dev " + quote((data / "task" / "dev.tsv").string()) +
+         " --test " + quote((data / "task" / "test.tsv").string()) + " --teacher " +
+         quote((p.ft / "best").string()) + " --base " + quote((p.mlm / "final").string()) +
+         " --preset 2l-128 --corpus " + quote((data / "corpus").string()) + " --store " + quote(store.string()) +
+         " --general-minutes 0.05 --task-minutes 5 --max-len 48 --threads 1 -o " + quote(out.string()) + extra;
+}
+
+}  // namespace
+
+TEST(DistillRecipe, OneCommandFromALabelledSetToAStudentAndAReportThenReusesItsWork) {
+  TempDir dir;
+  auto r = run_command(recipe(dir / "run", dir / "store", " --copies 1"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Json rep = read_json_file(dir / "run" / "report.json");
+  EXPECT_TRUE(fs::exists(dir / "run" / "report.md"));
+  EXPECT_EQ(rep["copies"], 1);
+  EXPECT_EQ(rep["training_rows"], 600);
+  ASSERT_TRUE(rep["general_distillation"].is_string()) << rep.dump(2);
+  EXPECT_EQ(fs::path(rep["general_distillation"].get<std::string>()).parent_path(), fs::absolute(dir / "store"));
+  // The report's figures are the models' own: classify the dev set independently.
+  for (const auto& [key, ck] : {std::pair<std::string, fs::path>{"student", dir / "run" / "student" / "best"},
+                                {"labels_only", dir / "run" / "labels-only" / "best"}}) {
+    r = run_command(bin("kdtext-classify") + " -m " + quote(ck.string()) + " " +
+                    quote((source_dir() / "data" / "task" / "dev.tsv").string()) + " --eval --max-len 48 -o " +
+                    quote((dir / (key + ".tsv")).string()) + " --quiet");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_DOUBLE_EQ(read_json_file(dir / (key + ".tsv.metrics.json"))["accuracy"].get<double>(),
+                     rep[key]["dev"]["accuracy"].get<double>())
+        << key;
+    EXPECT_GT(rep[key]["sentences_per_s"].get<double>(), 0) << key;
+  }
+  EXPECT_GE(rep["student"]["dev"]["accuracy"].get<double>(), 0.6);  // chance: 0.37
+  const double ratio = rep["student"]["flops_per_sentence"].get<double>() / rep["teacher"]["flops_per_sentence"].get<double>();
+  EXPECT_NEAR(rep["student_vs_teacher"]["flops"].get<double>(), ratio, 1e-9);
+  EXPECT_NEAR(rep["student_vs_teacher"]["dev_accuracy"].get<double>(),
+              rep["student"]["dev"]["accuracy"].get<double>() / rep["teacher"]["dev"]["accuracy"].get<double>(), 1e-9);
+
+  // The same command again: every stage is kept, nothing trains again.
+  const std::string trained = read_file(dir / "run" / "student" / "metrics.jsonl");
+  r = run_command(recipe(dir / "run", dir / "store", " --copies 1"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(read_file(dir / "run" / "student" / "metrics.jsonl"), trained);
+  EXPECT_NE(r.output.find("prediction-layer distillation (2 min): done before, kept"), std::string::npos) << r.output;
+  // Another task run with the same base, student and corpus reuses the general distillation.
+  r = run_command(recipe(dir / "run2", dir / "store", " --copies 0 --task-minutes 0.05"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("reusing the general distillation in " + rep["general_distillation"].get<std::string>()),
+            std::string::npos)
+      << r.output;
+
+  // Other settings in the same run directory, and missing inputs, are refused before anything runs.
+  r = run_command(recipe(dir / "run", dir / "store", " --copies 3"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("was made by another recipe"), std::string::npos) << r.output;
+  EXPECT_EQ(read_file(dir / "run" / "student" / "metrics.jsonl"), trained);
+  r = run_command(recipe(dir / "x", dir / "store", " --copies 1 --train " + quote((dir / "nope.tsv").string())));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("nope.tsv: no such file"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "x"));
+}
