@@ -2,7 +2,8 @@
 # The benchmark suite in one command: kdtext against fastText, Hugging Face transformers,
 # ONNX Runtime and TextBrewer on the labelled sets of ../shared/data, then a report with plots.
 #   bench/run.sh quick [WORK]   subsets, < 15 minutes on 2 cores; report in WORK/RESULTS.md
-#   bench/run.sh full  [WORK]   the real table; report in docs/RESULTS.md, plots in docs/results/
+#   bench/run.sh full  [WORK]   the real table and the one-command route (scripts/distill-recipe.sh,
+#                               ~30 min per English set); report in docs/RESULTS.md, plots in docs/results/
 # WORK defaults to runs/bench-MODE. Environment:
 #   KDTEXT_THREADS         threads for every engine (default: nproc)
 #   KDTEXT_BENCH_REUSE=1   keep training stages finished by an earlier run in WORK (the report
@@ -17,6 +18,7 @@ MODE=${1:-quick}
 case "$MODE" in quick|full) ;; *) echo "usage: bench/run.sh [quick|full] [WORK]" >&2; exit 2 ;; esac
 WORK=$(mkdir -p "${2:-$ROOT/runs/bench-$MODE}" && cd "${2:-$ROOT/runs/bench-$MODE}" && pwd)
 THREADS=${KDTEXT_THREADS:-$(nproc)}
+DATA_DIR=${KDTEXT_SHARED_DATA:-$ROOT/../shared/data}
 if [ "$MODE" = full ]; then REPORT=${KDTEXT_BENCH_REPORT:-$ROOT/docs/RESULTS.md}
 else REPORT=${KDTEXT_BENCH_REPORT:-$WORK/RESULTS.md}; fi
 REUSE=(); [ "${KDTEXT_BENCH_REUSE:-0}" = 1 ] && REUSE=(--reuse)
@@ -58,6 +60,18 @@ for d in "${DATASETS[@]}"; do
     --epochs "${SEP[$d]}" --max-len "${LEN[$d]}" --threads "$THREADS" --repeats "$REPEATS" --work "$WORK/$d" \
     --json "$WORK/$d.json" "${SPEED[@]}" "${REUSE[@]}"
 done
+# Full mode: the one-command route (scripts/distill-recipe.sh) on the English sets, with the
+# teachers fine-tuned above; one general distillation in WORK/store serves them all.
+if [ "$MODE" = full ]; then
+  CORPUS=(); for c in wikitext103_valtest en_pd_speeches gutenberg_en; do CORPUS+=(--corpus "$DATA_DIR/$c/corpus.txt"); done
+  for d in sst2 trec6 ag_news; do
+    T=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['rows'][0]['checkpoint'])" "$WORK/$d.json")
+    step "$ROOT/scripts/distill-recipe.sh" --train "$WORK/$d/data/train.tsv" --dev "$WORK/$d/data/dev.tsv" \
+      --test "$WORK/$d/data/test.tsv" --teacher "$T" --base "$WORK/minilm" --preset 3l-256 "${CORPUS[@]}" \
+      --general-minutes 15 --task-minutes 12 --max-len "${LEN[$d]}" --threads "$THREADS" --store "$WORK/store" \
+      -o "$WORK/recipe-$d" >/dev/null
+  done
+fi
 # Inference (teacher and distilled student) on the SST-2 dev sentences the accuracy table used,
 # and fine-tuning step throughput from the imported MiniLM.
 TEACHER_SST2=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['rows'][0]['checkpoint'])" "$WORK/sst2.json")
