@@ -43,7 +43,11 @@ Budget and data:
   --copies N         augmented copies per training example [auto: up to 20, ~60k rows in all]
 Run:
   -o, --output OUT   run directory
-  --max-len N [128]  --batch-size N [32]  --seed N [42]  --threads N [0: all]  --device D [auto]
+  --max-len N [128]  --batch-size N [32]  --threads N [0: all]  --device D [auto]
+  --seed N [42]      seed of the teacher fine-tuning, the student's initial weights and general distillation
+  --task-seed N      seed of augmentation and the student's task stages [--seed]: repeat a run with
+                     other task seeds (and the first run's OUT/teacher/best as --teacher) to measure
+                     the spread; the general distillation is reused from the store
   --overwrite        start over (the old OUT is kept until the new run finishes)
 EOF
 }
@@ -52,7 +56,7 @@ die() { echo "distill-recipe: error: $*" >&2; exit 2; }
 say() { echo "== distill-recipe: $*" >&2; }
 
 TRAIN="" DEV="" TEST="" TEACHER="" BASE="" PRESET=3l-256 BUDGET=20 GENERAL_MIN="" TASK_MIN=""
-STORE=${KDTEXT_CACHE:-$HOME/.cache/kdtext}/general COPIES=auto OUT="" MAX_LEN=128 BATCH=32 SEED=42
+STORE=${KDTEXT_CACHE:-$HOME/.cache/kdtext}/general COPIES=auto OUT="" MAX_LEN=128 BATCH=32 SEED=42 TASK_SEED=""
 THREADS=0 DEVICE=auto OVERWRITE=0
 CORPUS=() FORMAT=()
 while [ $# -gt 0 ]; do
@@ -68,6 +72,7 @@ while [ $# -gt 0 ]; do
     --budget) BUDGET=$2 ;; --general-minutes) GENERAL_MIN=$2 ;; --task-minutes) TASK_MIN=$2 ;;
     --corpus) CORPUS+=("$2") ;; --store) STORE=$2 ;; --copies) COPIES=$2 ;;
     -o|--output) OUT=$2 ;; --max-len) MAX_LEN=$2 ;; --batch-size) BATCH=$2 ;; --seed) SEED=$2 ;;
+    --task-seed) TASK_SEED=$2 ;;
     --threads) THREADS=$2 ;; --device) DEVICE=$2 ;;
     --format|--text-column|--pair-column|--label-column|--header) FORMAT+=("$opt" "$2") ;;
     *) die "unknown option $opt (see --help)" ;;
@@ -111,11 +116,11 @@ INTER_MIN=$(calc "$TASK_MIN * 0.6"); PRED_MIN=$(calc "$TASK_MIN * 0.4")
 # ---------------------------------------------------------------- run directory
 RECIPE=$(jq -n --arg train "$TRAIN" --arg dev "$DEV" --arg test "$TEST" --arg teacher "$TEACHER" \
   --arg base "$BASE" --arg preset "$PRESET" --arg general "$GENERAL_MIN" --arg task "$TASK_MIN" \
-  --arg copies "$COPIES" --arg max_len "$MAX_LEN" --arg batch "$BATCH" --arg seed "$SEED" \
+  --arg copies "$COPIES" --arg max_len "$MAX_LEN" --arg batch "$BATCH" --arg seed "$SEED" --arg task_seed "${TASK_SEED:-$SEED}" \
   --arg device "$DEVICE" --arg store "$STORE" --args '{train: $train, dev: $dev, test: $test,
   teacher: $teacher, base: $base, preset: $preset, general_minutes: ($general | tonumber),
   task_minutes: ($task | tonumber), copies: $copies, max_len: ($max_len | tonumber),
-  batch_size: ($batch | tonumber), seed: ($seed | tonumber), device: $device, store: $store,
+  batch_size: ($batch | tonumber), seed: ($seed | tonumber), task_seed: ($task_seed | tonumber), device: $device, store: $store,
   corpus: $ARGS.positional[0:'"${#CORPUS[@]}"'], format: $ARGS.positional['"${#CORPUS[@]}"':]}' \
   ${CORPUS[@]+"${CORPUS[@]}"} ${FORMAT[@]+"${FORMAT[@]}"})
 OLD=""
@@ -133,7 +138,8 @@ printf '%s\n' "$RECIPE" >"$OUT/recipe.json.tmp" && mv "$OUT/recipe.json.tmp" "$O
 LOG="$OUT/recipe.log"
 say "run directory $OUT (log: $LOG); budget: general ${GENERAL_MIN} min, intermediate ${INTER_MIN} min, prediction ${PRED_MIN} min"
 
-COMMON=(--threads "$THREADS" --device "$DEVICE" --seed "$SEED")
+COMMON=(--threads "$THREADS" --device "$DEVICE")
+TASK_SEED=${TASK_SEED:-$SEED}
 DATA=(--format jsonl --text-column text --label-column label)
 [[ " ${FORMAT[*]-} " == *" --pair-column "* ]] && DATA+=(--pair-column pair)
 
@@ -163,7 +169,7 @@ EVAL=(--dev "$OUT/dev.jsonl"); [ -z "$TEST" ] || EVAL+=(--test "$OUT/test.jsonl"
 if [ -z "$TEACHER" ]; then
   train_stage "fine-tune the teacher from $BASE" "$OUT/teacher" "$BIN/kdtext-finetune" --from "$BASE" \
     --train "$OUT/train.jsonl" "${EVAL[@]}" "${DATA[@]}" --epochs 3 --evals-per-epoch 2 --lr 1e-4 \
-    --max-len "$MAX_LEN" --batch-size "$BATCH"
+    --max-len "$MAX_LEN" --batch-size "$BATCH" --seed "$SEED"
   TEACHER=$OUT/teacher/best
 fi
 
@@ -171,7 +177,7 @@ fi
 if [ ! -f "$OUT/student-init/kdtext.json" ]; then
   say "build the $PRESET student from $ENCODER"
   "$BIN/kdtext-build-student" --teacher "$ENCODER" --preset "$PRESET" -o "$OUT/student-init" --overwrite \
-    "${COMMON[@]}" --log-file "$LOG" --quiet
+    --seed "$SEED" "${COMMON[@]}" --log-file "$LOG" --quiet
 fi
 START=$OUT/student-init
 if awk "BEGIN { exit !($GENERAL_MIN > 0) }"; then
@@ -184,7 +190,7 @@ if awk "BEGIN { exit !($GENERAL_MIN > 0) }"; then
   GENERAL=$("$BIN/kdtext-distill" --config "$CONFIGS/tinybert-general.json" --mode general --teacher "$ENCODER" \
     --student "$OUT/student-init" --shards "$OUT/corpus" --store "$STORE" --max-minutes "$GENERAL_MIN" \
     --epochs 100 --max-len "$MAX_LEN" --batch-size "$BATCH" --eval-every 200 --save-every 200 \
-    "${COMMON[@]}" --log-file "$LOG")
+    --seed "$SEED" "${COMMON[@]}" --log-file "$LOG")
   [ -f "$GENERAL/best/model.safetensors" ] || die "general distillation gave no student ($GENERAL)"
   START=$GENERAL/best
 fi
@@ -194,11 +200,12 @@ if [ "$COPIES" = auto ]; then COPIES=$(( 60000 / ROWS - 1 )); [ $COPIES -le 20 ]
 if [ ! -f "$OUT/train.aug.jsonl" ]; then
   say "augment: $COPIES copies of each of $ROWS training examples"
   "$BIN/kdtext-augment" "$OUT/train.jsonl" --teacher "$TEACHER" --copies "$COPIES" -o "$OUT/train.aug.jsonl" \
-    "${DATA[@]}" "${COMMON[@]}" --log-file "$LOG" --quiet
+    "${DATA[@]}" --seed "$TASK_SEED" "${COMMON[@]}" --log-file "$LOG" --quiet
 fi
 
 # ---------------------------------------------------------------- 5. task distillation and the label-only student
-TASK=(--train "$OUT/train.aug.jsonl" "${EVAL[@]}" "${DATA[@]}" --max-len "$MAX_LEN" --batch-size "$BATCH")
+TASK=(--train "$OUT/train.aug.jsonl" "${EVAL[@]}" "${DATA[@]}" --max-len "$MAX_LEN" --batch-size "$BATCH"
+      --seed "$TASK_SEED")
 train_stage "intermediate-layer distillation (${INTER_MIN} min)" "$OUT/intermediate" "$BIN/kdtext-distill" \
   --config "$CONFIGS/tinybert-intermediate.json" --teacher "$TEACHER" --student "$START" "${TASK[@]}" \
   --epochs 10 --max-minutes "$INTER_MIN"
