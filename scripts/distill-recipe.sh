@@ -48,7 +48,7 @@ Run:
   --task-seed N      seed of augmentation and the student's task stages [--seed]: repeat a run with
                      other task seeds (and the first run's OUT/teacher/best as --teacher) to measure
                      the spread; the general distillation is reused from the store
-  --overwrite        start over (the old OUT is kept until the new run finishes)
+  --overwrite        start over (the old OUT is kept aside, and put back if the new run fails)
 EOF
 }
 
@@ -132,6 +132,15 @@ fi
 if [ $OVERWRITE -eq 1 ] && [ -e "$OUT" ]; then
   OLD="$OUT.replaced-$$"; mv "$OUT" "$OLD"; say "the previous $OUT is kept at $OLD until this run finishes"
 fi
+# A failed or interrupted --overwrite run puts the previous run back.
+restore_previous() {
+  local rc=$?
+  if [ $rc -ne 0 ] && [ -n "$OLD" ] && [ -e "$OLD" ]; then
+    rm -rf "$OUT" && mv "$OLD" "$OUT" && echo "distill-recipe: failed (exit $rc); the previous $OUT is back" >&2
+  fi
+}
+trap restore_previous EXIT
+trap 'exit 130' INT TERM
 mkdir -p "$OUT"
 OUT=$(abs "$OUT")
 printf '%s\n' "$RECIPE" >"$OUT/recipe.json.tmp" && mv "$OUT/recipe.json.tmp" "$OUT/recipe.json"

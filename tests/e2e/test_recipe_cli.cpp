@@ -72,6 +72,12 @@ TEST(DistillRecipe, OneCommandFromALabelledSetToAStudentAndAReportThenReusesItsW
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("was made by another recipe"), std::string::npos) << r.output;
   EXPECT_EQ(read_file(dir / "run" / "student" / "metrics.jsonl"), trained);
+  // --overwrite sets the old run aside and puts it back when the new one fails.
+  r = run_command(recipe(dir / "run", dir / "store", " --copies 1 --overwrite --preset no-such-preset"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("student.preset: unknown 'no-such-preset'"), std::string::npos) << r.output;
+  EXPECT_EQ(read_file(dir / "run" / "student" / "metrics.jsonl"), trained);
+  EXPECT_EQ(read_json_file(dir / "run" / "recipe.json")["preset"], "2l-128");
   r = run_command(recipe(dir / "x", dir / "store", " --copies 1 --train " + quote((dir / "nope.tsv").string())));
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("nope.tsv: no such file"), std::string::npos) << r.output;
