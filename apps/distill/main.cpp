@@ -24,7 +24,8 @@ int main(int argc, char** argv) {
              "File caching the teacher's logits on --train across runs (output/hard terms only)");
   app.option("--store", "store",
              "General: keep the run under DIR/general-<key of teacher, student init, corpus, budget and settings>, "
-             "reuse a finished one, resume an unfinished one; prints the run directory (instead of --output)");
+             "reuse a finished one (--overwrite: train it again), resume an unfinished one; prints the run directory "
+             "(instead of --output)");
   app.option("--validation-every", "validation_every", "Hold out every N-th document (general)");
   cli::add_training_flags(app, /*output_required=*/false);  // --store chooses it for general distillation
   app.option("--temperature", "loss.temperature", "Softmax temperature for output terms");

@@ -55,8 +55,14 @@ StorePlacement place_in_store(DistillConfig& c, torch::Device device) {
   const std::string hash = text::fingerprint_bytes(p.key.dump());
   const fs::path dir = fs::path(c.store) / ("general-" + hash.substr(hash.find(':') + 1));
   c.output = dir.string();
+  const bool start_over = c.overwrite;  // --overwrite: train this entry again; --resume is implied by the store
   c.resume = c.overwrite = false;
   std::error_code ec;
+  if (start_over && fs::exists(dir, ec)) {
+    c.overwrite = true;
+    log::info("--overwrite: training the store entry ", dir.string(), " again");
+    return p;
+  }
   if (fs::exists(dir / "metrics.json", ec)) {
     const fs::path key_file = dir / "store_key.json";
     if (!fs::exists(key_file, ec) || read_json_file(key_file) != p.key) {

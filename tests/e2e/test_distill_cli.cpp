@@ -224,6 +224,10 @@ TEST(DistillCli, GeneralDistillationStoreReusesAFinishedRunAndResumesAnUnfinishe
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("reusing the general distillation in"), std::string::npos) << r.output;
   EXPECT_EQ(read_file(first / "metrics.jsonl"), records);
+  // --overwrite trains the entry again (same key, same place).
+  EXPECT_EQ(stored_in("store", " --overwrite"), first);
+  EXPECT_NE(read_file(first / "metrics.jsonl"), records);
+  EXPECT_EQ(read_file(first / "final" / "model.safetensors"), weights);  // deterministic
   // Another budget or setting is another entry.
   EXPECT_NE(stored_in("store", " --max-minutes 30"), first);
   EXPECT_NE(stored_in("store", " --lr 1e-3"), first);
