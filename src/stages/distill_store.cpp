@@ -17,14 +17,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string file_fingerprint(const fs::path& p) { return text::fingerprint_bytes(read_file(p)); }
-
 // The token shards' content: their index and every shard it lists.
 std::string corpus_fingerprint(const fs::path& shards_dir) {
   const fs::path index = shards_dir / "index.json";
   const Json j = read_json_file(index);
   std::string all = text::fingerprint_bytes(j.dump());
-  for (const auto& s : j.at("shards")) all += file_fingerprint(shards_dir / s.at("file").get<std::string>());
+  for (const auto& s : j.at("shards")) all += text::fingerprint_file(shards_dir / s.at("file").get<std::string>());
   return text::fingerprint_bytes(all);
 }
 
@@ -39,8 +37,8 @@ Json store_key(const DistillConfig& c, torch::Device device) {
   }
   for (const char* k : {"log_every", "save_every", "keep_last", "stop_at_step"}) recipe["trainer"].erase(k);
   recipe["run"] = Json{{"seed", c.run.seed}};
-  return Json{{"teacher", file_fingerprint(fs::path(c.teacher) / "model.safetensors")},
-              {"student_init", file_fingerprint(fs::path(c.student) / "model.safetensors")},
+  return Json{{"teacher", text::fingerprint_file(fs::path(c.teacher) / "model.safetensors")},
+              {"student_init", text::fingerprint_file(fs::path(c.student) / "model.safetensors")},
               {"corpus", corpus_fingerprint(fs::path(c.shards) / "shards")},
               {"budget_minutes", c.trainer.max_minutes},
               {"device", device.is_cuda() ? "cuda" : "cpu"},

@@ -116,7 +116,7 @@ class TaskDistill final : public DistillBase {
       bytes.push_back('\n');
     }
     const std::map<std::string, std::string> key{
-        {"teacher", text::fingerprint_bytes(read_file(fs::path(c_.teacher) / "model.safetensors"))},
+        {"teacher", text::fingerprint_file(fs::path(c_.teacher) / "model.safetensors")},
         {"inputs", text::fingerprint_bytes(bytes)},
         {"examples", std::to_string(inputs.size())},
         {"max_len", std::to_string(max_len_)}};

@@ -33,6 +33,8 @@ std::string fingerprint_bytes(std::string_view bytes) {
   return buf;
 }
 
+std::string fingerprint_file(const fs::path& path) { return fingerprint_bytes(read_file(path)); }
+
 Json to_json(const SentencePieceTrainOptions& o) {
   return Json{{"model_type", o.model_type},
               {"vocab_size", o.vocab_size},

@@ -118,5 +118,7 @@ class SentencePieceTokenizer final : public Tokenizer {
 
 // FNV-1a 64-bit over bytes, as "fnv1a64:<16 hex digits>".
 std::string fingerprint_bytes(std::string_view bytes);
+// fingerprint_bytes of a whole file (InputError naming it when unreadable).
+std::string fingerprint_file(const std::filesystem::path& path);
 
 }  // namespace kdtext::text
