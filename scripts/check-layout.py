@@ -18,7 +18,7 @@ ALLOWED = {
     "io": {"model", "text", "util"},
     "train": {"io", "model", "util", "log"},
     "infer": {"io", "model", "text", "eval", "util", "log"},
-    "augment": {"text", "util", "log"},
+    "augment": {"model", "text", "util", "log"},
     "cli": {"util", "log"},
     "stages": {"augment", "cli", "distill", "eval", "infer", "io", "log", "model", "text", "train", "util"},
 }

@@ -206,9 +206,13 @@ fi
 
 # ---------------------------------------------------------------- 4. augmentation
 if [ "$COPIES" = auto ]; then COPIES=$(( 60000 / ROWS - 1 )); [ $COPIES -le 20 ] || COPIES=20; [ $COPIES -ge 0 ] || COPIES=0; fi
+# A base with a masked-LM head proposes single-piece replacements in context (TinyBERT); the
+# teacher's embedding neighbours serve the other words, or all of them when there is no such head.
+MLM=()
+if [ -n "$BASE" ] && [ "$(jq -r '.heads // ""' "$BASE/kdtext.json")" = masked_lm ]; then MLM=(--mlm "$BASE"); fi
 if [ ! -f "$OUT/train.aug.jsonl" ]; then
-  say "augment: $COPIES copies of each of $ROWS training examples"
-  "$BIN/kdtext-augment" "$OUT/train.jsonl" --teacher "$TEACHER" --copies "$COPIES" -o "$OUT/train.aug.jsonl" \
+  say "augment: $COPIES copies of each of $ROWS training examples${MLM[*]:+ (masked-LM candidates from $BASE)}"
+  "$BIN/kdtext-augment" "$OUT/train.jsonl" --teacher "$TEACHER" "${MLM[@]}" --copies "$COPIES" -o "$OUT/train.aug.jsonl" \
     "${DATA[@]}" --seed "$TASK_SEED" "${COMMON[@]}" --log-file "$LOG" --quiet
 fi
 

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 
 #include "kdtext/util/error.h"
 
@@ -12,7 +13,7 @@ namespace kdtext::augment {
 Json to_json(const AugmentOptions& o) {
   return Json{{"copies", o.copies},         {"replace_prob", o.replace_prob}, {"neighbours", o.neighbours},
               {"mask_prob", o.mask_prob},   {"ngram_prob", o.ngram_prob},     {"ngram_max", o.ngram_max},
-              {"vocabulary", o.vocabulary}};
+              {"vocabulary", o.vocabulary}, {"max_len", o.max_len}};
 }
 
 AugmentOptions augment_options_from_json(const JsonFields& f) {
@@ -24,6 +25,7 @@ AugmentOptions augment_options_from_json(const JsonFields& f) {
   f.get("ngram_prob", o.ngram_prob);
   f.get("ngram_max", o.ngram_max);
   f.get("vocabulary", o.vocabulary);
+  f.get("max_len", o.max_len);
   if (o.copies < 0) throw ConfigError(f.path("copies") + ": must be >= 0, got " + std::to_string(o.copies));
   for (const auto& [key, p] : {std::pair<const char*, double>{"replace_prob", o.replace_prob},
                                {"mask_prob", o.mask_prob},
@@ -36,6 +38,7 @@ AugmentOptions augment_options_from_json(const JsonFields& f) {
   if (o.neighbours < 1) throw ConfigError(f.path("neighbours") + ": must be >= 1");
   if (o.ngram_max < 1) throw ConfigError(f.path("ngram_max") + ": must be >= 1");
   if (o.vocabulary < 2) throw ConfigError(f.path("vocabulary") + ": must be >= 2");
+  if (o.max_len < 3) throw ConfigError(f.path("max_len") + ": must be >= 3, got " + std::to_string(o.max_len));
   return o;
 }
 
@@ -115,19 +118,88 @@ const std::vector<std::string>* WordNeighbours::of(const std::string& word) cons
   return it == table_.end() || it->second.empty() ? nullptr : &it->second;
 }
 
+MaskedLmCandidates::MaskedLmCandidates(model::Bert model, const text::Tokenizer& tokenizer, torch::Device device,
+                                       int64_t k, int64_t max_len)
+    : model_(std::move(model)), tokenizer_(tokenizer), device_(device), k_(k), max_len_(max_len) {
+  if (model_->heads != model::Heads::kMaskedLM) throw ConfigError("augment: the masked-LM model has no masked-LM head");
+  if (max_len_ < 3) throw ConfigError("augment: max_len must be >= 3, got " + std::to_string(max_len_));
+  model_->to(device_);
+  model_->eval();
+}
+
+std::vector<std::vector<std::string>> MaskedLmCandidates::of(const std::vector<std::string>& words) const {
+  std::vector<std::vector<std::string>> out(words.size());
+  const auto special = tokenizer_.special_ids();
+  // The text as the model reads it, and the token of each maskable word.
+  std::vector<int64_t> ids = {special.cls};
+  std::vector<std::pair<size_t, int64_t>> masked;  // (word, token position)
+  for (size_t i = 0; i < words.size(); ++i) {
+    const auto pieces = tokenizer_.encode(words[i]);
+    if (pieces.size() == 1 && pieces[0] != special.unk && word_like(words[i]) &&
+        static_cast<int64_t>(ids.size()) < max_len_ - 1) {
+      masked.emplace_back(i, static_cast<int64_t>(ids.size()));
+    }
+    ids.insert(ids.end(), pieces.begin(), pieces.end());
+  }
+  if (masked.empty()) return out;
+  ids.resize(std::min<size_t>(ids.size(), static_cast<size_t>(max_len_ - 1)));
+  ids.push_back(special.sep);
+  torch::NoGradGuard no_grad;
+  const auto n = static_cast<int64_t>(masked.size());
+  auto input = torch::tensor(ids, torch::kLong).unsqueeze(0).repeat({n, 1});
+  std::vector<int64_t> rows(masked.size()), cols(masked.size());
+  for (size_t r = 0; r < masked.size(); ++r) rows[r] = static_cast<int64_t>(r), cols[r] = masked[r].second;
+  const auto row_index = torch::tensor(rows, torch::kLong), col_index = torch::tensor(cols, torch::kLong);
+  input.index_put_({row_index, col_index}, special.mask);
+  const auto hidden = model_->encode(input.to(device_)).last_hidden;
+  const auto logits = model_->mlm_logits(hidden.index({row_index.to(device_), col_index.to(device_)}));
+  // The best pieces, read until k pass the filter: a first look at 4k + 8,
+  // then wider, up to the whole vocabulary.
+  for (int64_t take = std::min<int64_t>(logits.size(1), 4 * k_ + 8);; take = std::min<int64_t>(logits.size(1), 4 * take)) {
+    const auto top = std::get<1>(logits.topk(take, 1)).to(torch::kCPU).contiguous();
+    const auto idx = top.accessor<int64_t, 2>();
+    bool short_of_k = false;
+    for (int64_t r = 0; r < n; ++r) {
+      const size_t word = masked[static_cast<size_t>(r)].first;
+      const int64_t original = ids[static_cast<size_t>(masked[static_cast<size_t>(r)].second)];
+      auto& list = out[word];
+      list.clear();
+      for (int64_t j = 0; j < take && static_cast<int64_t>(list.size()) < k_; ++j) {
+        const auto id = static_cast<int32_t>(idx[r][j]);
+        if (id == original || id == special.pad || id == special.unk || id == special.cls || id == special.sep ||
+            id == special.mask || !tokenizer_.starts_word(id)) {
+          continue;
+        }
+        const std::string candidate = tokenizer_.decode({id});
+        if (!candidate.empty() && word_like(candidate) && candidate != words[word]) list.push_back(candidate);
+      }
+      short_of_k = short_of_k || static_cast<int64_t>(list.size()) < k_;
+    }
+    if (!short_of_k || take == logits.size(1)) break;
+  }
+  return out;
+}
+
 Augmenter::Augmenter(AugmentOptions options, const WordNeighbours& neighbours, std::string mask_token, uint64_t seed)
     : options_(std::move(options)), neighbours_(neighbours), mask_token_(std::move(mask_token)), seed_(seed) {}
 
-std::string Augmenter::augment(const std::string& text, uint64_t example, int64_t copy) const {
+std::string Augmenter::augment(const std::string& text, uint64_t example, int64_t copy,
+                               const std::vector<std::vector<std::string>>& in_context) const {
   std::seed_seq seq{static_cast<uint32_t>(seed_), static_cast<uint32_t>(seed_ >> 32), static_cast<uint32_t>(example),
                     static_cast<uint32_t>(example >> 32), static_cast<uint32_t>(copy)};
   std::mt19937_64 rng(seq);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   auto words = split_words(text);
-  for (auto& w : words) {
+  if (!in_context.empty() && in_context.size() != words.size()) {
+    throw std::logic_error("augment: " + std::to_string(in_context.size()) + " candidate lists for " +
+                        std::to_string(words.size()) + " words");
+  }
+  for (size_t i = 0; i < words.size(); ++i) {
+    auto& w = words[i];
     const double u = unit(rng);
     if (u < options_.replace_prob) {
-      if (const auto* near = neighbours_.of(w)) w = (*near)[std::uniform_int_distribution<size_t>(0, near->size() - 1)(rng)];
+      const auto* near = !in_context.empty() && !in_context[i].empty() ? &in_context[i] : neighbours_.of(w);
+      if (near) w = (*near)[std::uniform_int_distribution<size_t>(0, near->size() - 1)(rng)];
     } else if (u < options_.replace_prob + options_.mask_prob) {
       w = mask_token_;
     }

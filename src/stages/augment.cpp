@@ -16,6 +16,7 @@ namespace fs = std::filesystem;
 Json to_json(const AugmentConfig& c) {
   return Json{{"input", c.input},
               {"teacher", c.teacher},
+              {"mlm", c.mlm},
               {"output", c.output},
               {"overwrite", c.overwrite},
               {"data", text::to_json(c.data)},
@@ -28,6 +29,7 @@ AugmentConfig augment_config_from_json(const Json& j) {
   JsonFields f(j, "");
   f.get("input", c.input);
   f.get("teacher", c.teacher);
+  f.get("mlm", c.mlm);
   f.get("output", c.output);
   f.get("overwrite", c.overwrite);
   c.data = text::labelled_format_from_json(f.child("data"));
@@ -56,6 +58,32 @@ std::string mask_token(const text::Tokenizer& tok, double mask_prob) {
   return piece;
 }
 
+// The masked-LM that proposes candidates in context, or null: c.mlm names
+// it, or (when empty) the teacher serves when it carries a masked-LM head.
+std::unique_ptr<augment::MaskedLmCandidates> masked_lm(const AugmentConfig& c, io::Checkpoint& teacher,
+                                                       io::Checkpoint& own, c10::Device device) {
+  if (c.augment.copies == 0 || c.mlm == "none") return nullptr;
+  io::Checkpoint* ck = &teacher;
+  if (!c.mlm.empty()) {
+    own = io::read_checkpoint(c.mlm);
+    ck = &own;
+    if (own.heads != model::Heads::kMaskedLM) {
+      throw InputError(c.mlm + ": has no masked-LM head (mlm: a checkpoint from kdtext-pretrain or an imported "
+                       "BertForMaskedLM; \"none\" for embedding neighbours only)");
+    }
+  } else if (teacher.heads != model::Heads::kMaskedLM) {
+    log::info("augment: ", c.teacher, " has no masked-LM head: every replacement comes from embedding neighbours "
+              "(--mlm names a checkpoint with one)");
+    return nullptr;
+  }
+  model::Bert model(ck->config, ck->heads);
+  io::load_weights(*model, ck->weights, ck->dir.string());
+  log::info("augment: single-piece words replaced by the masked-LM predictions of ", ck->dir.string(), " on ",
+            device.str(), ", the others by embedding neighbours");
+  return std::make_unique<augment::MaskedLmCandidates>(model, *ck->tokenizer, device, c.augment.neighbours,
+                                                       c.augment.max_len);
+}
+
 Json row(const text::Example& e, const std::string& text, const std::string& pair, const std::string& source) {
   Json j{{"text", text}, {"label", e.label}, {"source", source}};
   if (!e.pair.empty()) j["pair"] = pair;
@@ -64,14 +92,14 @@ Json row(const text::Example& e, const std::string& text, const std::string& pai
 
 }  // namespace
 
-Json run_augment(const AugmentConfig& c) {
+Json run_augment(const AugmentConfig& c, c10::Device device) {
   const auto t0 = std::chrono::steady_clock::now();
   if (fs::exists(c.output) && !c.overwrite) {
     throw ConfigError(c.output + ": exists (pass --overwrite to replace it)");
   }
   auto data = text::read_labelled(c.input, c.data, true);
   if (data.examples.empty()) throw InputError(c.input + ": no labelled examples");
-  const auto ck = io::read_checkpoint(c.teacher);
+  auto ck = io::read_checkpoint(c.teacher);
   const auto emb = ck.weights.find("bert.embeddings.word_embeddings.weight");
   if (emb == ck.weights.end()) throw InputError(c.teacher + ": no bert.embeddings.word_embeddings.weight");
   const auto& o = c.augment;
@@ -81,24 +109,42 @@ Json run_augment(const AugmentConfig& c) {
   log::info("augment: ", data.examples.size(), " examples, ", neighbours.size(), " of ", words.size(),
             " words with neighbours in the teacher's embeddings; ", o.copies, " copies each");
   const augment::Augmenter augmenter(o, neighbours, mask_token(*ck.tokenizer, o.mask_prob), c.run.seed);
+  io::Checkpoint mlm_checkpoint;
+  const auto mlm = masked_lm(c, ck, mlm_checkpoint, device);
+  uint64_t in_context = 0;  // words given candidates by the masked-LM
+  const auto candidates = [&](const std::string& text) {
+    if (!mlm) return std::vector<std::vector<std::string>>{};
+    auto lists = mlm->of(augment::split_words(text));
+    for (const auto& l : lists) in_context += !l.empty();
+    return lists;
+  };
 
   AtomicFileWriter out(c.output);
   uint64_t rows = 0;
+  Progress progress("augment", static_cast<double>(data.examples.size()), "examples");
   for (size_t i = 0; i < data.examples.size(); ++i) {
+    progress.update(static_cast<double>(i));
     const auto& e = data.examples[i];
     const std::string origin = c.input + ":" + std::to_string(e.line) + "#";
     out.write(row(e, e.text, e.pair, origin + "0").dump() + "\n");
+    const auto text_candidates = o.copies > 0 ? candidates(e.text) : std::vector<std::vector<std::string>>{};
+    const auto pair_candidates = o.copies > 0 && !e.pair.empty() ? candidates(e.pair)
+                                                                 : std::vector<std::vector<std::string>>{};
     for (int64_t k = 1; k <= o.copies; ++k) {
-      const std::string pair = e.pair.empty() ? "" : augmenter.augment(e.pair, 2 * i + 1, k);
-      out.write(row(e, augmenter.augment(e.text, 2 * i, k), pair, origin + std::to_string(k)).dump() + "\n");
+      const std::string pair = e.pair.empty() ? "" : augmenter.augment(e.pair, 2 * i + 1, k, pair_candidates);
+      out.write(row(e, augmenter.augment(e.text, 2 * i, k, text_candidates), pair, origin + std::to_string(k)).dump() +
+                "\n");
     }
     rows += 1 + static_cast<uint64_t>(o.copies);
   }
+  progress.update(static_cast<double>(data.examples.size()), "", true);
   out.commit();
   const double seconds = seconds_since(t0);
   log::info("wrote ", rows, " rows in ", log::fixed(seconds, 1), " s -> ", c.output);
   return Json{{"examples", data.examples.size()}, {"rows", rows}, {"words", words.size()},
-              {"words_with_neighbours", neighbours.size()}, {"skipped_lines", data.skipped}, {"seconds", seconds}};
+              {"words_with_neighbours", neighbours.size()},
+              {"masked_lm", mlm ? (c.mlm.empty() ? c.teacher : c.mlm) : ""}, {"words_in_context", in_context},
+              {"skipped_lines", data.skipped}, {"seconds", seconds}};
 }
 
 }  // namespace kdtext::stages

@@ -361,6 +361,38 @@ TEST(AugmentCli, CopiesKeepTheirLabelAndSourceAreDeterministicAndTrainAStudent) 
   EXPECT_TRUE(fs::exists(dir / "student" / "best" / "model.safetensors"));
 }
 
+TEST(AugmentCli, AMaskedLmHeadProposesWordsInContextAndAClassifierIsRefused) {
+  auto& p = pipeline();
+  TempDir dir;
+  const auto train = quote((source_dir() / "data" / "task" / "train.tsv").string());
+  const auto augment = [&](const std::string& teacher, const std::string& extra, const std::string& out) {
+    return run_command(bin("kdtext-augment") + " " + train + " --teacher " + quote(teacher) +
+                       " --copies 2 --threads 1 " + extra + " -o " + quote((dir / out).string()));
+  };
+  const std::string mlm = (p.mlm / "best").string(), classifier = (p.ft / "best").string();
+  // A teacher with a masked-LM head serves itself; --mlm none turns it off.
+  auto r = augment(mlm, "", "auto.jsonl");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("masked-LM predictions of " + mlm), std::string::npos) << r.output;
+  r = augment(mlm, "--mlm none", "none.jsonl");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("masked-LM predictions"), std::string::npos) << r.output;
+  EXPECT_NE(read_file(dir / "auto.jsonl"), read_file(dir / "none.jsonl"));
+  // A classifier teacher: neighbours only, said so; --mlm names a model with the head.
+  r = augment(classifier, "", "plain.jsonl");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("has no masked-LM head: every replacement comes from embedding neighbours"),
+            std::string::npos) << r.output;
+  r = augment(classifier, "--mlm " + quote(mlm), "named.jsonl");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("masked-LM predictions of " + mlm), std::string::npos) << r.output;
+  EXPECT_NE(read_file(dir / "named.jsonl"), read_file(dir / "plain.jsonl"));
+  r = augment(classifier, "--mlm " + quote(classifier), "bad.jsonl");
+  EXPECT_EQ(r.exit_code, 1) << r.output;  // an input error
+  EXPECT_NE(r.output.find(classifier + ": has no masked-LM head"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "bad.jsonl"));
+}
+
 TEST(DistillCli, TeacherLogitsCachedInAFileAreTheTeachersAndReusedAcrossRuns) {
   auto& p = pipeline();
   TempDir dir;

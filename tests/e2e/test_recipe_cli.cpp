@@ -30,6 +30,9 @@ TEST(DistillRecipe, OneCommandFromALabelledSetToAStudentAndAReportThenReusesItsW
   TempDir dir;
   auto r = run_command(recipe(dir / "run", dir / "store", " --copies 1"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
+  // The base carries a masked-LM head: it proposes the single-piece replacements.
+  EXPECT_NE(r.output.find("(masked-LM candidates from " + fs::absolute(pipeline().mlm / "final").string() + ")"),
+            std::string::npos) << r.output;
   const Json rep = read_json_file(dir / "run" / "report.json");
   EXPECT_TRUE(fs::exists(dir / "run" / "report.md"));
   EXPECT_EQ(rep["copies"], 1);

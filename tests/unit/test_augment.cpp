@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <set>
 
 #include "kdtext/augment/augment.h"
+#include "kdtext/model/config.h"
 #include "kdtext/util/error.h"
 #include "unit/word_tokenizer.h"
 
@@ -111,6 +113,121 @@ TEST(Augment, EachKnobDoesWhatItSays) {
   }
 }
 
+namespace {
+
+model::Bert tiny_masked_lm(int64_t vocab) {
+  model::BertConfig c;
+  c.vocab_size = vocab;
+  c.hidden_size = 8;
+  c.num_hidden_layers = 1;
+  c.num_attention_heads = 2;
+  c.intermediate_size = 16;
+  c.max_position_embeddings = 64;
+  torch::manual_seed(11);
+  model::Bert m(c, model::Heads::kMaskedLM);
+  model::init_weights(*m, c);
+  return m;
+}
+
+}  // namespace
+
+TEST(Augment, MaskedLmCandidatesAreTheHeadsBestWordPieces) {
+  const auto tok = kdtext::testing::word_tokenizer();
+  std::vector<std::string> single, multi;
+  for (const auto& w : kWords) (tok->encode(w).size() == 1 ? single : multi).push_back(w);
+  ASSERT_GE(single.size(), 4u);
+  ASSERT_FALSE(multi.empty());
+  const int32_t continuation = tok->encode(multi[0])[1];
+  ASSERT_FALSE(tok->starts_word(continuation));
+  // A head whose logits are its bias whatever the text: transform -> 0.
+  auto m = tiny_masked_lm(tok->vocab_size());
+  {
+    torch::NoGradGuard no_grad;
+    m->predictions->transform->dense->weight.zero_();
+    m->predictions->transform->dense->bias.zero_();
+    m->predictions->transform->LayerNorm->bias.zero_();
+    auto& b = m->predictions->bias;
+    b.fill_(0);
+    b[tok->special_ids().mask] = 10;  // special: never a candidate
+    b[continuation] = 9;              // does not begin a word
+    for (int i = 0; i < 4; ++i) b[tok->encode(single[static_cast<size_t>(i)])[0]] = 8 - i;
+  }
+  const MaskedLmCandidates mlm(m, *tok, torch::kCPU, 2, 64);
+  const std::vector<std::string> words = {single[0], single[2], multi[0], single[1] + "-" + single[2], "zzz"};
+  const auto got = mlm.of(words);
+  ASSERT_EQ(got.size(), words.size());
+  EXPECT_EQ(got[0], (std::vector<std::string>{single[1], single[2]}));  // the word itself is skipped
+  EXPECT_EQ(got[1], (std::vector<std::string>{single[0], single[1]}));
+  EXPECT_TRUE(got[2].empty());  // several pieces: embedding neighbours' job
+  EXPECT_TRUE(got[3].empty());  // not word-like
+  EXPECT_TRUE(got[4].empty());  // unknown to the tokenizer
+  // max_len counts [CLS] and [SEP]: 4 tokens leave room for two words.
+  const MaskedLmCandidates short_mlm(m, *tok, torch::kCPU, 2, 4);
+  const auto cut = short_mlm.of({single[0], single[0], single[0]});
+  EXPECT_FALSE(cut[0].empty());
+  EXPECT_FALSE(cut[1].empty());
+  EXPECT_TRUE(cut[2].empty());
+}
+
+TEST(Augment, MaskedLmCandidatesMaskOneWordPerRowOfTheBatch) {
+  // Against a forward pass per word: the text with that word alone masked.
+  const auto tok = kdtext::testing::word_tokenizer();
+  auto m = tiny_masked_lm(tok->vocab_size());
+  m->eval();
+  const MaskedLmCandidates mlm(m, *tok, torch::kCPU, 3, 64);
+  const std::vector<std::string> words = {"the", "cat", "a", "house", "extraordinary", "dog", "sun"};
+  const auto got = mlm.of(words);
+  const auto sp = tok->special_ids();
+  std::vector<int64_t> ids = {sp.cls};
+  std::vector<int64_t> start;
+  for (const auto& w : words) {
+    start.push_back(static_cast<int64_t>(ids.size()));
+    for (int32_t id : tok->encode(w)) ids.push_back(id);
+  }
+  ids.push_back(sp.sep);
+  torch::NoGradGuard no_grad;
+  size_t checked = 0;
+  for (size_t i = 0; i < words.size(); ++i) {
+    const auto pieces = tok->encode(words[i]);
+    if (pieces.size() != 1) {
+      EXPECT_TRUE(got[i].empty()) << words[i];
+      continue;
+    }
+    auto masked = ids;
+    masked[static_cast<size_t>(start[i])] = sp.mask;
+    const auto hidden = m->encode(torch::tensor(masked, torch::kLong).unsqueeze(0)).last_hidden[0][start[i]];
+    const auto order = std::get<1>(m->mlm_logits(hidden.unsqueeze(0))[0].sort(0, true));
+    std::vector<std::string> expect;
+    for (int64_t j = 0; j < order.size(0) && expect.size() < 3; ++j) {
+      const auto id = static_cast<int32_t>(order[j].item<int64_t>());
+      if (id == pieces[0] || id == sp.pad || id == sp.unk || id == sp.cls || id == sp.sep || id == sp.mask) continue;
+      const auto w = tok->decode({id});
+      if (tok->starts_word(id) && !w.empty() && std::all_of(w.begin(), w.end(), [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) != 0; })) {
+        expect.push_back(w);
+      }
+    }
+    EXPECT_EQ(got[i], expect) << words[i];
+    ++checked;
+  }
+  EXPECT_GE(checked, 4u);
+}
+
+TEST(Augment, InContextCandidatesComeFirstNeighboursFillTheRest) {
+  const auto tok = kdtext::testing::word_tokenizer();
+  torch::manual_seed(5);
+  const WordNeighbours n(kWords, *tok, torch::randn({tok->vocab_size(), 6}), 3);
+  AugmentOptions replace;
+  replace.replace_prob = 1;
+  replace.mask_prob = replace.ngram_prob = 0;
+  const Augmenter r(replace, n, "[MASK]", 1);
+  const auto out = split_words(r.augment("cat dog", 0, 1, {{"zebra"}, {}}));
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0], "zebra");
+  ASSERT_NE(n.of("dog"), nullptr);
+  EXPECT_NE(std::find(n.of("dog")->begin(), n.of("dog")->end(), out[1]), n.of("dog")->end());
+  EXPECT_THROW(r.augment("cat dog", 0, 1, {{"zebra"}}), std::logic_error);  // one list per word
+}
+
 TEST(Augment, VocabularyAndOptionErrors) {
   std::vector<text::Example> ex{{"b a a", "", "x", 1}, {"c b a", "d", "y", 2}};
   EXPECT_EQ(frequent_words(ex, 10), (std::vector<std::string>{"a", "b", "c", "d"}));  // 3, 2, then ties by word
@@ -125,6 +242,7 @@ TEST(Augment, VocabularyAndOptionErrors) {
   };
   EXPECT_EQ(error({{"copies", -1}}), "augment.copies: must be >= 0, got -1");
   EXPECT_EQ(error({{"copies", 0}}), "no error");  // the originals only
+  EXPECT_EQ(error({{"max_len", 2}}), "augment.max_len: must be >= 3, got 2");
   EXPECT_NE(error({{"mask_prob", 1.5}}).find("augment.mask_prob: must be in [0, 1]"), std::string::npos);
   EXPECT_NE(error({{"replace_prob", 0.8}, {"mask_prob", 0.3}}).find("augment.mask_prob: replace_prob + mask_prob"),
             std::string::npos);

@@ -1,7 +1,8 @@
 // Task data augmentation for distillation (TinyBERT, Jiao et al. 2020; Tang
 // et al. 2019): copies of each labelled example with whole words replaced by
-// their nearest neighbours in the teacher's input-embedding space, words
-// masked, and n-gram sampling. Deterministic: a copy depends only on the seed,
+// a masked-LM's predictions in context (single-piece words, when a model with
+// a masked-LM head is at hand) or by their nearest neighbours in the teacher's
+// input-embedding space, words masked, and n-gram sampling. Deterministic: a copy depends only on the seed,
 // the example's index and the copy's number, never on the order of work.
 #pragma once
 
@@ -12,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kdtext/model/bert.h"
 #include "kdtext/text/labelled.h"
 #include "kdtext/text/tokenizer.h"
 #include "kdtext/util/json.h"
@@ -27,6 +29,7 @@ struct AugmentOptions {
   double ngram_prob = 0.25;     // per copy: keep only a random n-gram of the words
   int64_t ngram_max = 5;        // n drawn uniformly from 1..ngram_max (at most the word count)
   int64_t vocabulary = 20000;   // candidate words: the most frequent words of the input
+  int64_t max_len = 128;        // tokens a masked-LM reads a text with (words past it: neighbours)
 };
 
 Json to_json(const AugmentOptions& o);
@@ -58,12 +61,37 @@ class WordNeighbours {
   std::unordered_map<std::string, std::vector<std::string>> table_;
 };
 
+// Replacement candidates in context from a model with a masked-LM head
+// (TinyBERT's rule): each single-piece, word-like word of a text is masked in
+// turn, the rest of the text left as it is, and the `k` most likely pieces
+// that begin a word (not special, word-like, not the word itself) are its
+// candidates. One forward pass per text, a row per word, on `device`.
+class MaskedLmCandidates {
+ public:
+  // `model` must carry the masked-LM head; `max_len` bounds the tokens a text
+  // is read with ([CLS] and [SEP] included): words past it get no candidates.
+  MaskedLmCandidates(model::Bert model, const text::Tokenizer& tokenizer, torch::Device device, int64_t k,
+                     int64_t max_len);
+  // Candidates for each word of `words`, best first (empty: none).
+  std::vector<std::vector<std::string>> of(const std::vector<std::string>& words) const;
+
+ private:
+  mutable model::Bert model_;  // forward passes only (no_grad, eval mode)
+  const text::Tokenizer& tokenizer_;
+  torch::Device device_;
+  int64_t k_, max_len_;
+};
+
 class Augmenter {
  public:
   // `mask_token` replaces masked words (the tokenizer's mask piece).
   Augmenter(AugmentOptions options, const WordNeighbours& neighbours, std::string mask_token, uint64_t seed);
-  // Copy `copy` (1-based) of `text`, the `example`-th input.
-  std::string augment(const std::string& text, uint64_t example, int64_t copy) const;
+  // Copy `copy` (1-based) of `text`, the `example`-th input. `in_context`,
+  // when given, holds a candidate list per word of the text (as
+  // MaskedLmCandidates::of returns them); a word with a non-empty list is
+  // replaced from it, the others from their embedding neighbours.
+  std::string augment(const std::string& text, uint64_t example, int64_t copy,
+                      const std::vector<std::vector<std::string>>& in_context = {}) const;
 
  private:
   AugmentOptions options_;
