@@ -15,7 +15,7 @@ ALLOWED = {
     "text": {"util", "log"},
     "model": {"util"},
     "distill": {"model", "util", "log"},
-    "io": {"model", "text", "util"},
+    "io": {"model", "text", "util", "log"},
     "train": {"io", "model", "util", "log"},
     "infer": {"io", "model", "text", "eval", "util", "log"},
     "augment": {"model", "text", "util", "log"},

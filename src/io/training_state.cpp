@@ -1,16 +1,58 @@
 #include "kdtext/io/training_state.h"
 
+#include <torch/cuda.h>
+
+#include "kdtext/log.h"
 #include "kdtext/util/atomic.h"
 #include "kdtext/util/error.h"
 
 namespace kdtext::io {
 namespace fs = std::filesystem;
 
+namespace {
+
+constexpr const char* kCudaRngFile = "rng_cuda.pt";
+
+at::Generator cuda_generator(size_t index) {
+  return at::globalContext().defaultGenerator(c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index)));
+}
+
+// The default generator of every CUDA device (dropout and masking on a GPU
+// draw from these), when the process sees one.
+void save_cuda_generators(const fs::path& file) {
+  const size_t n = torch::cuda::device_count();
+  if (n == 0) return;
+  std::vector<torch::Tensor> states;
+  for (size_t i = 0; i < n; ++i) states.push_back(cuda_generator(i).get_state());
+  torch::save(states, file.string());
+}
+
+void load_cuda_generators(const fs::path& file) {
+  const size_t n = torch::cuda::device_count();
+  if (!fs::exists(file)) {
+    if (n > 0) log::info("resume: ", file.string(), " absent (saved without a GPU): the CUDA generators keep their seed");
+    return;
+  }
+  std::vector<torch::Tensor> states;
+  torch::load(states, file.string());
+  if (states.size() > n) {
+    log::info("resume: ", file.string(), " holds ", states.size(), " CUDA generator(s) and this process sees ", n,
+              ": ", n == 0 ? "none is" : "only the first are", " restored");
+  }
+  for (size_t i = 0; i < std::min(n, states.size()); ++i) {
+    auto gen = cuda_generator(i);
+    gen.set_state(states[i]);
+  }
+}
+
+}  // namespace
+
 void save_training_state(const fs::path& checkpoint_dir, torch::optim::Optimizer& optimizer, const Json& state) {
   const fs::path dir = checkpoint_dir / kTrainingStateDir;
   fs::create_directories(dir);
   torch::save(optimizer, (dir / "optimizer.pt").string());
   torch::save(at::detail::getDefaultCPUGenerator().get_state(), (dir / "rng.pt").string());
+  save_cuda_generators(dir / kCudaRngFile);
   write_file_atomic(dir / "state.json", state.dump(2) + "\n");
 }
 
@@ -25,6 +67,7 @@ Json load_training_state(const fs::path& checkpoint_dir, torch::optim::Optimizer
   torch::load(rng, (dir / "rng.pt").string());
   at::Generator gen = at::detail::getDefaultCPUGenerator();
   gen.set_state(rng);
+  load_cuda_generators(dir / kCudaRngFile);
   return state;
 }
 
