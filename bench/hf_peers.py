@@ -1,8 +1,8 @@
 """The Python peers kdtext is measured against, run with kdtext's virtual environment
 (PyPI torch, transformers, onnxruntime, textbrewer). Every subcommand prints one JSON object.
 
-  infer CKPT DATA --threads N --max-len L --repeats R --batches 1,32 [--onnx DIR]
-      transformers BertForSequenceClassification (PyTorch eager, torch.inference_mode) and,
+  infer CKPT DATA --threads N --max-len L --repeats R --batches 1,32 [--onnx DIR] [--device cuda]
+      transformers BertForSequenceClassification (PyTorch eager, torch.inference_mode; on --device) and,
       with --onnx, ONNX Runtime on the same weights exported from PyTorch: per engine and batch
       size, tokenisation and per-batch model seconds of each repeat, the probabilities, and the
       token count of every text.
@@ -75,8 +75,12 @@ def infer(args):
     from transformers import BertForSequenceClassification
     texts, _ = texts_labels(args.data)
     encode = tokenizer(args.ckpt, args.max_len)
-    model = BertForSequenceClassification.from_pretrained(args.ckpt).eval()
-    engines = {"transformers": lambda ids, mask: torch.softmax(model(input_ids=ids, attention_mask=mask).logits, -1)}
+    if args.onnx and args.device != "cpu":
+        sys.exit("hf_peers.py infer: --onnx runs on the CPU; leave --device out")
+    device = torch.device(args.device)
+    model = BertForSequenceClassification.from_pretrained(args.ckpt).eval().to(device)
+    engines = {"transformers": lambda ids, mask: torch.softmax(
+        model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits, -1).cpu()}
     if args.onnx:
         import onnxruntime as ort
         path = f"{args.onnx}/model.onnx"
@@ -233,6 +237,7 @@ def main():
     a.add_argument("--onnx", default="")
     a.add_argument("--repeats", type=int, default=3)
     a.add_argument("--batches", default="1,32")
+    a.add_argument("--device", default="cpu", help="cpu or cuda (transformers only; ONNX Runtime stays on the CPU)")
     f = sub.add_parser("finetune")
     f.add_argument("base")
     f.add_argument("train")

