@@ -22,6 +22,10 @@ int main(int argc, char** argv) {
   app.flag("eval", "eval", "Compute accuracy, F1 and the confusion matrix against gold labels");
   app.option("--metrics", "metrics", "Where --eval writes its JSON");
   app.option("--timings", "timings", "Write tokenisation time and per-batch latencies (JSON) here");
+  app.option("--stream", "stream",
+             "on: answer standard input line by line as it arrives (micro-batches, flushed); off: read it whole "
+             "first; auto: on when standard input is a pipe or terminal");
+  app.option("--stream-wait-ms", "stream_wait_ms", "A micro-batch closes this long after its first line, or when full");
   return app.run(argc, argv, [](const cli::RunContext& ctx) {
     stages::run_classify(stages::classify_config_from_json(ctx.config), ctx.device);
   });

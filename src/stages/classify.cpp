@@ -1,5 +1,7 @@
 #include "kdtext/stages/classify.h"
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -11,6 +13,7 @@
 #include "kdtext/text/batching.h"
 #include "kdtext/util/atomic.h"
 #include "kdtext/util/error.h"
+#include "kdtext/util/line_batches.h"
 #include "kdtext/util/progress.h"
 
 namespace kdtext::stages {
@@ -36,6 +39,8 @@ Json to_json(const ClassifyConfig& c) {
               {"eval", c.eval},
               {"metrics", c.metrics},
               {"timings", c.timings},
+              {"stream", c.stream},
+              {"stream_wait_ms", c.stream_wait_ms},
               {"run", cli::to_json(c.run)}};
 }
 
@@ -55,6 +60,8 @@ ClassifyConfig classify_config_from_json(const Json& j) {
   f.get("eval", c.eval);
   f.get("metrics", c.metrics);
   f.get("timings", c.timings);
+  f.get("stream", c.stream);
+  f.get("stream_wait_ms", c.stream_wait_ms);
   c.run = cli::runtime_options_from_json(f.child("run"));
   if (c.checkpoint.empty()) throw ConfigError("checkpoint: required (--model DIR)");
   if (c.inputs.empty()) c.inputs = {"-"};
@@ -63,6 +70,20 @@ ClassifyConfig classify_config_from_json(const Json& j) {
   if (c.batch_size < 1) throw ConfigError("batch_size: must be >= 1");
   if (c.max_len < 0) throw ConfigError("max_len: must be >= 0");
   if (c.eval && c.data.label_column.empty()) throw ConfigError("eval: needs a label column (data.label_column)");
+  if (c.stream != "auto" && c.stream != "on" && c.stream != "off") {
+    throw ConfigError("stream: unknown '" + c.stream + "' (expected auto, on or off)");
+  }
+  if (c.stream_wait_ms < 0) throw ConfigError("stream_wait_ms: must be >= 0");
+  if (c.stream == "on") {
+    const char* why = c.inputs != std::vector<std::string>{"-"} ? "reads standard input alone (inputs: -)"
+                      : c.output != "-"                          ? "writes standard output (output: -); a file is "
+                                                                   "written whole, atomically"
+                      : c.eval                                   ? "does not evaluate (eval needs the whole input)"
+                      : c.data.format != "auto" && c.data.format != "lines" && c.data.format != "jsonl"
+                          ? "reads one record per line (format lines or jsonl)"
+                          : nullptr;
+    if (why) throw ConfigError(std::string("stream: on ") + why);
+  }
   return c;
 }
 
@@ -75,11 +96,16 @@ struct ClassifyTotals {
   std::vector<std::pair<int64_t, double>> batch_seconds;
 };
 
-void classify_input(const ClassifyConfig& c, const infer::Classifier& m, int64_t max_len, const std::string& input,
-                    PredictionWriter& writer, ClassifyTotals& totals) {
+// The format standard input is read in: auto means plain lines (tsv with --eval).
+text::LabelledFormat stdin_format(const ClassifyConfig& c) {
   text::LabelledFormat fmt = c.data;
-  if (input == "-" && fmt.format == "auto") fmt.format = c.eval ? "tsv" : "lines";
-  auto data = text::read_labelled(input, fmt, c.eval);
+  if (fmt.format == "auto") fmt.format = c.eval ? "tsv" : "lines";
+  return fmt;
+}
+
+void classify_data(const ClassifyConfig& c, const infer::Classifier& m, int64_t max_len, const std::string& input,
+                   const text::LabelledFormat& fmt, text::LabelledData& data, PredictionWriter& writer,
+                   ClassifyTotals& totals) {
   if (c.eval) {
     const auto gold = text::encode_labels(data, m.labels, fmt);
     totals.gold.insert(totals.gold.end(), gold.begin(), gold.end());
@@ -100,6 +126,32 @@ void classify_input(const ClassifyConfig& c, const infer::Classifier& m, int64_t
   const auto predicted = writer.add(input, data, logits, probs);
   totals.texts += enc.size();
   totals.predicted.insert(totals.predicted.end(), predicted.begin(), predicted.end());
+}
+
+void classify_input(const ClassifyConfig& c, const infer::Classifier& m, int64_t max_len, const std::string& input,
+                    PredictionWriter& writer, ClassifyTotals& totals) {
+  const auto fmt = input == "-" ? stdin_format(c) : c.data;
+  auto data = text::read_labelled(input, fmt, c.eval);
+  classify_data(c, m, max_len, input, fmt, data, writer, totals);
+}
+
+// Standard input as it arrives: each micro-batch classified, written and
+// flushed before the next is read; output in input order.
+void classify_stream(const ClassifyConfig& c, const infer::Classifier& m, int64_t max_len, PredictionWriter& writer,
+                     ClassifyTotals& totals) {
+  const auto fmt = stdin_format(c);
+  const auto flush = [&] {
+    const auto out = writer.take();
+    if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0) {
+      throw InputError("standard output: write failed");
+    }
+  };
+  flush();  // the TSV header at once
+  read_line_batches(0, c.batch_size, c.stream_wait_ms, [&](const std::string& lines, uint64_t first_line) {
+    auto data = text::parse_line_records(lines, "<stdin>", fmt, false, first_line);
+    classify_data(c, m, max_len, "-", fmt, data, writer, totals);
+    flush();
+  });
 }
 
 void write_timings(const ClassifyConfig& c, const ClassifyTotals& t) {
@@ -126,16 +178,30 @@ Json write_eval(const ClassifyConfig& c, const infer::Classifier& m, const Class
 }
 }  // namespace
 
+bool streams_stdin(const ClassifyConfig& c) {
+  if (c.stream != "auto") return c.stream == "on";
+  if (c.inputs != std::vector<std::string>{"-"} || c.output != "-" || c.eval) return false;
+  if (c.data.format != "auto" && c.data.format != "lines" && c.data.format != "jsonl") return false;
+  struct stat st {};
+  return ::fstat(0, &st) == 0 && !S_ISREG(st.st_mode);
+}
+
 Json run_classify(const ClassifyConfig& c, torch::Device device) {
   const auto m = infer::load_classifier(c.checkpoint, device);
   const int64_t max_len = infer::checked_max_len(c.max_len, m.model->config, "max_len");
   PredictionWriter writer(c, m.labels.names());
   ClassifyTotals totals;
-  for (const auto& input : c.inputs) classify_input(c, m, max_len, input, writer, totals);
-  if (c.output == "-") {
-    std::cout << writer.text() << std::flush;
+  if (streams_stdin(c)) {  // written as it goes
+    log::info("reading standard input as a stream: micro-batches of up to ", c.batch_size, " lines, closed ",
+              c.stream_wait_ms, " ms after their first line (--stream off reads it whole)");
+    classify_stream(c, m, max_len, writer, totals);
   } else {
-    write_file_atomic(c.output, writer.text());
+    for (const auto& input : c.inputs) classify_input(c, m, max_len, input, writer, totals);
+    if (c.output == "-") {
+      std::cout << writer.text() << std::flush;
+    } else {
+      write_file_atomic(c.output, writer.text());
+    }
   }
   log::info("classified ", totals.texts, " texts in ", log::fixed(totals.seconds, 2), " s (",
             log::fixed(totals.texts / std::max(totals.seconds, 1e-9), 1), " texts/s)",

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kdtext/stages/classify.h"
@@ -21,6 +22,8 @@ class PredictionWriter {
   std::vector<int64_t> add(const std::string& input, const text::LabelledData& data, const torch::Tensor& logits,
                            const torch::Tensor& probs);
   const std::string& text() const { return out_; }
+  // The text so far, handed over (the writer starts empty again).
+  std::string take() { return std::exchange(out_, std::string()); }
 
  private:
   using Row = at::TensorAccessor<float, 1>;

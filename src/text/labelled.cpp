@@ -82,10 +82,10 @@ std::vector<std::string> split_tsv(const std::string& line) {
 
 // Calls `each(line_number, line)` for every non-blank line (CR stripped).
 template <typename F>
-void for_each_line(const std::string& text, F each) {
+void for_each_line(const std::string& text, F each, uint64_t first_line = 1) {
   std::istringstream in(text);
   std::string line;
-  uint64_t n = 0;
+  uint64_t n = first_line - 1;
   while (std::getline(in, line)) {
     ++n;
     if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -167,6 +167,7 @@ struct Records {
   const LabelledFormat& f;
   bool need_labels;
   LabelledData& data;
+  uint64_t first_line = 1;  // number of the text's first line in its file
   bool want_pair() const { return !f.pair_column.empty(); }
   bool want_label() const { return !f.label_column.empty() && need_labels; }
   bool opt_label() const { return !f.label_column.empty(); }
@@ -178,7 +179,8 @@ struct Records {
 };
 
 void read_plain_lines(const std::string& text, Records& r) {
-  for_each_line(text, [&](uint64_t n, const std::string& line) { r.data.examples.push_back({line, "", "", n}); });
+  for_each_line(text, [&](uint64_t n, const std::string& line) { r.data.examples.push_back({line, "", "", n}); },
+                r.first_line);
   if (r.need_labels) throw ConfigError(r.data.source + ": plain lines carry no labels; use tsv, csv or jsonl");
 }
 
@@ -210,7 +212,7 @@ void read_jsonl(const std::string& text, Records& r) {
       return r.bad(n, "missing label field '" + f.label_column + "'");
     }
     r.data.examples.push_back(std::move(ex));
-  });
+  }, r.first_line);
 }
 
 // Column positions of a TSV/CSV file (-1: absent), resolved by index or header name.
@@ -291,6 +293,19 @@ LabelledData read_labelled(const std::string& path, const LabelledFormat& f, boo
   if (format == "lines") read_plain_lines(text, records);
   else if (format == "jsonl") read_jsonl(text, records);
   else read_table(text, format, records);
+  return data;
+}
+
+LabelledData parse_line_records(const std::string& text, const std::string& source, const LabelledFormat& f,
+                                bool need_labels, uint64_t first_line) {
+  if (f.format != "lines" && f.format != "jsonl") {
+    throw ConfigError(source + ": format '" + f.format + "' is not read line by line (lines or jsonl)");
+  }
+  LabelledData data;
+  data.source = source;
+  Records records{f, need_labels, data, first_line};
+  if (f.format == "lines") read_plain_lines(text, records);
+  else read_jsonl(text, records);
   return data;
 }
 

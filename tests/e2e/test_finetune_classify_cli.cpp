@@ -1,6 +1,11 @@
 // kdtext-finetune and kdtext-classify as a user runs them, on the task in data/.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <sstream>
 
@@ -132,4 +137,125 @@ TEST(FinetuneCli, StopBeforeTheFirstEvaluationThenResume) {
               read_file(dir / (name + "-straight") / "final" / "model.safetensors"))
         << name;
   }
+}
+
+namespace {
+
+// A command under sh with a pipe into its standard input and one out of its
+// standard output (standard error goes to the test's).
+struct Child {
+  pid_t pid = -1;
+  int in = -1, out = -1;
+  explicit Child(const std::string& command) {
+    int to[2], from[2];
+    if (::pipe(to) != 0 || ::pipe(from) != 0) throw std::runtime_error("pipe");
+    pid = ::fork();
+    if (pid == 0) {
+      ::dup2(to[0], 0);
+      ::dup2(from[1], 1);
+      ::close(to[1]);
+      ::close(from[0]);
+      ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::close(to[0]);
+    ::close(from[1]);
+    in = to[1];
+    out = from[0];
+  }
+  void write(const std::string& s) { ASSERT_EQ(::write(in, s.data(), s.size()), static_cast<ssize_t>(s.size())); }
+  void close_input() { ::close(in); }
+  // Reads until `lines` newlines have arrived in all, or `seconds` pass.
+  std::string read_lines(size_t lines, double seconds) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (std::count(got.begin(), got.end(), '\n') < static_cast<std::ptrdiff_t>(lines)) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+      pollfd p{out, POLLIN, 0};
+      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+      char buf[4096];
+      const ssize_t n = ::read(out, buf, sizeof buf);
+      if (n <= 0) break;
+      got.append(buf, static_cast<size_t>(n));
+    }
+    return got;
+  }
+  int wait() {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ::close(out);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  std::string got;
+};
+
+}  // namespace
+
+TEST(ClassifyCli, StreamingAnswersEachLineBeforeInputEnds) {
+  auto& p = pipeline();
+  Child child(classify("-m " + quote((p.ft / "best").string()) + " --quiet --threads 1"));
+  child.write("The chef baked bread in the oven.\n");
+  // The header and the first answer come while standard input is still open.
+  const std::string first = child.read_lines(2, 60);
+  ASSERT_EQ(std::count(first.begin(), first.end(), '\n'), 2) << first;
+  EXPECT_EQ(first.rfind("label\tprobability\ncooking\t", 0), 0u) << first;
+  child.write("The striker scored a goal in the final minute.\n");
+  const std::string second = child.read_lines(3, 60);
+  EXPECT_EQ(std::count(second.begin(), second.end(), '\n'), 3) << second;
+  child.close_input();
+  EXPECT_EQ(child.wait(), 0);
+  EXPECT_NE(second.find("\nsports\t"), std::string::npos) << second;
+}
+
+TEST(ClassifyCli, StreamedOutputKeepsInputOrderAndMatchesAWholeRead) {
+  auto& p = pipeline();
+  TempDir dir;
+  // The task's texts, one per line, fed through a pipe in small micro-batches vs read whole.
+  std::string texts;
+  {
+    std::istringstream in(read_file(source_dir() / "data" / "task" / "dev.tsv"));
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line)) texts += line.substr(line.find('\t') + 1) + "\n";
+  }
+  write_file(dir / "texts.txt", texts);
+  const std::string model = "-m " + quote((p.ft / "best").string()) + " --quiet --threads 1 --all-probs ";
+  auto streamed = run_command("cat " + quote((dir / "texts.txt").string()) + " | " +
+                              classify(model + "--stream on --batch-size 7 --stream-wait-ms 0"));
+  ASSERT_EQ(streamed.exit_code, 0) << streamed.output;
+  auto whole = run_command(classify(model + "--stream auto") + " < " + quote((dir / "texts.txt").string()));
+  ASSERT_EQ(whole.exit_code, 0) << whole.output;
+  // Same rows in the same order: labels equal, probabilities equal to float noise (other batches, other padding).
+  std::istringstream a(streamed.output), b(whole.output);
+  std::string la, lb;
+  size_t rows = 0;
+  while (std::getline(a, la) && std::getline(b, lb)) {
+    ASSERT_EQ(la.substr(0, la.find('\t')), lb.substr(0, lb.find('\t'))) << "row " << rows;
+    if (rows++ == 0) continue;  // header
+    std::istringstream ca(la), cb(lb);
+    std::string fa, fb;
+    std::getline(ca, fa, '\t');
+    std::getline(cb, fb, '\t');
+    while (std::getline(ca, fa, '\t') && std::getline(cb, fb, '\t')) EXPECT_NEAR(std::stod(fa), std::stod(fb), 2e-6);
+  }
+  EXPECT_EQ(rows, 151u);  // header + 150 texts
+  EXPECT_FALSE(std::getline(a, la) || std::getline(b, lb));
+}
+
+TEST(ClassifyCli, StreamOnlyWhereItMeansSomething) {
+  auto& p = pipeline();
+  TempDir dir;
+  const std::string model = "-m " + quote((p.ft / "best").string()) + " --stream on ";
+  for (const auto& [extra, why] : std::vector<std::pair<std::string, std::string>>{
+           {"-o " + quote((dir / "out.tsv").string()), "stream: on writes standard output"},
+           {"--eval", "stream: on does not evaluate"},
+           {quote((source_dir() / "data" / "task" / "dev.tsv").string()), "stream: on reads standard input alone"},
+           {"--format tsv", "stream: on reads one record per line"}}) {
+    const auto r = run_command("echo x | " + classify(model + extra));
+    EXPECT_EQ(r.exit_code, 2) << extra << "\n" << r.output;
+    EXPECT_NE(r.output.find(why), std::string::npos) << r.output;
+  }
+  EXPECT_FALSE(fs::exists(dir / "out.tsv"));
+  const auto r = run_command("echo x | " + classify("-m " + quote((p.ft / "best").string()) + " --stream sometimes"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("stream: unknown 'sometimes' (expected auto, on or off)"), std::string::npos) << r.output;
 }

@@ -29,12 +29,19 @@ struct ClassifyConfig {
   bool eval = false;                         // compute metrics against the gold labels
   std::string metrics = "";                  // metrics JSON path ("" = <output>.metrics.json or metrics.json)
   std::string timings = "";                  // write per-batch latencies (tokenised input to probabilities) here
+  std::string stream = "auto";               // on: answer standard input line by line as it arrives (micro-
+                                             // batches); off: read it whole; auto: on for a pipe or terminal
+  int64_t stream_wait_ms = 10;               // a micro-batch closes this long after its first line (or when full)
   cli::RuntimeOptions run;
 };
 
 ClassifyConfig default_classify_config();
 Json to_json(const ClassifyConfig& c);
 ClassifyConfig classify_config_from_json(const Json& j);
+
+// Whether standard input is read as a stream: c.stream, with "auto" decided
+// by what standard input is (a pipe, terminal or socket: yes; a file: no).
+bool streams_stdin(const ClassifyConfig& c);
 
 // Classifies every input; returns the metrics JSON when eval is set (else null).
 Json run_classify(const ClassifyConfig& config, torch::Device device);

@@ -48,6 +48,13 @@ struct LabelledData {
 // unless bad_lines=skip.
 LabelledData read_labelled(const std::string& path, const LabelledFormat& format, bool need_labels);
 
+// The records of `text`, a run of whole lines of `source` whose first is line
+// `first_line` there, in a format with one record per line (format.format:
+// "lines" or "jsonl"; anything else is a ConfigError). Errors and line numbers
+// are those read_labelled gives for the same lines: for reading a stream in pieces.
+LabelledData parse_line_records(const std::string& text, const std::string& source, const LabelledFormat& format,
+                                bool need_labels, uint64_t first_line);
+
 // Parses CSV text (RFC 4180: quoted fields with commas, quotes and newlines).
 // Each record comes with its starting line. Throws InputError on an unterminated quote.
 std::vector<std::pair<uint64_t, std::vector<std::string>>> parse_csv(const std::string& text, char delimiter,
