@@ -108,6 +108,21 @@ def device_info(device):
     return info
 
 
+def cuda_visible(c, device):
+    """The CUDA devices kdtext's executables see (they load LibTorch's CUDA half themselves)
+    against python's torch: a GPU only python sees is a broken bundle, not a CPU machine."""
+    import re
+    import torch
+    text = c.kdtext("version", ["kdtext-classify", "--version"])
+    m = re.search(r"CUDA devices: (\d+)", text)
+    if not m:
+        raise StepFailed("kdtext-classify --version printed no CUDA device count: " + text[-300:])
+    res = {"kdtext": int(m.group(1)), "python_torch": torch.cuda.device_count() if torch.cuda.is_available() else 0}
+    if device == "cuda" and res["kdtext"] != res["python_torch"]:
+        raise StepFailed(f"kdtext sees {res['kdtext']} CUDA device(s), python's torch {res['python_torch']}")
+    return res
+
+
 def run_tests(c):
     out = os.path.join(c.out, "tests.json")
     log = os.path.join(c.logs, "tests.log")
@@ -318,6 +333,7 @@ def main():
     report = {"mode": "dry-run" if dry else "full", "info": c.info,
               "commit": json.load(open(manifest)).get("commit") if os.path.exists(manifest) else None}
     print(f"gpu_check: {c.info['name']} ({device}), {report['mode']} sizes -> {c.out}", flush=True)
+    c.step(report, "cuda_devices", lambda: cuda_visible(c, device))
     if not args.skip_tests:
         c.step(report, "tests", lambda: run_tests(c))
     c.step(report, "pretrain", lambda: pretrain(c, size, device))

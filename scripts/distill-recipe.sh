@@ -182,6 +182,17 @@ if [ -z "$TEACHER" ]; then
   TEACHER=$OUT/teacher/best
 fi
 
+# TinyBERT's uniform layer map (student layer i <- teacher layer i*Lt/Ls) needs Lt % Ls == 0;
+# otherwise the student's layers take the teacher layers ceil(i*Lt/Ls): as even as whole layers
+# allow, the last still the teacher's top (e.g. 4 of 6: 2,3,5,6). Prints the flags (none: uniform).
+layer_map() {
+  local lt ls i list=""
+  lt=$(jq -r .num_hidden_layers "$1/config.json"); ls=$(jq -r .num_hidden_layers "$OUT/student-init/config.json")
+  [ $((lt % ls)) -ne 0 ] || return 0
+  for ((i = 1; i <= ls; i++)); do list+=" $(( (i * lt + ls - 1) / ls ))"; done
+  echo "--layer-map list --layer-list$list"
+}
+
 # ---------------------------------------------------------------- 3. student and general distillation
 if [ ! -f "$OUT/student-init/kdtext.json" ]; then
   say "build the $PRESET student from $ENCODER"
@@ -197,7 +208,7 @@ if awk "BEGIN { exit !($GENERAL_MIN > 0) }"; then
   fi
   say "general distillation (${GENERAL_MIN} min; reused from $STORE when done before)"
   GENERAL=$("$BIN/kdtext-distill" --config "$CONFIGS/tinybert-general.json" --mode general --teacher "$ENCODER" \
-    --student "$OUT/student-init" --shards "$OUT/corpus" --store "$STORE" --max-minutes "$GENERAL_MIN" \
+    $(layer_map "$ENCODER") --student "$OUT/student-init" --shards "$OUT/corpus" --store "$STORE" --max-minutes "$GENERAL_MIN" \
     --epochs 100 --max-len "$MAX_LEN" --batch-size "$BATCH" --eval-every 200 --save-every 200 \
     --seed "$SEED" "${COMMON[@]}" --log-file "$LOG")
   [ -f "$GENERAL/best/model.safetensors" ] || die "general distillation gave no student ($GENERAL)"
@@ -220,7 +231,7 @@ fi
 TASK=(--train "$OUT/train.aug.jsonl" "${EVAL[@]}" "${DATA[@]}" --max-len "$MAX_LEN" --batch-size "$BATCH"
       --seed "$TASK_SEED")
 train_stage "intermediate-layer distillation (${INTER_MIN} min)" "$OUT/intermediate" "$BIN/kdtext-distill" \
-  --config "$CONFIGS/tinybert-intermediate.json" --teacher "$TEACHER" --student "$START" "${TASK[@]}" \
+  --config "$CONFIGS/tinybert-intermediate.json" --teacher "$TEACHER" $(layer_map "$TEACHER") --student "$START" "${TASK[@]}" \
   --epochs 10 --max-minutes "$INTER_MIN"
 train_stage "prediction-layer distillation (${PRED_MIN} min)" "$OUT/student" "$BIN/kdtext-distill" \
   --config "$CONFIGS/tinybert-prediction.json" --teacher "$TEACHER" --student "$OUT/intermediate/final" \

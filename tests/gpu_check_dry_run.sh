@@ -27,6 +27,7 @@ OMP_NUM_THREADS=1 KDTEXT_PYTHON=$PY "$B/gpu-check.sh" --out "$TMP/out" --device 
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["mode"] == "dry-run" and not r["failed"], r["failed"]
+assert r["cuda_devices"]["kdtext"] == 0, r["cuda_devices"]
 assert r["tests"]["passed"] == 1 and r["tests"]["failed"] == [], r["tests"]
 assert r["pretrain"]["tokens_per_s"] > 0 and r["pretrain"]["train_flops_per_token"] > 0, r["pretrain"]
 assert r["finetune"]["steps_per_s"] > 0 and r["distill"]["steps_per_s"] > 0

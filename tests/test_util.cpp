@@ -1,5 +1,7 @@
 #include "test_util.h"
 
+#include "kdtext/cli/runtime.h"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/wait.h>
@@ -54,6 +56,12 @@ CommandResult run_command(const std::string& command) {
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
 }
+
+namespace {
+// LibTorch decides once, at its first CUDA query, whether CUDA exists: load its
+// CUDA half (when a GPU driver is present) before any test touches torch.
+[[maybe_unused]] const size_t kCudaDevicesAtStart = kdtext::cli::cuda_device_count();
+}  // namespace
 
 namespace {
 // The test binary lives in <build>/bin next to the executables; the source

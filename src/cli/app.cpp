@@ -88,7 +88,7 @@ StageApp::StageApp(std::string stage, std::string description, std::string examp
   app_->set_version_flag("--version",
                          [this] {
                            return "kdtext-" + stage_ + " " + version() + " (LibTorch " + TORCH_VERSION +
-                                  ", CUDA devices: " + std::to_string(torch::cuda::device_count()) + ")";
+                                  ", CUDA devices: " + std::to_string(cuda_device_count()) + ")";
                          },
                          "Print the version and exit");
   app_->add_option("--config", config_path_, "JSON configuration file; flags override its values");

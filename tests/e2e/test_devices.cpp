@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "e2e/pipeline_fixture.h"
+#include "kdtext/cli/runtime.h"
 #include "kdtext/io/safetensors.h"
 #include "kdtext/model/bert.h"
 #include "kdtext/util/json.h"
@@ -24,7 +25,14 @@ namespace {
 class OnDevice : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (GetParam() == "cuda" && torch::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA GPU on this machine";
+    if (GetParam() != "cuda" || cli::cuda_device_count() > 0) return;
+    // A driver without a device LibTorch can use is a broken set-up, not a machine without a GPU.
+    std::string why;
+    if (cli::gpu_driver_present()) {
+      FAIL() << "a GPU driver is present but LibTorch sees no CUDA device"
+             << (cli::load_cuda_runtime(&why) ? "" : " (its CUDA library: " + why + ")");
+    }
+    GTEST_SKIP() << "no CUDA GPU on this machine";
   }
   const std::string& device() const { return GetParam(); }
   // " --device D --threads 1 --quiet " for a command line.

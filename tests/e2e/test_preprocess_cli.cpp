@@ -7,6 +7,7 @@
 #include "kdtext/text/shard.h"
 #include "kdtext/text/tokenizer.h"
 #include "kdtext/util/json.h"
+#include "kdtext/cli/runtime.h"
 #include "test_util.h"
 
 using namespace kdtext;
@@ -194,7 +195,7 @@ TEST(PreprocessCli, VersionHelpAndDevice) {
   r = preprocess(data("corpus/en.txt") + " -o " + quote((dir / "out").string()) + " --device tpu");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("--device"), std::string::npos) << r.output;
-  if (torch::cuda::device_count() == 0) {
+  if (cli::cuda_device_count() == 0) {
     r = preprocess(data("corpus/en.txt") + " -o " + quote((dir / "out").string()) + " --device cuda");
     EXPECT_EQ(r.exit_code, 2) << r.output;
     EXPECT_NE(r.output.find("no CUDA GPU"), std::string::npos) << r.output;
