@@ -44,7 +44,7 @@ Classifier load_classifier(const std::filesystem::path& dir, torch::Device devic
   }
   Classifier c;
   c.dir = dir;
-  c.model = model::Bert(ck.config, model::Heads::kClassifier);
+  c.model = model::Bert(ck.config, model::Heads::kClassifier, /*hf_init=*/false);  // every weight is loaded
   io::load_weights(*c.model, ck.weights, dir.string());
   c.model->to(device);
   c.model->eval();

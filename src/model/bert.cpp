@@ -164,7 +164,7 @@ torch::Tensor BertLMHeadImpl::forward(const torch::Tensor& hidden) {
   return torch::nn::functional::linear(transform(hidden), decoder_weight, bias);
 }
 
-BertImpl::BertImpl(const BertConfig& c, Heads h) : config(c), heads(h) {
+BertImpl::BertImpl(const BertConfig& c, Heads h, bool hf_init) : config(c), heads(h) {
   c.validate("model config");
   bert = register_module("bert", BertModel(c));
   if (heads == Heads::kMaskedLM) {
@@ -178,7 +178,7 @@ BertImpl::BertImpl(const BertConfig& c, Heads h) : config(c), heads(h) {
     classifier_dropout = register_module("dropout", nn::Dropout(p));
     classifier = register_module("classifier", nn::Linear(c.hidden_size, static_cast<int64_t>(c.labels.size())));
   }
-  init_weights(*this, c);
+  if (hf_init) init_weights(*this, c);
 }
 
 EncoderOutput BertImpl::encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,

@@ -152,7 +152,9 @@ enum class Heads { kNone, kMaskedLM, kClassifier };
 // match transformers' BertForMaskedLM / BertForSequenceClassification.
 class BertImpl : public torch::nn::Module {
  public:
-  BertImpl(const BertConfig& c, Heads heads);
+  // `hf_init`: Hugging Face's initialisation (init_weights); false for a model
+  // whose every weight is about to be loaded (saves drawing them twice).
+  BertImpl(const BertConfig& c, Heads heads, bool hf_init = true);
   EncoderOutput encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask = {},
                        const torch::Tensor& token_type_ids = {}, const ForwardOptions& options = {});
   // MLM logits for the selected hidden rows ([N, H] -> [N, V]).
