@@ -190,6 +190,7 @@ layer_map() {
   lt=$(jq -r .num_hidden_layers "$1/config.json"); ls=$(jq -r .num_hidden_layers "$OUT/student-init/config.json")
   [ $((lt % ls)) -ne 0 ] || return 0
   for ((i = 1; i <= ls; i++)); do list+=" $(( (i * lt + ls - 1) / ls ))"; done
+  say "layer map for $1: $ls student layers from teacher layers$list ($lt does not divide by $ls)"
   echo "--layer-map list --layer-list$list"
 }
 
