@@ -18,6 +18,9 @@ int main(int argc, char** argv) {
   app.flag("logits", "logits", "Also print the raw classifier logits");
   cli::add_data_format_flags(app);
   app.option("--batch-size", "batch_size", "Texts per batch");
+  app.option("--precision", "precision",
+             "fp32 | bf16 (bfloat16 weights and activations; CPUs with AVX512-BF16, GPUs) | int8 (dynamically "
+             "quantized Linear layers, per-channel weight scales; CPU only)");
   app.option("--max-len", "max_len", "Tokens per text (0: the model's maximum)");
   app.flag("eval", "eval", "Compute accuracy, F1 and the confusion matrix against gold labels");
   app.option("--metrics", "metrics", "Where --eval writes its JSON");

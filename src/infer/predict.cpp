@@ -10,17 +10,17 @@
 
 namespace kdtext::infer {
 
-torch::Tensor predict_logits(model::BertImpl& model, const std::vector<text::Encoded>& encoded, int64_t batch_size,
-                             torch::Device device, std::vector<std::pair<int64_t, double>>* batch_seconds) {
-  const auto k = static_cast<int64_t>(model.config.labels.size());
+namespace {
+// Logits [N, k] of `encoded` through `forward` (CPU batch -> CPU float32 logits),
+// in length-sorted batches.
+template <typename Forward>
+torch::Tensor batched_logits(int64_t k, const std::vector<text::Encoded>& encoded, int64_t batch_size,
+                             const Forward& forward, std::vector<std::pair<int64_t, double>>* batch_seconds) {
   auto logits = torch::empty({static_cast<int64_t>(encoded.size()), k}, torch::kFloat32);
   if (encoded.empty()) return logits;
-  model::ForwardOptions fo;
   for (const auto& rows : text::sorted_batches(encoded, batch_size)) {
     const auto t0 = std::chrono::steady_clock::now();
-    auto b = text::make_batch(encoded, rows);
-    auto out = model.encode(b.input_ids.to(device), b.attention_mask.to(device), b.token_type_ids.to(device), fo);
-    auto z = model.classify(out.pooled).to(torch::kFloat32).to(torch::kCPU);
+    const auto z = forward(text::make_batch(encoded, rows));
     auto index = torch::tensor(std::vector<int64_t>(rows.begin(), rows.end()), torch::kLong);
     logits.index_copy_(0, index, z);
     if (batch_seconds) {
@@ -30,13 +30,32 @@ torch::Tensor predict_logits(model::BertImpl& model, const std::vector<text::Enc
   }
   return logits;
 }
+}  // namespace
+
+torch::Tensor predict_logits(model::BertImpl& model, const std::vector<text::Encoded>& encoded, int64_t batch_size,
+                             torch::Device device, std::vector<std::pair<int64_t, double>>* batch_seconds) {
+  const model::ForwardOptions fo;
+  const auto forward = [&](const text::Batch& b) {
+    auto out = model.encode(b.input_ids.to(device), b.attention_mask.to(device), b.token_type_ids.to(device), fo);
+    return model.classify(out.pooled).to(torch::kCPU, torch::kFloat32);
+  };
+  return batched_logits(static_cast<int64_t>(model.config.labels.size()), encoded, batch_size, forward, batch_seconds);
+}
+
+torch::Tensor predict_logits(const Engine& engine, const std::vector<text::Encoded>& encoded, int64_t batch_size,
+                             std::vector<std::pair<int64_t, double>>* batch_seconds) {
+  const auto forward = [&](const text::Batch& b) {
+    return engine.logits(b.input_ids, b.attention_mask, b.token_type_ids);
+  };
+  return batched_logits(engine.num_labels(), encoded, batch_size, forward, batch_seconds);
+}
 
 torch::Tensor predict_probabilities(model::BertImpl& model, const std::vector<text::Encoded>& encoded,
                                     int64_t batch_size, torch::Device device) {
   return torch::softmax(predict_logits(model, encoded, batch_size, device), -1);
 }
 
-Classifier load_classifier(const std::filesystem::path& dir, torch::Device device) {
+Classifier load_classifier(const std::filesystem::path& dir, torch::Device device, Precision precision) {
   auto ck = io::read_checkpoint(dir);
   if (ck.heads != model::Heads::kClassifier) {
     throw InputError(dir.string() + ": this checkpoint has no classification head (stage '" +
@@ -44,10 +63,14 @@ Classifier load_classifier(const std::filesystem::path& dir, torch::Device devic
   }
   Classifier c;
   c.dir = dir;
-  c.model = model::Bert(ck.config, model::Heads::kClassifier, /*hf_init=*/false);  // every weight is loaded
-  io::load_weights(*c.model, ck.weights, dir.string());
-  c.model->to(device);
-  c.model->eval();
+  {
+    model::Bert model(ck.config, model::Heads::kClassifier, /*hf_init=*/false);  // every weight is loaded
+    io::load_weights(*model, ck.weights, dir.string());
+    ck.weights.clear();
+    c.parameters = model->parameter_count().total;
+    c.engine = std::make_shared<const Engine>(*model, precision, device);
+  }
+  c.config = ck.config;
   c.tokenizer = std::move(ck.tokenizer);
   c.labels = text::LabelMap(ck.config.labels);
   c.device = device;
@@ -68,7 +91,7 @@ Json evaluate_on_file(const Classifier& classifier, const text::LabelledFormat& 
   auto data = text::read_labelled(path, format, true);
   const auto gold = text::encode_labels(data, classifier.labels, format);
   const auto encoded = text::encode_examples(*classifier.tokenizer, data.examples, max_len);
-  const auto pred = predict_probabilities(*classifier.model.ptr(), encoded, batch_size, classifier.device).argmax(1);
+  const auto pred = predict_logits(*classifier.engine, encoded, batch_size).argmax(1);
   const std::vector<int64_t> p(pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.numel());
   const auto& names = classifier.labels.names();
   const auto metrics = eval::classification_metrics(gold, p, classifier.labels.size());

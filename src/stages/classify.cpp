@@ -36,6 +36,7 @@ Json to_json(const ClassifyConfig& c) {
               {"logits", c.logits},
               {"batch_size", c.batch_size},
               {"max_len", c.max_len},
+              {"precision", c.precision},
               {"eval", c.eval},
               {"metrics", c.metrics},
               {"timings", c.timings},
@@ -57,6 +58,8 @@ ClassifyConfig classify_config_from_json(const Json& j) {
   f.get("logits", c.logits);
   f.get("batch_size", c.batch_size);
   f.get("max_len", c.max_len);
+  f.get("precision", c.precision);
+  infer::parse_precision(c.precision, "precision");
   f.get("eval", c.eval);
   f.get("metrics", c.metrics);
   f.get("timings", c.timings);
@@ -118,8 +121,7 @@ void classify_data(const ClassifyConfig& c, const infer::Classifier& m, int64_t 
   torch::Tensor logits;
   {
     torch::InferenceMode guard;
-    logits = infer::predict_logits(*m.model.ptr(), enc, c.batch_size, m.device,
-                                   c.timings.empty() ? nullptr : &totals.batch_seconds);
+    logits = infer::predict_logits(*m.engine, enc, c.batch_size, c.timings.empty() ? nullptr : &totals.batch_seconds);
   }
   const auto probs = torch::softmax(logits, -1);
   totals.seconds += seconds_since(t0);  // tokenised input to probabilities, as --timings reports it
@@ -157,6 +159,7 @@ void classify_stream(const ClassifyConfig& c, const infer::Classifier& m, int64_
 void write_timings(const ClassifyConfig& c, const ClassifyTotals& t) {
   Json j{{"texts", t.texts},
          {"batch_size", c.batch_size},
+         {"precision", c.precision},
          {"tokenize_seconds", t.tokenize_seconds},
          {"model_seconds", t.seconds},
          {"batches", Json::array()}};
@@ -169,6 +172,7 @@ Json write_eval(const ClassifyConfig& c, const infer::Classifier& m, const Class
   const auto metrics = eval::classification_metrics(t.gold, t.predicted, m.labels.size());
   Json j = metrics.to_json(names);
   j["checkpoint"] = c.checkpoint;
+  j["precision"] = c.precision;
   j["inputs"] = c.inputs;
   j["skipped_lines"] = t.skipped;
   const std::string path = !c.metrics.empty() ? c.metrics : (c.output == "-" ? "metrics.json" : c.output + ".metrics.json");
@@ -187,8 +191,8 @@ bool streams_stdin(const ClassifyConfig& c) {
 }
 
 Json run_classify(const ClassifyConfig& c, torch::Device device) {
-  const auto m = infer::load_classifier(c.checkpoint, device);
-  const int64_t max_len = infer::checked_max_len(c.max_len, m.model->config, "max_len");
+  const auto m = infer::load_classifier(c.checkpoint, device, infer::parse_precision(c.precision, "precision"));
+  const int64_t max_len = infer::checked_max_len(c.max_len, m.config, "max_len");
   PredictionWriter writer(c, m.labels.names());
   ClassifyTotals totals;
   if (streams_stdin(c)) {  // written as it goes

@@ -73,7 +73,7 @@ Json SupervisedRunOptions::report_best(Json metrics, torch::Device device, const
                                        bool count_parameters) const {
   const std::filesystem::path out(output);
   const auto best = infer::load_classifier(out / "best", device);
-  if (count_parameters) metrics["parameters"] = best.model->parameter_count().total;
+  if (count_parameters) metrics["parameters"] = best.parameters;
   infer::evaluate_on_files(best, {{"dev", dev}, {"test", test}}, data, max_len, batch_size, metrics);
   write_file_atomic(out / "metrics.json", metrics.dump(2) + "\n");
   log::info(stage, " done: dev ", metric, " ", log::fixed(metrics["dev"][metric].get<double>(), 4), " -> ",

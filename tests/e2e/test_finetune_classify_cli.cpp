@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "kdtext/util/json.h"
@@ -81,6 +82,33 @@ TEST(ClassifyCli, EvalStdinJsonlAndTopK) {
   EXPECT_EQ(j["label"], "cooking");
   EXPECT_EQ(j["top_k"].size(), 2u);
   EXPECT_GE(j["top_k"][0]["probability"].get<double>(), j["top_k"][1]["probability"].get<double>());
+}
+
+// Each precision classifies the task's test set about as well as fp32 (the
+// numerics are checked in test_engine.cpp); its metrics record it; an
+// unknown precision is refused naming the key, with nothing written.
+TEST(ClassifyCli, PrecisionsKeepAccuracyAndUnknownOnesAreRefused) {
+  auto& p = pipeline();
+  TempDir dir;
+  const auto test = source_dir() / "data" / "task" / "test.tsv";
+  std::map<std::string, double> accuracy;
+  for (const std::string precision : {"fp32", "int8", "bf16"}) {
+    const auto out = dir / (precision + ".tsv");
+    auto r = run_command(classify("-m " + quote((p.ft / "best").string()) + " " + quote(test.string()) +
+                                  " --eval --quiet --precision " + precision + " -o " + quote(out.string())));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const Json m = read_json_file(out.string() + ".metrics.json");
+    accuracy[precision] = m["accuracy"].get<double>();
+    EXPECT_EQ(m["precision"], precision);
+  }
+  EXPECT_GE(accuracy["fp32"], 0.9);
+  EXPECT_NEAR(accuracy["int8"], accuracy["fp32"], 0.03);
+  EXPECT_NEAR(accuracy["bf16"], accuracy["fp32"], 0.03);
+  auto r = run_command(classify("-m " + quote((p.ft / "best").string()) + " " + quote(test.string()) +
+                                " --precision fp16 -o " + quote((dir / "x.tsv").string())));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("precision must be fp32, bf16 or int8, got 'fp16'"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "x.tsv"));
 }
 
 TEST(ClassifyCli, BadInputsGiveClearErrors) {

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "kdtext/infer/engine.h"
 #include "kdtext/model/bert.h"
 #include "kdtext/text/batching.h"
 #include "kdtext/text/labelled.h"
@@ -24,15 +25,22 @@ namespace kdtext::infer {
 torch::Tensor predict_logits(model::BertImpl& model, const std::vector<text::Encoded>& encoded, int64_t batch_size,
                              torch::Device device, std::vector<std::pair<int64_t, double>>* batch_seconds = nullptr);
 
+// The same for a prepared inference engine (kdtext-classify, evaluation of a
+// saved checkpoint).
+torch::Tensor predict_logits(const Engine& engine, const std::vector<text::Encoded>& encoded, int64_t batch_size,
+                             std::vector<std::pair<int64_t, double>>* batch_seconds = nullptr);
+
 // Class probabilities: the softmax of predict_logits.
 torch::Tensor predict_probabilities(model::BertImpl& model, const std::vector<text::Encoded>& encoded,
                                     int64_t batch_size, torch::Device device);
 
-// A classification checkpoint loaded for inference: model in eval mode on
-// `device`, its tokenizer and label names.
+// A classification checkpoint loaded for inference: its engine (weights
+// prepared for `device` and the precision), config, tokenizer and label names.
 struct Classifier {
   std::filesystem::path dir;
-  model::Bert model{nullptr};
+  model::BertConfig config;
+  int64_t parameters = 0;
+  std::shared_ptr<const Engine> engine;
   std::unique_ptr<text::Tokenizer> tokenizer;
   text::LabelMap labels;
   torch::Device device{torch::kCPU};
@@ -40,7 +48,8 @@ struct Classifier {
 
 // Throws InputError naming the directory when it is not a checkpoint or has
 // no classification head.
-Classifier load_classifier(const std::filesystem::path& dir, torch::Device device);
+Classifier load_classifier(const std::filesystem::path& dir, torch::Device device,
+                           Precision precision = Precision::kFloat32);
 
 // The longest input the model takes: `requested` (0: the model's
 // max_position_embeddings). A request over the model's limit is a

@@ -1,0 +1,84 @@
+// The inference engine: a trained BERT classifier rewritten for forward
+// passes only. It holds its own copy of the weights, prepared once at load
+// for the chosen precision and device:
+// - one GEMM for Q, K and V (their weights concatenated);
+// - float32 Linears through LibTorch's at::linear (MKL on the CPU: pre-packed
+//   (cblas_sgemm_pack) and pre-transposed weights were measured and are not
+//   faster on this CPU; see docs/RESULTS.md);
+// - int8: Linear layers of the encoder dynamically quantized (int8 weights with
+//   one scale per output channel, activations quantized per batch), through
+//   LibTorch's quantized::linear_dynamic (FBGEMM); CPU only;
+// - bfloat16: every weight and activation in bf16 (LayerNorm and softmax
+//   accumulate in float32 inside LibTorch), logits returned in float32;
+// - no attention mask when a batch has no padding;
+// - the last layer computed for the [CLS] row only (the pooler reads nothing
+//   else), which is exact, not an approximation.
+// An Engine is immutable after construction: one instance may be shared by
+// threads (each call allocates its own activations).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "kdtext/model/bert.h"
+
+namespace kdtext::infer {
+
+enum class Precision { kFloat32, kBFloat16, kInt8 };
+
+// "fp32" | "bf16" | "int8"; anything else is a ConfigError naming `key`.
+Precision parse_precision(const std::string& name, const std::string& key);
+std::string precision_name(Precision p);
+
+// One Linear layer prepared for inference: y = x W^T + b for 2-D x.
+class PreparedLinear {
+ public:
+  PreparedLinear() = default;
+  PreparedLinear(const torch::Tensor& weight, const torch::Tensor& bias, Precision precision, torch::Device device);
+  torch::Tensor operator()(const torch::Tensor& x) const;
+  int64_t out_features() const { return out_features_; }
+
+ private:
+  bool int8_ = false;
+  torch::Tensor weight_, bias_;
+  c10::IValue int8_packed_;
+  int64_t out_features_ = 0;
+};
+
+class Engine {
+ public:
+  // Copies (and converts) the weights of `model`, which must have a
+  // classification head; `model` may be discarded afterwards. int8 on a
+  // non-CPU device is a ConfigError.
+  Engine(const model::BertImpl& model, Precision precision, torch::Device device);
+
+  // Classification logits [B, K], float32, on the CPU. Inputs are CPU int64
+  // [B, T] (token types may be undefined: all zero); attention_mask 1 = token.
+  torch::Tensor logits(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                       const torch::Tensor& token_type_ids) const;
+
+  int64_t num_labels() const { return classifier_.out_features(); }
+  Precision precision() const { return precision_; }
+  torch::Device device() const { return device_; }
+
+ private:
+  struct Layer {
+    PreparedLinear qkv, out, ff_in, ff_out;
+    torch::Tensor ln1_weight, ln1_bias, ln2_weight, ln2_bias;
+  };
+  torch::Tensor layer_forward(const Layer& l, const torch::Tensor& x, int64_t b, int64_t t,
+                              const std::optional<torch::Tensor>& mask, bool cls_only) const;
+
+  Precision precision_;
+  torch::Device device_;
+  int64_t hidden_, heads_, head_dim_;
+  double eps_;
+  torch::ScalarType dtype_;
+  torch::Tensor word_, position_, token_type_, emb_ln_weight_, emb_ln_bias_;
+  std::vector<Layer> layers_;
+  PreparedLinear pooler_, classifier_;
+};
+
+}  // namespace kdtext::infer
