@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
   app.option("--precision", "precision",
              "fp32 | bf16 (bfloat16 weights and activations; CPUs with AVX512-BF16, GPUs) | int8 (dynamically "
              "quantized Linear layers, per-channel weight scales; CPU only)");
+  app.flag("adaptive-threads", "adaptive_threads",
+           "Use fewer intra-op threads while other processes keep the cores busy (OpenMP threads of two processes "
+           "spin against each other); a change is logged");
   app.option("--max-len", "max_len", "Tokens per text (0: the model's maximum)");
   app.flag("eval", "eval", "Compute accuracy, F1 and the confusion matrix against gold labels");
   app.option("--metrics", "metrics", "Where --eval writes its JSON");

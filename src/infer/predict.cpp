@@ -43,8 +43,9 @@ torch::Tensor predict_logits(model::BertImpl& model, const std::vector<text::Enc
 }
 
 torch::Tensor predict_logits(const Engine& engine, const std::vector<text::Encoded>& encoded, int64_t batch_size,
-                             std::vector<std::pair<int64_t, double>>* batch_seconds) {
+                             std::vector<std::pair<int64_t, double>>* batch_seconds, AdaptiveThreads* threads) {
   const auto forward = [&](const text::Batch& b) {
+    if (threads) threads->update();
     return engine.logits(b.input_ids, b.attention_mask, b.token_type_ids);
   };
   return batched_logits(engine.num_labels(), encoded, batch_size, forward, batch_seconds);
@@ -91,7 +92,7 @@ Json evaluate_on_file(const Classifier& classifier, const text::LabelledFormat& 
   auto data = text::read_labelled(path, format, true);
   const auto gold = text::encode_labels(data, classifier.labels, format);
   const auto encoded = text::encode_examples(*classifier.tokenizer, data.examples, max_len);
-  const auto pred = predict_logits(*classifier.engine, encoded, batch_size).argmax(1);
+  const auto pred = predict_logits(*classifier.engine, encoded, batch_size, nullptr, classifier.threads.get()).argmax(1);
   const std::vector<int64_t> p(pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.numel());
   const auto& names = classifier.labels.names();
   const auto metrics = eval::classification_metrics(gold, p, classifier.labels.size());

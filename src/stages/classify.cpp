@@ -7,7 +7,6 @@
 #include <iostream>
 
 #include "classify_output.h"
-#include "kdtext/eval/metrics.h"
 #include "kdtext/infer/predict.h"
 #include "kdtext/log.h"
 #include "kdtext/text/batching.h"
@@ -37,6 +36,7 @@ Json to_json(const ClassifyConfig& c) {
               {"batch_size", c.batch_size},
               {"max_len", c.max_len},
               {"precision", c.precision},
+              {"adaptive_threads", c.adaptive_threads},
               {"eval", c.eval},
               {"metrics", c.metrics},
               {"timings", c.timings},
@@ -59,6 +59,7 @@ ClassifyConfig classify_config_from_json(const Json& j) {
   f.get("batch_size", c.batch_size);
   f.get("max_len", c.max_len);
   f.get("precision", c.precision);
+  f.get("adaptive_threads", c.adaptive_threads);
   infer::parse_precision(c.precision, "precision");
   f.get("eval", c.eval);
   f.get("metrics", c.metrics);
@@ -92,13 +93,6 @@ ClassifyConfig classify_config_from_json(const Json& j) {
 
 namespace {
 // Totals over every input, for the log, --timings and --eval.
-struct ClassifyTotals {
-  std::vector<int64_t> gold, predicted;
-  uint64_t skipped = 0, texts = 0;
-  double seconds = 0, tokenize_seconds = 0;
-  std::vector<std::pair<int64_t, double>> batch_seconds;
-};
-
 // The format standard input is read in: auto means plain lines (tsv with --eval).
 text::LabelledFormat stdin_format(const ClassifyConfig& c) {
   text::LabelledFormat fmt = c.data;
@@ -121,7 +115,8 @@ void classify_data(const ClassifyConfig& c, const infer::Classifier& m, int64_t 
   torch::Tensor logits;
   {
     torch::InferenceMode guard;
-    logits = infer::predict_logits(*m.engine, enc, c.batch_size, c.timings.empty() ? nullptr : &totals.batch_seconds);
+    logits = infer::predict_logits(*m.engine, enc, c.batch_size, c.timings.empty() ? nullptr : &totals.batch_seconds,
+                                   m.threads.get());
   }
   const auto probs = torch::softmax(logits, -1);
   totals.seconds += seconds_since(t0);  // tokenised input to probabilities, as --timings reports it
@@ -156,30 +151,6 @@ void classify_stream(const ClassifyConfig& c, const infer::Classifier& m, int64_
   });
 }
 
-void write_timings(const ClassifyConfig& c, const ClassifyTotals& t) {
-  Json j{{"texts", t.texts},
-         {"batch_size", c.batch_size},
-         {"precision", c.precision},
-         {"tokenize_seconds", t.tokenize_seconds},
-         {"model_seconds", t.seconds},
-         {"batches", Json::array()}};
-  for (const auto& [n, s] : t.batch_seconds) j["batches"].push_back({n, s});
-  write_file_atomic(c.timings, j.dump() + "\n");
-}
-
-Json write_eval(const ClassifyConfig& c, const infer::Classifier& m, const ClassifyTotals& t) {
-  const auto& names = m.labels.names();
-  const auto metrics = eval::classification_metrics(t.gold, t.predicted, m.labels.size());
-  Json j = metrics.to_json(names);
-  j["checkpoint"] = c.checkpoint;
-  j["precision"] = c.precision;
-  j["inputs"] = c.inputs;
-  j["skipped_lines"] = t.skipped;
-  const std::string path = !c.metrics.empty() ? c.metrics : (c.output == "-" ? "metrics.json" : c.output + ".metrics.json");
-  write_file_atomic(path, j.dump(2) + "\n");
-  std::cerr << metrics.report(names) << "metrics written to " << path << std::endl;
-  return j;
-}
 }  // namespace
 
 bool streams_stdin(const ClassifyConfig& c) {
@@ -191,7 +162,11 @@ bool streams_stdin(const ClassifyConfig& c) {
 }
 
 Json run_classify(const ClassifyConfig& c, torch::Device device) {
-  const auto m = infer::load_classifier(c.checkpoint, device, infer::parse_precision(c.precision, "precision"));
+  // Before the model is loaded: the first reading counts this process as one runnable task.
+  auto threads = c.adaptive_threads && device.is_cpu()
+                     ? std::make_shared<infer::AdaptiveThreads>(torch::get_num_threads()) : nullptr;
+  auto m = infer::load_classifier(c.checkpoint, device, infer::parse_precision(c.precision, "precision"));
+  m.threads = threads;
   const int64_t max_len = infer::checked_max_len(c.max_len, m.config, "max_len");
   PredictionWriter writer(c, m.labels.names());
   ClassifyTotals totals;

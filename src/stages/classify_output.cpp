@@ -1,6 +1,10 @@
 #include "classify_output.h"
 
 #include <cstdio>
+#include <iostream>
+
+#include "kdtext/eval/metrics.h"
+#include "kdtext/util/atomic.h"
 
 namespace kdtext::stages {
 
@@ -83,4 +87,28 @@ Json PredictionWriter::json_row(const std::string& input, uint64_t line, const R
   return j;
 }
 
+void write_timings(const ClassifyConfig& c, const ClassifyTotals& t) {
+  Json j{{"texts", t.texts},
+         {"batch_size", c.batch_size},
+         {"precision", c.precision},
+         {"tokenize_seconds", t.tokenize_seconds},
+         {"model_seconds", t.seconds},
+         {"batches", Json::array()}};
+  for (const auto& [n, s] : t.batch_seconds) j["batches"].push_back({n, s});
+  write_file_atomic(c.timings, j.dump() + "\n");
+}
+
+Json write_eval(const ClassifyConfig& c, const infer::Classifier& m, const ClassifyTotals& t) {
+  const auto& names = m.labels.names();
+  const auto metrics = eval::classification_metrics(t.gold, t.predicted, m.labels.size());
+  Json j = metrics.to_json(names);
+  j["checkpoint"] = c.checkpoint;
+  j["precision"] = c.precision;
+  j["inputs"] = c.inputs;
+  j["skipped_lines"] = t.skipped;
+  const std::string path = !c.metrics.empty() ? c.metrics : (c.output == "-" ? "metrics.json" : c.output + ".metrics.json");
+  write_file_atomic(path, j.dump(2) + "\n");
+  std::cerr << metrics.report(names) << "metrics written to " << path << std::endl;
+  return j;
+}
 }  // namespace kdtext::stages

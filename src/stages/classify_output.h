@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "kdtext/infer/predict.h"
 #include "kdtext/stages/classify.h"
 #include "kdtext/text/labelled.h"
 #include "kdtext/util/json.h"
@@ -36,5 +37,19 @@ class PredictionWriter {
   int64_t k_;
   std::string out_;
 };
+
+// What a run has classified so far.
+struct ClassifyTotals {
+  std::vector<int64_t> gold, predicted;
+  uint64_t skipped = 0, texts = 0;
+  double seconds = 0, tokenize_seconds = 0;
+  std::vector<std::pair<int64_t, double>> batch_seconds;
+};
+
+// --timings: tokenisation time, model time and per-batch latencies (JSON).
+void write_timings(const ClassifyConfig& c, const ClassifyTotals& t);
+// --eval: scores the predictions against the gold labels, writes the metrics
+// JSON (atomically) and prints the report on stderr; returns the metrics.
+Json write_eval(const ClassifyConfig& c, const infer::Classifier& m, const ClassifyTotals& t);
 
 }  // namespace kdtext::stages

@@ -1,6 +1,7 @@
 // kdtext-finetune and kdtext-classify as a user runs them, on the task in data/.
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "kdtext/util/json.h"
 #include "test_util.h"
@@ -109,6 +111,33 @@ TEST(ClassifyCli, PrecisionsKeepAccuracyAndUnknownOnesAreRefused) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("precision must be fp32, bf16 or int8, got 'fp16'"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir / "x.tsv"));
+}
+
+// With every core kept busy by other processes, classify runs one intra-op
+// thread instead of the two requested and says so; --no-adaptive-threads keeps two.
+TEST(ClassifyCli, GivesUpThreadsToABusyMachineAndSaysSo) {
+  auto& p = pipeline();
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  std::string spin;  // `cores` busy loops in a process group of their own
+  for (unsigned i = 0; i < cores; ++i) spin += "(while :; do :; done) & ";
+  const pid_t busy = ::fork();
+  if (busy == 0) {
+    ::setpgid(0, 0);
+    ::execl("/bin/sh", "sh", "-c", (spin + "wait").c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::setpgid(busy, busy);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const std::string cmd = classify("-m " + quote((p.ft / "best").string()) + " " +
+                                   quote((source_dir() / "data" / "task" / "test.tsv").string()) + " --threads 2");
+  const auto loaded = run_command(cmd);
+  const auto fixed = run_command(cmd + " --no-adaptive-threads");
+  ::kill(-busy, SIGKILL);
+  ::waitpid(busy, nullptr, 0);
+  ASSERT_EQ(loaded.exit_code, 0) << loaded.output;
+  ASSERT_EQ(fixed.exit_code, 0) << fixed.output;
+  EXPECT_NE(loaded.output.find("1 intra-op thread(s) of the 2 requested"), std::string::npos) << loaded.output;
+  EXPECT_EQ(fixed.output.find("intra-op thread"), std::string::npos) << fixed.output;
 }
 
 TEST(ClassifyCli, BadInputsGiveClearErrors) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kdtext/infer/engine.h"
+#include "kdtext/infer/threads.h"
 #include "kdtext/model/bert.h"
 #include "kdtext/text/batching.h"
 #include "kdtext/text/labelled.h"
@@ -26,9 +27,10 @@ torch::Tensor predict_logits(model::BertImpl& model, const std::vector<text::Enc
                              torch::Device device, std::vector<std::pair<int64_t, double>>* batch_seconds = nullptr);
 
 // The same for a prepared inference engine (kdtext-classify, evaluation of a
-// saved checkpoint).
+// saved checkpoint); `threads`, when given, is updated before each batch.
 torch::Tensor predict_logits(const Engine& engine, const std::vector<text::Encoded>& encoded, int64_t batch_size,
-                             std::vector<std::pair<int64_t, double>>* batch_seconds = nullptr);
+                             std::vector<std::pair<int64_t, double>>* batch_seconds = nullptr,
+                             AdaptiveThreads* threads = nullptr);
 
 // Class probabilities: the softmax of predict_logits.
 torch::Tensor predict_probabilities(model::BertImpl& model, const std::vector<text::Encoded>& encoded,
@@ -41,6 +43,7 @@ struct Classifier {
   model::BertConfig config;
   int64_t parameters = 0;
   std::shared_ptr<const Engine> engine;
+  std::shared_ptr<AdaptiveThreads> threads;  // null: the thread count stays fixed
   std::unique_ptr<text::Tokenizer> tokenizer;
   text::LabelMap labels;
   torch::Device device{torch::kCPU};

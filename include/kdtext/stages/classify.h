@@ -27,6 +27,7 @@ struct ClassifyConfig {
   int64_t batch_size = 32;
   int64_t max_len = 0;                       // 0: the model's max_position_embeddings
   std::string precision = "fp32";            // fp32 | bf16 | int8 (CPU only): see infer/engine.h
+  bool adaptive_threads = true;              // fewer threads while other processes keep cores busy (infer/threads.h)
   bool eval = false;                         // compute metrics against the gold labels
   std::string metrics = "";                  // metrics JSON path ("" = <output>.metrics.json or metrics.json)
   std::string timings = "";                  // write per-batch latencies (tokenised input to probabilities) here
