@@ -22,11 +22,20 @@ from pathlib import Path
 
 from common import BIN, SHARED, forward_flops, hf_peer, kdtext_step_seconds, matmul_peak, measured, model_facts, pct
 
-def kdtext_infer(ckpt, data, bs, threads, max_len, repeats, work):
+PEERS = ("transformers", "onnxruntime", "onnxruntime-int8", "ctranslate2", "ctranslate2-int8")
+PRECISIONS = ("fp32", "int8", "bf16")
+
+
+def engine_name(precision):
+    return "kdtext" if precision == "fp32" else f"kdtext-{precision}"
+
+
+def kdtext_infer(ckpt, data, bs, threads, max_len, repeats, work, precision="fp32"):
     runs = []
     for _ in range(repeats):
         tfile = work / f"timings-{bs}.json"
         subprocess.run([str(BIN / "kdtext-classify"), "-m", str(ckpt), str(data), "--batch-size", str(bs),
+                        "--precision", precision, "--no-adaptive-threads",
                         "--max-len", str(max_len), "--threads", str(threads), "--all-probs",
                         "--timings", str(tfile), "-o", str(work / "pred.tsv"), "--quiet"], check=True)
         runs.append(json.loads(tfile.read_text()))
@@ -54,21 +63,24 @@ def inference(models, data, args, work, peak):
         cfg, labels = model_facts(ckpt)
         mwork = work / name.replace(" ", "-")
         mwork.mkdir(parents=True, exist_ok=True)
-        extra = ["--onnx", str(mwork)] if args.onnx else []
+        extra = (["--onnx", str(mwork)] if args.onnx else []) + (["--ct2", str(mwork / "ct2")] if args.ct2 else [])
         py, _ = hf_peer(["infer", str(ckpt), str(data), "--threads", str(args.threads), "--max-len", str(args.max_len),
                       "--repeats", str(args.repeats)] + extra, mwork / "peers.json")
         n = len(py["lengths"])
         flops = forward_flops(cfg, py["lengths"], labels)
         kd_probs = None
         for bs in (1, 32):
-            runs, kd_probs = kdtext_infer(ckpt, data, bs, args.threads, args.max_len, args.repeats, mwork)
-            engines = {"kdtext": runs}
-            for eng in ("transformers", "onnxruntime"):
+            engines = {}
+            for precision in PRECISIONS:
+                runs, probs = kdtext_infer(ckpt, data, bs, args.threads, args.max_len, args.repeats, mwork, precision)
+                engines[engine_name(precision)] = runs
+                kd_probs = probs if precision == "fp32" else kd_probs
+            for eng in PEERS:
                 if eng in py:
                     engines[eng] = py[eng][str(bs)]["runs"]
             for eng, r in engines.items():
                 rows.append(dict(model=name, engine=eng, batch=bs, **summarise(r, n, flops, peak)))
-        for eng in ("transformers", "onnxruntime"):
+        for eng in PEERS:
             if eng in py:
                 other = py[eng]["32"]["probs"]
                 parity.append({"model": name, "peer": eng,
@@ -130,7 +142,8 @@ def main():
     ap.add_argument("--lr", default="1e-4")
     ap.add_argument("--max-len", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--onnx", action="store_true", help="also ONNX Runtime")
+    ap.add_argument("--onnx", action="store_true", help="also ONNX Runtime (fp32 and quantize_dynamic int8)")
+    ap.add_argument("--ct2", action="store_true", help="also CTranslate2's Encoder (fp32 and int8)")
     ap.add_argument("--train-from", default="", help="pretrained checkpoint for the fine-tuning step throughput")
     ap.add_argument("--train-steps", type=int, default=0)
     ap.add_argument("--train-warmup", type=int, default=5)

@@ -1,11 +1,13 @@
 """The Python peers kdtext is measured against, run with kdtext's virtual environment
 (PyPI torch, transformers, onnxruntime, textbrewer). Every subcommand prints one JSON object.
 
-  infer CKPT DATA --threads N --max-len L --repeats R --batches 1,32 [--onnx DIR] [--device cuda]
-      transformers BertForSequenceClassification (PyTorch eager, torch.inference_mode; on --device) and,
-      with --onnx, ONNX Runtime on the same weights exported from PyTorch: per engine and batch
-      size, tokenisation and per-batch model seconds of each repeat, the probabilities, and the
-      token count of every text.
+  infer CKPT DATA --threads N --max-len L --repeats R --batches 1,32 [--onnx DIR] [--ct2 DIR] [--device cuda]
+      transformers BertForSequenceClassification (PyTorch eager, torch.inference_mode; on --device);
+      with --onnx, ONNX Runtime on the same weights exported from PyTorch (all graph optimisations)
+      and on its quantize_dynamic model (int8 weights, defaults); with --ct2, CTranslate2's Encoder
+      on the converted model (float32 and int8; the classifier head applied to its pooled output
+      in NumPy): per engine and batch size, tokenisation and per-batch model seconds of each
+      repeat, the probabilities, and the token count of every text.
   finetune BASE TRAIN --threads N --max-len L --steps S --warmup W
       a plain PyTorch/transformers fine-tuning loop (AdamW, linear schedule, clipping, dropout):
       wall seconds of steps W..W+S.
@@ -101,6 +103,14 @@ def infer(args):
                                                             "attention_mask": mask.numpy()})[0])
             return torch.softmax(logits, -1)
         engines["onnxruntime"] = run_ort
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        qpath = f"{args.onnx}/model.int8.onnx"
+        quantize_dynamic(path, qpath, weight_type=QuantType.QInt8)
+        qsess = ort.InferenceSession(qpath, so, providers=["CPUExecutionProvider"])
+        engines["onnxruntime-int8"] = lambda ids, mask: torch.softmax(torch.from_numpy(qsess.run(
+            ["logits"], {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]), -1)
+    if args.ct2:
+        engines.update(ctranslate2_engines(args, model))
     out = {"lengths": [len(s) for s in (encode(t) for t in texts)]}
     for name, fn in engines.items():
         res = {}
@@ -124,6 +134,29 @@ def infer(args):
                 runs.append({"tokenize_seconds": tok_s, "model_seconds": sum(lat), "latencies": lat})
             res[str(bs)] = {"runs": runs, "probs": probs}
         out[name] = res
+    return out
+
+
+def ctranslate2_engines(args, model):
+    """CTranslate2's Encoder on the converted checkpoint, fp32 and int8; the classifier head on
+    its pooled output."""
+    import ctranslate2
+    import numpy as np
+    from ctranslate2.converters import TransformersConverter
+    with contextlib.redirect_stdout(sys.stderr):
+        TransformersConverter(args.ckpt).convert(args.ct2, quantization=None, force=True)
+    w = model.classifier.weight.detach().cpu().numpy().T
+    b = model.classifier.bias.detach().cpu().numpy()
+    out = {}
+    for name, compute in (("ctranslate2", "float32"), ("ctranslate2-int8", "int8")):
+        enc = ctranslate2.Encoder(args.ct2, device="cpu", compute_type=compute, intra_threads=args.threads,
+                                  inter_threads=1)
+
+        def run(ids, mask, enc=enc):
+            rows = [r[:int(n)] for r, n in zip(ids.tolist(), mask.sum(1).tolist())]
+            pooled = np.asarray(enc.forward_batch(rows).pooler_output)
+            return torch.softmax(torch.from_numpy(pooled @ w + b), -1)
+        out[name] = run
     return out
 
 
@@ -235,6 +268,7 @@ def main():
     a.add_argument("ckpt")
     a.add_argument("data")
     a.add_argument("--onnx", default="")
+    a.add_argument("--ct2", default="", help="directory for the CTranslate2 conversion (adds its two rows)")
     a.add_argument("--repeats", type=int, default=3)
     a.add_argument("--batches", default="1,32")
     a.add_argument("--device", default="cpu", help="cpu or cuda (transformers only; ONNX Runtime stays on the CPU)")

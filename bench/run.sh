@@ -77,7 +77,7 @@ fi
 TEACHER_SST2=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['rows'][0]['checkpoint'])" "$WORK/sst2.json")
 step python3 "$ROOT/bench/finetune_classify.py" --model "teacher=$TEACHER_SST2" \
   --model "student=$WORK/sst2/tb-pred/best" --data "$WORK/sst2/data/dev.tsv" --train "$WORK/sst2/data/train.tsv" \
-  --onnx --threads "$THREADS" --repeats "$REPEATS" --train-from "$WORK/minilm" --train-steps "$STEPS" \
+  --onnx --ct2 --threads "$THREADS" --repeats "$REPEATS" --train-from "$WORK/minilm" --train-steps "$STEPS" \
   --work "$WORK/speed" --json "$WORK/speed.json"
 echo "$(( $(date +%s) - START ))" > "$WORK/seconds.txt"
 step "$(cat "${KDTEXT_BUILD_DIR:-$ROOT/build}/.kdtext-python")" "$ROOT/bench/report.py" --work "$WORK" --mode "$MODE" \

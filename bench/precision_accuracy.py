@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Accuracy and speed of kdtext-classify's precisions (fp32, int8, bf16) on labelled dev sets
+(prints figures; not a test).
+
+  bench/precision_accuracy.py --model sst2-teacher=RUN/best@DEV.tsv --model sst2-student=...@... \\
+      [--threads 2] [--batch-size 32] [--json OUT]
+
+For every model: kdtext-classify --eval at each precision on its dev file (same threads, same
+batches, --no-adaptive-threads), the accuracy, its change from fp32, the model seconds and the
+label agreement with fp32.
+"""
+import argparse
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+
+from common import BIN
+
+PRECISIONS = ("fp32", "int8", "bf16")
+
+
+def classify(ckpt, dev, precision, args, work):
+    out = work / f"pred-{precision}.tsv"
+    subprocess.run([str(BIN / "kdtext-classify"), "-m", ckpt, dev, "--eval", "--precision", precision,
+                    "--threads", str(args.threads), "--batch-size", str(args.batch_size), "--no-adaptive-threads",
+                    "--timings", str(work / "t.json"), "-o", str(out), "--quiet"], check=True,
+                   stderr=subprocess.DEVNULL)
+    metrics = json.loads(Path(str(out) + ".metrics.json").read_text())
+    timings = json.loads((work / "t.json").read_text())
+    labels = [line.split("\t")[0] for line in out.read_text().splitlines()[1:]]
+    return {"accuracy": metrics["accuracy"], "examples": metrics["examples"],
+            "model_seconds": timings["model_seconds"], "labels": labels}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", action="append", required=True, metavar="NAME=CKPT@DEV")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--json", default="")
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec in args.model:
+            name, rest = spec.split("=", 1)
+            ckpt, dev = rest.rsplit("@", 1)
+            res = {p: classify(ckpt, dev, p, args, Path(tmp)) for p in PRECISIONS}
+            base = res["fp32"]
+            for p in PRECISIONS:
+                r = res[p]
+                same = sum(a == b for a, b in zip(r["labels"], base["labels"])) / max(1, len(base["labels"]))
+                rows.append({"model": name, "precision": p, "accuracy": r["accuracy"], "examples": r["examples"],
+                             "delta_points": 100 * (r["accuracy"] - base["accuracy"]),
+                             "model_seconds": r["model_seconds"],
+                             "speedup": base["model_seconds"] / r["model_seconds"], "same_label": same})
+    print(f"# kdtext-classify precisions: batch {args.batch_size}, {args.threads} threads")
+    print("| model | precision | dev accuracy | change (points) | same label as fp32 | model s | speed vs fp32 |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        print(f"| {r['model']} | {r['precision']} | {100 * r['accuracy']:.2f} | {r['delta_points']:+.2f} | "
+              f"{100 * r['same_label']:.2f}% | {r['model_seconds']:.3f} | {r['speedup']:.2f}x |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
