@@ -4,8 +4,8 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/cpu/Utils.h>
 
-#include <map>
 #include <mutex>
+#include <set>
 
 #include "kdtext/log.h"
 #include "kdtext/util/error.h"
@@ -89,15 +89,60 @@ torch::Tensor PreparedLinear::operator()(const torch::Tensor& x) const {
   return at::linear(x, weight_, bias_);
 }
 
+namespace {
+// Takes tensors out of checkpoint weights by name and shape, remembering which were used.
+class WeightTable {
+ public:
+  WeightTable(const io::TensorMap& weights, std::string origin) : weights_(weights), origin_(std::move(origin)) {}
+  const torch::Tensor& take(const std::string& name, const std::vector<int64_t>& shape) {
+    const auto it = weights_.find(name);
+    if (it == weights_.end()) {
+      throw InputError(origin_ + ": missing weight '" + name + "' (expected shape " + c10::str(c10::IntArrayRef(shape)) + ")");
+    }
+    if (it->second.sizes() != c10::IntArrayRef(shape)) {
+      throw InputError(origin_ + ": weight '" + name + "' has shape " + c10::str(it->second.sizes()) +
+                       " but the model config needs " + c10::str(c10::IntArrayRef(shape)));
+    }
+    if (used_.insert(name).second) count_ += it->second.numel();
+    return it->second;
+  }
+  // Every stored tensor must have been taken, but for those io::load_weights also ignores.
+  int64_t finish() const {
+    for (const auto& [name, tensor] : weights_) {
+      if (used_.count(name) || name == "bert.embeddings.position_ids" || name == "embeddings.position_ids") continue;
+      throw InputError(origin_ + ": unexpected weight '" + name + "' that the model does not have");
+    }
+    return count_;
+  }
+
+ private:
+  const io::TensorMap& weights_;
+  std::string origin_;
+  std::set<std::string> used_;
+  int64_t count_ = 0;
+};
+
+io::TensorMap model_weights(const model::BertImpl& model) {
+  if (!model.classifier) throw InputError("the inference engine needs a model with a classification head");
+  io::TensorMap out;
+  for (const auto& [name, tensor] : model.named_state()) out[name] = tensor.detach();
+  return out;
+}
+}  // namespace
+
 Engine::Engine(const model::BertImpl& model, Precision precision, torch::Device device)
+    : Engine(model.config, model_weights(model), precision, device, "model") {}
+
+Engine::Engine(const model::BertConfig& c, const io::TensorMap& weights, Precision precision, torch::Device device,
+               const std::string& origin)
     : precision_(precision),
       device_(device),
-      hidden_(model.config.hidden_size),
-      heads_(model.config.num_attention_heads),
-      head_dim_(model.config.head_dim()),
-      eps_(model.config.layer_norm_eps),
+      hidden_(c.hidden_size),
+      heads_(c.num_attention_heads),
+      head_dim_(c.head_dim()),
+      eps_(c.layer_norm_eps),
       dtype_(precision == Precision::kBFloat16 ? torch::kBFloat16 : torch::kFloat32) {
-  if (!model.classifier) throw InputError("the inference engine needs a model with a classification head");
+  c.validate("model config");
   if (precision == Precision::kInt8 && !device.is_cpu()) {
     throw ConfigError("--precision int8 runs on the CPU only; use bf16 or fp32 on " + device.str());
   }
@@ -108,44 +153,46 @@ Engine::Engine(const model::BertImpl& model, Precision precision, torch::Device 
       log::warn("this CPU has no AVX512-BF16 instructions: bf16 is emulated and likely slower than fp32");
     }
   }
-  std::map<std::string, torch::Tensor> p;
-  for (const auto& [name, tensor] : model.named_state()) p[name] = tensor.detach();
-  const auto get = [&](const std::string& name) {
-    const auto it = p.find(name);
-    TORCH_CHECK(it != p.end(), "model has no parameter ", name);
-    return it->second;
+  torch::NoGradGuard no_grad;
+  WeightTable w(weights, origin);
+  const int64_t h = c.hidden_size, inner = c.intermediate_size, labels = static_cast<int64_t>(c.labels.size());
+  // Every non-Linear tensor: on the device, in the compute dtype (LayerNorm and
+  // embeddings stay float32 under int8: only the Linears are quantized).
+  const auto tensor = [&](const std::string& name, const std::vector<int64_t>& shape) {
+    return w.take(name, shape).to(device, dtype_).contiguous();
   };
-  const auto dense = [&](const std::string& prefix) {
-    return PreparedLinear(get(prefix + ".weight"), get(prefix + ".bias"), precision, device);
+  const auto dense = [&](const std::string& prefix, int64_t out, int64_t in, Precision p) {
+    return PreparedLinear(w.take(prefix + ".weight", {out, in}), w.take(prefix + ".bias", {out}), p, device);
   };
-  // Every non-Linear tensor: on the device, in the compute dtype.
-  const auto tensor = [&](const std::string& name) { return get(name).to(device, dtype_).contiguous(); };
-  // LayerNorm and embeddings stay float32 under int8 (only the Linears are quantized).
-  word_ = tensor("bert.embeddings.word_embeddings.weight");
-  position_ = tensor("bert.embeddings.position_embeddings.weight");
-  token_type_ = tensor("bert.embeddings.token_type_embeddings.weight");
-  emb_ln_weight_ = tensor("bert.embeddings.LayerNorm.weight");
-  emb_ln_bias_ = tensor("bert.embeddings.LayerNorm.bias");
-  for (int64_t i = 0; i < model.config.num_hidden_layers; ++i) {
+  word_ = tensor("bert.embeddings.word_embeddings.weight", {c.vocab_size, h});
+  position_ = tensor("bert.embeddings.position_embeddings.weight", {c.max_position_embeddings, h});
+  token_type_ = tensor("bert.embeddings.token_type_embeddings.weight", {c.type_vocab_size, h});
+  emb_ln_weight_ = tensor("bert.embeddings.LayerNorm.weight", {h});
+  emb_ln_bias_ = tensor("bert.embeddings.LayerNorm.bias", {h});
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     const auto pre = "bert.encoder.layer." + std::to_string(i) + ".";
     const auto self = pre + "attention.self.";
-    const auto qkv_w = torch::cat({get(self + "query.weight"), get(self + "key.weight"), get(self + "value.weight")});
-    const auto qkv_b = torch::cat({get(self + "query.bias"), get(self + "key.bias"), get(self + "value.bias")});
+    std::vector<torch::Tensor> qkv_w, qkv_b;
+    for (const char* part : {"query", "key", "value"}) {
+      qkv_w.push_back(w.take(self + part + ".weight", {h, h}));
+      qkv_b.push_back(w.take(self + part + ".bias", {h}));
+    }
     Layer l;
-    l.qkv = PreparedLinear(qkv_w, qkv_b, precision, device);
-    l.out = dense(pre + "attention.output.dense");
-    l.ln1_weight = tensor(pre + "attention.output.LayerNorm.weight");
-    l.ln1_bias = tensor(pre + "attention.output.LayerNorm.bias");
-    l.ff_in = dense(pre + "intermediate.dense");
-    l.ff_out = dense(pre + "output.dense");
-    l.ln2_weight = tensor(pre + "output.LayerNorm.weight");
-    l.ln2_bias = tensor(pre + "output.LayerNorm.bias");
+    l.qkv = PreparedLinear(torch::cat(qkv_w), torch::cat(qkv_b), precision, device);
+    l.out = dense(pre + "attention.output.dense", h, h, precision);
+    l.ln1_weight = tensor(pre + "attention.output.LayerNorm.weight", {h});
+    l.ln1_bias = tensor(pre + "attention.output.LayerNorm.bias", {h});
+    l.ff_in = dense(pre + "intermediate.dense", inner, h, precision);
+    l.ff_out = dense(pre + "output.dense", h, inner, precision);
+    l.ln2_weight = tensor(pre + "output.LayerNorm.weight", {h});
+    l.ln2_bias = tensor(pre + "output.LayerNorm.bias", {h});
     layers_.push_back(std::move(l));
   }
   // The head is a small share of the work: kept out of int8 (as the embeddings).
   const auto head_precision = precision == Precision::kInt8 ? Precision::kFloat32 : precision;
-  pooler_ = PreparedLinear(get("bert.pooler.dense.weight"), get("bert.pooler.dense.bias"), head_precision, device);
-  classifier_ = PreparedLinear(get("classifier.weight"), get("classifier.bias"), head_precision, device);
+  pooler_ = dense("bert.pooler.dense", h, h, head_precision);
+  classifier_ = dense("classifier", labels, h, head_precision);
+  parameters_ = w.finish();
 }
 
 torch::Tensor Engine::layer_forward(const Layer& l, const torch::Tensor& x, int64_t b, int64_t t,

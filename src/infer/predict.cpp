@@ -64,13 +64,10 @@ Classifier load_classifier(const std::filesystem::path& dir, torch::Device devic
   }
   Classifier c;
   c.dir = dir;
-  {
-    model::Bert model(ck.config, model::Heads::kClassifier, /*hf_init=*/false);  // every weight is loaded
-    io::load_weights(*model, ck.weights, dir.string());
-    ck.weights.clear();
-    c.parameters = model->parameter_count().total;
-    c.engine = std::make_shared<const Engine>(*model, precision, device);
-  }
+  // Straight from the stored tensors (no model::Bert: its initialisation and copy cost start-up time).
+  c.engine = std::make_shared<const Engine>(ck.config, ck.weights, precision, device, dir.string());
+  ck.weights.clear();
+  c.parameters = c.engine->parameters();
   c.config = ck.config;
   c.tokenizer = std::move(ck.tokenizer);
   c.labels = text::LabelMap(ck.config.labels);

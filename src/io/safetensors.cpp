@@ -163,12 +163,15 @@ SafetensorsFile load_safetensors(const fs::path& path) {
   for (size_t i = 1; i < ranges.size(); ++i) {
     if (ranges[i].first < ranges[i - 1].second) throw fail("tensor data ranges overlap");
   }
-  std::vector<char> data(data_size);
-  in.read(data.data(), static_cast<std::streamsize>(data_size));
-  if (!in) throw fail("cannot read tensor data");
+  // Straight into each tensor: no second copy of the file in memory.
+  const auto data_start = static_cast<std::streamoff>(8 + n);
   for (const auto& e : entries) {
     auto t = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype->type));
-    if (e.end > e.begin) std::memcpy(t.data_ptr(), data.data() + e.begin, e.end - e.begin);
+    if (e.end > e.begin) {
+      in.seekg(data_start + static_cast<std::streamoff>(e.begin));
+      in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(e.end - e.begin));
+      if (!in) throw fail("cannot read the data of tensor '" + e.name + "'");
+    }
     out.tensors[e.name] = t;
   }
   return out;

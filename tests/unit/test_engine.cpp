@@ -188,3 +188,35 @@ TEST(Engine, RefusesInt8OffTheCpuAndUnknownPrecisions) {
     EXPECT_NE(std::string(err.what()).find("fp16"), std::string::npos);
   }
 }
+
+TEST(Engine, CheckpointWeightsAreCheckedAgainstTheConfigByName) {
+  const auto m = make_model(1);
+  io::TensorMap weights;
+  for (const auto& [name, t] : m->named_state()) weights[name] = t.detach().clone();
+  const auto error_of = [&](const io::TensorMap& w) {
+    try {
+      Engine e(m->config, w, Precision::kFloat32, torch::kCPU, "ckpt/model.safetensors");
+    } catch (const InputError& err) {
+      return std::string(err.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(error_of(weights), "");
+  auto missing = weights;
+  missing.erase("bert.encoder.layer.0.attention.self.key.bias");
+  EXPECT_EQ(error_of(missing),
+            "ckpt/model.safetensors: missing weight 'bert.encoder.layer.0.attention.self.key.bias' (expected shape [32])");
+  auto misshapen = weights;
+  misshapen["classifier.weight"] = torch::zeros({2, 32});
+  EXPECT_EQ(error_of(misshapen),
+            "ckpt/model.safetensors: weight 'classifier.weight' has shape [2, 32] but the model config needs [3, 32]");
+  auto extra = weights;
+  extra["cls.predictions.bias"] = torch::zeros({60});
+  EXPECT_EQ(error_of(extra), "ckpt/model.safetensors: unexpected weight 'cls.predictions.bias' that the model does not have");
+  auto stale = weights;  // transformers' old position_ids buffer is ignored, as by io::load_weights
+  stale["bert.embeddings.position_ids"] = torch::arange(40).unsqueeze(0);
+  EXPECT_EQ(error_of(stale), "");
+  // The weights read are the model's parameters.
+  EXPECT_EQ(Engine(m->config, weights, Precision::kFloat32, torch::kCPU, "x").parameters(),
+            m->parameter_count().total);
+}

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "kdtext/io/safetensors.h"
 #include "kdtext/model/bert.h"
 
 namespace kdtext::infer {
@@ -49,9 +50,16 @@ class PreparedLinear {
 
 class Engine {
  public:
-  // Copies (and converts) the weights of `model`, which must have a
-  // classification head; `model` may be discarded afterwards. int8 on a
-  // non-CPU device is a ConfigError.
+  // From a classification checkpoint's weights by Hugging Face name, checked
+  // against `config` as io::load_weights checks a model: a missing,
+  // unexpected or misshapen tensor is an InputError naming `origin` and the
+  // tensor. Tensors already in the right dtype on the device are used as they
+  // are (no copy), so loading costs one read of the file. int8 on a non-CPU
+  // device is a ConfigError.
+  Engine(const model::BertConfig& config, const io::TensorMap& weights, Precision precision, torch::Device device,
+         const std::string& origin);
+  // From a model with a classification head (its tensors are shared or
+  // copied; the model may be discarded afterwards).
   Engine(const model::BertImpl& model, Precision precision, torch::Device device);
 
   // Classification logits [B, K], float32, on the CPU. Inputs are CPU int64
@@ -61,6 +69,7 @@ class Engine {
 
   int64_t num_labels() const { return classifier_.out_features(); }
   Precision precision() const { return precision_; }
+  int64_t parameters() const { return parameters_; }  // weights read (the model's parameter count)
   torch::Device device() const { return device_; }
 
  private:
@@ -73,7 +82,7 @@ class Engine {
 
   Precision precision_;
   torch::Device device_;
-  int64_t hidden_, heads_, head_dim_;
+  int64_t hidden_, heads_, head_dim_, parameters_ = 0;
   double eps_;
   torch::ScalarType dtype_;
   torch::Tensor word_, position_, token_type_, emb_ln_weight_, emb_ln_bias_;
