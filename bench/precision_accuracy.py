@@ -2,12 +2,12 @@
 """Accuracy and speed of kdtext-classify's precisions (fp32, int8, bf16) on labelled dev sets
 (prints figures; not a test).
 
-  bench/precision_accuracy.py --model sst2-teacher=RUN/best@DEV.tsv --model sst2-student=...@... \\
+  bench/precision_accuracy.py --model sst2-teacher=RUN/best@DEV.tsv[@TEST.tsv] --model ... \\
       [--threads 2] [--batch-size 32] [--json OUT]
 
 For every model: kdtext-classify --eval at each precision on its dev file (same threads, same
-batches, --no-adaptive-threads), the accuracy, its change from fp32, the model seconds and the
-label agreement with fp32.
+batches, --no-adaptive-threads), the accuracy, its change from fp32, the model seconds, the
+speed-up over fp32 and the label agreement with fp32; with a test file, the test accuracy too.
 """
 import argparse
 import json
@@ -44,15 +44,16 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for spec in args.model:
             name, rest = spec.split("=", 1)
-            ckpt, dev = rest.rsplit("@", 1)
+            ckpt, dev, *test = rest.split("@")
             res = {p: classify(ckpt, dev, p, args, Path(tmp)) for p in PRECISIONS}
+            tests = {p: classify(ckpt, test[0], p, args, Path(tmp))["accuracy"] for p in PRECISIONS} if test else {}
             base = res["fp32"]
             for p in PRECISIONS:
                 r = res[p]
                 same = sum(a == b for a, b in zip(r["labels"], base["labels"])) / max(1, len(base["labels"]))
                 rows.append({"model": name, "precision": p, "accuracy": r["accuracy"], "examples": r["examples"],
                              "delta_points": 100 * (r["accuracy"] - base["accuracy"]),
-                             "model_seconds": r["model_seconds"],
+                             "model_seconds": r["model_seconds"], "test_accuracy": tests.get(p),
                              "speedup": base["model_seconds"] / r["model_seconds"], "same_label": same})
     print(f"# kdtext-classify precisions: batch {args.batch_size}, {args.threads} threads")
     print("| model | precision | dev accuracy | change (points) | same label as fp32 | model s | speed vs fp32 |")

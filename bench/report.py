@@ -207,6 +207,17 @@ def main():
         w(f"\nParity, {p['model']} vs {p['peer']}: same label on {100 * p['same_label']:.2f}% of sentences, "
           f"max |probability difference| {p['max_prob_diff']:.1e}.")
     w("")
+    precision = json.loads((work / "precision.json").read_text()) if (work / "precision.json").exists() else []
+    if precision:
+        w("### kdtext-classify precisions (batch 32, same threads; dev accuracy, change from fp32)\n")
+        w("| model | precision | dev accuracy | change (points) | test accuracy | same label as fp32 | "
+          "speed vs fp32 |")
+        w("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+        for r in precision:
+            t = f"{100 * r['test_accuracy']:.2f}" if r.get("test_accuracy") is not None else "-"
+            w(f"| {r['model']} | {r['precision']} | {100 * r['accuracy']:.2f} | {r['delta_points']:+.2f} | {t} | "
+              f"{100 * r['same_label']:.2f}% | {r['speedup']:.2f}x |")
+        w("")
 
     # ---- training speed
     w("## Training speed\n")
@@ -245,8 +256,17 @@ def main():
         for name, acc, sps in pts:
             ax.scatter(sps, acc, marker=markers[name], color=colors[d], s=60,
                        label=f"{NAMES[d]}: {name}")
+    # Students at int8 and bf16: the fp32 student's sentences/s times the speed-up measured for that
+    # precision in the precision run (same threads, batch 32), against their own test accuracy.
+    for d, s in sets.items():
+        fp32 = next((r for r in s["rows"] if r["model"] == "student, TinyBERT distilled"), None)
+        for r in precision:
+            if fp32 and r["model"] == f"{d} student" and r["precision"] != "fp32" and r.get("test_accuracy"):
+                ax.scatter(fp32["sentences_per_s"] * r["speedup"], r["test_accuracy"],
+                           marker={"int8": "P", "bf16": "X"}[r["precision"]], color=colors[d], s=60,
+                           label=f"{NAMES[d]}: student, {r['precision']}")
     ax.set_xscale("log")
-    ax.set_xlabel("sentences/s (2 threads; neural: kdtext-classify batch 32)")
+    ax.set_xlabel("sentences/s (2 threads; neural: kdtext-classify batch 32; int8/bf16: fp32 x measured speed-up)")
     ax.set_ylabel("test accuracy")
     ax.set_title("Accuracy vs throughput")
     ax.grid(alpha=0.3)

@@ -79,6 +79,15 @@ step python3 "$ROOT/bench/finetune_classify.py" --model "teacher=$TEACHER_SST2" 
   --model "student=$WORK/sst2/tb-pred/best" --data "$WORK/sst2/data/dev.tsv" --train "$WORK/sst2/data/train.tsv" \
   --onnx --ct2 --threads "$THREADS" --repeats "$REPEATS" --train-from "$WORK/minilm" --train-steps "$STEPS" \
   --work "$WORK/speed" --json "$WORK/speed.json"
+# Accuracy and speed of kdtext-classify's precisions (fp32, int8, bf16) for every set's teacher and student.
+PREC=()
+for d in "${DATASETS[@]}"; do
+  [ -f "$WORK/$d.json" ] || continue
+  T=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['rows'][0]['checkpoint'])" "$WORK/$d.json")
+  PREC+=(--model "$d teacher=$T@$WORK/$d/data/dev.tsv@$WORK/$d/data/test.tsv"
+         --model "$d student=$WORK/$d/tb-pred/best@$WORK/$d/data/dev.tsv@$WORK/$d/data/test.tsv")
+done
+step python3 "$ROOT/bench/precision_accuracy.py" "${PREC[@]}" --threads "$THREADS" --json "$WORK/precision.json"
 echo "$(( $(date +%s) - START ))" > "$WORK/seconds.txt"
 step "$(cat "${KDTEXT_BUILD_DIR:-$ROOT/build}/.kdtext-python")" "$ROOT/bench/report.py" --work "$WORK" --mode "$MODE" \
   --threads "$THREADS" --out "$REPORT"
