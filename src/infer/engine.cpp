@@ -40,17 +40,38 @@ c10::IValue call_boxed(const c10::OperatorHandle& op, std::vector<c10::IValue> s
   return std::move(stack.at(0));
 }
 
-// FBGEMM's int8 kernels; the engine is a process-wide LibTorch setting,
-// chosen once before any weight is packed.
-void select_int8_engine() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    const auto& engines = at::globalContext().supportedQEngines();
-    if (std::find(engines.begin(), engines.end(), at::QEngine::FBGEMM) == engines.end()) {
-      throw ConfigError("--precision int8 needs LibTorch's FBGEMM quantized engine, which this LibTorch lacks");
-    }
-    at::globalContext().setQEngine(at::QEngine::FBGEMM);
-  });
+// Rows (batch x tokens) up to which the small-input kernels run: measured on
+// this CPU, FBGEMM's int8 and oneDNN's pre-reordered bf16 matmul are faster
+// for batch-1-sized inputs, oneDNN's int8 and LibTorch's plain bf16 linear for
+// batch-32-sized ones (docs/RESULTS.md, "Inference: precisions").
+constexpr int64_t kSmallRows = 128;
+
+bool has_qengine(at::QEngine e) {
+  const auto& engines = at::globalContext().supportedQEngines();
+  return std::find(engines.begin(), engines.end(), e) != engines.end();
+}
+
+// Packs an int8 weight with one of LibTorch's quantized engines (a
+// process-wide setting that decides the packed type; the packed weight then
+// runs with its own kernels whatever the setting). Leaves FBGEMM selected.
+c10::IValue int8_pack(at::QEngine engine, const torch::Tensor& q, const torch::Tensor& bias) {
+  static std::mutex mutex;
+  static const auto prepack = find_op("quantized::linear_prepack");
+  TORCH_CHECK(prepack && find_op("quantized::linear_dynamic"), "this LibTorch has no quantized linear operators");
+  std::lock_guard<std::mutex> lock(mutex);
+  at::globalContext().setQEngine(engine);
+  auto packed = call_boxed(*prepack, {q, bias});
+  at::globalContext().setQEngine(at::QEngine::FBGEMM);
+  return packed;
+}
+
+// oneDNN's bf16 matmul with the weight reordered once into its blocked
+// layout (mkldnn::_reorder_linear_weight / _linear_pointwise, the operators
+// LibTorch's own compiler uses), bias and GELU fused; null without oneDNN.
+const c10::OperatorHandle* onednn_linear_op() {
+  static const auto op = at::hasMKLDNN() ? find_op("mkldnn::_linear_pointwise") : std::nullopt;
+  static const auto reorder = at::hasMKLDNN() ? find_op("mkldnn::_reorder_linear_weight") : std::nullopt;
+  return op && reorder ? &*op : nullptr;
 }
 
 torch::Tensor int8_per_channel(const torch::Tensor& w) {
@@ -69,24 +90,38 @@ PreparedLinear::PreparedLinear(const torch::Tensor& weight, const torch::Tensor&
   const auto w = weight.detach().to(torch::kCPU, torch::kFloat32).contiguous();
   const auto b = bias.detach().to(torch::kCPU, torch::kFloat32).contiguous();
   if (precision == Precision::kInt8) {
-    select_int8_engine();
-    static const auto prepack = find_op("quantized::linear_prepack");
-    TORCH_CHECK(prepack && find_op("quantized::linear_dynamic"), "this LibTorch has no quantized linear operators");
-    int8_packed_ = call_boxed(*prepack, {int8_per_channel(w), b});
+    if (!has_qengine(at::QEngine::FBGEMM)) {
+      throw ConfigError("--precision int8 needs LibTorch's FBGEMM quantized engine, which this LibTorch lacks");
+    }
+    const auto q = int8_per_channel(w);
+    int8_small_ = int8_pack(at::QEngine::FBGEMM, q, b);
+    int8_large_ = has_qengine(at::QEngine::ONEDNN) ? int8_pack(at::QEngine::ONEDNN, q, b) : int8_small_;
     int8_ = true;
   } else {
     const auto dtype = precision == Precision::kBFloat16 ? torch::kBFloat16 : torch::kFloat32;
     weight_ = w.to(device, dtype);
     bias_ = b.to(device, dtype);
+    if (precision == Precision::kBFloat16 && device.is_cpu() && onednn_linear_op()) {
+      static const auto reorder = find_op("mkldnn::_reorder_linear_weight");
+      onednn_weight_ = call_boxed(*reorder, {weight_, c10::IValue()}).toTensor();
+    }
   }
 }
 
-torch::Tensor PreparedLinear::operator()(const torch::Tensor& x) const {
+torch::Tensor PreparedLinear::operator()(const torch::Tensor& x, bool gelu) const {
+  const bool small = x.dim() == 2 && x.size(0) <= kSmallRows;
   if (int8_) {
     static const auto op = find_op("quantized::linear_dynamic");
-    return call_boxed(*op, {x.contiguous(), int8_packed_, false}).toTensor();
+    auto y = call_boxed(*op, {x.contiguous(), small ? int8_small_ : int8_large_, false}).toTensor();
+    return gelu ? at::gelu_(y) : y;
   }
-  return at::linear(x, weight_, bias_);
+  if (onednn_weight_.defined() && small) {
+    return call_boxed(*onednn_linear_op(), {x.contiguous(), onednn_weight_, bias_, std::string(gelu ? "gelu" : "none"),
+                                            c10::List<std::optional<at::Scalar>>(), std::string("none")})
+        .toTensor();
+  }
+  auto y = at::linear(x, weight_, bias_);
+  return gelu ? at::gelu_(y) : y;
 }
 
 namespace {
@@ -206,9 +241,7 @@ torch::Tensor Engine::layer_forward(const Layer& l, const torch::Tensor& x, int6
   const auto residual = cls_only ? x.view({b, t, hidden_}).select(1, 0) : x;
   auto a = l.out(context.transpose(1, 2).reshape({rows, hidden_}));
   a = at::layer_norm(a.add_(residual), {hidden_}, l.ln1_weight, l.ln1_bias, eps_);
-  auto f = l.ff_in(a);
-  f = at::gelu_(f);
-  auto o = l.ff_out(f);
+  auto o = l.ff_out(l.ff_in(a, /*gelu=*/true));
   return at::layer_norm(o.add_(a), {hidden_}, l.ln2_weight, l.ln2_bias, eps_);
 }
 

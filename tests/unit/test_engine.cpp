@@ -126,16 +126,26 @@ TEST(Engine, OneInstanceSharedByThreadsGivesTheSerialAnswer) {
   for (const auto& g : got) EXPECT_TRUE(torch::equal(g, serial));
 }
 
+// The padded batch repeated `copies` times: 3 rows of 9 tokens each time.
+Inputs repeated(int64_t copies) {
+  auto in = padded_batch();
+  return {in.ids.repeat({copies, 1}), in.mask.repeat({copies, 1}), in.types.repeat({copies, 1})};
+}
+
+// Both kernels of each reduced precision: 27 rows x tokens (the small-input
+// kernels) and 270 (the large-input ones).
 TEST(Engine, Bf16StaysCloseToFloat64) {
   const auto m = make_model();
   const Engine e(*m, Precision::kBFloat16, torch::kCPU);
-  const auto in = padded_batch();
-  const auto want = reference(m, in);
-  const auto got = e.logits(in.ids, in.mask, in.types);
-  EXPECT_EQ(got.scalar_type(), torch::kFloat32);
-  const double scale = want.abs().max().item<double>();
-  EXPECT_GT(max_diff(got, want), 1e-6);  // it is not the fp32 path
-  EXPECT_LE(max_diff(got, want), 0.05 * scale);
+  for (const int64_t copies : {1, 10}) {
+    const auto in = repeated(copies);
+    const auto want = reference(m, in);
+    const auto got = e.logits(in.ids, in.mask, in.types);
+    EXPECT_EQ(got.scalar_type(), torch::kFloat32);
+    const double scale = want.abs().max().item<double>();
+    EXPECT_GT(max_diff(got, want), 1e-6) << copies;  // it is not the fp32 path
+    EXPECT_LE(max_diff(got, want), 0.05 * scale) << copies;
+  }
 }
 
 TEST(Engine, Int8LinearUsesOneScalePerOutputChannel) {
@@ -145,30 +155,34 @@ TEST(Engine, Int8LinearUsesOneScalePerOutputChannel) {
   auto w = torch::randn({2, 64}, torch::kFloat32);
   w[1].mul_(1e-3);
   const auto b = torch::tensor({0.5f, -0.25f});
-  const auto x = torch::randn({5, 64}, torch::kFloat32);
   const infer::PreparedLinear lin(w, b, Precision::kInt8, torch::kCPU);
-  const auto y = lin(x);
-  // Hand quantization of the weights: q = round(w / s), s = max|w_row| / 127.
-  const auto s = w.abs().amax(1, true) / 127.0;
-  const auto w_hat = (w / s).round().clamp(-127, 127) * s;
-  const auto y_hat = x.to(torch::kFloat64).matmul(w_hat.to(torch::kFloat64).t()) + b.to(torch::kFloat64);
-  const auto exact = x.to(torch::kFloat64).matmul(w.to(torch::kFloat64).t()) + b.to(torch::kFloat64);
-  for (int64_t r = 0; r < 2; ++r) {
-    // What is left after the weights is the 8-bit activation rounding: under 2% of the row's output spread.
-    const auto spread = (exact.select(1, r) - b[r].item<double>()).abs().max().item<double>();
-    EXPECT_LE(max_diff(y.select(1, r), y_hat.select(1, r)), 0.02 * spread) << "row " << r;
-    EXPECT_GT(max_diff(y.select(1, r), exact.select(1, r)), 0.0) << "row " << r;  // it is quantized
+  for (const int64_t rows : {5, 300}) {  // the small-input and the large-input kernels
+    const auto x = torch::randn({rows, 64}, torch::kFloat32);
+    const auto y = lin(x);
+    // Hand quantization of the weights: q = round(w / s), s = max|w_row| / 127.
+    const auto s = w.abs().amax(1, true) / 127.0;
+    const auto w_hat = (w / s).round().clamp(-127, 127) * s;
+    const auto y_hat = x.to(torch::kFloat64).matmul(w_hat.to(torch::kFloat64).t()) + b.to(torch::kFloat64);
+    const auto exact = x.to(torch::kFloat64).matmul(w.to(torch::kFloat64).t()) + b.to(torch::kFloat64);
+    for (int64_t r = 0; r < 2; ++r) {
+      // What is left after the weights is the 8-bit activation rounding: under 2% of the row's output spread.
+      const auto spread = (exact.select(1, r) - b[r].item<double>()).abs().max().item<double>();
+      EXPECT_LE(max_diff(y.select(1, r), y_hat.select(1, r)), 0.02 * spread) << rows << " rows, row " << r;
+      EXPECT_GT(max_diff(y.select(1, r), exact.select(1, r)), 0.0) << "row " << r;  // it is quantized
+    }
   }
 }
 
 TEST(Engine, Int8ClassifierStaysCloseToFp32) {
   const auto m = make_model();
   const Engine fp32(*m, Precision::kFloat32, torch::kCPU), int8(*m, Precision::kInt8, torch::kCPU);
-  const auto in = padded_batch();
-  const auto a = fp32.logits(in.ids, in.mask, in.types), q = int8.logits(in.ids, in.mask, in.types);
-  const double scale = a.abs().max().item<double>();
-  EXPECT_GT(max_diff(a, q), 1e-6);
-  EXPECT_LE(max_diff(a, q), 0.1 * scale);
+  for (const int64_t copies : {1, 10}) {
+    const auto in = repeated(copies);
+    const auto a = fp32.logits(in.ids, in.mask, in.types), q = int8.logits(in.ids, in.mask, in.types);
+    const double scale = a.abs().max().item<double>();
+    EXPECT_GT(max_diff(a, q), 1e-6) << copies;
+    EXPECT_LE(max_diff(a, q), 0.1 * scale) << copies;
+  }
 }
 
 TEST(Engine, RefusesInt8OffTheCpuAndUnknownPrecisions) {

@@ -7,9 +7,12 @@
 //   faster on this CPU; see docs/RESULTS.md);
 // - int8: Linear layers of the encoder dynamically quantized (int8 weights with
 //   one scale per output channel, activations quantized per batch), through
-//   LibTorch's quantized::linear_dynamic (FBGEMM); CPU only;
+//   LibTorch's quantized::linear_dynamic, packed twice: FBGEMM's kernels for
+//   batch-1-sized inputs, oneDNN's for larger ones (each faster there); CPU only;
 // - bfloat16: every weight and activation in bf16 (LayerNorm and softmax
-//   accumulate in float32 inside LibTorch), logits returned in float32;
+//   accumulate in float32 inside LibTorch), logits returned in float32; on the
+//   CPU small inputs go through oneDNN with the weight reordered once and bias
+//   and GELU fused (mkldnn::_linear_pointwise), larger ones through at::linear;
 // - no attention mask when a batch has no padding;
 // - the last layer computed for the [CLS] row only (the pooler reads nothing
 //   else), which is exact, not an approximation.
@@ -38,13 +41,15 @@ class PreparedLinear {
  public:
   PreparedLinear() = default;
   PreparedLinear(const torch::Tensor& weight, const torch::Tensor& bias, Precision precision, torch::Device device);
-  torch::Tensor operator()(const torch::Tensor& x) const;
+  // `gelu`: GELU (erf) applied to the result (fused where the kernel can).
+  torch::Tensor operator()(const torch::Tensor& x, bool gelu = false) const;
   int64_t out_features() const { return out_features_; }
 
  private:
   bool int8_ = false;
   torch::Tensor weight_, bias_;
-  c10::IValue int8_packed_;
+  torch::Tensor onednn_weight_;           // bf16 on the CPU: weight_ reordered for oneDNN (small inputs)
+  c10::IValue int8_small_, int8_large_;   // int8: packed by FBGEMM (small inputs) and oneDNN (large)
   int64_t out_features_ = 0;
 };
 
