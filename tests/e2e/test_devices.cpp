@@ -12,6 +12,7 @@
 
 #include "e2e/pipeline_fixture.h"
 #include "kdtext/cli/runtime.h"
+#include "kdtext/infer/engine.h"
 #include "kdtext/io/safetensors.h"
 #include "kdtext/model/bert.h"
 #include "kdtext/util/json.h"
@@ -118,6 +119,37 @@ TEST_P(OnDevice, EncoderForwardMatchesFloat64OnTheCpu) {
       (m->classify(out.pooled).cpu().to(torch::kDouble) - ref->classify(expect.pooled)).abs().max().item<double>();
   EXPECT_LE(hidden_err, 1e-4);
   EXPECT_LE(logits_err, 1e-4);
+}
+
+// kdtext-classify's engine on the device, fp32 and bf16, against the model in float64 on the CPU.
+TEST_P(OnDevice, InferenceEngineMatchesFloat64InEachPrecision) {
+  model::BertConfig c;
+  c.vocab_size = 120;
+  c.hidden_size = 32;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.intermediate_size = 64;
+  c.max_position_embeddings = 64;
+  c.labels = {"a", "b", "c"};
+  torch::manual_seed(5);
+  model::Bert m(c, model::Heads::kClassifier);
+  m->classifier->weight.detach().mul_(50.0);  // logits of a useful size
+  m->eval();
+  const auto ids = torch::randint(5, c.vocab_size, {3, 20}, torch::kLong);
+  auto mask = torch::ones({3, 20}, torch::kLong);
+  mask.index_put_({1, torch::indexing::Slice(12)}, 0);
+  torch::NoGradGuard no_grad;
+  const infer::Engine fp32(*m, infer::Precision::kFloat32, torch::Device(device()));
+  const infer::Engine bf16(*m, infer::Precision::kBFloat16, torch::Device(device()));
+  m->to(torch::kDouble);
+  const auto want = m->classify(m->encode(ids, mask).pooled);
+  const double scale = want.abs().max().item<double>();
+  ASSERT_GT(scale, 0.5);
+  const auto err = [&](const infer::Engine& e) {
+    return (e.logits(ids, mask, {}).to(torch::kDouble) - want).abs().max().item<double>();
+  };
+  EXPECT_LE(err(fp32), 1e-4);
+  EXPECT_LE(err(bf16), 0.05 * scale);
 }
 
 TEST_P(OnDevice, Bf16AutocastTrainingLowersTheLossAndItsCheckpointClassifiesTheSameOnTheCpu) {
