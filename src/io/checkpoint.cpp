@@ -56,7 +56,7 @@ void write_checkpoint_files(const fs::path& dir, const model::BertImpl& model, c
 
 void save_checkpoint(const fs::path& dir, const model::BertImpl& model, const text::Tokenizer& tokenizer,
                      const CheckpointInfo& info) {
-  StagedDirectory staged(dir, /*overwrite=*/true);
+  StagedDirectory staged(dir, /*overwrite=*/true, /*lock=*/false);  // inside a locked run
   write_checkpoint_files(staged.path(), model, tokenizer, info);
   staged.commit();
 }

@@ -105,7 +105,8 @@ Json run_distill(const DistillConfig& config, torch::Device device) {
   auto task = make_distill_task(c, device);
   const auto topts = c.resolved_trainer(task->examples());
   task->set_total_steps(topts.max_steps);
-  const auto resume_from = c.begin_run(to_json(c), topts);
+  const auto run_dir = c.begin_run(to_json(c), topts);
+  const auto& resume_from = run_dir->resume_from();
   log::info("distill (", choice_name(c.mode, kDistillModes), "): ", task->examples(),
             general ? " sequences" : " training examples", " per epoch, ", topts.max_steps, " steps");
   train::Trainer trainer(topts, c.output, device, c.run.seed);

@@ -144,7 +144,8 @@ Json run_finetune(const FinetuneConfig& c, torch::Device device) {
             labels.size(), " labels");
 
   const auto topts = c.resolved_trainer(static_cast<int64_t>(train.size()));
-  const auto resume_from = c.begin_run(to_json(c), topts);
+  const auto run_dir = c.begin_run(to_json(c), topts);
+  const auto& resume_from = run_dir->resume_from();
   torch::manual_seed(c.run.seed);
   FinetuneTask task(c, ck, labels, std::move(train), std::move(dev), device);
   train::Trainer trainer(topts, c.output, device, c.run.seed);

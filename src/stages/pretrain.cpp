@@ -8,6 +8,7 @@
 #include "kdtext/model/bert.h"
 #include "kdtext/text/feeds.h"
 #include "kdtext/train/objectives.h"
+#include "kdtext/train/run_directory.h"
 #include "kdtext/util/atomic.h"
 #include "kdtext/util/error.h"
 
@@ -146,7 +147,8 @@ Json run_pretrain(const PretrainConfig& c, torch::Device device) {
   }
   mc.validate("model " + c.model);
 
-  const auto resume_from = train::Trainer::prepare_run_directory(out, c.resume, c.overwrite);
+  const train::RunDirectory run_dir(out, c.resume, c.overwrite);
+  const auto& resume_from = run_dir.resume_from();
   write_file_atomic(out / "config.json", to_json(c).dump(2) + "\n");
   write_file_atomic(out / "model_config.json", model::to_json(mc).dump(2) + "\n");
 

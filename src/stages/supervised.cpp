@@ -59,14 +59,14 @@ train::TrainerOptions SupervisedRunOptions::resolved_trainer(int64_t examples) c
   return train::with_epochs(trainer, examples, batch_size, epochs, evals_per_epoch);
 }
 
-std::optional<std::filesystem::path> SupervisedRunOptions::begin_run(Json config,
+std::unique_ptr<train::RunDirectory> SupervisedRunOptions::begin_run(Json config,
                                                                       const train::TrainerOptions& resolved) const {
   const std::filesystem::path out(output);
-  auto resume_from = train::Trainer::prepare_run_directory(out, resume, overwrite);
+  auto run_dir = std::make_unique<train::RunDirectory>(out, resume, overwrite);
   config["trainer"]["max_steps"] = resolved.max_steps;
   config["trainer"]["eval_every"] = resolved.eval_every;
   write_file_atomic(out / "config.json", config.dump(2) + "\n");
-  return resume_from;
+  return run_dir;
 }
 
 Json SupervisedRunOptions::report_best(Json metrics, torch::Device device, const std::string& stage,

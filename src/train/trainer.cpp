@@ -371,14 +371,14 @@ class TrainingRun {
   }
 
   void save_model(const fs::path& dir, const Json& prov) {
-    StagedDirectory staged(dir, /*overwrite=*/true);
+    StagedDirectory staged(dir, /*overwrite=*/true, /*lock=*/false);  // inside a locked run
     task_.write_model(staged.path(), prov);
     staged.commit();
   }
 
   void save_resumable(int64_t s) {
     const fs::path dir = out_ / "checkpoints" / step_dir_name(s);
-    StagedDirectory staged(dir, /*overwrite=*/true);
+    StagedDirectory staged(dir, /*overwrite=*/true, /*lock=*/false);  // inside a locked run
     task_.write_model(staged.path(), provenance(s));
     io::save_training_state(staged.path(), *optimizer_,
                             Json{{"step", s},
@@ -443,23 +443,6 @@ void TrainingTask::load_for_resume(const fs::path& dir) { io::load_module_file(m
 Trainer::Trainer(TrainerOptions options, fs::path output_dir, torch::Device device, uint64_t seed)
     : options_(std::move(options)), out_(std::move(output_dir)), device_(device), seed_(seed) {
   validate(options_, "trainer");
-}
-
-std::optional<fs::path> Trainer::prepare_run_directory(const fs::path& out, bool resume, bool overwrite) {
-  std::optional<fs::path> from;
-  std::error_code ec;
-  if (resume) {
-    from = latest_checkpoint(out);
-    if (!from) throw ConfigError("--resume: no resumable checkpoint under " + (out / "checkpoints").string());
-  } else if (fs::exists(out, ec) && !fs::is_empty(out, ec)) {
-    if (!overwrite) {
-      throw ConfigError(out.string() + ": output directory exists and is not empty (pass --resume to continue "
-                                       "the run, or --overwrite to start over)");
-    }
-    fs::remove_all(out);
-  }
-  fs::create_directories(out);
-  return from;
 }
 
 std::optional<fs::path> Trainer::latest_checkpoint(const fs::path& output_dir) {

@@ -47,11 +47,12 @@ void write_file_atomic(const fs::path& path, std::string_view content) {
   out.commit();
 }
 
-StagedDirectory::StagedDirectory(fs::path final_path, bool overwrite)
+StagedDirectory::StagedDirectory(fs::path final_path, bool overwrite, bool lock)
     : final_(std::move(final_path)), overwrite_(overwrite) {
   if (final_.empty()) throw ConfigError("output directory: empty path");
   final_ = fs::absolute(final_).lexically_normal();
   if (final_.filename().empty()) final_ = final_.parent_path();
+  if (lock) lock_.emplace(final_);
   std::error_code ec;
   if (fs::exists(final_, ec)) {
     if (!fs::is_directory(final_, ec)) {

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "kdtext/cli/runtime.h"
 #include "kdtext/text/labelled.h"
+#include "kdtext/train/run_directory.h"
 #include "kdtext/train/trainer.h"
 #include "kdtext/util/json.h"
 
@@ -41,7 +43,7 @@ struct SupervisedRunOptions {
   // Prepares the run directory (resume / overwrite rules) and writes
   // config.json: `config` with the resolved trainer.max_steps and
   // trainer.eval_every. Returns the checkpoint to resume from, if any.
-  std::optional<std::filesystem::path> begin_run(Json config, const train::TrainerOptions& resolved) const;
+  std::unique_ptr<train::RunDirectory> begin_run(Json config, const train::TrainerOptions& resolved) const;
 
   // After training: scores best/ on dev (and test) into `metrics`, writes
   // metrics.json (which marks a finished run) and logs the dev metric.

@@ -120,11 +120,6 @@ class Trainer {
   // and std::runtime_error on a non-finite loss (last good checkpoint kept).
   TrainResult run(TrainingTask& task, const std::optional<std::filesystem::path>& resume_from = {});
 
-  // Prepares a run directory: with `resume`, returns the newest resumable
-  // checkpoint (ConfigError if none); otherwise refuses a non-empty directory
-  // unless `overwrite` (then empties it). The directory exists afterwards.
-  static std::optional<std::filesystem::path> prepare_run_directory(const std::filesystem::path& output_dir,
-                                                                    bool resume, bool overwrite);
   // The newest resumable checkpoint under `output_dir`, if any.
   static std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& output_dir);
 

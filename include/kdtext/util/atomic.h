@@ -4,7 +4,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string_view>
+
+#include "kdtext/util/lock.h"
 
 namespace kdtext {
 
@@ -38,8 +41,11 @@ class AtomicFileWriter {
 class StagedDirectory {
  public:
   // Throws ConfigError when `final_path` exists and is not empty and
-  // `overwrite` is false; std::runtime_error when the parent is unwritable.
-  StagedDirectory(std::filesystem::path final_path, bool overwrite);
+  // `overwrite` is false; std::runtime_error when the parent is unwritable;
+  // InputError when another process holds the directory's lock (util/lock.h),
+  // which this one holds until destruction; `lock` false for directories
+  // inside an output that is locked as a whole (checkpoints of a run).
+  StagedDirectory(std::filesystem::path final_path, bool overwrite, bool lock = true);
   ~StagedDirectory();
   StagedDirectory(const StagedDirectory&) = delete;
   StagedDirectory& operator=(const StagedDirectory&) = delete;
@@ -56,6 +62,7 @@ class StagedDirectory {
   std::filesystem::path staging_;
   bool overwrite_;
   bool committed_ = false;
+  std::optional<DirectoryLock> lock_;
 };
 
 }  // namespace kdtext

@@ -1,0 +1,39 @@
+// A training run's output directory, held for the whole run.
+// - Locked (util/lock.h): a second run on the same directory fails at once.
+// - `resume`: the newest resumable checkpoint is the starting point
+//   (ConfigError if there is none).
+// - A non-empty directory without `resume` is refused unless `overwrite`;
+//   then the previous run is moved aside to `<dir>.replaced-PID`, not deleted.
+//   It is deleted once this run has a complete checkpoint of its own (when the
+//   run finishes, stops or is interrupted after saving) and moved back when
+//   this run fails before that (a bad setting found late, a full disk), so a
+//   failed run never destroys a good one. A copy left by a killed process is
+//   settled at the next start on the directory by the same rule: moved back
+//   (with a warning) unless the killed run had saved a checkpoint.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+
+#include "kdtext/util/lock.h"
+
+namespace kdtext::train {
+
+class RunDirectory {
+ public:
+  RunDirectory(const std::filesystem::path& dir, bool resume, bool overwrite);
+  // Drops or restores the previous run (see above).
+  ~RunDirectory();
+  RunDirectory(const RunDirectory&) = delete;
+  RunDirectory& operator=(const RunDirectory&) = delete;
+
+  const std::optional<std::filesystem::path>& resume_from() const { return resume_from_; }
+  const std::filesystem::path& path() const { return dir_; }
+
+ private:
+  std::filesystem::path dir_, aside_;
+  DirectoryLock lock_;
+  std::optional<std::filesystem::path> resume_from_;
+};
+
+}  // namespace kdtext::train

@@ -1,0 +1,97 @@
+#include "kdtext/train/run_directory.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kdtext/log.h"
+#include "kdtext/train/trainer.h"
+#include "kdtext/util/error.h"
+
+namespace kdtext::train {
+namespace fs = std::filesystem;
+
+namespace {
+bool process_alive(long pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); }
+
+// `<dir>.replaced-PID` siblings whose process is gone: copies of a previous run
+// that a killed --overwrite run had moved aside.
+void recover_leftovers(const fs::path& dir) {
+  const std::string prefix = dir.filename().string() + ".replaced-";
+  std::vector<std::pair<fs::path, long>> found;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir.parent_path(), ec)) {
+    const auto name = e.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    try {
+      const long pid = std::stol(name.substr(prefix.size()));
+      if (!process_alive(pid)) found.emplace_back(e.path(), pid);
+    } catch (const std::exception&) {
+    }
+  }
+  for (const auto& [aside, pid] : found) {
+    std::error_code rc;
+    if (fs::exists(dir, rc) && Trainer::latest_checkpoint(dir)) {
+      fs::remove_all(aside, rc);  // the replacing run got as far as a checkpoint: it has replaced this one
+      log::info("removed ", aside.string(), ": the --overwrite run that replaced it (PID ", pid,
+                ") was killed after its first checkpoint");
+      continue;
+    }
+    fs::remove_all(dir, rc);
+    fs::rename(aside, dir, rc);
+    if (rc) {
+      log::warn(aside.string(), " holds the run that a killed --overwrite run (PID ", pid,
+                ") had replaced, and could not be moved back (", rc.message(), "): move it back over ", dir.string());
+    } else {
+      log::warn("moved back ", aside.string(), " -> ", dir.string(), ": the --overwrite run that replaced it (PID ",
+                pid, ") was killed before its first checkpoint");
+    }
+  }
+}
+}  // namespace
+
+RunDirectory::RunDirectory(const fs::path& dir, bool resume, bool overwrite)
+    : dir_(fs::absolute(dir).lexically_normal()), lock_(dir) {
+  if (dir_.filename().empty()) dir_ = dir_.parent_path();
+  recover_leftovers(dir_);
+  std::error_code ec;
+  if (resume) {
+    resume_from_ = Trainer::latest_checkpoint(dir_);
+    if (!resume_from_) throw ConfigError("--resume: no resumable checkpoint under " + (dir_ / "checkpoints").string());
+  } else if (fs::exists(dir_, ec) && !fs::is_empty(dir_, ec)) {
+    if (!overwrite) {
+      throw ConfigError(dir_.string() + ": output directory exists and is not empty (pass --resume to continue "
+                                        "the run, or --overwrite to start over)");
+    }
+    aside_ = dir_.parent_path() / (dir_.filename().string() + ".replaced-" + std::to_string(::getpid()));
+    fs::rename(dir_, aside_, ec);
+    if (ec) throw InputError(dir_.string() + ": cannot move the previous run aside: " + ec.message());
+    log::info("--overwrite: the previous run is kept at ", aside_.string(),
+              " until this one has a checkpoint of its own");
+  }
+  fs::create_directories(dir_, ec);
+  if (ec) throw InputError(dir_.string() + ": cannot create the output directory: " + ec.message());
+}
+
+RunDirectory::~RunDirectory() {
+  if (aside_.empty()) return;
+  std::error_code ec;
+  if (Trainer::latest_checkpoint(dir_)) {
+    fs::remove_all(aside_, ec);  // replaced: this run can be resumed or is finished
+    return;
+  }
+  fs::remove_all(dir_, ec);
+  fs::rename(aside_, dir_, ec);
+  if (ec) {
+    log::warn("could not move the previous run back from ", aside_.string(), " to ", dir_.string(), ": ",
+              ec.message());
+  } else {
+    log::warn("this run failed before its first checkpoint: the previous run is back in ", dir_.string());
+  }
+}
+
+}  // namespace kdtext::train

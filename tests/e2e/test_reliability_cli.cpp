@@ -1,0 +1,140 @@
+// A failed run never destroys a good one, and two runs never write the same
+// directory (issue 16): --overwrite moves the previous run aside and brings it
+// back when the new run fails before its first checkpoint (also after a
+// SIGKILL, at the next start); an output directory is locked.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include "e2e/pipeline_fixture.h"
+
+using namespace kdtext::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Every file under `dir` by relative path, with its content.
+std::map<std::string, std::string> snapshot(const fs::path& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) out[fs::relative(e.path(), dir).string()] = read_file(e.path());
+  }
+  return out;
+}
+
+// Siblings of `dir` whose name starts with its name and `suffix`.
+std::vector<std::string> siblings(const fs::path& dir, const std::string& suffix) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir.parent_path())) {
+    const auto name = e.path().filename().string();
+    if (name.rfind(dir.filename().string() + suffix, 0) == 0) out.push_back(name);
+  }
+  return out;
+}
+
+std::string finetune(const fs::path& out, const std::string& extra) {
+  const auto& p = pipeline();
+  const auto data = source_dir() / "data" / "task";
+  return bin("kdtext-finetune") + " --from " + quote((p.mlm / "final").string()) + " --train " +
+         quote((data / "train.tsv").string()) + " --dev " + quote((data / "dev.tsv").string()) + " -o " +
+         quote(out.string()) + " --batch-size 16 --max-len 48 --threads 1 " + extra;
+}
+
+// Starts `command` in the background (its own process group); returns its PID.
+pid_t spawn(const std::string& command) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    ::execl("/bin/sh", "sh", "-c", ("exec " + command + " >/dev/null 2>&1").c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// Waits up to `seconds` for `ready`.
+template <typename Ready>
+bool wait_for(Ready ready, double seconds) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    if (ready()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+void kill_and_reap(pid_t pid) {
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+}
+
+}  // namespace
+
+TEST(Reliability, OverwriteThatFailsLeavesThePreviousRunIntact) {
+  TempDir dir;
+  const auto run = dir / "run";
+  fs::copy(pipeline().ft, run, fs::copy_options::recursive);
+  const auto before = snapshot(run);
+  // A setting refused only once the trainer is built, after the directory is prepared.
+  const auto r = run_command(finetune(run, "--overwrite --lr 0"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("trainer.lr: must be > 0"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("the previous run is back in"), std::string::npos) << r.output;
+  EXPECT_EQ(snapshot(run), before);
+  EXPECT_TRUE(siblings(run, ".replaced-").empty());
+}
+
+TEST(Reliability, OverwriteThatSucceedsReplacesTheRunAndKeepsNothingAside) {
+  TempDir dir;
+  const auto run = dir / "run";
+  fs::copy(pipeline().ft, run, fs::copy_options::recursive);
+  const auto r = run_command(finetune(run, "--overwrite --epochs 1 --seed 8 --quiet"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(read_file(run / "config.json").find("\"seed\": 8"), std::string::npos);
+  EXPECT_TRUE(fs::exists(run / "metrics.json"));
+  EXPECT_TRUE(siblings(run, ".replaced-").empty());
+}
+
+TEST(Reliability, ASecondRunOnTheSameDirectoryFailsAtOnceNamingTheHolder) {
+  TempDir dir;
+  const auto run = dir / "run";
+  const pid_t first = spawn(finetune(run, "--epochs 200"));
+  const auto lock = fs::path(run.string() + ".lock");
+  const std::string holder = "PID " + std::to_string(first) + ":";
+  ASSERT_TRUE(wait_for([&] { return fs::exists(lock) && read_file(lock).find(holder) != std::string::npos; }, 60))
+      << "the first run never took the lock";
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto r = run_command(finetune(run, "--overwrite --epochs 1"));
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  kill_and_reap(first);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("another run is writing this directory (" + holder), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("kdtext-finetune"), std::string::npos) << r.output;  // the holder's command
+  EXPECT_LT(waited, 20.0);  // at once: no waiting for the holder
+  // The holder's outputs were not touched by the refused run.
+  EXPECT_TRUE(siblings(run, ".replaced-").empty());
+}
+
+TEST(Reliability, AKilledOverwriteRunGetsThePreviousRunBackAtTheNextStart) {
+  TempDir dir;
+  const auto run = dir / "run";
+  fs::copy(pipeline().ft, run, fs::copy_options::recursive);
+  const auto before = snapshot(run);
+  // Killed as soon as it has moved the previous run aside: long before its first checkpoint.
+  const pid_t killed = spawn(finetune(run, "--overwrite --epochs 200"));
+  const auto aside = dir.path() / ("run.replaced-" + std::to_string(killed));
+  ASSERT_TRUE(wait_for([&] { return fs::exists(aside); }, 60)) << "the run never moved the previous one aside";
+  kill_and_reap(killed);
+  ASSERT_TRUE(fs::exists(aside));
+  // Any next run on the directory settles it: here one that is refused (no flag) and changes nothing else.
+  const auto r = run_command(finetune(run, ""));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("moved back"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("exists and is not empty"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(aside));
+  EXPECT_EQ(snapshot(run), before);
+}
