@@ -4,6 +4,7 @@
 #include <torch/cuda.h>
 #include <torch/version.h>
 
+#include <csignal>
 #include <iostream>
 
 #include "kdtext/log.h"
@@ -202,6 +203,9 @@ int StageApp::run(int argc, char** argv, const std::function<void(const RunConte
     std::cerr << "kdtext-" << stage_ << ": error: " << e.what() << "\nRun with --help for usage.\n";
     return 2;
   }
+  // A write past the file-size limit (ulimit -f) fails with EFBIG, reported
+  // with its path like a full disk, instead of killing the process silently.
+  ::signal(SIGXFSZ, SIG_IGN);
   RunContext ctx;
   try {
     ctx.config = resolve_parsed();

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <regex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -52,6 +53,23 @@ void recover_leftovers(const fs::path& dir) {
     }
   }
 }
+
+// What killed writers leave inside a run (staged checkpoints, a best/ moved
+// aside, temporary files, checkpoints being pruned): removed at the start of
+// the next run, which holds the lock, so no live writer owns them.
+void remove_partial_outputs(const fs::path& dir) {
+  static const std::regex kLeftover(R"(.*\.(partial|old|tmp|pruning)-[0-9]+)");
+  std::vector<fs::path> found;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (!std::regex_match(it->path().filename().string(), kLeftover)) continue;
+    found.push_back(it->path());
+    it.disable_recursion_pending();
+  }
+  for (const auto& p : found) fs::remove_all(p, ec);
+  if (!found.empty()) log::info("removed ", found.size(), " leftover(s) of a killed run under ", dir.string());
+}
 }  // namespace
 
 RunDirectory::RunDirectory(const fs::path& dir, bool resume, bool overwrite)
@@ -59,6 +77,7 @@ RunDirectory::RunDirectory(const fs::path& dir, bool resume, bool overwrite)
   if (dir_.filename().empty()) dir_ = dir_.parent_path();
   recover_leftovers(dir_);
   std::error_code ec;
+  if (fs::is_directory(dir_, ec)) remove_partial_outputs(dir_);
   if (resume) {
     resume_from_ = Trainer::latest_checkpoint(dir_);
     if (!resume_from_) throw ConfigError("--resume: no resumable checkpoint under " + (dir_ / "checkpoints").string());

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <unistd.h>
+
 #include <csignal>
 #include <regex>
 
@@ -392,15 +394,22 @@ class TrainingRun {
     metrics_->write({{"event", "checkpoint"}, {"step", s}, {"path", dir.string()}});
   }
 
-  // Keeps only the newest `keep_last` resumable checkpoints.
+  // Keeps only the newest `keep_last` resumable checkpoints. Each old one is
+  // renamed away first (one atomic step), then deleted: a kill in between
+  // leaves a `.pruning-` directory that no resume takes, never a half-deleted
+  // step-N (RunDirectory removes the leftover at the next start).
   void prune_checkpoints() {
+    static const std::regex kName("step-[0-9]{8}");
     std::vector<fs::path> all;
     for (const auto& e : fs::directory_iterator(out_ / "checkpoints")) {
-      const auto name = e.path().filename().string();
-      if (name.rfind("step-", 0) == 0 && name.find(".partial-") == std::string::npos) all.push_back(e.path());
+      if (std::regex_match(e.path().filename().string(), kName)) all.push_back(e.path());
     }
     std::sort(all.begin(), all.end());
-    for (size_t i = 0; i + static_cast<size_t>(o_.keep_last) < all.size(); ++i) fs::remove_all(all[i]);
+    for (size_t i = 0; i + static_cast<size_t>(o_.keep_last) < all.size(); ++i) {
+      const fs::path away = all[i].string() + ".pruning-" + std::to_string(::getpid());
+      fs::rename(all[i], away);
+      fs::remove_all(away);
+    }
   }
 
   TrainResult finish(bool stopped) {
@@ -445,6 +454,17 @@ Trainer::Trainer(TrainerOptions options, fs::path output_dir, torch::Device devi
   validate(options_, "trainer");
 }
 
+namespace {
+// Every file a resume reads is there (a kill can only leave a checkpoint
+// incomplete under another name, but a copy or a damaged disk may).
+bool complete_checkpoint(const fs::path& dir) {
+  for (const char* f : {"model.safetensors", "training_state/state.json", "training_state/optimizer.pt"}) {
+    if (!fs::exists(dir / f)) return false;
+  }
+  return io::has_training_state(dir);
+}
+}  // namespace
+
 std::optional<fs::path> Trainer::latest_checkpoint(const fs::path& output_dir) {
   const fs::path dir = output_dir / "checkpoints";
   std::optional<fs::path> best;
@@ -453,7 +473,7 @@ std::optional<fs::path> Trainer::latest_checkpoint(const fs::path& output_dir) {
   static const std::regex kName("step-[0-9]{8}");
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const auto name = e.path().filename().string();
-    if (!std::regex_match(name, kName) || !io::has_training_state(e.path())) continue;
+    if (!std::regex_match(name, kName) || !complete_checkpoint(e.path())) continue;
     if (!best || name > best->filename().string()) best = e.path();
   }
   return best;

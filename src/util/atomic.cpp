@@ -1,5 +1,6 @@
 #include "kdtext/util/atomic.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,6 +16,22 @@ namespace fs = std::filesystem;
 namespace {
 std::string pid_suffix() { return std::to_string(static_cast<long>(::getpid())); }
 }  // namespace
+
+void sync_path(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error(path.string() + ": cannot open to sync: " + std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) throw std::runtime_error(path.string() + ": fsync failed (disk full?): " + std::strerror(err));
+}
+
+void sync_tree(const fs::path& dir) {
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file() || e.is_directory()) sync_path(e.path());
+  }
+  sync_path(dir);
+}
 
 AtomicFileWriter::AtomicFileWriter(fs::path path)
     : path_(std::move(path)), tmp_(path_.string() + ".tmp-" + pid_suffix()),
@@ -33,12 +50,18 @@ void AtomicFileWriter::write(std::string_view text) { out_.write(text.data(), st
 
 void AtomicFileWriter::commit() {
   out_.flush();
-  if (!out_) throw std::runtime_error(path_.string() + ": write failed (disk full?): " + std::strerror(errno));
+  if (!out_) {
+    throw std::runtime_error(path_.string() + ": write failed (disk full or file-size limit?): " +
+                             std::strerror(errno));
+  }
   out_.close();
+  if (!out_) throw std::runtime_error(path_.string() + ": write failed on close: " + std::strerror(errno));
+  sync_path(tmp_);  // the data is on disk before the name points at it
   std::error_code ec;
   fs::rename(tmp_, path_, ec);
   if (ec) throw std::runtime_error(path_.string() + ": cannot move temporary file into place: " + ec.message());
   committed_ = true;
+  sync_path(path_.has_parent_path() ? path_.parent_path() : fs::path("."));  // and the rename itself
 }
 
 void write_file_atomic(const fs::path& path, std::string_view content) {
@@ -83,6 +106,7 @@ StagedDirectory::~StagedDirectory() {
 }
 
 void StagedDirectory::commit() {
+  sync_tree(staging_);
   std::error_code ec;
   fs::path old;
   if (fs::exists(final_, ec)) {
@@ -97,6 +121,7 @@ void StagedDirectory::commit() {
     throw std::runtime_error(final_.string() + ": cannot move finished output into place: " + ec.message());
   }
   committed_ = true;
+  sync_path(final_.parent_path());
   if (!old.empty()) fs::remove_all(old, ec);
 }
 

@@ -138,3 +138,45 @@ TEST(Reliability, AKilledOverwriteRunGetsThePreviousRunBackAtTheNextStart) {
   EXPECT_FALSE(fs::exists(aside));
   EXPECT_EQ(snapshot(run), before);
 }
+
+// What killed runs leave (a checkpoint missing its model, one being pruned, a
+// staged best/, a temporary file) is never resumed from and is cleaned at the
+// next start.
+TEST(Reliability, ResumeSkipsIncompleteCheckpointsAndCleansLeftovers) {
+  TempDir dir;
+  const auto run = dir / "run";
+  auto r = run_command(finetune(run, "--epochs 2 --save-every 5 --stop-at-step 12 --quiet"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto ck = run / "checkpoints";
+  ASSERT_TRUE(fs::exists(ck / "step-00000012" / "model.safetensors"));  // the stop's checkpoint
+  // Newer, but a kill while pruning (before pruning renamed first) left training state and no model.
+  fs::create_directories(ck / "step-00000013" / "training_state");
+  write_file(ck / "step-00000013" / "training_state" / "state.json", "{\"step\": 13}");
+  fs::create_directories(ck / "step-00000005.pruning-999999");
+  fs::create_directories(run / "best.old-999999");
+  fs::create_directories(ck / "step-00000015.partial-999999");
+  write_file(run / "config.json.tmp-999999", "{");
+  r = run_command(finetune(run, "--epochs 2 --save-every 5 --resume"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("removed 4 leftover(s) of a killed run"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("resumed from " + (ck / "step-00000012").string() + " at step 12"), std::string::npos)
+      << r.output;
+  for (const auto& e : fs::recursive_directory_iterator(run)) {
+    const auto name = e.path().filename().string();
+    EXPECT_EQ(name.find("999999"), std::string::npos) << e.path();
+  }
+  EXPECT_TRUE(fs::exists(run / "metrics.json"));
+}
+
+// A file-size limit (as a full disk) is an error naming the file, not a silent
+// SIGXFSZ death, and leaves no temporaries.
+TEST(Reliability, AFileSizeLimitIsReportedWithThePathAndLeavesNothing) {
+  TempDir dir;
+  const auto r = run_command("ulimit -f 50; " + bin("kdtext-preprocess") + " " +
+                             quote((source_dir() / "data" / "corpus").string()) + " -o " +
+                             quote((dir / "prep").string()) + " --vocab-size 400 --quiet");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("write failed"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(dir.path().string()), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::is_empty(dir.path())) << "leftovers in " << dir.path();
+}

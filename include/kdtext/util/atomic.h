@@ -11,7 +11,13 @@
 
 namespace kdtext {
 
-// Writes `content` to `path` through `path.tmp-<pid>` and a rename.
+// fsync(2) of a file or directory; of every file and directory under `dir`
+// and `dir` itself. Throw std::runtime_error naming the path.
+void sync_path(const std::filesystem::path& path);
+void sync_tree(const std::filesystem::path& dir);
+
+// Writes `content` to `path` through `path.tmp-<pid>` and a rename; the file
+// and then its directory are fsync'ed around the rename.
 // Throws std::runtime_error naming the path on failure.
 void write_file_atomic(const std::filesystem::path& path, std::string_view content);
 
