@@ -250,6 +250,9 @@ void add_training_flags(StageApp& app, bool output_required) {
   app.option("-o,--output", "output", "Run directory", output_required);
   app.flag("overwrite", "overwrite", "Start over in a non-empty output directory");
   app.flag("resume", "resume", "Continue from the newest checkpoint in the output directory");
+  app.flag("accept-changes", "trainer.accept_changes",
+           "With --resume: accept settings that differ from the run's config.json and change its result "
+           "(recorded there); without it they are refused, naming each");
   app.option("--max-len", "max_len", "Tokens per example (packed sequence length for shards)");
   app.option("--batch-size", "batch_size", "Examples (sequences) per micro-batch");
   app.option("--max-steps", "trainer.max_steps", "Optimiser steps (0: from --epochs where the stage has epochs)");

@@ -149,7 +149,7 @@ Json run_pretrain(const PretrainConfig& c, torch::Device device) {
 
   const train::RunDirectory run_dir(out, c.resume, c.overwrite);
   const auto& resume_from = run_dir.resume_from();
-  write_file_atomic(out / "config.json", to_json(c).dump(2) + "\n");
+  write_file_atomic(out / "config.json", run_dir.settle_config(to_json(c), c.trainer.accept_changes).dump(2) + "\n");
   write_file_atomic(out / "model_config.json", model::to_json(mc).dump(2) + "\n");
 
   torch::manual_seed(c.run.seed);

@@ -65,6 +65,7 @@ std::unique_ptr<train::RunDirectory> SupervisedRunOptions::begin_run(Json config
   auto run_dir = std::make_unique<train::RunDirectory>(out, resume, overwrite);
   config["trainer"]["max_steps"] = resolved.max_steps;
   config["trainer"]["eval_every"] = resolved.eval_every;
+  config = run_dir->settle_config(std::move(config), resolved.accept_changes);
   write_file_atomic(out / "config.json", config.dump(2) + "\n");
   return run_dir;
 }

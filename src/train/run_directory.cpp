@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <map>
 #include <regex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "kdtext/log.h"
 #include "kdtext/train/trainer.h"
 #include "kdtext/util/error.h"
+#include "kdtext/util/file.h"
 
 namespace kdtext::train {
 namespace fs = std::filesystem;
@@ -111,6 +114,64 @@ RunDirectory::~RunDirectory() {
   } else {
     log::warn("this run failed before its first checkpoint: the previous run is back in ", dir_.string());
   }
+}
+
+namespace {
+// Leaves of a JSON object by dotted key (arrays are compared whole).
+void flatten(const Json& j, const std::string& prefix, std::map<std::string, Json>& out) {
+  if (!j.is_object()) {
+    out[prefix] = j;
+    return;
+  }
+  for (auto it = j.begin(); it != j.end(); ++it) flatten(*it, prefix.empty() ? it.key() : prefix + "." + it.key(), out);
+}
+
+bool changes_the_weights(const std::string& key) {
+  static const std::set<std::string> kFree = {
+      "resume",           "overwrite",          "output",           "test",
+      "evals_per_epoch",  "changed_on_resume",  "run.threads",      "run.log_level",
+      "run.log_file",     "run.quiet",          "trainer.log_every", "trainer.eval_every",
+      "trainer.save_every", "trainer.keep_last", "trainer.stop_at_step", "trainer.max_minutes",
+      "trainer.accept_changes"};
+  return kFree.count(key) == 0 && key.rfind("changed_on_resume.", 0) != 0;
+}
+}  // namespace
+
+Json RunDirectory::settle_config(Json config, bool accept_changes) const {
+  const auto stored_path = dir_ / "config.json";
+  if (!resume_from_ || !fs::exists(stored_path)) return config;
+  Json stored;
+  try {
+    stored = Json::parse(read_file(stored_path, "run config"));
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(stored_path.string() + ": not valid JSON: " + e.what());
+  }
+  std::map<std::string, Json> was, now;
+  flatten(stored, "", was);
+  flatten(config, "", now);
+  std::set<std::string> keys;
+  for (const auto& [k, v] : was) keys.insert(k);
+  for (const auto& [k, v] : now) keys.insert(k);
+  Json changed = Json::object();
+  std::string listed;
+  for (const auto& k : keys) {
+    const Json a = was.count(k) ? was[k] : Json(), b = now.count(k) ? now[k] : Json();
+    if (a == b || !changes_the_weights(k)) continue;
+    changed[k] = Json{{"was", a}, {"now", b}};
+    listed += "\n  " + k + ": " + a.dump() + " -> " + b.dump();
+  }
+  if (changed.empty()) {
+    if (stored.contains("changed_on_resume")) config["changed_on_resume"] = stored["changed_on_resume"];
+    return config;
+  }
+  if (!accept_changes) {
+    throw ConfigError("--resume with settings that change the result (" + stored_path.string() + " holds the run's):" +
+                      listed + "\npass them as they were, or --accept-changes to continue with them (recorded)");
+  }
+  log::warn("resuming with changed settings (--accept-changes; recorded in config.json):", listed);
+  config["changed_on_resume"] = stored.value("changed_on_resume", Json::array());
+  config["changed_on_resume"].push_back(Json{{"from_checkpoint", resume_from_->filename().string()}, {"keys", changed}});
+  return config;
 }
 
 }  // namespace kdtext::train

@@ -39,6 +39,7 @@ Json to_json(const TrainerOptions& o) {
               {"eval_every", o.eval_every},
               {"save_every", o.save_every},
               {"keep_last", o.keep_last},
+              {"accept_changes", o.accept_changes},
               {"early_stopping_patience", o.early_stopping_patience},
               {"stop_at_step", o.stop_at_step},
               {"max_minutes", o.max_minutes}};
@@ -62,6 +63,7 @@ TrainerOptions trainer_options_from_json(const JsonFields& f) {
   f.get("eval_every", o.eval_every);
   f.get("save_every", o.save_every);
   f.get("keep_last", o.keep_last);
+  f.get("accept_changes", o.accept_changes);
   f.get("early_stopping_patience", o.early_stopping_patience);
   f.get("stop_at_step", o.stop_at_step);
   f.get("max_minutes", o.max_minutes);

@@ -116,10 +116,16 @@ TEST(PretrainCli, SigtermLeavesAResumableCheckpoint) {
   }();
   const int64_t stopped_at = state["step"].get<int64_t>();
   EXPECT_GE(stopped_at, 5);
-  const auto resumed = run_command(pretrain_cmd(dir / "run", "--max-steps " + std::to_string(stopped_at + 5) +
-                                                                 " --resume --quiet"));
+  // A shorter step budget changes the learning-rate schedule: refused, then accepted when asked (and recorded).
+  const auto cmd_short = pretrain_cmd(dir / "run", "--max-steps " + std::to_string(stopped_at + 5) + " --resume --quiet");
+  const auto refused = run_command(cmd_short);
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_NE(refused.output.find("trainer.max_steps: 100000 -> "), std::string::npos) << refused.output;
+  const auto resumed = run_command(cmd_short + " --accept-changes");
   EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_TRUE(fs::exists(dir / "run" / "final" / "model.safetensors"));
+  EXPECT_EQ(read_json_file(dir / "run" / "config.json")["changed_on_resume"][0]["keys"]["trainer.max_steps"]["was"],
+            100000);
 }
 
 TEST(PretrainCli, PresetsAreFoundBesideTheExecutableNeverInTheWorkingDirectory) {

@@ -12,7 +12,9 @@
 #include <thread>
 
 #include "e2e/pipeline_fixture.h"
+#include "kdtext/util/json.h"
 
+using namespace kdtext;
 using namespace kdtext::testing;
 namespace fs = std::filesystem;
 
@@ -145,7 +147,7 @@ TEST(Reliability, AKilledOverwriteRunGetsThePreviousRunBackAtTheNextStart) {
 TEST(Reliability, ResumeSkipsIncompleteCheckpointsAndCleansLeftovers) {
   TempDir dir;
   const auto run = dir / "run";
-  auto r = run_command(finetune(run, "--epochs 2 --save-every 5 --stop-at-step 12 --quiet"));
+  auto r = run_command(finetune(run, "--epochs 1 --save-every 5 --stop-at-step 12 --quiet"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto ck = run / "checkpoints";
   ASSERT_TRUE(fs::exists(ck / "step-00000012" / "model.safetensors"));  // the stop's checkpoint
@@ -156,7 +158,7 @@ TEST(Reliability, ResumeSkipsIncompleteCheckpointsAndCleansLeftovers) {
   fs::create_directories(run / "best.old-999999");
   fs::create_directories(ck / "step-00000015.partial-999999");
   write_file(run / "config.json.tmp-999999", "{");
-  r = run_command(finetune(run, "--epochs 2 --save-every 5 --resume"));
+  r = run_command(finetune(run, "--epochs 1 --save-every 5 --resume"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("removed 4 leftover(s) of a killed run"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("resumed from " + (ck / "step-00000012").string() + " at step 12"), std::string::npos)
@@ -179,4 +181,33 @@ TEST(Reliability, AFileSizeLimitIsReportedWithThePathAndLeavesNothing) {
   EXPECT_NE(r.output.find("write failed"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find(dir.path().string()), std::string::npos) << r.output;
   EXPECT_TRUE(fs::is_empty(dir.path())) << "leftovers in " << dir.path();
+}
+
+// Resume refuses settings that would make the run's record lie about its
+// weights, names each, and accepts them only when told to (recorded).
+TEST(Reliability, ResumeRefusesChangedSettingsUnlessAccepted) {
+  TempDir dir;
+  const auto run = dir / "run";
+  auto r = run_command(finetune(run, "--epochs 1 --lr 1e-3 --stop-at-step 12 --quiet"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto config_before = read_file(run / "config.json");
+  r = run_command(finetune(run, "--epochs 1 --resume --lr 5e-3 --seed 99 --stop-at-step 14"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("trainer.lr: 0.001 -> 0.005"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("run.seed: 42 -> 99"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("stop_at_step:"), std::string::npos) << r.output;  // a budget may change
+  EXPECT_EQ(read_file(run / "config.json"), config_before);
+  EXPECT_FALSE(fs::exists(run / "checkpoints" / "step-00000014"));
+  // Logging, threads and the stop step change freely.
+  r = run_command(finetune(run, "--epochs 1 --lr 1e-3 --resume --log-every 3 --threads 2 --stop-at-step 14 --quiet"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(read_json_file(run / "config.json").contains("changed_on_resume"));
+  // Told to, it goes on and says so in the record.
+  r = run_command(finetune(run, "--epochs 1 --resume --lr 5e-3 --accept-changes"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto changed = read_json_file(run / "config.json")["changed_on_resume"];
+  ASSERT_EQ(changed.size(), 1u) << changed.dump();
+  EXPECT_EQ(changed[0]["from_checkpoint"], "step-00000014");
+  EXPECT_EQ(changed[0]["keys"]["trainer.lr"]["was"], 1e-3);
+  EXPECT_EQ(changed[0]["keys"]["trainer.lr"]["now"], 5e-3);
 }

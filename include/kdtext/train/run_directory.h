@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "kdtext/util/json.h"
 #include "kdtext/util/lock.h"
 
 namespace kdtext::train {
@@ -28,6 +29,15 @@ class RunDirectory {
   RunDirectory& operator=(const RunDirectory&) = delete;
 
   const std::optional<std::filesystem::path>& resume_from() const { return resume_from_; }
+
+  // The configuration to store as config.json. On a resume it is compared with
+  // the stored one, key by key: a changed key that shapes the result (data,
+  // model, optimiser, schedule, seed, device...) is a ConfigError naming each
+  // key with its old and new value, unless `accept_changes`, which logs them
+  // and records them under "changed_on_resume". Keys that do not change the
+  // weights may change freely: logging, threads, the stop step and time
+  // budget, evaluation and checkpoint frequency, the test file.
+  Json settle_config(Json config, bool accept_changes) const;
   const std::filesystem::path& path() const { return dir_; }
 
  private:

@@ -36,6 +36,7 @@ struct TrainerOptions {
   int64_t log_every = 10;              // progress line and metrics record every N steps
   int64_t eval_every = 0;              // evaluate every N steps (0: only at the end)
   int64_t save_every = 0;              // resumable checkpoint every N steps (0: only at the end)
+  bool accept_changes = false;         // --resume may change settings that shape the result (recorded)
   int64_t keep_last = 2;               // resumable checkpoints kept (oldest removed)
   int64_t early_stopping_patience = 0; // stop after N evaluations without improvement (0: never)
   int64_t stop_at_step = 0;            // save a resumable checkpoint and stop here (0: never); for split jobs
