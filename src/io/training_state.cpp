@@ -62,9 +62,20 @@ Json load_training_state(const fs::path& checkpoint_dir, torch::optim::Optimizer
   for (const char* name : {"optimizer.pt", "rng.pt"}) {
     if (!fs::exists(dir / name)) throw InputError((dir / name).string() + ": missing; the checkpoint cannot resume");
   }
-  torch::load(optimizer, (dir / "optimizer.pt").string());
   torch::Tensor rng;
-  torch::load(rng, (dir / "rng.pt").string());
+  for (const char* name : {"optimizer.pt", "rng.pt"}) {
+    const auto path = (dir / name).string();
+    try {
+      if (std::string(name) == "optimizer.pt") {
+        torch::load(optimizer, path);
+      } else {
+        torch::load(rng, path);
+      }
+    } catch (const c10::Error& e) {
+      throw InputError(path + ": not a readable training state (" + e.what_without_backtrace() +
+                       "); resume from an earlier checkpoint or start over");
+    }
+  }
   at::Generator gen = at::detail::getDefaultCPUGenerator();
   gen.set_state(rng);
   load_cuda_generators(dir / kCudaRngFile);

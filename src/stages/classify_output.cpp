@@ -5,6 +5,7 @@
 
 #include "kdtext/eval/metrics.h"
 #include "kdtext/util/atomic.h"
+#include "kdtext/util/error.h"
 
 namespace kdtext::stages {
 
@@ -100,6 +101,11 @@ void write_timings(const ClassifyConfig& c, const ClassifyTotals& t) {
 
 Json write_eval(const ClassifyConfig& c, const infer::Classifier& m, const ClassifyTotals& t) {
   const auto& names = m.labels.names();
+  if (t.gold.empty()) {
+    std::string inputs;
+    for (const auto& i : c.inputs) inputs += (inputs.empty() ? "" : ", ") + i;
+    throw InputError(inputs + ": no labelled examples to evaluate (" + std::to_string(t.skipped) + " skipped)");
+  }
   const auto metrics = eval::classification_metrics(t.gold, t.predicted, m.labels.size());
   Json j = metrics.to_json(names);
   j["checkpoint"] = c.checkpoint;

@@ -1,11 +1,14 @@
 #include "kdtext/text/labelled.h"
 
+#include "kdtext/text/utf8.h"
+
 #include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <set>
 #include <sstream>
 
+#include "kdtext/text/utf8.h"
 #include "kdtext/util/error.h"
 #include "kdtext/util/file.h"
 
@@ -107,7 +110,7 @@ std::vector<std::pair<uint64_t, std::vector<std::string>>> parse_csv(const std::
   std::vector<std::pair<uint64_t, std::vector<std::string>>> rows;
   std::vector<std::string> fields;
   std::string field;
-  bool quoted = false, field_started = false, any = false;
+  bool quoted = false, field_started = false, any = false, closed = false;
   uint64_t line = 1, record_line = 1;
   const auto end_record = [&] {
     if (any || !field.empty() || !fields.empty()) {
@@ -128,6 +131,7 @@ std::vector<std::pair<uint64_t, std::vector<std::string>>> parse_csv(const std::
           ++i;
         } else {
           quoted = false;
+          closed = true;
         }
       } else {
         if (c == '\n') ++line;
@@ -135,6 +139,14 @@ std::vector<std::pair<uint64_t, std::vector<std::string>>> parse_csv(const std::
       }
       continue;
     }
+    if (closed && c != delim && c != '\n' && c != '\r') {
+      // RFC 4180: a closing quote ends the field. Text after it is what an
+      // unterminated quote looks like once it has swallowed the next lines.
+      throw InputError(source + ":" + std::to_string(line) + ": text after the closing quote of a field that opened " +
+                       (record_line == line ? std::string("on this line") : "on line " + std::to_string(record_line)) +
+                       " (an unterminated quote?)");
+    }
+    closed = false;
     if (c == '"' && !field_started) {
       quoted = true;
       field_started = any = true;
@@ -231,8 +243,10 @@ Columns resolve_columns(const std::vector<std::string>& first, const Records& r)
     c.has_header = by_name && std::find(first.begin(), first.end(), f.text_column) != first.end();
   }
   if (by_name && !c.has_header) {
-    throw ConfigError(r.data.source + ": columns are named (text_column '" + f.text_column +
-                      "') but the file has no header row naming them; give column indices or --header yes");
+    std::string seen;
+    for (const auto& name : first) seen += (seen.empty() ? "" : ", ") + name;
+    throw ConfigError(r.data.source + ": text_column '" + f.text_column + "' is not in the first row (" + seen +
+                      "); name a column of the header, give a column index, or --header yes/no");
   }
   const auto resolve = [&](const std::string& col, const std::string& key) -> int64_t {
     if (col.empty()) return -1;
@@ -293,6 +307,15 @@ LabelledData read_labelled(const std::string& path, const LabelledFormat& f, boo
   if (format == "lines") read_plain_lines(text, records);
   else if (format == "jsonl") read_jsonl(text, records);
   else read_table(text, format, records);
+  for (const auto& e : data.examples) {
+    for (const auto* s : {&e.text, &e.pair, &e.label}) {
+      size_t at = 0;
+      if (!is_valid_utf8(*s, &at)) {
+        throw InputError(data.source + ":" + std::to_string(e.line) + ": invalid UTF-8 (byte " + std::to_string(at) +
+                         " of the field)");
+      }
+    }
+  }
   return data;
 }
 

@@ -8,6 +8,8 @@
 namespace kdtext {
 
 std::string read_file(const std::filesystem::path& path, const std::string& what) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw InputError(path.string() + ": is a directory, not a " + what);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path.string() + ": cannot open " + what + " for reading");
   std::stringstream buffer;
