@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <fstream>
 #include <regex>
 
 #include "kdtext/io/safetensors.h"
@@ -229,8 +230,40 @@ class TrainingRun {
     if (state.contains("best_metric") && !state["best_metric"].is_null()) best_ = state["best_metric"].get<double>();
     task_.restore_data_state(state.at("data"));
     last_good_ = from;
+    drop_records_after(step_);
     log::info("resumed from ", from.string(), " at step ", step_);
     metrics_->write({{"event", "resume"}, {"step", step_}, {"from", from.string()}});
+  }
+
+  // Records of steps after the checkpoint were written by a run killed after
+  // them; this run writes those steps again, so they are dropped and the log
+  // reads as one run.
+  void drop_records_after(int64_t step) {
+    const fs::path path = out_ / "metrics.jsonl";
+    metrics_.reset();
+    std::ifstream in(path);
+    std::string kept, line;
+    int64_t dropped = 0;
+    while (std::getline(in, line)) {
+      try {
+        const Json j = Json::parse(line);
+        if (j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() > step) {
+          ++dropped;
+          continue;
+        }
+      } catch (const nlohmann::json::exception&) {
+        ++dropped;  // a line cut short by the kill
+        continue;
+      }
+      kept += line + "\n";
+    }
+    in.close();
+    if (dropped > 0) {
+      write_file_atomic(path, kept);
+      log::info("metrics.jsonl: dropped ", dropped, " record(s) of steps after step ", step,
+                " (written by a run killed after its last checkpoint)");
+    }
+    metrics_ = std::make_unique<MetricsLog>(path);
   }
 
   TrainResult train() {

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include "e2e/pipeline_fixture.h"
@@ -266,4 +267,26 @@ TEST(Reliability, AnEmptyOptimizerStateIsRefusedNamingIt) {
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find(state.string() + ": not a readable training state"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("Exception raised from"), std::string::npos) << r.output;  // no LibTorch backtrace
+}
+
+// A run killed after an evaluation but before its next checkpoint wrote
+// records that the resumed run writes again: they are dropped, not doubled.
+TEST(Reliability, ResumeDropsMetricsRecordsOfStepsAfterTheCheckpoint) {
+  TempDir dir;
+  const auto run = dir / "run";
+  const std::string args = "--epochs 1 --evals-per-epoch 4";
+  auto r = run_command(finetune(run, args + " --stop-at-step 18 --quiet"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto log = run / "metrics.jsonl";
+  write_file(log, read_file(log) + "{\"event\": \"eval\", \"step\": 27, \"accuracy\": 0.5}\n{\"event\": \"tra");
+  r = run_command(finetune(run, args + " --resume"));  // not quiet: the note is checked
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("dropped 2 record(s) of steps after step 18"), std::string::npos) << r.output;
+  int evals_at_27 = 0;
+  std::istringstream in(read_file(log));
+  for (std::string line; std::getline(in, line);) {
+    const Json j = Json::parse(line);  // every line whole
+    if (j.value("event", "") == "eval" && j.value("step", 0) == 27) ++evals_at_27;
+  }
+  EXPECT_EQ(evals_at_27, 1);
 }
