@@ -85,9 +85,8 @@ std::vector<std::string> labels_of(const std::string& tsv) {
   return out;
 }
 
-}  // namespace
-
-TEST_P(OnDevice, EncoderForwardMatchesFloat64OnTheCpu) {
+// A 2-layer x 32 classifier config with 3 labels.
+model::BertConfig small_config() {
   model::BertConfig c;
   c.vocab_size = 120;
   c.hidden_size = 32;
@@ -96,6 +95,13 @@ TEST_P(OnDevice, EncoderForwardMatchesFloat64OnTheCpu) {
   c.intermediate_size = 64;
   c.max_position_embeddings = 64;
   c.labels = {"a", "b", "c"};
+  return c;
+}
+
+}  // namespace
+
+TEST_P(OnDevice, EncoderForwardMatchesFloat64OnTheCpu) {
+  const auto c = small_config();
   torch::manual_seed(3);
   model::Bert m(c, model::Heads::kClassifier);
   model::init_weights(*m, c);
@@ -123,14 +129,7 @@ TEST_P(OnDevice, EncoderForwardMatchesFloat64OnTheCpu) {
 
 // kdtext-classify's engine on the device, fp32 and bf16, against the model in float64 on the CPU.
 TEST_P(OnDevice, InferenceEngineMatchesFloat64InEachPrecision) {
-  model::BertConfig c;
-  c.vocab_size = 120;
-  c.hidden_size = 32;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.intermediate_size = 64;
-  c.max_position_embeddings = 64;
-  c.labels = {"a", "b", "c"};
+  const auto c = small_config();
   torch::manual_seed(5);
   model::Bert m(c, model::Heads::kClassifier);
   m->classifier->weight.detach().mul_(50.0);  // logits of a useful size
