@@ -176,6 +176,7 @@ Json run_classify(const ClassifyConfig& c, torch::Device device) {
     classify_stream(c, m, max_len, writer, totals);
   } else {
     for (const auto& input : c.inputs) classify_input(c, m, max_len, input, writer, totals);
+    if (c.eval) check_evaluable(c, totals);  // before any output is written
     if (c.output == "-") {
       std::cout << writer.text() << std::flush;
     } else {

@@ -99,13 +99,16 @@ void write_timings(const ClassifyConfig& c, const ClassifyTotals& t) {
   write_file_atomic(c.timings, j.dump() + "\n");
 }
 
+void check_evaluable(const ClassifyConfig& c, const ClassifyTotals& t) {
+  if (!t.gold.empty()) return;
+  std::string inputs;
+  for (const auto& i : c.inputs) inputs += (inputs.empty() ? "" : ", ") + i;
+  throw InputError(inputs + ": no labelled examples to evaluate (" + std::to_string(t.skipped) + " skipped)");
+}
+
 Json write_eval(const ClassifyConfig& c, const infer::Classifier& m, const ClassifyTotals& t) {
   const auto& names = m.labels.names();
-  if (t.gold.empty()) {
-    std::string inputs;
-    for (const auto& i : c.inputs) inputs += (inputs.empty() ? "" : ", ") + i;
-    throw InputError(inputs + ": no labelled examples to evaluate (" + std::to_string(t.skipped) + " skipped)");
-  }
+  check_evaluable(c, t);
   const auto metrics = eval::classification_metrics(t.gold, t.predicted, m.labels.size());
   Json j = metrics.to_json(names);
   j["checkpoint"] = c.checkpoint;

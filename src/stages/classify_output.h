@@ -48,6 +48,8 @@ struct ClassifyTotals {
 
 // --timings: tokenisation time, model time and per-batch latencies (JSON).
 void write_timings(const ClassifyConfig& c, const ClassifyTotals& t);
+// --eval needs at least one labelled example: InputError naming the inputs.
+void check_evaluable(const ClassifyConfig& c, const ClassifyTotals& t);
 // --eval: scores the predictions against the gold labels, writes the metrics
 // JSON (atomically) and prints the report on stderr; returns the metrics.
 Json write_eval(const ClassifyConfig& c, const infer::Classifier& m, const ClassifyTotals& t);

@@ -250,7 +250,7 @@ TEST(Reliability, BadInputsAreRefusedNamingTheFileAndLine) {
     EXPECT_EQ(r.exit_code, c.exit_code) << c.what << "\n" << r.output;
     EXPECT_NE(r.output.find(c.message), std::string::npos) << c.what << "\n" << r.output;
   }
-  for (const char* out : {"o1.tsv", "o3.tsv", "o4.tsv"}) EXPECT_FALSE(fs::exists(dir / out)) << out;
+  for (const char* out : {"o1.tsv", "o2.tsv", "o3.tsv", "o4.tsv"}) EXPECT_FALSE(fs::exists(dir / out)) << out;
   EXPECT_FALSE(fs::exists(dir / "ft" / "checkpoints")) << "a refused run trained";
 }
 
