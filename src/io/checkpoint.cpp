@@ -71,29 +71,15 @@ Checkpoint read_checkpoint(const fs::path& dir) {
   Checkpoint ck;
   ck.dir = dir;
   ck.meta = read_json_file(meta_path);
-  int version = 0;
-  std::string heads = "none";
-  try {
-    JsonFields f(ck.meta, "");
-    f.get("format_version", version);
-    f.get("heads", heads);
-  } catch (const ConfigError& e) {
-    throw InputError(meta_path.string() + ": " + e.what());
-  }
-  if (version > kCheckpointFormatVersion) {
-    throw InputError(meta_path.string() + ": checkpoint format version " + std::to_string(version) +
-                     " was written by a newer kdtext (this one reads up to " +
-                     std::to_string(kCheckpointFormatVersion) + "); upgrade kdtext to use it");
-  }
-  if (version < 1) throw InputError(meta_path.string() + ": missing or invalid format_version");
-  ck.heads = heads_from_name(heads, meta_path.string());
+  const CheckpointMeta meta = parse_checkpoint_meta(ck.meta, meta_path.string());
+  ck.heads = heads_from_name(meta.heads, meta_path.string());
   try {
     ck.config = model::bert_config_from_json(read_json_file(dir / "config.json"), (dir / "config.json").string());
   } catch (const ConfigError& e) {
     throw InputError(e.what());
   }
   ck.tokenizer = text::Tokenizer::load(dir / "tokenizer");
-  const std::string recorded = ck.meta.value("tokenizer", Json::object()).value("fingerprint", "");
+  const std::string& recorded = meta.tokenizer_fingerprint;
   if (!recorded.empty() && recorded != ck.tokenizer->fingerprint()) {
     throw InputError(meta_path.string() + ": tokenizer fingerprint " + ck.tokenizer->fingerprint() +
                      " does not match the recorded " + recorded + " (tokenizer directory replaced?)");

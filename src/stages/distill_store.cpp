@@ -6,6 +6,7 @@
 
 #include "distill_tasks.h"
 #include "kdtext/log.h"
+#include "kdtext/text/shard.h"
 #include "kdtext/text/tokenizer.h"
 #include "kdtext/train/trainer.h"
 #include "kdtext/util/atomic.h"
@@ -22,7 +23,9 @@ std::string corpus_fingerprint(const fs::path& shards_dir) {
   const fs::path index = shards_dir / "index.json";
   const Json j = read_json_file(index);
   std::string all = text::fingerprint_bytes(j.dump());
-  for (const auto& s : j.at("shards")) all += text::fingerprint_file(shards_dir / s.at("file").get<std::string>());
+  for (const auto& file : text::parse_shard_index(j, index.string()).files) {
+    all += text::fingerprint_file(shards_dir / file);
+  }
   return text::fingerprint_bytes(all);
 }
 

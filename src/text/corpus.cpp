@@ -47,12 +47,15 @@ std::vector<fs::path> expand_inputs(const std::vector<std::string>& inputs) {
 }
 
 CorpusReader::CorpusReader(std::vector<fs::path> files, DocMode mode)
-    : files_(std::move(files)), mode_(mode), buffer_(1 << 20) {
+    : files_(std::move(files)), mode_(mode) {
+  uint64_t largest = 0;
   for (const auto& f : files_) {
     std::error_code ec;
     const auto size = fs::file_size(f, ec);
-    if (!ec) total_bytes_ += size;
+    if (!ec) total_bytes_ += size, largest = std::max<uint64_t>(largest, size);
   }
+  // A 1 MiB read buffer, or less when every file is smaller.
+  buffer_.resize(std::clamp<uint64_t>(largest + 1, 4096, 1 << 20));
 }
 
 bool CorpusReader::open_next_file() {

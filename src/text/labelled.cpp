@@ -211,7 +211,7 @@ void read_jsonl(const std::string& text, Records& r) {
     Json j;
     try {
       j = Json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // syntax, or a number out of range
       return r.bad(n, std::string("invalid JSON: ") + e.what());
     }
     if (!j.is_object()) return r.bad(n, "expected a JSON object");
@@ -299,14 +299,19 @@ void read_table(const std::string& text, const std::string& format, Records& r) 
 }  // namespace
 
 LabelledData read_labelled(const std::string& path, const LabelledFormat& f, bool need_labels) {
-  LabelledData data;
-  data.source = path == "-" ? "<stdin>" : path;
   const std::string text = slurp(path);
-  const std::string format = detect_format(path, f.format);
+  return parse_labelled(text, path == "-" ? "<stdin>" : path, detect_format(path, f.format), f, need_labels);
+}
+
+LabelledData parse_labelled(const std::string& text, const std::string& source, const std::string& format,
+                            const LabelledFormat& f, bool need_labels) {
+  LabelledData data;
+  data.source = source;
   Records records{f, need_labels, data};
   if (format == "lines") read_plain_lines(text, records);
   else if (format == "jsonl") read_jsonl(text, records);
-  else read_table(text, format, records);
+  else if (format == "tsv" || format == "csv") read_table(text, format, records);
+  else throw ConfigError(source + ": unknown format '" + format + "' (tsv, csv, jsonl or lines)");
   for (const auto& e : data.examples) {
     for (const auto* s : {&e.text, &e.pair, &e.label}) {
       size_t at = 0;

@@ -13,22 +13,16 @@ ShardCorpus::ShardCorpus(const fs::path& dir) {
   if (!fs::exists(index_path)) {
     throw InputError(dir.string() + ": no index.json (expected the shards/ directory of a kdtext-preprocess output)");
   }
-  const Json index = read_json_file(index_path);
-  try {
-    vocab_size_ = index.at("vocab_size").get<int64_t>();
-    for (const auto& s : index.at("shards")) {
-      shards_.push_back(std::make_unique<ShardReader>(dir / s.at("file").get<std::string>()));
-      const auto& r = *shards_.back();
-      if (r.vocab_size() != vocab_size_) {
-        throw InputError(dir.string() + ": shard " + s.at("file").get<std::string>() + " has vocabulary " +
-                         std::to_string(r.vocab_size()) + ", index.json says " + std::to_string(vocab_size_));
-      }
-      for (uint64_t d = 0; d < r.documents(); ++d) {
-        locations_.emplace_back(static_cast<uint32_t>(shards_.size() - 1), d);
-      }
+  const ShardIndex index = parse_shard_index(read_json_file(index_path), index_path.string());
+  vocab_size_ = index.vocab_size;
+  for (const auto& file : index.files) {
+    shards_.push_back(std::make_unique<ShardReader>(dir / file));
+    const auto& r = *shards_.back();
+    if (r.vocab_size() != vocab_size_) {
+      throw InputError(dir.string() + ": shard " + file + " has vocabulary " + std::to_string(r.vocab_size()) +
+                       ", index.json says " + std::to_string(vocab_size_));
     }
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(index_path.string() + ": malformed index: " + e.what());
+    for (uint64_t d = 0; d < r.documents(); ++d) locations_.emplace_back(static_cast<uint32_t>(shards_.size() - 1), d);
   }
   if (locations_.empty()) throw InputError(dir.string() + ": the shards hold no documents");
 }

@@ -121,6 +121,7 @@ ShardReader::ShardReader(const fs::path& path) : path_(path) {
   if (h.version == 0) fail("format version 0");
   if (h.id_width != 2 && h.id_width != 4) fail("id width " + std::to_string(h.id_width) + " (expected 2 or 4)");
   if (h.vocab_size == 0) fail("vocabulary size 0 (the shard was never finished)");
+  if (h.vocab_size > static_cast<uint32_t>(INT32_MAX)) fail("vocabulary size " + std::to_string(h.vocab_size) + " (ids are 31-bit)");
   if (h.tokens_offset != kShardHeaderBytes) fail("unexpected token data offset");
   if (h.tokens > (size / h.id_width) || h.index_offset != kShardHeaderBytes + h.tokens * h.id_width) {
     fail("token count does not match the index offset");
@@ -173,6 +174,31 @@ std::vector<int32_t> ShardReader::document(uint64_t i) const {
     ids[k] = static_cast<int32_t>(v);
   }
   return ids;
+}
+
+ShardIndex parse_shard_index(const Json& index, const std::string& origin) {
+  const auto fail = [&](const std::string& why) { return InputError(origin + ": malformed index: " + why); };
+  if (!index.is_object()) throw fail("not a JSON object");
+  ShardIndex out;
+  const auto vocab = index.find("vocab_size");
+  if (vocab == index.end() || !vocab->is_number_unsigned() || vocab->get<uint64_t>() == 0 ||
+      vocab->get<uint64_t>() > static_cast<uint64_t>(INT32_MAX)) {
+    throw fail("vocab_size must be an integer from 1 to 2^31 - 1");
+  }
+  out.vocab_size = vocab->get<int64_t>();
+  const auto shards = index.find("shards");
+  if (shards == index.end() || !shards->is_array()) throw fail("shards must be a list");
+  for (const auto& s : *shards) {
+    const auto file = s.is_object() ? s.find("file") : s.end();
+    if (!s.is_object() || file == s.end() || !file->is_string()) throw fail("each shard needs a file name");
+    const std::string name = file->get<std::string>();
+    if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
+        name.find('\0') != std::string::npos) {
+      throw fail("shard file '" + name + "' is not a plain file name in the shard directory");
+    }
+    out.files.push_back(name);
+  }
+  return out;
 }
 
 ShardSetWriter::ShardSetWriter(fs::path dir, int64_t vocab_size, uint64_t max_tokens_per_shard)

@@ -119,15 +119,7 @@ const icu::Normalizer2& nfd() {
 }
 
 std::vector<std::string> read_vocab(const fs::path& path) {
-  std::istringstream in(read_file(path, "vocabulary"));
-  std::vector<std::string> vocab;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    vocab.push_back(line);
-  }
-  if (vocab.empty()) throw InputError(path.string() + ": empty vocabulary");
-  return vocab;
+  return parse_vocab(read_file(path, "vocabulary"), path.string());
 }
 
 // A special token in tokenizer_config.json: a string or {"content": "..."}.
@@ -166,36 +158,53 @@ int32_t WordPieceTokenizer::id_of(const std::string& piece, const std::string& o
   return it->second;
 }
 
+std::vector<std::string> parse_vocab(const std::string& text, const std::string& origin) {
+  std::istringstream in(text);
+  std::vector<std::string> vocab;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    vocab.push_back(line);
+  }
+  if (vocab.empty()) throw InputError(origin + ": empty vocabulary");
+  if (vocab.size() > static_cast<size_t>(INT32_MAX)) throw InputError(origin + ": vocabulary too large");
+  return vocab;
+}
+
+WordPieceOptions wordpiece_options_from_hf_config(const Json& cfg, const std::string& origin) {
+  WordPieceOptions o;
+  if (!cfg.is_object()) throw InputError(origin + ": not a JSON object");
+  try {
+    if (auto it = cfg.find("tokenizer_class"); it != cfg.end() && it->is_string()) {
+      const auto cls = it->get<std::string>();
+      if (cls.find("Bert") == std::string::npos) {
+        throw InputError(origin + ": tokenizer_class " + cls +
+                         " is not supported (BertTokenizer and DistilBertTokenizer are)");
+      }
+    }
+    if (auto it = cfg.find("do_lower_case"); it != cfg.end() && !it->is_null()) o.lowercase = it->get<bool>();
+    if (auto it = cfg.find("strip_accents"); it != cfg.end() && !it->is_null()) o.strip_accents = it->get<bool>() ? 1 : 0;
+    if (auto it = cfg.find("tokenize_chinese_chars"); it != cfg.end() && !it->is_null()) o.chinese_chars = it->get<bool>();
+    if (auto it = cfg.find("do_basic_tokenize"); it != cfg.end() && it->is_boolean() && !it->get<bool>()) {
+      throw InputError(origin + ": do_basic_tokenize false is not supported");
+    }
+    special_token(cfg, "unk_token", o.unk);
+    special_token(cfg, "cls_token", o.cls);
+    special_token(cfg, "sep_token", o.sep);
+    special_token(cfg, "pad_token", o.pad);
+    special_token(cfg, "mask_token", o.mask);
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(origin + ": " + e.what());
+  }
+  return o;
+}
+
 std::unique_ptr<WordPieceTokenizer> WordPieceTokenizer::from_hf_dir(const fs::path& dir) {
   const fs::path vocab_path = dir / "vocab.txt";
   if (!fs::exists(vocab_path)) throw InputError(dir.string() + ": no vocab.txt (not a WordPiece tokenizer directory)");
   WordPieceOptions o;
   const fs::path cfg_path = dir / "tokenizer_config.json";
-  if (fs::exists(cfg_path)) {
-    const Json cfg = read_json_file(cfg_path);
-    try {
-      if (auto it = cfg.find("tokenizer_class"); it != cfg.end() && it->is_string()) {
-        const auto cls = it->get<std::string>();
-        if (cls.find("Bert") == std::string::npos) {
-          throw InputError(cfg_path.string() + ": tokenizer_class " + cls +
-                           " is not supported (BertTokenizer and DistilBertTokenizer are)");
-        }
-      }
-      if (auto it = cfg.find("do_lower_case"); it != cfg.end() && !it->is_null()) o.lowercase = it->get<bool>();
-      if (auto it = cfg.find("strip_accents"); it != cfg.end() && !it->is_null()) o.strip_accents = it->get<bool>() ? 1 : 0;
-      if (auto it = cfg.find("tokenize_chinese_chars"); it != cfg.end() && !it->is_null()) o.chinese_chars = it->get<bool>();
-      if (auto it = cfg.find("do_basic_tokenize"); it != cfg.end() && it->is_boolean() && !it->get<bool>()) {
-        throw InputError(cfg_path.string() + ": do_basic_tokenize false is not supported");
-      }
-      special_token(cfg, "unk_token", o.unk);
-      special_token(cfg, "cls_token", o.cls);
-      special_token(cfg, "sep_token", o.sep);
-      special_token(cfg, "pad_token", o.pad);
-      special_token(cfg, "mask_token", o.mask);
-    } catch (const nlohmann::json::exception& e) {
-      throw InputError(cfg_path.string() + ": " + e.what());
-    }
-  }
+  if (fs::exists(cfg_path)) o = wordpiece_options_from_hf_config(read_json_file(cfg_path), cfg_path.string());
   return std::make_unique<WordPieceTokenizer>(read_vocab(vocab_path), o, vocab_path.string());
 }
 

@@ -49,8 +49,9 @@ void merge_at(Json& base, const Json& patch, const std::string& origin, const st
 
 }  // namespace
 
-Json read_json_file(const std::filesystem::path& path) {
-  const std::string text = read_file(path);
+Json read_json_file(const std::filesystem::path& path) { return parse_json_text(read_file(path), path.string()); }
+
+Json parse_json_text(const std::string& text, const std::string& origin) {
   try {
     return Json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
@@ -66,8 +67,10 @@ Json read_json_file(const std::filesystem::path& path) {
     }
     std::string what = e.what();
     const auto pos = what.find("syntax error");
-    throw InputError(path.string() + ":" + std::to_string(line) + ":" + std::to_string(column) +
+    throw InputError(origin + ":" + std::to_string(line) + ":" + std::to_string(column) +
                      ": invalid JSON: " + (pos == std::string::npos ? what : what.substr(pos)));
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double (1e999)
+    throw InputError(origin + ": invalid JSON: " + e.what());
   }
 }
 

@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 
+#include "kdtext/io/checkpoint_meta.h"
 #include "kdtext/io/safetensors.h"
 #include "kdtext/model/bert.h"
 #include "kdtext/text/tokenizer.h"
@@ -18,8 +19,6 @@
 
 namespace kdtext::io {
 
-inline constexpr int kCheckpointFormatVersion = 1;
-inline constexpr const char* kCheckpointMetaFile = "kdtext.json";
 
 struct CheckpointInfo {
   std::string stage;        // which stage wrote it (pretrain, finetune, ...)

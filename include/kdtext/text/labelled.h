@@ -48,6 +48,11 @@ struct LabelledData {
 // unless bad_lines=skip.
 LabelledData read_labelled(const std::string& path, const LabelledFormat& format, bool need_labels);
 
+// The records of `text`, the whole content of `source`, in `format` (tsv,
+// csv, jsonl or lines; not auto): what read_labelled does after reading the file.
+LabelledData parse_labelled(const std::string& text, const std::string& source, const std::string& format,
+                            const LabelledFormat& format_options, bool need_labels);
+
 // The records of `text`, a run of whole lines of `source` whose first is line
 // `first_line` there, in a format with one record per line (format.format:
 // "lines" or "jsonl"; anything else is a ConfigError). Errors and line numbers

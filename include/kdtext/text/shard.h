@@ -69,6 +69,15 @@ class ShardReader {
   std::vector<uint64_t> offsets_;
 };
 
+// index.json of a shard directory: the vocabulary size and the shard files
+// (plain file names inside the directory).
+struct ShardIndex {
+  int64_t vocab_size = 0;
+  std::vector<std::string> files;
+};
+// Validates an index.json; throws InputError naming `origin` and the key.
+ShardIndex parse_shard_index(const Json& index, const std::string& origin);
+
 // A directory of shards with an index.json, rolling to a new shard after
 // `max_tokens_per_shard` tokens.
 class ShardSetWriter {

@@ -28,6 +28,13 @@ struct WordPieceOptions {
 Json to_json(const WordPieceOptions& o);
 WordPieceOptions wordpiece_options_from_json(const JsonFields& f);
 
+// vocab.txt: one piece per line (CRLF accepted). Throws InputError naming
+// `origin` when it is empty.
+std::vector<std::string> parse_vocab(const std::string& text, const std::string& origin);
+// The options of a Hugging Face tokenizer_config.json. Throws InputError
+// naming `origin` on a wrong type or an unsupported tokenizer.
+WordPieceOptions wordpiece_options_from_hf_config(const Json& config, const std::string& origin);
+
 class WordPieceTokenizer final : public Tokenizer {
  public:
   // `vocab[i]` is the piece of id i. Throws InputError when a special token is

@@ -17,6 +17,8 @@ using Json = nlohmann::json;
 // Parses a JSON file. Throws InputError naming the file (and line:column on a
 // syntax error) when it is missing or malformed.
 Json read_json_file(const std::filesystem::path& path);
+// The same for the content `text` of `origin`.
+Json parse_json_text(const std::string& text, const std::string& origin);
 
 // Overlays `patch` onto `base` recursively. Every key of `patch` must exist in
 // `base` (with a compatible type); otherwise throws ConfigError naming
