@@ -3,18 +3,21 @@
 # for SECONDS (default 60) over its seed corpus in tests/fuzz/corpus/<target>.
 # The corpus a run grows is kept in BUILD/corpus/<target> (next run continues
 # from it); a crashing input is written to BUILD/crashes/ and the script exits 1.
-#   usage: scripts/fuzz.sh [--build-dir DIR] [--jobs N] [SECONDS [TARGET...]]
+#   usage: scripts/fuzz.sh [--build-dir DIR] [--jobs N] [--runs N] [SECONDS [TARGET...]]
+# --runs N stops each target after N executions instead (SECONDS is then a cap).
 # Targets: safetensors json_configs labelled wordpiece cleaner shard.
 # Prints one line per target: executions, exec/s, coverage, corpus size, result.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=$ROOT/build-fuzz
 JOBS=1
+RUNS=-1
 while [ $# -gt 0 ]; do
   case "$1" in
     --build-dir) BUILD=$2; shift 2 ;;
     --jobs) JOBS=$2; shift 2 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    --runs) RUNS=$2; shift 2 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) break ;;
   esac
 done
@@ -39,7 +42,7 @@ run_one() {
   local t=$1 log=$BUILD/logs/$1.log
   mkdir -p "$BUILD/corpus/$t"
   # Grown corpus first (new units are written there), then the committed seeds.
-  if "$BUILD/fuzz_$t" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
+  if "$BUILD/fuzz_$t" -max_total_time="$SECONDS_EACH" -runs="$RUNS" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
        -print_final_stats=1 -artifact_prefix="$BUILD/crashes/$t-" \
        "$BUILD/corpus/$t" "$ROOT/tests/fuzz/corpus/$t" >"$log" 2>&1; then
     result=ok

@@ -13,6 +13,7 @@
 
 #include "kdtext/log.h"
 #include "kdtext/train/trainer.h"
+#include "kdtext/util/atomic.h"
 #include "kdtext/util/error.h"
 #include "kdtext/util/file.h"
 
@@ -70,7 +71,9 @@ void remove_partial_outputs(const fs::path& dir) {
     found.push_back(it->path());
     it.disable_recursion_pending();
   }
-  for (const auto& p : found) fs::remove_all(p, ec);
+  for (const auto& p : found) {
+    if (!restore_moved_aside(p)) fs::remove_all(p, ec);  // an .old- output whose replacement never arrived: back
+  }
   if (!found.empty()) log::info("removed ", found.size(), " leftover(s) of a killed run under ", dir.string());
 }
 }  // namespace

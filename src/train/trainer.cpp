@@ -16,6 +16,7 @@
 #include "kdtext/log.h"
 #include "kdtext/util/atomic.h"
 #include "kdtext/util/error.h"
+#include "kdtext/util/fault.h"
 #include "kdtext/util/progress.h"
 
 namespace kdtext::train {
@@ -443,6 +444,7 @@ class TrainingRun {
     for (size_t i = 0; i + static_cast<size_t>(o_.keep_last) < all.size(); ++i) {
       const fs::path away = all[i].string() + ".pruning-" + std::to_string(::getpid());
       fs::rename(all[i], away);
+      crash_point("prune.renamed");
       fs::remove_all(away);
     }
   }

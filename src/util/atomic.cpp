@@ -1,14 +1,17 @@
 #include "kdtext/util/atomic.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <regex>
 #include <system_error>
 
 #include "kdtext/util/error.h"
+#include "kdtext/util/fault.h"
 
 namespace kdtext {
 namespace fs = std::filesystem;
@@ -58,9 +61,11 @@ void AtomicFileWriter::commit() {
   if (!out_) throw std::runtime_error(path_.string() + ": write failed on close: " + std::strerror(errno));
   sync_path(tmp_);  // the data is on disk before the name points at it
   std::error_code ec;
+  crash_point("file.before_rename");
   fs::rename(tmp_, path_, ec);
   if (ec) throw std::runtime_error(path_.string() + ": cannot move temporary file into place: " + ec.message());
   committed_ = true;
+  crash_point("file.after_rename");
   sync_path(path_.has_parent_path() ? path_.parent_path() : fs::path("."));  // and the rename itself
 }
 
@@ -108,12 +113,27 @@ StagedDirectory::~StagedDirectory() {
 void StagedDirectory::commit() {
   sync_tree(staging_);
   std::error_code ec;
+  crash_point("dir.before_rename");
   fs::path old;
   if (fs::exists(final_, ec)) {
-    // Empty directories may be replaced without --overwrite.
+    // Swap the finished output with the old one in one atomic step: a kill
+    // leaves the old or the new output under the final name, never neither.
+    if (::renameat2(AT_FDCWD, staging_.c_str(), AT_FDCWD, final_.c_str(), RENAME_EXCHANGE) == 0) {
+      committed_ = true;
+      sync_path(final_.parent_path());
+      crash_point("dir.after_rename");
+      fs::remove_all(staging_, ec);  // now the old output; a leftover is removed by the next run
+      return;
+    }
+    if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) {
+      throw std::runtime_error(final_.string() + ": cannot swap in the finished output: " + std::strerror(errno));
+    }
+    // A filesystem without RENAME_EXCHANGE: two renames. A kill between them
+    // leaves only `<final>.old-PID`, which restore_moved_aside() puts back.
     old = final_.parent_path() / (final_.filename().string() + ".old-" + pid_suffix());
     fs::rename(final_, old, ec);
     if (ec) throw std::runtime_error(final_.string() + ": cannot move old output aside: " + ec.message());
+    crash_point("dir.old_aside");
   }
   fs::rename(staging_, final_, ec);
   if (ec) {
@@ -122,7 +142,20 @@ void StagedDirectory::commit() {
   }
   committed_ = true;
   sync_path(final_.parent_path());
+  crash_point("dir.after_rename");
   if (!old.empty()) fs::remove_all(old, ec);
+}
+
+bool restore_moved_aside(const fs::path& old) {
+  static const std::regex kOld(R"((.+)\.old-[0-9]+)");
+  std::smatch m;
+  const std::string name = old.filename().string();
+  if (!std::regex_match(name, m, kOld)) return false;
+  const fs::path final_path = old.parent_path() / m[1].str();
+  std::error_code ec;
+  if (fs::exists(final_path, ec)) return false;
+  fs::rename(old, final_path, ec);
+  return !ec;
 }
 
 }  // namespace kdtext

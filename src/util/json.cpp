@@ -2,6 +2,7 @@
 
 #include "kdtext/util/file.h"
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -76,6 +77,17 @@ Json parse_json_text(const std::string& text, const std::string& origin) {
 
 void merge_config(Json& base, const Json& patch, const std::string& origin) {
   merge_at(base, patch, origin, "");
+}
+
+bool JsonFields::fits_integer(const Json& v, int64_t lo, uint64_t hi) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>() <= hi;
+  if (v.is_number_integer()) {
+    const int64_t i = v.get<int64_t>();
+    return i >= lo && (i < 0 || static_cast<uint64_t>(i) <= hi);
+  }
+  if (!v.is_number_float()) return true;  // not a number: get<T>() throws, a type error
+  const double d = v.get<double>();
+  return std::isfinite(d) && std::trunc(d) == d && d >= static_cast<double>(lo) && d < static_cast<double>(hi);
 }
 
 JsonFields::JsonFields(const Json& object, std::string prefix)

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "kdtext/io/safetensors.h"
+#include "kdtext/model/config.h"
 #include "kdtext/text/labelled.h"
 #include "kdtext/text/shard.h"
 #include "kdtext/util/error.h"
@@ -80,4 +81,27 @@ TEST(FuzzRegressions, ShardVocabularyBeyondInt32IsRefused) {
   write_file(dir / "s.kdts", bytes);
   const std::string msg = input_error([&] { text::ShardReader r(dir / "s.kdts"); });
   EXPECT_NE(msg.find("s.kdts: not a valid kdtext token shard: vocabulary size 2147483664"), std::string::npos) << msg;
+}
+
+// fuzz_json_configs: an integer key given a float beyond the integer's range
+// (3.01e20 for an int64) was converted with undefined behaviour (UBSan:
+// "outside the range of representable values"); fractions were truncated.
+TEST(FuzzRegressions, IntegerKeysRefuseFloatsOutOfRangeOrWithAFraction) {
+  const auto error = [](const std::string& json) {
+    try {
+      model::bert_config_from_json(Json::parse(json), "config.json");
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no ConfigError)");
+  };
+  for (const char* bad : {"3.01111e+20", "1e300", "64.5", "-9.3e18", "9223372036854775808"}) {
+    const std::string msg = error(std::string("{\"hidden_size\": ") + bad + "}");
+    EXPECT_NE(msg.find("hidden_size"), std::string::npos) << bad << ": " << msg;
+    EXPECT_NE(msg.find("integer"), std::string::npos) << bad << ": " << msg;
+  }
+  // An integral float is the integer it spells (transformers' configs may write 512.0).
+  auto c = model::bert_config_from_json(Json::parse(R"({"hidden_size": 64.0, "num_attention_heads": 4,
+      "intermediate_size": 128})"), "config.json");
+  EXPECT_EQ(c.hidden_size, 64);
 }

@@ -59,8 +59,11 @@ class StagedDirectory {
   // Where to write while staging.
   const std::filesystem::path& path() const { return staging_; }
   const std::filesystem::path& final_path() const { return final_; }
-  // Moves the staged directory into place (replacing an old one when
-  // overwriting). After this, destruction leaves it alone.
+  // Moves the staged directory into place. An old one is swapped out in one
+  // atomic step (renameat2 RENAME_EXCHANGE) and then deleted; where the
+  // filesystem cannot swap, it is renamed to `<final>.old-<pid>` first
+  // (restore_moved_aside puts it back after a kill). After this,
+  // destruction leaves the output alone.
   void commit();
 
  private:
@@ -70,5 +73,9 @@ class StagedDirectory {
   bool committed_ = false;
   std::optional<DirectoryLock> lock_;
 };
+
+// `old` named `<final>.old-<pid>` by a commit killed between its two renames:
+// moves it back to `<final>` when that does not exist. True when restored.
+bool restore_moved_aside(const std::filesystem::path& old);
 
 }  // namespace kdtext

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <filesystem>
+#include <limits>
+#include <type_traits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +36,14 @@ class JsonFields {
   void get(const char* key, T& out) const {
     auto it = object_.find(key);
     if (it == object_.end()) return;  // keep the default
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      // A JSON number outside T (or with a fraction) is a type error, not a
+      // silent wrap or an undefined float-to-integer conversion.
+      if (!fits_integer(*it, static_cast<int64_t>(std::numeric_limits<T>::min()),
+                        static_cast<uint64_t>(std::numeric_limits<T>::max()))) {
+        throw_type_error(key, type_name_of<T>(), *it);
+      }
+    }
     try {
       out = it->template get<T>();
     } catch (const nlohmann::json::exception&) {
@@ -74,6 +84,8 @@ class JsonFields {
     else if constexpr (std::is_same_v<T, std::vector<std::string>>) return "a list of strings";
     else return "a value of another type";
   }
+  // `v` is an integer (or an integral float) within [lo, hi].
+  static bool fits_integer(const Json& v, int64_t lo, uint64_t hi);
   [[noreturn]] void throw_type_error(const char* key, const char* expected, const Json& got) const;
   [[noreturn]] void throw_choice_error(const char* key, const std::string& choices, const std::string& got) const;
 
