@@ -31,7 +31,15 @@ class TaskDistill final : public DistillBase {
         dev_(read_set(c, c.dev, labels_, *tokenizer_, max_len_)) {
     if (batches_.data().size() == 0 || dev_.size() == 0) throw InputError("distill: empty training or dev data");
     logit_cache_.resize(batches_.data().size());
-    if (!c.teacher_logits.empty()) fill_logit_cache_from_file();
+    if (!c.teacher_logits.empty()) {
+      fill_logit_cache_from_file();
+    } else if (cacheable()) {
+      // All at once, before the first step, in batches of their own: an
+      // example's logits then never depend on the training batch it first
+      // met or on the step a run was resumed at (resume stays bit-exact).
+      fill_logit_cache(teacher_logits_on_training_set());
+      log::info("teacher logits computed for ", batches_.data().size(), " training examples");
+    }
   }
 
   bool intermediate_only() const { return c_.loss.intermediate_only(); }
@@ -78,13 +86,14 @@ class TaskDistill final : public DistillBase {
   }
 
  private:
-  // Teacher outputs without gradients; logits cached per example when only
-  // they are needed (the teacher then runs once per example, not per epoch).
+  // Only the teacher's logits are needed: computed once per example.
+  bool cacheable() const { return c_.cache_teacher_logits && !objective_->needs_teacher_internals(); }
+
+  // Teacher outputs without gradients; the cached logits when only they are needed.
   distill::ModelOutputs teacher_outputs(const std::vector<size_t>& rows, const torch::Tensor& ids,
                                         const torch::Tensor& mask, const torch::Tensor& seg) {
     distill::ModelOutputs t;
-    const bool cacheable = c_.cache_teacher_logits && !objective_->needs_teacher_internals();
-    bool cached = cacheable;
+    bool cached = cacheable();
     for (size_t r : rows) cached = cached && logit_cache_[r].defined();
     if (cached) {
       std::vector<torch::Tensor> parts;
@@ -95,11 +104,16 @@ class TaskDistill final : public DistillBase {
     torch::NoGradGuard no_grad;
     t.encoder = teacher_->encode(ids, mask, seg, objective_->forward_options());
     t.logits = teacher_->classify(t.encoder.pooled).to(torch::kFloat32);
-    if (cacheable) {
-      auto cpu = t.logits.to(torch::kCPU);
-      for (size_t i = 0; i < rows.size(); ++i) logit_cache_[rows[i]] = cpu[static_cast<int64_t>(i)].clone();
-    }
     return t;
+  }
+
+  torch::Tensor teacher_logits_on_training_set() {
+    torch::NoGradGuard no_grad;  // plain tensors: they meet the student's graph in the loss
+    return infer::predict_logits(*teacher_, batches_.data().inputs, c_.batch_size, device_);
+  }
+
+  void fill_logit_cache(const torch::Tensor& logits) {
+    for (size_t i = 0; i < logit_cache_.size(); ++i) logit_cache_[i] = logits[static_cast<int64_t>(i)].clone();
   }
 
   // Teacher logits on the whole training set from `teacher_logits`, or
@@ -131,12 +145,11 @@ class TaskDistill final : public DistillBase {
       }
     }
     if (!logits.defined()) {
-      torch::NoGradGuard no_grad;  // plain tensors: they meet the student's graph in the loss
-      logits = infer::predict_logits(*teacher_, inputs, c_.batch_size, device_);
+      logits = teacher_logits_on_training_set();
       io::save_safetensors(file, {{"logits", logits}}, key);
       log::info("teacher logits for ", inputs.size(), " training examples written to ", file.string());
     }
-    for (size_t i = 0; i < inputs.size(); ++i) logit_cache_[i] = logits[static_cast<int64_t>(i)].clone();
+    fill_logit_cache(logits);
   }
 
   // The weighted layer-wise loss on dev, per example.

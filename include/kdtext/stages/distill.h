@@ -27,7 +27,7 @@ struct DistillConfig : SupervisedRunOptions {
   int64_t validation_every = 50;     // general: every N-th document is held out
   int64_t eval_sequences = 64;       // general: held-out sequences scored at each evaluation
   text::MaskingOptions masking;      // general with loss.mlm_weight > 0
-  bool cache_teacher_logits = true;  // reuse teacher logits after the first epoch (output/hard terms only)
+  bool cache_teacher_logits = true;  // teacher logits computed once, before training (output/hard terms only)
   std::string teacher_logits;        // task: a file caching the teacher's logits on the training set across runs
                                      // (computed once, reused while teacher, data and max_len match)
   std::string store;                 // general: keep the run under <store>/general-<key> and reuse a finished

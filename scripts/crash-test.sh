@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# The crash campaign: kills kdtext-pretrain, kdtext-finetune and kdtext-distill
+# with SIGKILL, at random moments and at the commit points of a checkpoint
+# (KDTEXT_CRASH_AT, util/fault.h: before/after each rename, while pruning),
+# resumes each run until it finishes, and checks after every kill and at the end:
+#   - every checkpoint left is complete (model.safetensors, config, training
+#     state) or absent; best/ and final/ likewise;
+#   - once the run has finished, no leftovers (.partial-, .old-, .tmp-,
+#     .pruning-, .replaced- entries, the .lock file);
+#   - final/model.safetensors byte-identical to an uninterrupted run's.
+#   usage: scripts/crash-test.sh [--short] [--seed N] [--work DIR] [--bin DIR]
+# --short (CI): 2 random kills and 4 commit-point kills per stage. Without it:
+# 8 random kills and 6 points x 3 occurrences per stage. Prints one line per
+# trial and a summary; exits 1 if any check fails.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN=${KDTEXT_BIN_DIR:-$ROOT/build/bin}
+WORK=$ROOT/build/crash-test
+SHORT=0
+SEED=${RANDOM}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --short) SHORT=1; shift ;;
+    --seed) SEED=$2; shift 2 ;;
+    --work) WORK=$2; shift 2 ;;
+    --bin) BIN=$2; shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "crash-test.sh: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+RANDOM=$SEED
+for b in kdtext-preprocess kdtext-pretrain kdtext-finetune kdtext-build-student kdtext-distill; do
+  [ -x "$BIN/$b" ] || { echo "crash-test.sh: $BIN/$b not built (scripts/setup.sh)" >&2; exit 2; }
+done
+rm -rf "$WORK"
+mkdir -p "$WORK"
+LOG=$WORK/log
+: >"$LOG"
+say() { echo "$*"; }
+failures=0
+trials=0
+kills=0
+fail() { say "  FAIL: $*"; failures=$((failures + 1)); }
+
+# --- the three runs, small enough for seconds each --------------------------
+STEPS=64
+COMMON=(--max-steps $STEPS --save-every 8 --threads 1 --quiet)
+"$BIN/kdtext-preprocess" "$ROOT/data/corpus" -o "$WORK/prep" --vocab-size 400 --quiet >>"$LOG" 2>&1
+# Sets CMD to the command line of STAGE writing OUT (a plain command, so
+# `"${CMD[@]}" &` gives the process itself in $!).
+stage_cmd() {  # STAGE OUT [extra flags...]
+  local stage=$1 out=$2
+  shift 2
+  case "$stage" in
+    pretrain) CMD=("$BIN/kdtext-pretrain" "$WORK/prep" -o "$out" --model bert-tiny --max-len 64 --batch-size 16 \
+                --lr 2e-3 "${COMMON[@]}" "$@") ;;
+    finetune) CMD=("$BIN/kdtext-finetune" --from "$WORK/ref-pretrain/final" --train "$ROOT/data/task/train.tsv" \
+                --dev "$ROOT/data/task/dev.tsv" -o "$out" --batch-size 16 --lr 1e-3 --max-len 48 \
+                --eval-every 8 "${COMMON[@]}" "$@") ;;
+    distill) CMD=("$BIN/kdtext-distill" --teacher "$WORK/ref-finetune/best" --student "$WORK/student-init" \
+               --train "$ROOT/data/task/train.tsv" --dev "$ROOT/data/task/dev.tsv" -o "$out" --batch-size 16 \
+               --max-len 48 --eval-every 8 "${COMMON[@]}" "$@") ;;
+  esac
+}
+run_stage() { stage_cmd "$@"; "${CMD[@]}"; }
+
+# Starts STAGE writing OUT in the background and kills it with SIGKILL after
+# a random delay of up to SPAN seconds. Prints what happened.
+kill_after_random_delay() {  # SPAN STAGE OUT [extra flags...]
+  local span=$1 delay pid
+  shift
+  delay=$(awk -v r=$RANDOM -v s="$span" 'BEGIN { printf "%.2f", 0.2 + (r / 32767) * s * 0.9 }')
+  stage_cmd "$@"
+  "${CMD[@]}" >>"$LOG" 2>&1 &
+  pid=$!
+  sleep "$delay"
+  if kill -9 $pid 2>/dev/null; then echo "killed after ${delay}s"; else echo "finished before ${delay}s"; fi
+  wait $pid 2>/dev/null || true
+}
+
+# --- checks ---------------------------------------------------------------------
+LEFTOVER='.*\.(partial|old|tmp|pruning|replaced)-[0-9]+'
+check_complete() {  # OUT: every checkpoint present is whole
+  local out=$1 d
+  for d in "$out"/checkpoints/step-*; do
+    [ -e "$d" ] || continue
+    [[ "$(basename "$d")" =~ ^step-[0-9]{8}$ ]] || continue
+    for f in model.safetensors config.json kdtext.json training_state/state.json training_state/optimizer.pt; do
+      [ -s "$d/$f" ] || fail "$d: $f missing or empty"
+    done
+  done
+  for d in "$out/best" "$out/final"; do
+    [ -e "$d" ] || continue
+    for f in model.safetensors config.json kdtext.json; do [ -s "$d/$f" ] || fail "$d: $f missing or empty"; done
+  done
+}
+check_finished() {  # OUT REFERENCE
+  local out=$1 ref=$2 left
+  check_complete "$out"
+  left=$( (find "$out" -regextype posix-extended -regex "$LEFTOVER"; \
+           find "$(dirname "$out")" -maxdepth 1 -regextype posix-extended \
+                \( -regex "$out$LEFTOVER" -o -name "$(basename "$out").lock" \)) | head -5)
+  [ -z "$left" ] || fail "leftovers after the run finished: $left"
+  if [ ! -f "$out/final/model.safetensors" ]; then
+    fail "$out: no final/model.safetensors"
+  elif ! cmp -s "$out/final/model.safetensors" "$ref/final/model.safetensors"; then
+    fail "$out/final/model.safetensors differs from the uninterrupted run's"
+  fi
+}
+
+# Continues a killed run to the end: --resume when it has a checkpoint,
+# otherwise a fresh start over it (--overwrite), as a user would.
+finish_run() {  # STAGE OUT
+  local stage=$1 out=$2 rc=0
+  run_stage "$stage" "$out" --resume >>"$LOG" 2>&1 || rc=$?
+  if [ $rc -eq 2 ] && tail -3 "$LOG" | grep -q "no resumable checkpoint"; then
+    rc=0
+    run_stage "$stage" "$out" --overwrite >>"$LOG" 2>&1 || rc=$?
+  fi
+  [ $rc -eq 0 ] || fail "$stage: the run after the kill exited $rc (see $LOG)"
+}
+
+campaign() {  # STAGE
+  local stage=$1 ref=$WORK/ref-$1 out=$WORK/run-$1 t0 span n point k rc
+  t0=$(date +%s.%N)
+  run_stage "$stage" "$ref" >>"$LOG" 2>&1 || { fail "$stage: the uninterrupted run failed (see $LOG)"; return; }
+  span=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+  say "$stage: uninterrupted run ${span}s, $(ls "$ref/checkpoints" | wc -l) checkpoint(s) kept"
+  n=$([ $SHORT = 1 ] && echo 2 || echo 8)
+  for ((k = 1; k <= n; k++)); do
+    trials=$((trials + 1))
+    local what more
+    what=$(kill_after_random_delay "$span" "$stage" "$out" --overwrite)
+    [[ "$what" == killed* ]] && kills=$((kills + 1))
+    check_complete "$out"
+    if [ $((k % 2)) = 0 ]; then  # every other trial: a second kill while resuming
+      more=$(kill_after_random_delay "$span" "$stage" "$out" --resume)
+      [[ "$more" == killed* ]] && kills=$((kills + 1))
+      what+="; resuming: $more"
+      check_complete "$out"
+    fi
+    finish_run "$stage" "$out"
+    check_finished "$out" "$ref"
+    say "  random kill $k: $what: resumed, final weights $(cmp -s "$out/final/model.safetensors" "$ref/final/model.safetensors" && echo identical || echo DIFFERENT)"
+  done
+  local points=(file.before_rename file.after_rename dir.before_rename dir.after_rename dir.old_aside prune.renamed)
+  local occurrences=(1 3 7)
+  [ $SHORT = 1 ] && points=(file.before_rename dir.after_rename prune.renamed '*') && occurrences=(2)
+  for point in "${points[@]}"; do
+    for k in "${occurrences[@]}"; do
+      trials=$((trials + 1))
+      rc=0
+      KDTEXT_CRASH_AT="$point:$k" run_stage "$stage" "$out" --overwrite >>"$LOG" 2>&1 || rc=$?
+      local what="reached, SIGKILL"
+      if [ $rc -eq 137 ]; then kills=$((kills + 1)); elif [ $rc -eq 0 ]; then what="not reached ($k times), run finished"; else fail "$stage at $point:$k: exit $rc"; fi
+      check_complete "$out"
+      finish_run "$stage" "$out"
+      check_finished "$out" "$ref"
+      say "  at $point #$k: $what: final weights $(cmp -s "$out/final/model.safetensors" "$ref/final/model.safetensors" && echo identical || echo DIFFERENT)"
+    done
+  done
+}
+
+say "crash campaign (seed $SEED, $([ $SHORT = 1 ] && echo short || echo full)); commands and errors in $LOG"
+campaign pretrain
+campaign finetune
+"$BIN/kdtext-build-student" --teacher "$WORK/ref-finetune/best" --layers 1 --hidden 32 --heads 2 \
+  --intermediate 64 -o "$WORK/student-init" --quiet >>"$LOG" 2>&1
+campaign distill
+say "trials: $trials, processes killed: $kills, failed checks: $failures"
+[ $failures -eq 0 ]
