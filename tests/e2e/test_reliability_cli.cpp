@@ -214,45 +214,7 @@ TEST(Reliability, ResumeRefusesChangedSettingsUnlessAccepted) {
 }
 
 // Readers never lose data silently; each bad input names the file (and line).
-TEST(Reliability, BadInputsAreRefusedNamingTheFileAndLine) {
-  TempDir dir;
-  const auto& p = pipeline();
-  const std::string model = bin("kdtext-classify") + " -m " + quote((p.ft / "best").string()) + " --quiet ";
-  write_file(dir / "header-only.tsv", "label\ttext\n");
-  write_file(dir / "quote.csv", "label,text\nsports,\"The striker scored\ncooking,\"Slow\" soup\nsports,Goal\n");
-  write_file(dir / "utf8.tsv", "label\ttext\nsports\tGoal!\ncooking\tSoup \xC3\x28 bad\n");
-  struct Case {
-    std::string what, command;
-    int exit_code;
-    std::string message;
-  };
-  const std::vector<Case> cases = {
-      {"a directory as input", model + quote(dir.path().string()) + " --eval -o " + quote((dir / "o1.tsv").string()),
-       1, dir.path().string() + ": is a directory"},
-      {"a header-only file with --eval",
-       model + quote((dir / "header-only.tsv").string()) + " --eval -o " + quote((dir / "o2.tsv").string()), 1,
-       "header-only.tsv: no labelled examples to evaluate"},
-      {"a named column that the header lacks",
-       model + quote((source_dir() / "data" / "task" / "test.tsv").string()) + " --text-column body -o " +
-           quote((dir / "o3.tsv").string()),
-       2, "text_column 'body' is not in the first row (label, text)"},
-      {"an unterminated quote in a CSV",
-       model + quote((dir / "quote.csv").string()) + " --eval -o " + quote((dir / "o4.tsv").string()), 1,
-       "quote.csv:3: text after the closing quote of a field that opened on line 2"},
-      {"invalid UTF-8 in training data",
-       bin("kdtext-finetune") + " --from " + quote((p.mlm / "final").string()) + " --train " +
-           quote((dir / "utf8.tsv").string()) + " --dev " + quote((dir / "utf8.tsv").string()) + " -o " +
-           quote((dir / "ft").string()),
-       1, "utf8.tsv:3: invalid UTF-8"},
-  };
-  for (const auto& c : cases) {
-    const auto r = run_command(c.command);
-    EXPECT_EQ(r.exit_code, c.exit_code) << c.what << "\n" << r.output;
-    EXPECT_NE(r.output.find(c.message), std::string::npos) << c.what << "\n" << r.output;
-  }
-  for (const char* out : {"o1.tsv", "o2.tsv", "o3.tsv", "o4.tsv"}) EXPECT_FALSE(fs::exists(dir / out)) << out;
-  EXPECT_FALSE(fs::exists(dir / "ft" / "checkpoints")) << "a refused run trained";
-}
+// The bad-input table is tests/e2e/test_bad_inputs_cli.cpp.
 
 // A damaged training state names its file instead of LibTorch's raw archive error.
 TEST(Reliability, AnEmptyOptimizerStateIsRefusedNamingIt) {
