@@ -58,7 +58,6 @@ run_one() {
          "${rate:-?}" "${cov:-?}" "$corp" "$result"
   [ "$result" = ok ]
 }
-export -f run_one 2>/dev/null || true
 printf '%-14s %5s %17s %9s  %9s  %12s  %s\n' target time executions rate coverage corpus result
 if [ "$JOBS" -gt 1 ]; then
   pids=()

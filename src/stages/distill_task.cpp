@@ -93,9 +93,7 @@ class TaskDistill final : public DistillBase {
   distill::ModelOutputs teacher_outputs(const std::vector<size_t>& rows, const torch::Tensor& ids,
                                         const torch::Tensor& mask, const torch::Tensor& seg) {
     distill::ModelOutputs t;
-    bool cached = cacheable();
-    for (size_t r : rows) cached = cached && logit_cache_[r].defined();
-    if (cached) {
+    if (cacheable()) {  // filled for every example before the first step
       std::vector<torch::Tensor> parts;
       for (size_t r : rows) parts.push_back(logit_cache_[r]);
       t.logits = torch::stack(parts).to(device_);
