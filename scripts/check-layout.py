@@ -16,11 +16,12 @@ ALLOWED = {
     "model": {"util"},
     "distill": {"model", "util", "log"},
     "io": {"model", "text", "util", "log"},
-    "train": {"io", "model", "util", "log"},
+    "train": {"dist", "io", "model", "util", "log"},
     "infer": {"io", "model", "text", "eval", "util", "log"},
     "augment": {"model", "text", "util", "log"},
-    "cli": {"util", "log"},
-    "stages": {"augment", "cli", "distill", "eval", "infer", "io", "log", "model", "text", "train", "util"},
+    "dist": {"util", "log"},
+    "cli": {"dist", "util", "log"},
+    "stages": {"augment", "cli", "dist", "distill", "eval", "infer", "io", "log", "model", "text", "train", "util"},
 }
 MAX_STAGE_FILE_LINES = 220
 MAX_FUNCTION_LINES = 90

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <iostream>
 
+#include "kdtext/dist/group.h"
 #include "kdtext/log.h"
 #include "kdtext/util/error.h"
 #include "kdtext/version.h"
@@ -207,6 +208,7 @@ int StageApp::run(int argc, char** argv, const std::function<void(const RunConte
   // with its path like a full disk, instead of killing the process silently.
   ::signal(SIGXFSZ, SIG_IGN);
   RunContext ctx;
+  dist::World world;
   try {
     ctx.config = resolve_parsed();
     if (dump_config_) {
@@ -214,7 +216,15 @@ int StageApp::run(int argc, char** argv, const std::function<void(const RunConte
       return 0;
     }
     ctx.runtime = runtime_options_from_json(JsonFields(ctx.config.at("run"), "run"));
+    world = dist::detect_world();
+    if (world.distributed() && !data_parallel_) {
+      throw ConfigError("kdtext-" + stage_ + " runs as one process, but " + world.launcher + " started " +
+                        std::to_string(world.size) + " (data-parallel runs: pretrain, finetune, distill)");
+    }
+    std::vector<std::string> notes;
+    ctx.runtime = for_process(ctx.runtime, world, notes);
     ctx.device = apply_runtime(stage_, ctx.runtime);
+    for (const auto& n : notes) log::info("data-parallel: ", n);
   } catch (const ConfigError& e) {
     std::cerr << "kdtext-" << stage_ << ": error: " << e.what() << std::endl;
     return 2;
@@ -222,7 +232,21 @@ int StageApp::run(int argc, char** argv, const std::function<void(const RunConte
     std::cerr << "kdtext-" << stage_ << ": error: " << e.what() << std::endl;
     return 1;
   }
+  const int code = run_body(ctx, world, body);
+  // One process of several that failed alone ends the others (they would
+  // wait for it in their next collective); agreed ends (success, a signal
+  // every process stopped for) close the group normally.
+  if (code != 0 && code < 128 && dist::process_group() != nullptr) dist::process_group()->abort(code);
+  dist::set_process_group(nullptr);
+  return code;
+}
+
+int StageApp::run_body(const RunContext& ctx, const dist::World& world,
+                       const std::function<void(const RunContext&)>& body) {
   try {
+    if (world.distributed()) {
+      dist::set_process_group(dist::Group::connect(world, ctx.device, dist::timeout_from_environment()));
+    }
     body(ctx);
     return 0;
   } catch (const Interrupted& e) {
@@ -247,6 +271,7 @@ void add_data_format_flags(StageApp& app) {
 }
 
 void add_training_flags(StageApp& app, bool output_required) {
+  app.allow_data_parallel();
   app.option("-o,--output", "output", "Run directory", output_required);
   app.flag("overwrite", "overwrite", "Start over in a non-empty output directory");
   app.flag("resume", "resume", "Continue from the newest checkpoint in the output directory");

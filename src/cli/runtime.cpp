@@ -122,6 +122,29 @@ int effective_threads(const RuntimeOptions& o) {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
+RuntimeOptions for_process(RuntimeOptions o, const dist::World& w, std::vector<std::string>& notes) {
+  if (!w.distributed()) return o;
+  const std::string own = "cuda:" + std::to_string(w.local_rank);
+  if (o.device.rfind("cuda:", 0) == 0) {
+    throw ConfigError("--device " + o.device + ": with several processes give --device cuda (or auto); each "
+                      "process takes the GPU of its local rank (here " + own + ")");
+  }
+  if (o.device == "cuda" || (o.device == "auto" && cuda_device_count() > 0)) {
+    o.device = own;
+    notes.push_back("device " + own + " (local rank " + std::to_string(w.local_rank) + ")");
+  }
+  if (o.threads == 0 && w.local_size > 1) {
+    o.threads = std::max<int64_t>(1, effective_threads(o) / w.local_size);
+    notes.push_back(std::to_string(o.threads) + " thread(s): the cores shared by " + std::to_string(w.local_size) +
+                    " processes on this machine (--threads sets it)");
+  }
+  if (w.rank > 0) {
+    if (o.log_level != "debug" && o.log_level != "trace") o.log_level = "warn";
+    if (!o.log_file.empty()) o.log_file += ".rank-" + std::to_string(w.rank);
+  }
+  return o;
+}
+
 c10::Device apply_runtime(const std::string& stage, const RuntimeOptions& o) {
   if (o.threads < 0 || o.threads > 4096) {
     throw ConfigError("--threads: must be between 0 (all cores) and 4096, got " + std::to_string(o.threads));

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "distill_tasks.h"
+#include "kdtext/dist/group.h"
 #include "kdtext/log.h"
 #include "kdtext/util/atomic.h"
 #include "kdtext/util/error.h"
@@ -105,13 +106,14 @@ Json run_distill(const DistillConfig& config, torch::Device device) {
   auto task = make_distill_task(c, device);
   const auto topts = c.resolved_trainer(task->examples());
   task->set_total_steps(topts.max_steps);
-  const auto run_dir = c.begin_run(to_json(c), topts);
-  const auto& resume_from = run_dir->resume_from();
+  const auto run = c.begin_run(to_json(c), topts);
+  const auto& resume_from = run.resume_from;
   log::info("distill (", choice_name(c.mode, kDistillModes), "): ", task->examples(),
             general ? " sequences" : " training examples", " per epoch, ", topts.max_steps, " steps");
   train::Trainer trainer(topts, c.output, device, c.run.seed);
   const auto result = trainer.run(*task, resume_from);
   if (result.stopped) return Json{{"stopped_at_step", result.steps}};  // metrics.json marks a finished run
+  if (!dist::is_writer()) return Json{{"rank", dist::rank()}, {"steps", result.steps}};
 
   const fs::path out(c.output);
   Json metrics{{"mode", choice_name(c.mode, kDistillModes)}, {"best_checkpoint", (out / "best").string()},

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "distill_tasks.h"
+#include "kdtext/dist/group.h"
 #include "kdtext/log.h"
 #include "kdtext/text/feeds.h"
 #include "kdtext/train/objectives.h"
@@ -34,7 +35,8 @@ class GeneralDistill final : public DistillBase {
     if (max_len_ < 8) throw ConfigError("max_len: must be >= 8 for general distillation");
     stream_ = std::make_unique<text::MlmStream>(
         corpus, *tokenizer_,
-        text::MlmStreamOptions{max_len_, c.batch_size, c.validation_every, c.eval_sequences, c.run.seed, mlm(), c.masking},
+        text::MlmStreamOptions{max_len_, c.batch_size, c.validation_every, c.eval_sequences, c.run.seed, mlm(), c.masking,
+                               text::DataShard{dist::rank(), dist::world_size()}},
         c.shards);
     log::info("general distillation data: ", stream_->training_documents(), " training documents (~",
               stream_->sequences_per_epoch(), " sequences of ", max_len_, " per epoch), ",

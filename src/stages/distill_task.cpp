@@ -2,6 +2,7 @@
 #include <filesystem>
 
 #include "distill_tasks.h"
+#include "kdtext/dist/group.h"
 #include "kdtext/eval/metrics.h"
 #include "kdtext/infer/predict.h"
 #include "kdtext/io/safetensors.h"
@@ -27,7 +28,8 @@ text::EncodedSet read_set(const DistillConfig& c, const std::string& path, const
 class TaskDistill final : public DistillBase {
  public:
   TaskDistill(const DistillConfig& c, torch::Device device)
-      : DistillBase(c, device), batches_(read_set(c, c.train, labels_, *tokenizer_, max_len_), c.batch_size, c.run.seed),
+      : DistillBase(c, device), batches_(read_set(c, c.train, labels_, *tokenizer_, max_len_), c.batch_size, c.run.seed,
+                 text::DataShard{dist::rank(), dist::world_size()}),
         dev_(read_set(c, c.dev, labels_, *tokenizer_, max_len_)) {
     if (batches_.data().size() == 0 || dev_.size() == 0) throw InputError("distill: empty training or dev data");
     logit_cache_.resize(batches_.data().size());
@@ -50,6 +52,7 @@ class TaskDistill final : public DistillBase {
   train::StepOutput forward_step() override {
     const auto b = batches_.next();
     ++step_;
+    if (b.index.empty()) return {};  // data parallel: no rows of the epoch's short last batch for this process
     const auto ids = b.input_ids.to(device_), mask = b.attention_mask.to(device_), seg = b.token_type_ids.to(device_);
     const auto fo = objective_->forward_options();
     const auto teacher = teacher_outputs(b.index, ids, mask, seg);

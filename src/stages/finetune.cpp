@@ -4,6 +4,7 @@
 
 #include "kdtext/eval/metrics.h"
 #include "kdtext/infer/predict.h"
+#include "kdtext/dist/group.h"
 #include "kdtext/io/checkpoint.h"
 #include "kdtext/log.h"
 #include "kdtext/model/bert.h"
@@ -56,7 +57,7 @@ class FinetuneTask final : public train::TrainingTask {
  public:
   FinetuneTask(const FinetuneConfig& c, io::Checkpoint& ck, const text::LabelMap& labels, text::EncodedSet train,
                text::EncodedSet dev, torch::Device device)
-      : c_(c), tokenizer_(std::move(ck.tokenizer)), batches_(std::move(train), c.batch_size, c.run.seed),
+      : c_(c), tokenizer_(std::move(ck.tokenizer)), batches_(std::move(train), c.batch_size, c.run.seed, text::DataShard{dist::rank(), dist::world_size()}),
         dev_(std::move(dev)), device_(device), source_(ck.dir.string()) {
     model::BertConfig mc = ck.config;
     const bool same_head = ck.heads == model::Heads::kClassifier && mc.labels == labels.names();
@@ -81,12 +82,15 @@ class FinetuneTask final : public train::TrainingTask {
 
   train::StepOutput forward_step() override {
     const auto b = batches_.next();
+    if (b.index.empty()) return {};  // data parallel: no rows of the epoch's short last batch for this process
     auto out = model_->encode(b.input_ids.to(device_), b.attention_mask.to(device_), b.token_type_ids.to(device_));
     auto logits = model_->classify(out.pooled).to(torch::kFloat32);
     train::StepOutput s;
     auto opts = torch::nn::functional::CrossEntropyFuncOptions();
     if (class_weights_.defined()) opts = opts.weight(class_weights_);
     s.loss = torch::nn::functional::cross_entropy(logits, b.labels.to(device_), opts);
+    // A class-weighted mean divides by the examples' weights.
+    if (class_weights_.defined()) s.weight = class_weights_.index_select(0, b.labels.to(device_)).sum().item<double>();
     s.tokens = b.attention_mask.sum().item<int64_t>();
     s.examples = b.input_ids.size(0);
     return s;
@@ -144,13 +148,14 @@ Json run_finetune(const FinetuneConfig& c, torch::Device device) {
             labels.size(), " labels");
 
   const auto topts = c.resolved_trainer(static_cast<int64_t>(train.size()));
-  const auto run_dir = c.begin_run(to_json(c), topts);
-  const auto& resume_from = run_dir->resume_from();
+  const auto run = c.begin_run(to_json(c), topts);
+  const auto& resume_from = run.resume_from;
   torch::manual_seed(c.run.seed);
   FinetuneTask task(c, ck, labels, std::move(train), std::move(dev), device);
   train::Trainer trainer(topts, c.output, device, c.run.seed);
   const auto result = trainer.run(task, resume_from);
   if (result.stopped) return Json{{"stopped_at_step", result.steps}};  // metrics.json marks a finished run
+  if (!dist::is_writer()) return Json{{"rank", dist::rank()}, {"steps", result.steps}};
   return c.report_best(Json{{"best_checkpoint", (fs::path(c.output) / "best").string()},
                             {"selection_metric", c.metric},
                             {"steps", result.steps},

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "kdtext/dist/group.h"
 #include "kdtext/io/checkpoint.h"
 #include "kdtext/log.h"
 #include "kdtext/model/bert.h"
@@ -81,6 +82,7 @@ class PretrainTask final : public train::TrainingTask {
     out.loss = mlm_loss(b.ids, b.labels);
     out.tokens = b.ids.numel();
     out.examples = c_.batch_size;
+    out.weight = static_cast<double>(b.labels.ne(-100).sum().item<int64_t>());  // the loss is a mean over these
     return out;
   }
 
@@ -111,7 +113,8 @@ class PretrainTask final : public train::TrainingTask {
 
  private:
   static text::MlmStreamOptions stream_options(const PretrainConfig& c) {
-    return {c.max_len, c.batch_size, c.validation_every, c.eval_sequences, c.run.seed, true, c.masking};
+    return {c.max_len,    c.batch_size, c.validation_every, c.eval_sequences,
+            c.run.seed,   true,         c.masking,          text::DataShard{dist::rank(), dist::world_size()}};
   }
 
   torch::Tensor mlm_loss(const torch::Tensor& ids_cpu, const torch::Tensor& labels_cpu) {
@@ -147,10 +150,13 @@ Json run_pretrain(const PretrainConfig& c, torch::Device device) {
   }
   mc.validate("model " + c.model);
 
-  const train::RunDirectory run_dir(out, c.resume, c.overwrite);
-  const auto& resume_from = run_dir.resume_from();
-  write_file_atomic(out / "config.json", run_dir.settle_config(to_json(c), c.trainer.accept_changes).dump(2) + "\n");
-  write_file_atomic(out / "model_config.json", model::to_json(mc).dump(2) + "\n");
+  Json config = to_json(c);
+  config["world_size"] = dist::world_size();
+  const auto run = train::open_run(out, c.resume, c.overwrite, [&](train::RunDirectory& dir) {
+    write_file_atomic(out / "config.json", dir.settle_config(config, c.trainer.accept_changes).dump(2) + "\n");
+    write_file_atomic(out / "model_config.json", model::to_json(mc).dump(2) + "\n");
+  });
+  const auto& resume_from = run.resume_from;
 
   torch::manual_seed(c.run.seed);
   PretrainTask task(c, mc, std::move(tokenizer), corpus, device);
@@ -160,6 +166,7 @@ Json run_pretrain(const PretrainConfig& c, torch::Device device) {
   train::Trainer trainer(c.trainer, out, device, c.run.seed);
   const auto result = trainer.run(task, resume_from);
   if (result.stopped) return Json{{"stopped_at_step", result.steps}};  // summary.json marks a finished run
+  if (!dist::is_writer()) return Json{{"rank", dist::rank()}, {"steps", result.steps}};
   Json summary{{"steps", result.steps}, {"final_loss", result.final_loss}, {"seconds", result.seconds}};
   for (const auto& [k, v] : result.last_eval) summary[k] = v;
   if (result.best_metric) summary["best_val_loss"] = *result.best_metric;

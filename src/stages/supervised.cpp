@@ -1,5 +1,6 @@
 #include "kdtext/stages/supervised.h"
 
+#include "kdtext/dist/group.h"
 #include "kdtext/infer/predict.h"
 #include "kdtext/log.h"
 #include "kdtext/util/atomic.h"
@@ -56,18 +57,19 @@ void SupervisedRunOptions::read_from_json(const JsonFields& f, bool labelled, bo
 }
 
 train::TrainerOptions SupervisedRunOptions::resolved_trainer(int64_t examples) const {
-  return train::with_epochs(trainer, examples, batch_size, epochs, evals_per_epoch);
+  // Steps per epoch count global batches: batch_size rows from each process.
+  return train::with_epochs(trainer, examples, batch_size * dist::world_size(), epochs, evals_per_epoch);
 }
 
-std::unique_ptr<train::RunDirectory> SupervisedRunOptions::begin_run(Json config,
-                                                                      const train::TrainerOptions& resolved) const {
+train::OpenedRun SupervisedRunOptions::begin_run(Json config, const train::TrainerOptions& resolved) const {
   const std::filesystem::path out(output);
-  auto run_dir = std::make_unique<train::RunDirectory>(out, resume, overwrite);
   config["trainer"]["max_steps"] = resolved.max_steps;
   config["trainer"]["eval_every"] = resolved.eval_every;
-  config = run_dir->settle_config(std::move(config), resolved.accept_changes);
-  write_file_atomic(out / "config.json", config.dump(2) + "\n");
-  return run_dir;
+  config["world_size"] = dist::world_size();
+  return train::open_run(out, resume, overwrite, [&](train::RunDirectory& dir) {
+    config = dir.settle_config(std::move(config), resolved.accept_changes);
+    write_file_atomic(out / "config.json", config.dump(2) + "\n");
+  });
 }
 
 Json SupervisedRunOptions::report_best(Json metrics, torch::Device device, const std::string& stage,

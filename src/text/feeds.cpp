@@ -2,6 +2,8 @@
 
 #include <random>
 
+#include "kdtext/util/error.h"
+
 namespace kdtext::text {
 
 EncodedSet encode_labelled(LabelledData& data, const LabelMap& labels, const LabelledFormat& format,
@@ -14,14 +16,14 @@ EncodedSet encode_labelled(LabelledData& data, const LabelMap& labels, const Lab
 
 // ---------------------------------------------------------------- LabelledBatches
 
-LabelledBatches::LabelledBatches(EncodedSet data, int64_t batch_size, uint64_t seed)
-    : data_(std::move(data)), batch_size_(batch_size), seed_(seed) {
+LabelledBatches::LabelledBatches(EncodedSet data, int64_t batch_size, uint64_t seed, DataShard shard)
+    : data_(std::move(data)), batch_size_(batch_size), seed_(seed), shard_(shard) {
   start_epoch();
 }
 
 void LabelledBatches::start_epoch() {
   std::mt19937_64 rng(seed_ * 7919ULL + static_cast<uint64_t>(epoch_));
-  batches_ = bucketed_batches(data_.inputs, batch_size_, rng);
+  batches_ = bucketed_batches(data_.inputs, batch_size_ * shard_.count, rng);
   position_ = 0;
 }
 
@@ -30,7 +32,14 @@ Batch LabelledBatches::next() {
     ++epoch_;
     start_epoch();
   }
-  return make_batch(data_.inputs, batches_[position_++], &data_.labels);
+  const auto& global = batches_[position_++];
+  if (shard_.count == 1) return make_batch(data_.inputs, global, &data_.labels);
+  const size_t begin = std::min(global.size(), static_cast<size_t>(batch_size_ * shard_.index));
+  const size_t end = std::min(global.size(), begin + static_cast<size_t>(batch_size_));
+  const std::vector<size_t> mine(global.begin() + static_cast<std::ptrdiff_t>(begin),
+                                 global.begin() + static_cast<std::ptrdiff_t>(end));
+  if (mine.empty()) return Batch{};  // nothing left for this process in the epoch's last batch
+  return make_batch(data_.inputs, mine, &data_.labels);
 }
 
 Json LabelledBatches::state() const { return Json{{"epoch", epoch_}, {"batch", position_}}; }
@@ -61,32 +70,43 @@ MlmStream::MlmStream(std::shared_ptr<const ShardCorpus> corpus, const Tokenizer&
   if (options_.mask) {
     masker_ = std::make_unique<Masker>(options_.masking, tokenizer, options_.seed + 17);
     Masker held_out_masker(options_.masking, tokenizer, kHeldOutMaskSeed);
-    held_out_.labels = held_out_masker.mask(held_out_.ids);
+    held_out_.labels = held_out_masker.mask(held_out_.ids, 0);
   }
 }
 
+// The global batch is shard.count x batch_size sequences; this process packs
+// its own rows and passes over the others' without reading them.
 MlmBatch MlmStream::next() {
+  const int64_t rows = options_.batch_size;
+  const auto& shard = options_.shard;
   std::vector<int64_t> flat;
-  flat.reserve(static_cast<size_t>(options_.batch_size * options_.max_len));
-  for (int64_t i = 0; i < options_.batch_size; ++i) {
-    const auto s = packer_->next();
-    flat.insert(flat.end(), s.begin(), s.end());
+  flat.reserve(static_cast<size_t>(rows * options_.max_len));
+  uint64_t first = 0;
+  for (int64_t i = 0; i < rows * shard.count; ++i) {
+    if (i / rows == shard.index) {
+      if (i % rows == 0) first = sequence_;
+      const auto s = packer_->next();
+      flat.insert(flat.end(), s.begin(), s.end());
+    } else {
+      packer_->skip();
+    }
+    ++sequence_;
   }
   MlmBatch b;
-  b.ids = torch::tensor(flat, torch::kLong).view({options_.batch_size, options_.max_len});
-  if (masker_) b.labels = masker_->mask(b.ids);
+  b.ids = torch::tensor(flat, torch::kLong).view({rows, options_.max_len});
+  if (masker_) b.labels = masker_->mask(b.ids, first);
   return b;
 }
 
-Json MlmStream::state() const {
-  Json s{{"packer", packer_->state()}};
-  if (masker_) s["masker"] = masker_->state();
-  return s;
-}
+Json MlmStream::state() const { return Json{{"packer", packer_->state()}, {"sequence", sequence_}}; }
 
 void MlmStream::restore(const Json& state) {
   packer_->restore(state.at("packer"));
-  if (masker_) masker_->restore(state.at("masker").get<std::string>());
+  if (!state.contains("sequence") || !state["sequence"].is_number_unsigned()) {
+    throw InputError("masked-LM data state: no sequence number (a checkpoint of an older kdtext, whose masking "
+                     "cannot be continued exactly: start the run again or resume with that version)");
+  }
+  sequence_ = state["sequence"].get<uint64_t>();
 }
 
 }  // namespace kdtext::text

@@ -110,30 +110,49 @@ std::vector<int64_t> SequencePacker::next() {
   std::vector<int64_t> seq;
   seq.reserve(static_cast<size_t>(max_len_));
   seq.push_back(specials_.cls);
+  advance(&seq);
+  seq.push_back(specials_.sep);
+  return seq;
+}
+
+void SequencePacker::skip() { advance(nullptr); }
+
+// One sequence's content: documents in order, a [SEP] after each one that
+// ends inside the sequence. Without `seq` only the lengths from the index are
+// used; a document a later next() continues is then read from token_pos_.
+void SequencePacker::advance(std::vector<int64_t>* seq) {
   const size_t content = static_cast<size_t>(max_len_) - 1;  // the last slot is the final [SEP]
+  size_t filled = 1;                                          // [CLS]
   size_t empty_docs = 0;
-  while (seq.size() < content) {
+  while (filled < content) {
     if (doc_pos_ >= order_.size()) {
       ++epoch_;
       start_epoch();
     }
-    if (!loaded_) {
+    if (!loaded_ && seq != nullptr) {
       current_ = corpus_.document(order_[doc_pos_]);
       loaded_ = true;
     }
-    if (current_.empty()) {
+    const size_t length = loaded_ ? current_.size() : corpus_.document_length(order_[doc_pos_]);
+    if (length == 0) {
       if (++empty_docs > order_.size()) throw InputError("every document in the corpus is empty");
     }
-    while (token_pos_ < current_.size() && seq.size() < content) seq.push_back(current_[token_pos_++]);
-    if (token_pos_ >= current_.size()) {
-      if (seq.size() < content && !current_.empty()) seq.push_back(specials_.sep);  // document boundary
+    const size_t take = std::min<size_t>(length - std::min<size_t>(token_pos_, length), content - filled);
+    if (seq != nullptr) {
+      for (size_t i = 0; i < take; ++i) seq->push_back(current_[token_pos_ + i]);
+    }
+    token_pos_ += take;
+    filled += take;
+    if (token_pos_ >= length) {
+      if (filled < content && length > 0) {  // document boundary
+        if (seq != nullptr) seq->push_back(specials_.sep);
+        ++filled;
+      }
       ++doc_pos_;
       token_pos_ = 0;
       loaded_ = false;
     }
   }
-  seq.push_back(specials_.sep);
-  return seq;
 }
 
 Json SequencePacker::state() const {
@@ -148,7 +167,7 @@ void SequencePacker::restore(const Json& state) {
 }
 
 Masker::Masker(MaskingOptions options, const Tokenizer& tokenizer, uint64_t seed)
-    : options_(options), vocab_size_(tokenizer.vocab_size()), specials_(tokenizer.special_ids()), rng_(seed) {
+    : options_(options), vocab_size_(tokenizer.vocab_size()), specials_(tokenizer.special_ids()), seed_(seed) {
   special_.assign(static_cast<size_t>(vocab_size_), 0);
   for (int32_t id : {specials_.pad, specials_.unk, specials_.cls, specials_.sep, specials_.mask}) special_[id] = 1;
   word_start_.assign(static_cast<size_t>(vocab_size_), 1);
@@ -157,7 +176,16 @@ Masker::Masker(MaskingOptions options, const Tokenizer& tokenizer, uint64_t seed
   }
 }
 
-torch::Tensor Masker::mask(torch::Tensor& ids) {
+namespace {
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+}  // namespace
+
+torch::Tensor Masker::mask(torch::Tensor& ids, uint64_t first_sequence) {
   TORCH_CHECK(ids.dim() == 2 && ids.scalar_type() == torch::kLong && ids.device().is_cpu(),
               "Masker expects CPU int64 [B, T] ids");
   auto labels = torch::full_like(ids, -100);
@@ -173,6 +201,7 @@ torch::Tensor Masker::mask(torch::Tensor& ids) {
     return t;
   };
   for (int64_t r = 0; r < rows; ++r) {
+    std::mt19937_64 rng(splitmix64(seed_ ^ splitmix64(first_sequence + static_cast<uint64_t>(r))));
     int64_t* row = x + r * cols;
     int64_t* lab = y + r * cols;
     // Candidate units: single tokens, or whole words (a start piece and its continuations).
@@ -190,36 +219,24 @@ torch::Tensor Masker::mask(torch::Tensor& ids) {
     }
     if (candidates == 0) continue;
     const int64_t target = std::max<int64_t>(1, std::llround(options_.mask_prob * static_cast<double>(candidates)));
-    std::shuffle(units.begin(), units.end(), rng_);
+    std::shuffle(units.begin(), units.end(), rng);
     int64_t chosen = 0;
     for (const auto& [b, e] : units) {
       if (chosen >= target) break;
       if (chosen + (e - b) > target && chosen > 0) continue;  // keep close to the target rate
       for (int64_t t = b; t < e; ++t) {
         lab[t] = row[t];
-        const double u = unit(rng_);
+        const double u = unit(rng);
         if (u < options_.replace_mask) {
           row[t] = specials_.mask;
         } else if (u < options_.replace_mask + options_.replace_random) {
-          row[t] = random_token(rng_);
+          row[t] = random_token(rng);
         }
       }
       chosen += e - b;
     }
   }
   return labels;
-}
-
-std::string Masker::state() const {
-  std::ostringstream s;
-  s << rng_;
-  return s.str();
-}
-
-void Masker::restore(const std::string& state) {
-  std::istringstream s(state);
-  s >> rng_;
-  if (!s) throw InputError("cannot restore the masking RNG state");
 }
 
 }  // namespace kdtext::text

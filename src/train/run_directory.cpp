@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "kdtext/dist/group.h"
 #include "kdtext/log.h"
 #include "kdtext/train/trainer.h"
 #include "kdtext/util/atomic.h"
@@ -135,7 +136,7 @@ bool changes_the_weights(const std::string& key) {
       "evals_per_epoch",  "changed_on_resume",  "run.threads",      "run.log_level",
       "run.log_file",     "run.quiet",          "trainer.log_every", "trainer.eval_every",
       "trainer.save_every", "trainer.keep_last", "trainer.stop_at_step", "trainer.max_minutes",
-      "trainer.accept_changes"};
+      "trainer.accept_changes", "world_size"};  // another world size: the trainer warns on resume
   return kFree.count(key) == 0 && key.rfind("changed_on_resume.", 0) != 0;
 }
 }  // namespace
@@ -175,6 +176,29 @@ Json RunDirectory::settle_config(Json config, bool accept_changes) const {
   config["changed_on_resume"] = stored.value("changed_on_resume", Json::array());
   config["changed_on_resume"].push_back(Json{{"from_checkpoint", resume_from_->filename().string()}, {"keys", changed}});
   return config;
+}
+
+namespace {
+int64_t checkpoint_step(const fs::path& checkpoint) {
+  return std::stoll(checkpoint.filename().string().substr(5));  // step-NNNNNNNN
+}
+}  // namespace
+
+OpenedRun open_run(const fs::path& dir, bool resume, bool overwrite,
+                   const std::function<void(RunDirectory&)>& prepare) {
+  OpenedRun run;
+  double step = -1;
+  if (dist::is_writer()) {
+    run.directory = std::make_unique<RunDirectory>(dir, resume, overwrite);
+    prepare(*run.directory);
+    run.resume_from = run.directory->resume_from();
+    if (run.resume_from) step = static_cast<double>(checkpoint_step(*run.resume_from));
+  }
+  if (auto* group = dist::process_group()) {
+    step = group->max({step})[0];  // also holds the others until the writer has settled the directory
+    if (!dist::is_writer() && step >= 0) run.resume_from = Trainer::checkpoint_path(dir, static_cast<int64_t>(step));
+  }
+  return run;
 }
 
 }  // namespace kdtext::train

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <regex>
 
+#include "kdtext/dist/group.h"
 #include "kdtext/io/safetensors.h"
 #include "kdtext/io/training_state.h"
 #include "kdtext/log.h"
@@ -215,12 +216,31 @@ struct ProgressWindow {
 class TrainingRun {
  public:
   TrainingRun(const TrainerOptions& o, const fs::path& out, torch::Device device, uint64_t seed, TrainingTask& task)
-      : o_(o), out_(out), device_(device), seed_(seed), task_(task), module_(task.module()) {
-    fs::create_directories(out_ / "checkpoints");
-    metrics_ = std::make_unique<MetricsLog>(out_ / "metrics.jsonl");
+      : o_(o), out_(out), device_(device), seed_(seed), task_(task), module_(task.module()),
+        group_(dist::process_group()), writer_(dist::is_writer()) {
+    if (writer_) {
+      fs::create_directories(out_ / "checkpoints");
+      metrics_ = std::make_unique<MetricsLog>(out_ / "metrics.jsonl");
+    }
     module_.to(device_);
     module_.train();
     optimizer_ = make_optimizer(module_, o_);
+    for (const auto& p : module_.parameters()) {
+      if (p.requires_grad()) trained_.push_back(p);
+    }
+    share_rank0_weights();
+  }
+
+  // Every process starts from rank 0's weights (and buffers).
+  void share_rank0_weights() {
+    if (!group_) return;
+    std::vector<torch::Tensor> all = module_.parameters();
+    for (const auto& b : module_.buffers()) all.push_back(b);
+    group_->broadcast(all, 0);
+  }
+
+  void record(const Json& j) {
+    if (metrics_) metrics_->write(j);
   }
 
   void resume(const fs::path& from) {
@@ -231,9 +251,15 @@ class TrainingRun {
     if (state.contains("best_metric") && !state["best_metric"].is_null()) best_ = state["best_metric"].get<double>();
     task_.restore_data_state(state.at("data"));
     last_good_ = from;
-    drop_records_after(step_);
+    const int64_t saved_world = state.value("world_size", 1);
+    if (saved_world != dist::world_size()) {
+      log::warn("resuming a run of ", saved_world, " process(es) with ", dist::world_size(),
+                ": the global batch and the data each process reads change from here, so the result differs from "
+                "an uninterrupted run (with the same number of processes a resume is exact)");
+    }
+    if (writer_) drop_records_after(step_);
     log::info("resumed from ", from.string(), " at step ", step_);
-    metrics_->write({{"event", "resume"}, {"step", step_}, {"from", from.string()}});
+    record({{"event", "resume"}, {"step", step_}, {"from", from.string()}, {"world_size", dist::world_size()}});
   }
 
   // Records of steps after the checkpoint were written by a run killed after
@@ -279,22 +305,31 @@ class TrainingRun {
     start_step_ = step_;
     run_start_ = window_.start;
     while (step_ < o_.max_steps) {
-      if (const int sig = g_stop_signal.load()) {
+      if (const int sig = group_ ? agreed_signal_ : g_stop_signal.load()) {
         save_resumable(step_);
         throw Interrupted(sig, "stopped by signal " + std::to_string(sig) + " at step " + std::to_string(step_) +
                                    "; resumable checkpoint: " + last_good_.string());
       }
       optimiser_step();
-      if (step_ % o_.log_every == 0 || step_ == o_.max_steps) log_progress();
-      if (o_.eval_every > 0 && step_ % o_.eval_every == 0) {
+      if (writer_ && (step_ % o_.log_every == 0 || step_ == o_.max_steps)) log_progress();
+      bool early = false;
+      if (o_.eval_every > 0 && step_ % o_.eval_every == 0 && writer_) {
         evaluate();
-        if (o_.early_stopping_patience > 0 && evals_without_improvement_ >= o_.early_stopping_patience) {
-          log::info("early stopping: ", evals_without_improvement_, " evaluations without improvement");
-          result_.early_stopped = true;
-          break;
-        }
+        early = o_.early_stopping_patience > 0 && evals_without_improvement_ >= o_.early_stopping_patience;
       }
-      if (o_.max_minutes > 0 && seconds_since(run_start_) > 60.0 * o_.max_minutes) {
+      bool budget = writer_ && o_.max_minutes > 0 && seconds_since(run_start_) > 60.0 * o_.max_minutes;
+      if (group_) {  // rank 0 decides early stopping and the budget; any process may have been signalled
+        const auto agreed = group_->max({double(g_stop_signal.load()), double(early), double(budget)});
+        agreed_signal_ = static_cast<int>(agreed[0]);
+        early = agreed[1] > 0;
+        budget = agreed[2] > 0;
+      }
+      if (early) {
+        log::info("early stopping: ", evals_without_improvement_, " evaluations without improvement");
+        result_.early_stopped = true;
+        break;
+      }
+      if (budget) {
         log::info("time budget of ", o_.max_minutes, " minutes used up at step ", step_);
         result_.budget_exhausted = true;
         break;
@@ -307,7 +342,7 @@ class TrainingRun {
       }
     }
     const bool just_evaluated = o_.eval_every > 0 && step_ % o_.eval_every == 0;
-    if (!just_evaluated) evaluate();
+    if (!just_evaluated && writer_) evaluate();
     save_resumable(step_);
     Json prov = provenance(step_);
     prov["eval"] = result_.last_eval;
@@ -323,6 +358,7 @@ class TrainingRun {
   // One optimiser step over grad_accum micro-batches.
   void optimiser_step() {
     ++step_;
+    if (group_) torch::manual_seed(seed_ + 1000003ULL * static_cast<uint64_t>(step_) + 7919ULL * group_->rank());
     lr_ = o_.lr * lr_factor(o_, schedule_step(o_, step_, seconds_since(run_start_)));
     for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr_);
     optimizer_->zero_grad();
@@ -335,13 +371,22 @@ class TrainingRun {
         AutocastScope autocast(o_.bf16, device_.type());
         out = task_.forward_step();
       }
-      const double value = out.loss.item<double>();
+      double value = out.loss.defined() ? out.loss.item<double>() : 0.0;
+      double scale = 1.0, tokens = static_cast<double>(out.tokens);
+      if (group_) {  // the global batch's mean: each process's mean weighed by its share
+        const double weight = !out.loss.defined() ? 0.0 : out.weight >= 0 ? out.weight : double(out.examples);
+        const auto global = group_->sum({weight, weight * value, tokens});
+        scale = global[0] > 0 ? weight / global[0] : 0.0;
+        value = global[0] > 0 ? global[1] / global[0] : 0.0;
+        tokens = global[2];
+      }
       if (!std::isfinite(value)) fail_non_finite(value);
-      (out.loss / accum).backward();
+      if (out.loss.defined() && scale > 0) (out.loss * (scale / accum)).backward();
       step_loss += value / accum;
-      window_.tokens += static_cast<double>(out.tokens);
+      window_.tokens += tokens;
       for (const auto& [k, v] : out.terms) terms_[k] += v / accum;
     }
+    if (group_) group_->sum_gradients(trained_);
     grad_norm_ = o_.max_grad_norm > 0 ? torch::nn::utils::clip_grad_norm_(module_.parameters(), o_.max_grad_norm) : 0;
     optimizer_->step();
     last_loss_ = step_loss;
@@ -350,7 +395,7 @@ class TrainingRun {
   }
 
   [[noreturn]] void fail_non_finite(double value) {
-    metrics_->write({{"event", "error"}, {"step", step_}, {"loss", std::to_string(value)}});
+    record({{"event", "error"}, {"step", step_}, {"loss", std::to_string(value)}});
     throw std::runtime_error("non-finite loss (" + std::to_string(value) + ") at step " + std::to_string(step_) +
                              "; stopping. Last good checkpoint: " +
                              (last_good_.empty() ? std::string("none") : last_good_.string()) +
@@ -366,7 +411,7 @@ class TrainingRun {
     Json rec{{"event", "train"}, {"step", step_},         {"loss", avg},
              {"lr", lr_},        {"grad_norm", grad_norm_}, {"tokens_per_s", tok_s}};
     for (const auto& [k, v] : terms_) rec[k] = v;
-    metrics_->write(rec);
+    record(rec);
     log::info("step ", step_, "/", o_.max_steps, " | loss ", log::fixed(avg, 4), " | lr ", log::cat(std::scientific, lr_),
               " | ", log::fixed(tok_s, 0), " tok/s | ETA ", format_duration(eta));
     window_ = ProgressWindow{};
@@ -404,11 +449,12 @@ class TrainingRun {
       ++evals_without_improvement_;
     }
     rec["best"] = improved;
-    metrics_->write(rec);
+    record(rec);
     log::info(line);
   }
 
   void save_model(const fs::path& dir, const Json& prov) {
+    if (!writer_) return;
     StagedDirectory staged(dir, /*overwrite=*/true, /*lock=*/false);  // inside a locked run
     task_.write_model(staged.path(), prov);
     staged.commit();
@@ -416,6 +462,8 @@ class TrainingRun {
 
   void save_resumable(int64_t s) {
     const fs::path dir = out_ / "checkpoints" / step_dir_name(s);
+    last_good_ = dir;
+    if (!writer_) return;
     StagedDirectory staged(dir, /*overwrite=*/true, /*lock=*/false);  // inside a locked run
     task_.write_model(staged.path(), provenance(s));
     io::save_training_state(staged.path(), *optimizer_,
@@ -423,11 +471,12 @@ class TrainingRun {
                                  {"evals_without_improvement", evals_without_improvement_},
                                  {"best_metric", best_ ? Json(*best_) : Json(nullptr)},
                                  {"data", task_.data_state()},
+                                 {"world_size", dist::world_size()},
                                  {"trainer", to_json(o_)}});
     staged.commit();
     last_good_ = dir;
     prune_checkpoints();
-    metrics_->write({{"event", "checkpoint"}, {"step", s}, {"path", dir.string()}});
+    record({{"event", "checkpoint"}, {"step", s}, {"path", dir.string()}});
   }
 
   // Keeps only the newest `keep_last` resumable checkpoints. Each old one is
@@ -455,7 +504,7 @@ class TrainingRun {
     result_.best_metric = best_;
     result_.stopped = stopped;
     result_.seconds = seconds_since(t0_);
-    if (!stopped) metrics_->write({{"event", "done"}, {"step", step_}, {"seconds", result_.seconds}});
+    if (!stopped) record({{"event", "done"}, {"step", step_}, {"seconds", result_.seconds}});
     return result_;
   }
 
@@ -476,9 +525,17 @@ class TrainingRun {
   std::chrono::steady_clock::time_point run_start_;
   double lr_ = 0, grad_norm_ = 0, last_loss_ = 0;
   std::map<std::string, double> terms_;
+  dist::Group* group_;                // null: one process
+  bool writer_;                       // rank 0 or the only process: writes files, evaluates
+  std::vector<torch::Tensor> trained_;
+  int agreed_signal_ = 0;             // data parallel: the stop signal all processes agreed on
 };
 
 }  // namespace
+
+fs::path Trainer::checkpoint_path(const fs::path& output_dir, int64_t step) {
+  return output_dir / "checkpoints" / step_dir_name(step);
+}
 
 void Trainer::request_stop(int signal) { g_stop_signal.store(signal); }
 

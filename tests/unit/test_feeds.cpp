@@ -117,3 +117,51 @@ TEST(Feeds, MlmStreamResumesExactlyAndHoldsOutAFixedBatch) {
   EXPECT_FALSE(plain.held_out().labels.defined());
   EXPECT_FALSE(plain.state().contains("masker"));
 }
+
+// Two shards of 3 rows read together what one process reads in batches of 6:
+// the same sequences, the same masks, and each shard's state the same.
+TEST(Feeds, MlmStreamShardsSplitEachGlobalBatch) {
+  TempDir dir;
+  const auto tok = kdtext::testing::word_tokenizer();
+  const auto docs = corpus(dir / "shards");
+  MlmStreamOptions o;
+  o.max_len = 12;
+  o.validation_every = 5;
+  o.seed = 3;
+  o.batch_size = 6;
+  MlmStream whole(docs, *tok, o, "test");
+  o.batch_size = 3;
+  o.shard = {0, 2};
+  MlmStream first(docs, *tok, o, "test");
+  o.shard = {1, 2};
+  MlmStream second(docs, *tok, o, "test");
+  for (int i = 0; i < 8; ++i) {
+    const auto w = whole.next(), a = first.next(), b = second.next();
+    EXPECT_TRUE(torch::equal(torch::cat({a.ids, b.ids}), w.ids)) << "batch " << i;
+    EXPECT_TRUE(torch::equal(torch::cat({a.labels, b.labels}), w.labels)) << "batch " << i;
+    EXPECT_EQ(first.state(), whole.state());
+    EXPECT_EQ(second.state(), whole.state());
+  }
+}
+
+TEST(Feeds, LabelledShardsSplitEachGlobalBatchAndItsShortTail) {
+  const auto set = labelled_set(23);
+  LabelledBatches whole(set, 8, 5);
+  LabelledBatches first(set, 4, 5, DataShard{0, 2}), second(set, 4, 5, DataShard{1, 2});
+  EXPECT_EQ(whole.batches_per_epoch(), 3u);
+  EXPECT_EQ(first.batches_per_epoch(), 3u);
+  for (int i = 0; i < 6; ++i) {  // two epochs; one batch of each has 7 rows: 4 + 3
+    const auto w = whole.next(), a = first.next(), b = second.next();
+    std::vector<size_t> joined = a.index;
+    joined.insert(joined.end(), b.index.begin(), b.index.end());
+    EXPECT_EQ(joined, w.index) << "batch " << i;
+    EXPECT_EQ(a.index.size(), 4u);
+    EXPECT_EQ(b.index.size(), w.index.size() - 4);
+    EXPECT_TRUE(torch::equal(torch::cat({a.labels, b.labels}), w.labels));
+  }
+  LabelledBatches third(set, 4, 5, DataShard{2, 3});  // 12 rows a batch: the 11-row tail leaves shard 2 3 rows
+  LabelledBatches fourth(labelled_set(8), 4, 5, DataShard{2, 3});  // one batch of 8: nothing for shard 2
+  const size_t sizes = third.next().index.size() * 10 + third.next().index.size();
+  EXPECT_TRUE(sizes == 43 || sizes == 34) << sizes;
+  EXPECT_TRUE(fourth.next().index.empty());
+}

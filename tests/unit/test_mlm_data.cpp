@@ -61,7 +61,7 @@ TEST(MlmData, MaskingRatesAndSpecialTokens) {
   ids.select(1, 0).fill_(SpecialTokens::kCls);
   ids.select(1, 63).fill_(SpecialTokens::kSep);
   const auto original = ids.clone();
-  auto labels = masker.mask(ids);
+  auto labels = masker.mask(ids, 0);
   const auto selected = labels.ne(-100);
   const double rate = selected.sum().item<double>() / (200.0 * 62.0);
   EXPECT_NEAR(rate, 0.15, 0.005);
@@ -87,7 +87,7 @@ TEST(MlmData, WholeWordMaskingTakesEveryPieceOfAWord) {
   Masker masker(o, *tok, 11);
   const auto pieces = tok->encode("internationalisation extraordinary unbelievable cat dog house tree sun");
   auto ids = torch::tensor(std::vector<int64_t>(pieces.begin(), pieces.end()), torch::kLong).unsqueeze(0).repeat({50, 1});
-  auto labels = masker.mask(ids);
+  auto labels = masker.mask(ids, 0);
   // Within every row, each word is either fully selected or not at all.
   int64_t continuations_selected = 0, selected = 0;
   for (int64_t r = 0; r < 50; ++r) {
@@ -111,20 +111,45 @@ TEST(MlmData, WholeWordMaskingTakesEveryPieceOfAWord) {
   EXPECT_LT(rate, 0.4);
 }
 
-TEST(MlmData, MaskerStateRoundTrip) {
+// A sequence's mask depends on its number in the stream only: masking rows
+// 0-5 as one batch equals masking 0-1, 2-3 and 4-5 as three (what the
+// processes of a data-parallel run do), and another number masks differently.
+TEST(MlmData, MaskDependsOnTheSequenceNumberNotTheBatch) {
   auto tok = word_tokenizer();
-  Masker a({}, *tok, 3);
-  auto x = torch::randint(5, 40, {4, 16}, torch::kLong);
-  a.mask(x);
-  const std::string state = a.state();
-  auto y1 = torch::randint(5, 40, {4, 16}, torch::kLong);
-  auto y2 = y1.clone();
-  const auto l1 = a.mask(y1);
-  Masker b({}, *tok, 999);
-  b.restore(state);
-  const auto l2 = b.mask(y2);
-  EXPECT_TRUE(torch::equal(l1, l2));
-  EXPECT_TRUE(torch::equal(y1, y2));
+  Masker m({}, *tok, 3);
+  const auto x = torch::randint(5, 40, {6, 32}, torch::kLong);
+  auto whole = x.clone();
+  const auto whole_labels = m.mask(whole, 100);
+  for (int64_t part = 0; part < 3; ++part) {
+    auto rows = x.slice(0, 2 * part, 2 * part + 2).clone();
+    const auto labels = m.mask(rows, 100 + 2 * static_cast<uint64_t>(part));
+    EXPECT_TRUE(torch::equal(labels, whole_labels.slice(0, 2 * part, 2 * part + 2))) << "part " << part;
+    EXPECT_TRUE(torch::equal(rows, whole.slice(0, 2 * part, 2 * part + 2))) << "part " << part;
+  }
+  auto shifted = x.clone();
+  EXPECT_FALSE(torch::equal(m.mask(shifted, 101), whole_labels));
+}
+
+// skip() passes over a sequence from the index's lengths alone and leaves the
+// packer where next() would: interleaving them yields next()'s sequences.
+TEST(MlmData, PackerSkipMovesLikeNext) {
+  TempDir dir;
+  std::vector<std::vector<int32_t>> docs;
+  for (int d = 0; d < 25; ++d) docs.push_back(std::vector<int32_t>(d % 9 == 4 ? 0 : 3 + (d * 7) % 23, 5 + d));
+  write_shards(dir / "shards", docs, 100);
+  ShardCorpus corpus(dir / "shards");
+  std::vector<uint64_t> all(docs.size());
+  std::iota(all.begin(), all.end(), 0);
+  SequencePacker reader(corpus, all, 16, 4, true), skipper(corpus, all, 16, 4, true);
+  for (int i = 0; i < 60; ++i) {  // several epochs
+    const auto expected = reader.next();
+    if (i % 3 == 1) {
+      skipper.skip();
+    } else {
+      EXPECT_EQ(skipper.next(), expected) << "sequence " << i;
+    }
+    EXPECT_EQ(skipper.state(), reader.state()) << "sequence " << i;
+  }
 }
 
 TEST(MlmData, HeldOutSplitAndSequencesPerEpoch) {

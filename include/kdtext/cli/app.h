@@ -51,6 +51,11 @@ class StageApp {
   // calls `body`. Returns the process exit code; never throws.
   int run(int argc, char** argv, const std::function<void(const RunContext&)>& body);
 
+  // Lets the stage run as several processes started by torchrun, mpirun or
+  // srun (dist/group.h): run() connects them before the body. Stages that do
+  // not call it refuse such a launch. add_training_flags calls it.
+  void allow_data_parallel() { data_parallel_ = true; }
+
   // Resolves the configuration only (used by tests): throws ConfigError.
   Json resolve(int argc, char** argv);
 
@@ -58,12 +63,14 @@ class StageApp {
   struct Binding;
   Json resolve_parsed();
   void check_required(const Json& config) const;
+  int run_body(const RunContext& ctx, const dist::World& world, const std::function<void(const RunContext&)>& body);
   std::string stage_;
   Json defaults_;
   std::unique_ptr<CLI::App> app_;
   std::vector<std::unique_ptr<Binding>> bindings_;
   std::string config_path_;
   bool dump_config_ = false;
+  bool data_parallel_ = false;
 };
 
 // Flag sets shared by several stages, each defined once (the keys they bind

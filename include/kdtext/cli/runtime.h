@@ -4,10 +4,12 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <c10/core/Device.h>
 
 #include "kdtext/log.h"
+#include "kdtext/dist/world.h"
 #include "kdtext/util/json.h"
 
 namespace kdtext::cli {
@@ -46,6 +48,13 @@ c10::Device resolve_device(const std::string& spec);
 
 // Number of threads the run should use (threads or hardware concurrency).
 int effective_threads(const RuntimeOptions& o);
+
+// This process's runtime options in a data-parallel run of `world`: its own
+// GPU (--device cuda or auto with GPUs: cuda:LOCAL_RANK; cuda:N is refused),
+// its share of the cores when --threads is 0, and on ranks other than 0
+// warnings only (their own log file, FILE.rank-N, when one is set). Each
+// change is returned in `notes` for the log. One process: unchanged.
+RuntimeOptions for_process(RuntimeOptions o, const dist::World& world, std::vector<std::string>& notes);
 
 // Validates and applies: logging, torch thread count, seeds. Returns the device.
 c10::Device apply_runtime(const std::string& stage, const RuntimeOptions& o);

@@ -43,7 +43,8 @@ struct SupervisedRunOptions {
   // Prepares the run directory (resume / overwrite rules) and writes
   // config.json: `config` with the resolved trainer.max_steps and
   // trainer.eval_every. Returns the checkpoint to resume from, if any.
-  std::unique_ptr<train::RunDirectory> begin_run(Json config, const train::TrainerOptions& resolved) const;
+  // Data parallel: the writer does this; every process gets resume_from.
+  train::OpenedRun begin_run(Json config, const train::TrainerOptions& resolved) const;
 
   // After training: scores best/ on dev (and test) into `metrics`, writes
   // metrics.json (which marks a finished run) and logs the dev metric.

@@ -32,10 +32,19 @@ struct EncodedSet {
 EncodedSet encode_labelled(LabelledData& data, const LabelMap& labels, const LabelledFormat& format,
                            const Tokenizer& tokenizer, int64_t max_len);
 
+// This process's part of a data-parallel run: of each global batch (the
+// per-process batch size x count), the rows [index x size, (index+1) x size).
+struct DataShard {
+  int index = 0;
+  int count = 1;
+};
+
 class LabelledBatches {
  public:
-  // Epoch e is shuffled with seed * 7919 + e.
-  LabelledBatches(EncodedSet data, int64_t batch_size, uint64_t seed);
+  // Epoch e is shuffled with seed * 7919 + e. With a shard, the epoch is cut
+  // into global batches of batch_size x shard.count and next() returns this
+  // process's rows of each (fewer, even none, in an epoch's short last batch).
+  LabelledBatches(EncodedSet data, int64_t batch_size, uint64_t seed, DataShard shard = {});
   // The next batch (a new epoch starts when one is used up); Batch::index
   // holds the rows, Batch::labels their label ids.
   Batch next();
@@ -50,6 +59,7 @@ class LabelledBatches {
   EncodedSet data_;
   int64_t batch_size_;
   uint64_t seed_;
+  DataShard shard_;
   int64_t epoch_ = 0;
   std::vector<std::vector<size_t>> batches_;
   size_t position_ = 0;
@@ -63,6 +73,7 @@ struct MlmStreamOptions {
   uint64_t seed = 0;               // packing order (seed), masking (seed + 17)
   bool mask = true;                // masked-LM targets for training and held-out batches
   MaskingOptions masking;
+  DataShard shard;                 // batch_size is per process; each global batch is batch_size x count
 };
 
 struct MlmBatch {
@@ -83,7 +94,8 @@ class MlmStream {
   size_t held_out_documents() const { return held_out_documents_; }
   // Packed sequences in one pass over the training documents.
   int64_t sequences_per_epoch() const { return sequences_; }
-  // {"packer", "masker" (with masking)}.
+  // {"packer", "sequence"}: the packer's position and the number of the next
+  // sequence (it seeds that sequence's mask).
   Json state() const;
   void restore(const Json& state);
 
@@ -93,6 +105,7 @@ class MlmStream {
   std::unique_ptr<SequencePacker> packer_;
   std::unique_ptr<Masker> masker_;
   MlmBatch held_out_;
+  uint64_t sequence_ = 0;
   size_t train_documents_ = 0, held_out_documents_ = 0;
   int64_t sequences_ = 0;
 };

@@ -41,12 +41,18 @@ class SequencePacker {
                  bool shuffle, SpecialIds specials = {});
   // Next [max_len] sequence as int64 ids.
   std::vector<int64_t> next();
+  // Moves past the next sequence as next() would, from the shard index's
+  // document lengths alone (no document is read): how a process of a
+  // data-parallel run passes over the other processes' sequences.
+  void skip();
   Json state() const;
   void restore(const Json& state);
   int64_t epoch() const { return epoch_; }
 
  private:
   void start_epoch();
+  // Fills `seq` up to max_len - 1 tokens (read) or counts them (skip).
+  void advance(std::vector<int64_t>* seq);
   const ShardCorpus& corpus_;
   std::vector<uint64_t> documents_, order_;
   int64_t max_len_;
@@ -88,15 +94,16 @@ Json to_json(const MaskingOptions& m);
 // Reads and validates (errors name the dotted key).
 MaskingOptions masking_options_from_json(const JsonFields& f);
 
-// Dynamic masking with its own seeded RNG (state saved for exact resume).
+// Dynamic masking. Each sequence is masked by a generator seeded from the
+// run's seed and the sequence's number in the stream, so its mask does not
+// depend on which batch or process it lands in (a data-parallel run masks
+// exactly as one process does) and the stream position is the whole state.
 class Masker {
  public:
   Masker(MaskingOptions options, const Tokenizer& tokenizer, uint64_t seed);
-  // Masks `ids` [B, T] (int64, CPU) in place; returns labels [B, T] with
-  // -100 where no prediction is made.
-  torch::Tensor mask(torch::Tensor& ids);
-  std::string state() const;
-  void restore(const std::string& state);
+  // Masks `ids` [B, T] (int64, CPU) in place, row r as sequence number
+  // first_sequence + r; returns labels [B, T] with -100 where no prediction is made.
+  torch::Tensor mask(torch::Tensor& ids, uint64_t first_sequence);
 
  private:
   MaskingOptions options_;
@@ -104,7 +111,7 @@ class Masker {
   SpecialIds specials_;
   std::vector<uint8_t> special_;     // per id: a special token (never predicted or drawn)
   std::vector<uint8_t> word_start_;  // per id: starts a word (or is special)
-  std::mt19937_64 rng_;
+  uint64_t seed_;
 };
 
 }  // namespace kdtext::text

@@ -13,6 +13,8 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <optional>
 
 #include "kdtext/util/json.h"
@@ -45,5 +47,16 @@ class RunDirectory {
   DirectoryLock lock_;
   std::optional<std::filesystem::path> resume_from_;
 };
+
+// A run directory as every process of a run sees it. The writing process
+// (rank 0, or the only one) opens the RunDirectory and runs `prepare` on it
+// (settle and write config.json); the others wait for that, then learn the
+// checkpoint to resume from (the directory must be shared, as the data is).
+struct OpenedRun {
+  std::unique_ptr<RunDirectory> directory;             // the writer's; null elsewhere
+  std::optional<std::filesystem::path> resume_from;
+};
+OpenedRun open_run(const std::filesystem::path& dir, bool resume, bool overwrite,
+                   const std::function<void(RunDirectory&)>& prepare);
 
 }  // namespace kdtext::train

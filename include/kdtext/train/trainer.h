@@ -64,9 +64,13 @@ int64_t schedule_step(const TrainerOptions& o, int64_t step, double elapsed_seco
 int64_t warmup_steps(const TrainerOptions& o);
 
 struct StepOutput {
-  torch::Tensor loss;      // scalar, mean over the micro-batch
+  torch::Tensor loss;      // scalar, mean over the micro-batch; undefined: this process had no rows
   int64_t tokens = 0;      // tokens processed (for throughput)
   int64_t examples = 0;
+  // What `loss` is the mean over (masked tokens for masked-LM; < 0: the
+  // examples). A data-parallel step weighs each process's mean by it, so the
+  // step's loss is the mean over the global batch, as one process computes it.
+  double weight = -1;
   std::map<std::string, double> terms;  // extra per-term values to log
 };
 
@@ -108,6 +112,14 @@ struct TrainResult {
   double seconds = 0;
 };
 
+// Data parallel (dist::process_group() set): every process runs this loop on
+// its rows of each global batch; gradients are summed across processes before
+// clipping and the optimiser step, and every process starts from rank 0's
+// weights. Rank 0 alone evaluates and writes checkpoints, metrics and
+// progress. A stop (signal, early stopping, time budget) is agreed at the end
+// of every step, so all processes stop at the same step. Dropout is seeded
+// per step and rank, so a resume with the same number of processes is exact.
+//
 // Output directory layout:
 //   checkpoints/step-NNNNNNNN/  model checkpoint + training_state/ (last K kept)
 //   best/                       model checkpoint with the best selection metric
@@ -123,6 +135,9 @@ class Trainer {
 
   // The newest resumable checkpoint under `output_dir`, if any.
   static std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& output_dir);
+
+  // <output_dir>/checkpoints/step-NNNNNNNN.
+  static std::filesystem::path checkpoint_path(const std::filesystem::path& output_dir, int64_t step);
 
   // For tests: raise the interrupt flag as a signal handler would.
   static void request_stop(int signal);

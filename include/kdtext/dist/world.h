@@ -1,0 +1,36 @@
+// Which process of a data-parallel run this is, as the launcher says:
+//   torchrun (and anything that sets them): RANK, WORLD_SIZE, LOCAL_RANK,
+//     LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT;
+//   mpirun (Open MPI): OMPI_COMM_WORLD_RANK, _SIZE, _LOCAL_RANK, _LOCAL_SIZE;
+//   srun (SLURM job steps): SLURM_PROCID, SLURM_STEP_NUM_TASKS, SLURM_LOCALID,
+//     SLURM_STEP_TASKS_PER_NODE.
+// None of them: one process (size 1), exactly the single-process behaviour.
+#pragma once
+
+#include <functional>
+#include <string>
+
+namespace kdtext::dist {
+
+struct World {
+  int rank = 0;
+  int size = 1;
+  int local_rank = 0;   // rank among the processes of this machine (its GPU)
+  int local_size = 1;   // processes on this machine
+  std::string launcher; // "torchrun", "mpirun", "srun"; empty for one process
+  std::string master_addr;  // rendezvous host for NCCL (empty: not given)
+  int master_port = 0;
+  bool distributed() const { return size > 1; }
+};
+
+using Getenv = std::function<const char*(const char*)>;
+
+// Reads the launcher's variables (`getenv` for tests). Throws ConfigError
+// naming the variable when one is malformed or they contradict each other.
+World detect_world(const Getenv& getenv);
+World detect_world();
+
+// "rank 1 of 2 (local 1 of 2, torchrun)".
+std::string describe(const World& w);
+
+}  // namespace kdtext::dist
