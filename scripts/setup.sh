@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up for kdtext on Debian 12:
 #   1. Debian packages (compiler, cmake, ninja, ccache, sentencepiece, CLI11, spdlog,
-#      clang for the fuzz targets, ...);
+#      clang for the fuzz targets, Open MPI for data-parallel training on the CPU, ...);
 #   2. LibTorch from the pinned PyPI torch wheel (CUDA 13.0 build) in a virtual
 #      environment cached outside the checkout, unless Torch_DIR names your own LibTorch;
 #   3. a Release build into build/;
@@ -26,7 +26,8 @@ say() { echo "[setup] $*" >&2; }
 # --- 1. Debian packages -----------------------------------------------------
 PACKAGES=(g++ cmake ninja-build ccache pkg-config git python3 python3-venv python3-pip
           libsentencepiece-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
-          libgtest-dev libgmock-dev libicu-dev jq clang libclang-rt-14-dev)
+          libgtest-dev libgmock-dev libicu-dev jq clang libclang-rt-14-dev
+          openmpi-bin libopenmpi-dev openssh-client)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
