@@ -244,7 +244,7 @@ int StageApp::run(int argc, char** argv, const std::function<void(const RunConte
 int StageApp::run_body(const RunContext& ctx, const dist::World& world,
                        const std::function<void(const RunContext&)>& body) {
   try {
-    if (world.distributed()) {
+    if (world.distributed() || (world.group_of_one_on_cuda() && ctx.device.is_cuda())) {
       dist::set_process_group(dist::Group::connect(world, ctx.device, dist::timeout_from_environment()));
     }
     body(ctx);

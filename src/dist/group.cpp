@@ -60,7 +60,9 @@ c10::intrusive_ptr<c10d::Store> rendezvous(const World& w, std::chrono::seconds 
 }  // namespace
 
 std::shared_ptr<Group> Group::connect(const World& world, torch::Device device, std::chrono::seconds timeout) {
-  if (!world.distributed()) throw std::logic_error("Group::connect: a single process has no group");
+  if (!world.distributed() && !(world.group_of_one_on_cuda() && device.is_cuda())) {
+    throw std::logic_error("Group::connect: a single process has no group");
+  }
   std::shared_ptr<Group> g(new Group());
   g->world_ = world;
   g->device_ = device;

@@ -65,7 +65,7 @@ World detect_world(const Getenv& getenv) {
     w.local_rank = int_var(getenv, "SLURM_LOCALID", 0).value_or(0);
     w.local_size = slurm_tasks_per_node(getenv).value_or(w.size);
   }
-  if (w.size == 1) return World{};
+  if (w.launcher.empty()) return w;
   if (w.rank >= w.size) {
     throw ConfigError("rank " + std::to_string(w.rank) + " is not below the world size " + std::to_string(w.size) +
                       " (" + w.launcher + " variables)");
@@ -85,7 +85,7 @@ World detect_world() {
 }
 
 std::string describe(const World& w) {
-  if (!w.distributed()) return "one process";
+  if (w.launcher.empty()) return "one process";
   return "rank " + std::to_string(w.rank) + " of " + std::to_string(w.size) + " (local " +
          std::to_string(w.local_rank) + " of " + std::to_string(w.local_size) + ", " + w.launcher + ")";
 }

@@ -35,6 +35,9 @@ TEST(DistWorld, NoLauncherIsOneProcess) {
   EXPECT_EQ(describe(w), "one process");
   // A launcher that started one process is one process too.
   EXPECT_FALSE(detect({{"WORLD_SIZE", "1"}, {"RANK", "0"}}).distributed());
+  EXPECT_TRUE(detect({{"WORLD_SIZE", "1"}, {"RANK", "0"}, {"TORCHELASTIC_RUN_ID", "j"}}).group_of_one_on_cuda());
+  EXPECT_FALSE(detect({{"OMPI_COMM_WORLD_SIZE", "1"}}).group_of_one_on_cuda());
+  EXPECT_FALSE(detect({}).group_of_one_on_cuda());
   EXPECT_FALSE(detect({{"OMPI_COMM_WORLD_SIZE", "1"}}).distributed());
 }
 

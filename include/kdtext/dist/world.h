@@ -21,6 +21,9 @@ struct World {
   std::string master_addr;  // rendezvous host for NCCL (empty: not given)
   int master_port = 0;
   bool distributed() const { return size > 1; }
+  // torchrun (or WORLD_SIZE) with one process on a GPU: still a group (NCCL
+  // of one), as PyTorch's torchrun --nproc-per-node 1 gives.
+  bool group_of_one_on_cuda() const { return size == 1 && (launcher == "torchrun" || launcher == "environment"); }
 };
 
 using Getenv = std::function<const char*(const char*)>;
