@@ -45,10 +45,10 @@ class Check:
     def path(self, *names):
         return os.path.join(self.work, *names)
 
-    def kdtext(self, name, argv, timeout=600):
-        """Runs a bundled program; returns its output; raises StepFailed with its tail."""
+    def kdtext(self, name, argv, timeout=600, launcher=()):
+        """Runs a bundled program (under `launcher`, e.g. torchrun); returns its output; raises StepFailed."""
         log = os.path.join(self.logs, name + ".log")
-        cmd = [RUN] + argv
+        cmd = list(launcher) + [RUN] + argv
         t0 = time.time()
         with open(log, "w") as f:
             f.write(" ".join(cmd) + "\n")
@@ -146,11 +146,35 @@ def run_tests(c):
     return res
 
 
+def pretrain_args(c, size, device):
+    return ["kdtext-pretrain", c.path("prep"), "--model", size["model"], "--max-len", str(size["seq"]), "--bf16",
+            "--device", device, "--lr", "1e-4"]
+
+
+def data_parallel(c, size, device, single):
+    """The pretraining run again under torchrun, one process per GPU: NCCL (a group of one on one GPU; on the
+    CPU torchrun gives one plain process, as CPU groups run on MPI). Tokens/s against the plain run."""
+    if "batch" not in single:
+        raise StepFailed("the plain pretraining run failed")
+    import torch
+    n = min(8, torch.cuda.device_count()) if device == "cuda" else 1
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    run = c.path("pretrain-dp")
+    text = c.kdtext("pretrain-torchrun", pretrain_args(c, size, device) + [
+        "-o", run, "--batch-size", str(single["batch"]), "--max-steps", str(size["steps"]),
+        "--log-every", str(size["log_every"]), "--overwrite"],
+        launcher=[torchrun, "--nproc-per-node", str(n), "--no-python"])
+    events = train_events(os.path.join(run, "metrics.jsonl"))
+    tps = statistics.median(e["tokens_per_s"] for e in events[1:] or events)
+    engine = "nccl" if "engine nccl" in text else "none (one process)"
+    return {"processes": n, "engine": engine, "batch_per_process": single["batch"], "tokens_per_s": tps,
+            "single_process_tokens_per_s": single["tokens_per_s"], "ratio": tps / single["tokens_per_s"]}
+
+
 def pretrain(c, size, device):
     c.kdtext("preprocess", ["kdtext-preprocess", os.path.join(HERE, "data", "corpus"), "-o", c.path("prep"),
                             "--vocab-size", "400", "--quiet", "--overwrite"])
-    base = ["kdtext-pretrain", c.path("prep"), "--model", size["model"], "--max-len", str(size["seq"]), "--bf16",
-            "--device", device, "--lr", "1e-4"]
+    base = pretrain_args(c, size, device)
     batch, tried = None, []
     for b in size["batches"]:  # the largest batch that runs
         try:
@@ -290,6 +314,13 @@ def markdown(r):
         mfu = f"{100 * p['mfu']:.1f}%" if p.get("mfu") is not None else "n/a (no known peak)"
         lines += [f"- pretraining {p['model']}, bf16, seq {p['seq']}, batch {p['batch']}: {p['tokens_per_s']:,.0f} "
                   f"tokens/s, {p['achieved_tflops']:.3g} TFLOP/s, model FLOPs utilisation {mfu}"]
+    d = r.get("data_parallel", {})
+    if "error" in d:
+        lines += [f"- torchrun pretraining: error: {d['error'][:300]}"]
+    elif d:
+        lines += [f"- torchrun pretraining, {d['processes']} process(es), engine {d['engine']}, batch "
+                  f"{d['batch_per_process']} each: {d['tokens_per_s']:,.0f} tokens/s "
+                  f"({d['ratio']:.2f}x the plain run's {d['single_process_tokens_per_s']:,.0f})"]
     for key, what in (("finetune", "fine-tuning"), ("distill", "distillation")):
         s = r.get(key, {})
         lines += [f"- {what}: error: {s['error'][:300]}" if "error" in s else
@@ -337,6 +368,7 @@ def main():
     if not args.skip_tests:
         c.step(report, "tests", lambda: run_tests(c))
     c.step(report, "pretrain", lambda: pretrain(c, size, device))
+    c.step(report, "data_parallel", lambda: data_parallel(c, size, device, report["pretrain"]))
     c.step(report, "finetune", lambda: finetune(c, size, device))
     c.step(report, "distill", lambda: distill(c, size, device))
     c.step(report, "classify", lambda: classify(c, size, device))

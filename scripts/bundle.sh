@@ -3,6 +3,7 @@
 # python's torch (LibTorch, CUDA) but none of our Debian packages and no
 # network, e.g. a GPU machine for scripts/gpu-check.sh:
 #   bin/                 kdtext-* and kdtext_tests, stripped
+#   lib/kdtext/          the data-parallel engines (NCCL, MPI), loaded at run time
 #   lib/                 the shared libraries they need that such a machine lacks
 #                        (sentencepiece, spdlog, fmt, ICU, ...), found with ldd;
 #                        not glibc, libstdc++ or libgcc_s (every machine with torch
@@ -60,6 +61,13 @@ for exe in "$BIN"/kdtext-* "$BIN/kdtext_tests"; do
     [ -f "$STAGE/lib/$name" ] || cp -L "$path" "$STAGE/lib/$name"
   done < <(ldd "$exe" | awk '$2 == "=>" {print $1, $3}')
 done
+
+# The data-parallel engines the executables load from ../lib/kdtext (NCCL: LibTorch's CUDA
+# half comes with python's torch; MPI only where Open MPI is installed).
+if [ -d "$BUILD/lib/kdtext" ]; then
+  mkdir -p "$STAGE/lib/kdtext"
+  cp "$BUILD"/lib/kdtext/libkdtext_engine_*.so "$STAGE/lib/kdtext/"
+fi
 
 cp -rL "$ROOT/configs" "$STAGE/share/kdtext/configs"
 cp -r "$ROOT/data" "$STAGE/data"

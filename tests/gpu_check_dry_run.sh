@@ -12,7 +12,9 @@ trap 'rm -rf "$TMP"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 "$KDTEXT_SOURCE_DIR/scripts/bundle.sh" -o "$TMP/bundle" --build-dir "$KDTEXT_BIN_DIR/.."
 B=$TMP/bundle
-for lib in libsentencepiece.so.0 libspdlog.so.1.10 libicuuc.so.72; do [ -f "$B/lib/$lib" ] || fail "$lib not bundled"; done
+for lib in libsentencepiece.so.0 libspdlog.so.1.10 libicuuc.so.72 kdtext/libkdtext_engine_nccl.so; do
+  [ -f "$B/lib/$lib" ] || fail "$lib not bundled"
+done
 ls "$B/lib" | grep -Eq '^lib(torch|c10|c\.so|stdc\+\+)' && fail "LibTorch, glibc or libstdc++ bundled: $(ls "$B/lib")"
 TORCH_LIB=$("$PY" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
 # A clean environment: nothing but the bundle's run.sh sets the library path.
@@ -31,6 +33,7 @@ assert r["cuda_devices"]["kdtext"] == 0, r["cuda_devices"]
 assert r["tests"]["passed"] == 1 and r["tests"]["failed"] == [], r["tests"]
 assert r["pretrain"]["tokens_per_s"] > 0 and r["pretrain"]["train_flops_per_token"] > 0, r["pretrain"]
 assert r["finetune"]["steps_per_s"] > 0 and r["distill"]["steps_per_s"] > 0
+assert r["data_parallel"]["processes"] == 1 and r["data_parallel"]["tokens_per_s"] > 0, r["data_parallel"]
 for b in ("1", "32", "256"):
     v = r["classify"]["batches"][b]
     assert v["kdtext"] > 0 and v["transformers"] > 0 and abs(v["ratio"] - v["kdtext"] / v["transformers"]) < 1e-9, v
