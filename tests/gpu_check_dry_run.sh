@@ -12,8 +12,9 @@ trap 'rm -rf "$TMP"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 "$KDTEXT_SOURCE_DIR/scripts/bundle.sh" -o "$TMP/bundle" --build-dir "$KDTEXT_BIN_DIR/.."
 B=$TMP/bundle
-for lib in libsentencepiece.so.0 libspdlog.so.1.10 libicuuc.so.72 kdtext/libkdtext_engine_nccl.so; do
-  [ -f "$B/lib/$lib" ] || fail "$lib not bundled"
+for lib in libsentencepiece.so.0 libspdlog.so.1.10 libicuuc.so.72; do [ -f "$B/lib/$lib" ] || fail "$lib not bundled"; done
+for engine in "$KDTEXT_BIN_DIR"/../lib/kdtext/libkdtext_engine_*.so; do  # those this build has
+  [ ! -e "$engine" ] || [ -f "$B/lib/kdtext/$(basename "$engine")" ] || fail "$(basename "$engine") not bundled"
 done
 ls "$B/lib" | grep -Eq '^lib(torch|c10|c\.so|stdc\+\+)' && fail "LibTorch, glibc or libstdc++ bundled: $(ls "$B/lib")"
 TORCH_LIB=$("$PY" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
