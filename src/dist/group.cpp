@@ -66,6 +66,7 @@ std::shared_ptr<Group> Group::connect(const World& world, torch::Device device, 
   std::shared_ptr<Group> g(new Group());
   g->world_ = world;
   g->device_ = device;
+  g->timeout_ = timeout;
   EngineRequest request;
   request.rank = world.rank;
   request.size = world.size;
@@ -110,32 +111,48 @@ void Group::allreduce_sum(std::vector<torch::Tensor>& tensors) {
     std::vector<at::Tensor> one{t};
     works.push_back(backend_->allreduce(one));
   }
-  for (auto& w : works) w->wait();
+  for (auto& w : works) wait(*w);
 }
 
 namespace {
-std::vector<double> reduce_values(c10d::Backend& b, torch::Device device, const std::vector<double>& values,
+std::vector<double> reduce_values(Group& g, c10d::Backend& b, torch::Device device, const std::vector<double>& values,
                                   c10d::ReduceOp op) {
   auto t = torch::tensor(values, torch::kFloat64).to(device);
   std::vector<at::Tensor> one{t};
   c10d::AllreduceOptions o;
   o.reduceOp = op;
-  b.allreduce(one, o)->wait();
+  g.wait(*b.allreduce(one, o));
   auto cpu = t.cpu();
   return std::vector<double>(cpu.data_ptr<double>(), cpu.data_ptr<double>() + cpu.numel());
 }
 }  // namespace
 
 std::vector<double> Group::sum(const std::vector<double>& values) {
-  return reduce_values(*backend_, device_, values, c10d::ReduceOp::SUM);
+  return reduce_values(*this, *backend_, device_, values, c10d::ReduceOp::SUM);
 }
 
 std::vector<double> Group::max(const std::vector<double>& values) {
-  return reduce_values(*backend_, device_, values, c10d::ReduceOp::MAX);
+  return reduce_values(*this, *backend_, device_, values, c10d::ReduceOp::MAX);
 }
 
 void Group::broadcast(const std::vector<torch::Tensor>& tensors, int root) {
   bucketed(tensors, 25 << 20, /*broadcast=*/true, root);
+}
+
+void Group::wait(c10d::Work& work) {
+  bool done = false;
+  try {
+    done = work.wait(std::chrono::duration_cast<std::chrono::milliseconds>(timeout_));
+  } catch (const std::exception& e) {
+    const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+    throw std::runtime_error("data-parallel " + engine_ + " collective failed or waited more than " +
+                             std::to_string(timeout_.count()) + " s for the other processes (KDTEXT_DIST_TIMEOUT): " +
+                             (c10_error ? c10_error->what_without_backtrace() : e.what()));
+  }
+  if (!done) {
+    throw std::runtime_error("data-parallel " + engine_ + " collective did not finish within " +
+                             std::to_string(timeout_.count()) + " s (KDTEXT_DIST_TIMEOUT)");
+  }
 }
 
 void Group::barrier() {
@@ -190,7 +207,7 @@ void Group::bucketed(const std::vector<torch::Tensor>& tensors, int64_t bucket_b
     }
   }
   for (auto& b : buckets) {
-    b.work->wait();
+    wait(*b.work);
     int64_t offset = 0;
     for (auto& t : b.members) {
       const int64_t n = t.numel();

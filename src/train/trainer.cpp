@@ -207,6 +207,7 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(torch::nn::Module& module, c
 // Loss, tokens and logged terms accumulated between two progress lines.
 struct ProgressWindow {
   double loss_sum = 0, tokens = 0;
+  double comm_seconds = 0;  // data parallel: waiting for collectives (gradients, batch weights)
   int64_t steps = 0;
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
 };
@@ -375,7 +376,9 @@ class TrainingRun {
       double scale = 1.0, tokens = static_cast<double>(out.tokens);
       if (group_) {  // the global batch's mean: each process's mean weighed by its share
         const double weight = !out.loss.defined() ? 0.0 : out.weight >= 0 ? out.weight : double(out.examples);
+        const auto t0 = std::chrono::steady_clock::now();
         const auto global = group_->sum({weight, weight * value, tokens});
+        window_.comm_seconds += seconds_since(t0);
         scale = global[0] > 0 ? weight / global[0] : 0.0;
         value = global[0] > 0 ? global[1] / global[0] : 0.0;
         tokens = global[2];
@@ -386,7 +389,11 @@ class TrainingRun {
       window_.tokens += tokens;
       for (const auto& [k, v] : out.terms) terms_[k] += v / accum;
     }
-    if (group_) group_->sum_gradients(trained_);
+    if (group_) {
+      const auto t0 = std::chrono::steady_clock::now();
+      group_->sum_gradients(trained_);
+      window_.comm_seconds += seconds_since(t0);
+    }
     grad_norm_ = o_.max_grad_norm > 0 ? torch::nn::utils::clip_grad_norm_(module_.parameters(), o_.max_grad_norm) : 0;
     optimizer_->step();
     last_loss_ = step_loss;
@@ -411,6 +418,10 @@ class TrainingRun {
     Json rec{{"event", "train"}, {"step", step_},         {"loss", avg},
              {"lr", lr_},        {"grad_norm", grad_norm_}, {"tokens_per_s", tok_s}};
     for (const auto& [k, v] : terms_) rec[k] = v;
+    if (group_) {
+      rec["world_size"] = group_->size();
+      rec["comm_fraction"] = window > 0 ? window_.comm_seconds / window : 0.0;  // rank 0's wait for the others
+    }
     record(rec);
     log::info("step ", step_, "/", o_.max_steps, " | loss ", log::fixed(avg, 4), " | lr ", log::cat(std::scientific, lr_),
               " | ", log::fixed(tok_s, 0), " tok/s | ETA ", format_duration(eta));

@@ -147,6 +147,22 @@ TEST(DataParallel, KillingOneRankEndsTheOtherWithin60Seconds) {
   EXPECT_NE(run_command("pgrep -f -- " + quote("[-]o " + (dir / "k").string())).exit_code, 0) << "a rank is still running";
 }
 
+// A rank that stops answering (SIGSTOP: alive, so no launcher notices) makes
+// the other give up after KDTEXT_DIST_TIMEOUT seconds and end the run.
+TEST(DataParallel, ARankThatHangsEndsTheRunAfterTheTimeout) {
+  require_mpirun();
+  TempDir dir;
+  const auto r = launch_and("KDTEXT_DIST_TIMEOUT=3 " + mpirun(2) +
+                                pretrain(dir / "h", "bert-tiny", 8, "--max-steps 100000 --log-every 5"),
+                            dir / "h.log", "step 10/", "kill -STOP $(pgrep -P $MP -f kdtext-pretrain | tail -1)");
+  EXPECT_NE(launcher_rc(r.output), 0) << r.output;
+  EXPECT_LE(launcher_seconds(r.output), 30) << r.output;
+  EXPECT_NE(r.output.find("waited more than 3 s for the other processes (KDTEXT_DIST_TIMEOUT)"), std::string::npos)
+      << r.output;
+  EXPECT_NE(run_command("pgrep -f -- " + quote("[-]o " + (dir / "h").string())).exit_code, 0)
+      << "a rank is still running";
+}
+
 // SIGTERM to mpirun: every rank stops at the same step, rank 0 writes one
 // resumable checkpoint, and --resume finishes the run from it.
 TEST(DataParallel, SigtermToTheLauncherLeavesOneResumableCheckpoint) {

@@ -20,6 +20,7 @@
 
 namespace c10d {
 class Backend;
+class Work;
 }  // namespace c10d
 
 namespace kdtext::dist {
@@ -27,9 +28,8 @@ namespace kdtext::dist {
 class Group {
  public:
   // Connects to the other processes of `world` (which must be distributed)
-  // for tensors on `device`; collectives wait at most `timeout` where the
-  // engine supports it (NCCL; MPI relies on its launcher to end a broken
-  // run). Throws ConfigError for a launch the engine cannot serve (CPU under
+  // for tensors on `device`; a collective that waits more than `timeout`
+  // for the others fails this process (which then ends the run). Throws ConfigError for a launch the engine cannot serve (CPU under
   // torchrun, missing MASTER_ADDR) and InputError when the engine's library
   // cannot be loaded or the rendezvous fails.
   static std::shared_ptr<Group> connect(const World& world, torch::Device device, std::chrono::seconds timeout);
@@ -55,6 +55,10 @@ class Group {
   // optimiser leaves it alone, as in a single process).
   void sum_gradients(const std::vector<torch::Tensor>& params, int64_t bucket_bytes = 25 << 20);
 
+  // Waits for a collective at most the group's timeout; a runtime_error
+  // saying so when it is over (the caller's failure then ends the run).
+  void wait(c10d::Work& work);
+
   // Ends the run for every process after an error on this one (MPI_Abort,
   // or NCCL's abort) and exits with `code`. Normal ends just destroy the group.
   [[noreturn]] void abort(int code);
@@ -65,6 +69,7 @@ class Group {
   World world_;
   torch::Device device_{torch::kCPU};
   std::string engine_;
+  std::chrono::seconds timeout_{1800};
   c10::intrusive_ptr<c10d::Backend> backend_;
   void* library_ = nullptr;
 };
