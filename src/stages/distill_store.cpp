@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "distill_tasks.h"
+#include "kdtext/dist/group.h"
 #include "kdtext/log.h"
 #include "kdtext/text/shard.h"
 #include "kdtext/text/tokenizer.h"
@@ -75,7 +76,7 @@ StorePlacement place_in_store(DistillConfig& c, torch::Device device) {
     Json metrics = read_json_file(dir / "metrics.json");
     metrics["reused"] = true;
     metrics["output"] = dir.string();
-    announce_store_run(dir);
+    if (dist::is_writer()) announce_store_run(dir);  // one line, not one per process
     p.reused = metrics;
     return p;
   }
