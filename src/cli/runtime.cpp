@@ -130,8 +130,9 @@ RuntimeOptions for_process(RuntimeOptions o, const dist::World& w, std::vector<s
                       "process takes the GPU of its local rank (here " + own + ")");
   }
   if (o.device == "cuda" || (o.device == "auto" && cuda_device_count() > 0)) {
-    o.device = own;
-    notes.push_back("device " + own + " (local rank " + std::to_string(w.local_rank) + ")");
+    // One visible GPU (a scheduler's CUDA_VISIBLE_DEVICES per process): that one.
+    o.device = cuda_device_count() == 1 ? "cuda:0" : own;
+    notes.push_back("device " + o.device + " (local rank " + std::to_string(w.local_rank) + ")");
   }
   if (o.threads == 0 && w.local_size > 1) {
     o.threads = std::max<int64_t>(1, effective_threads(o) / w.local_size);

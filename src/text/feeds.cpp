@@ -42,12 +42,17 @@ Batch LabelledBatches::next() {
   return make_batch(data_.inputs, mine, &data_.labels);
 }
 
-Json LabelledBatches::state() const { return Json{{"epoch", epoch_}, {"batch", position_}}; }
+Json LabelledBatches::state() const {
+  return Json{{"epoch", epoch_}, {"batch", position_}, {"global_batch", batch_size_ * shard_.count}};
+}
 
 void LabelledBatches::restore(const Json& state) {
   epoch_ = state.at("epoch").get<int64_t>();
   start_epoch();
   position_ = state.at("batch").get<size_t>();
+  const auto global = static_cast<size_t>(batch_size_ * shard_.count);
+  const auto saved = state.value("global_batch", global);
+  if (saved != global && saved > 0) position_ = (position_ * saved + global - 1) / global;
 }
 
 // ---------------------------------------------------------------- MlmStream

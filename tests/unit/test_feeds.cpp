@@ -165,3 +165,17 @@ TEST(Feeds, LabelledShardsSplitEachGlobalBatchAndItsShortTail) {
   EXPECT_TRUE(sizes == 43 || sizes == 34) << sizes;
   EXPECT_TRUE(fourth.next().index.empty());
 }
+
+// A state saved by 1 process x batch 8 restored by 2 x 8 (global 16): the
+// next batch starts after the examples already used (rounded up to a batch).
+TEST(Feeds, LabelledStateFromAnotherGlobalBatchContinuesAfterTheUsedExamples) {
+  const auto set = labelled_set(64);
+  LabelledBatches one(set, 8, 5);
+  for (int i = 0; i < 3; ++i) one.next();  // 24 examples used
+  const Json state = one.state();
+  EXPECT_EQ(state["global_batch"], 8);
+  LabelledBatches first(set, 8, 5, DataShard{0, 2});
+  first.restore(state);
+  EXPECT_EQ(first.state()["batch"], 2);  // ceil(24 / 16)
+  EXPECT_EQ(first.state()["epoch"], 0);
+}

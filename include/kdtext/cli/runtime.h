@@ -50,7 +50,8 @@ c10::Device resolve_device(const std::string& spec);
 int effective_threads(const RuntimeOptions& o);
 
 // This process's runtime options in a data-parallel run of `world`: its own
-// GPU (--device cuda or auto with GPUs: cuda:LOCAL_RANK; cuda:N is refused),
+// GPU (--device cuda or auto with GPUs: cuda:LOCAL_RANK, or cuda:0 when the
+// process sees one GPU; cuda:N is refused),
 // its share of the cores when --threads is 0, and on ranks other than 0
 // warnings only (their own log file, FILE.rank-N, when one is set). Each
 // change is returned in `notes` for the log. One process: unchanged.

@@ -50,7 +50,9 @@ class LabelledBatches {
   Batch next();
   const EncodedSet& data() const { return data_; }
   size_t batches_per_epoch() const { return batches_.size(); }
-  // {"epoch", "batch"}: the position of the next batch.
+  // {"epoch", "batch", "global_batch"}: the position of the next batch. A
+  // state saved with another global batch size (another number of
+  // processes) restores to the first batch after the examples it had used.
   Json state() const;
   void restore(const Json& state);
 
