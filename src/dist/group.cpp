@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 #include <torch/csrc/distributed/c10d/Backend.hpp>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <cstdlib>
@@ -35,7 +36,9 @@ void* load_engine(const std::string& name, const std::string& needs) {
   return lib;
 }
 
-c10::intrusive_ptr<c10d::Store> rendezvous(const World& w, std::chrono::seconds timeout) {
+}  // namespace
+
+c10::intrusive_ptr<c10d::Store> connect_store(const World& w, std::chrono::seconds timeout) {
   std::string addr = w.master_addr;
   int port = w.master_port;
   if (addr.empty() && w.local_size == w.size) addr = "127.0.0.1";  // one machine: no address needed
@@ -46,18 +49,20 @@ c10::intrusive_ptr<c10d::Store> rendezvous(const World& w, std::chrono::seconds 
   }
   c10d::TCPStoreOptions o;
   o.port = static_cast<uint16_t>(port);
-  o.isServer = w.rank == 0;
+  o.isServer = w.rank == 0 && !w.agent_store;
   o.numWorkers = w.size;
-  o.waitWorkers = true;
+  o.waitWorkers = !w.agent_store;
   o.timeout = timeout;
   try {
-    return c10::make_intrusive<c10d::TCPStore>(addr, o);
+    auto store = c10::make_intrusive<c10d::TCPStore>(addr, o);
+    return c10::make_intrusive<c10d::PrefixStore>("kdtext", store);  // apart from the agent's own keys
   } catch (const std::exception& e) {
-    throw InputError("rendezvous at " + addr + ":" + std::to_string(port) + " failed: " + e.what());
+    const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+    throw InputError("rendezvous at " + addr + ":" + std::to_string(port) +
+                     (w.agent_store ? " (torchrun's store)" : w.rank == 0 ? " (served here)" : "") + " failed: " +
+                     (c10_error ? c10_error->what_without_backtrace() : e.what()));
   }
 }
-
-}  // namespace
 
 std::shared_ptr<Group> Group::connect(const World& world, torch::Device device, std::chrono::seconds timeout) {
   if (!world.distributed() && !(world.group_of_one_on_cuda() && device.is_cuda())) {
@@ -74,7 +79,7 @@ std::shared_ptr<Group> Group::connect(const World& world, torch::Device device, 
   if (device.is_cuda()) {
     g->engine_ = "nccl";
     request.device_index = device.index();
-    request.store = rendezvous(world, timeout);
+    request.store = connect_store(world, timeout);
     g->library_ = load_engine("nccl", "it needs LibTorch's CUDA libraries and NCCL");
   } else {
     if (world.launcher != "mpirun" && world.launcher != "srun") {

@@ -75,6 +75,7 @@ World detect_world(const Getenv& getenv) {
                       std::to_string(w.local_size) + " (" + w.launcher + " variables)");
   }
   if (const char* addr = getenv("MASTER_ADDR")) w.master_addr = addr;
+  if (const char* agent = getenv("TORCHELASTIC_USE_AGENT_STORE")) w.agent_store = std::string(agent) == "True";
   w.master_port = int_var(getenv, "MASTER_PORT", 1).value_or(0);
   if (w.master_port > 65535) throw ConfigError("environment variable MASTER_PORT: not a port number");
   return w;

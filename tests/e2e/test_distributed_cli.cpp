@@ -214,6 +214,29 @@ TEST(DataParallel, ResumeWithTheSameNumberOfProcessesIsExact) {
   EXPECT_NE(r.output.find("resuming a run of 2 process(es) with 1"), std::string::npos) << r.output;
 }
 
+// The rendezvous a CUDA run makes (dist::connect_store), checked without a
+// GPU by a probe: under torchrun every process is a client of the agent's
+// store; with plain variables rank 0 serves it.
+TEST(DataParallel, RendezvousUnderTorchrunAndWithPlainVariables) {
+  const fs::path python_file = fs::path(bin("kdtext-pretrain")).parent_path().parent_path() / ".kdtext-python";
+  if (!fs::exists(python_file)) GTEST_SKIP() << "no LibTorch venv recorded (scripts/setup.sh writes it)";
+  std::string python = read_file(python_file);
+  python.erase(python.find_last_not_of(" \n") + 1);
+  const auto torchrun = fs::path(python).parent_path() / "torchrun";
+  ASSERT_TRUE(fs::exists(torchrun)) << torchrun;
+  auto r = run_command("timeout 120 " + quote(torchrun.string()) + " --nproc-per-node 2 --no-python " +
+                       bin("rendezvous_probe"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("rank 1 of 2 (local 1 of 2, torchrun), agent store, saw 2 processes"), std::string::npos)
+      << r.output;
+  const std::string vars = "WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$((20000 + $$ % 20000)) ";
+  r = run_command("bash -c " + quote("(" + vars + "RANK=1 LOCAL_RANK=1 timeout 60 " + bin("rendezvous_probe") +
+                                     " &); " + vars + "RANK=0 LOCAL_RANK=0 timeout 60 " + bin("rendezvous_probe") +
+                                     "; sleep 0.5"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("rank 0 of 2 (local 0 of 2, environment), saw 2 processes"), std::string::npos) << r.output;
+}
+
 // Launches the engine cannot serve are refused before any work, naming why.
 TEST(DataParallel, LaunchesThatCannotWorkAreRefused) {
   TempDir dir;

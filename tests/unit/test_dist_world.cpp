@@ -52,6 +52,9 @@ TEST(DistWorld, EachLauncherIsRead) {
   EXPECT_EQ(t.master_addr, "node0");
   EXPECT_EQ(t.master_port, 29400);
   EXPECT_EQ(describe(t), "rank 5 of 8 (local 1 of 4, torchrun)");
+  EXPECT_FALSE(t.agent_store);
+  EXPECT_TRUE(detect({{"WORLD_SIZE", "2"}, {"RANK", "0"}, {"LOCAL_RANK", "0"}, {"TORCHELASTIC_USE_AGENT_STORE", "True"}})
+                  .agent_store);
 
   const auto m = detect({{"OMPI_COMM_WORLD_SIZE", "4"}, {"OMPI_COMM_WORLD_RANK", "3"},
                          {"OMPI_COMM_WORLD_LOCAL_RANK", "1"}, {"OMPI_COMM_WORLD_LOCAL_SIZE", "2"}});

@@ -20,6 +20,7 @@
 
 namespace c10d {
 class Backend;
+class Store;
 class Work;
 }  // namespace c10d
 
@@ -73,6 +74,13 @@ class Group {
   c10::intrusive_ptr<c10d::Backend> backend_;
   void* library_ = nullptr;
 };
+
+// The rendezvous of a CUDA run: a c10d::TCPStore at MASTER_ADDR:MASTER_PORT
+// (127.0.0.1:29500 when every process is on this machine), served by rank 0,
+// or by torchrun's agent (World::agent_store; then every process is a
+// client), under the prefix "kdtext/". Throws ConfigError without an address
+// for a run on several machines, InputError when it cannot be reached in time.
+c10::intrusive_ptr<c10d::Store> connect_store(const World& world, std::chrono::seconds timeout);
 
 // How long a collective may wait for the other processes (NCCL; the
 // rendezvous): $KDTEXT_DIST_TIMEOUT seconds, 1800 by default (rank 0

@@ -20,6 +20,9 @@ struct World {
   std::string launcher; // "torchrun", "mpirun", "srun"; empty for one process
   std::string master_addr;  // rendezvous host for NCCL (empty: not given)
   int master_port = 0;
+  // torchrun's agent already serves a TCPStore at MASTER_ADDR:MASTER_PORT
+  // (TORCHELASTIC_USE_AGENT_STORE=True): every process connects as a client.
+  bool agent_store = false;
   bool distributed() const { return size > 1; }
   // torchrun (or WORLD_SIZE) with one process on a GPU: still a group (NCCL
   // of one), as PyTorch's torchrun --nproc-per-node 1 gives.
