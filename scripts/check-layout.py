@@ -21,7 +21,8 @@ ALLOWED = {
     "augment": {"model", "text", "util", "log"},
     "dist": {"util", "log"},
     "cli": {"dist", "util", "log"},
-    "stages": {"augment", "cli", "dist", "distill", "eval", "infer", "io", "log", "model", "text", "train", "util"},
+    "classifier": {"cli", "infer", "text", "util"},
+    "stages": {"augment", "classifier", "cli", "dist", "distill", "eval", "infer", "io", "log", "model", "text", "train", "util"},
 }
 MAX_STAGE_FILE_LINES = 220
 MAX_FUNCTION_LINES = 90

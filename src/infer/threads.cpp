@@ -64,6 +64,7 @@ AdaptiveThreads::AdaptiveThreads(int requested)
 }
 
 void AdaptiveThreads::update() {
+  std::lock_guard<std::mutex> lock(mutex_);
   if (!readable_) return;
   const auto now = std::chrono::steady_clock::now();
   const double wall = std::chrono::duration<double>(now - last_).count();

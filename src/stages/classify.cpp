@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "classify_output.h"
+#include "kdtext/classifier.h"
 #include "kdtext/infer/predict.h"
 #include "kdtext/log.h"
 #include "kdtext/text/batching.h"
@@ -163,10 +164,14 @@ bool streams_stdin(const ClassifyConfig& c) {
 
 Json run_classify(const ClassifyConfig& c, torch::Device device) {
   // Before the model is loaded: the first reading counts this process as one runnable task.
-  auto threads = c.adaptive_threads && device.is_cpu()
-                     ? std::make_shared<infer::AdaptiveThreads>(torch::get_num_threads()) : nullptr;
-  auto m = infer::load_classifier(c.checkpoint, device, infer::parse_precision(c.precision, "precision"));
-  m.threads = threads;
+  infer::parse_precision(c.precision, "precision");  // named as the command line names it
+  ClassifierOptions options;
+  options.device = device.str();
+  options.precision = c.precision;
+  options.batch_size = c.batch_size;
+  options.adaptive_threads = c.adaptive_threads;
+  const Classifier api(c.checkpoint, options);  // the C++ API (kdtext/classifier.h) loads and holds the model
+  const auto& m = api.engine();
   const int64_t max_len = infer::checked_max_len(c.max_len, m.config, "max_len");
   PredictionWriter writer(c, m.labels.names());
   ClassifyTotals totals;

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 
 namespace kdtext::infer {
 
@@ -26,7 +27,8 @@ class AdaptiveThreads {
   explicit AdaptiveThreads(int requested);
   // Call before each batch: at most every 200 ms, re-measures the busy time
   // of the other processes (/proc/stat less this process's CPU time) and sets
-  // LibTorch's thread count; a change is logged.
+  // LibTorch's thread count; a change is logged. Safe to call from several
+  // threads (one Classifier shared by a service's threads).
   void update();
   int threads() const { return threads_; }
 
@@ -36,6 +38,7 @@ class AdaptiveThreads {
   std::chrono::steady_clock::time_point last_;
   double last_busy_ = 0, last_self_ = 0;  // seconds: all CPUs' busy time, this process's CPU time
   bool readable_ = true;
+  std::mutex mutex_;
 };
 
 }  // namespace kdtext::infer

@@ -1,0 +1,99 @@
+// kdtext's C++ API for deployment: a trained classifier (a student or a
+// fine-tuned teacher, any checkpoint with a classification head) loaded once
+// and called from a service.
+//
+//   #include <kdtext/classifier.h>
+//   kdtext::Classifier model("runs/student/best", {/*device*/ "cpu", /*precision*/ "int8"});
+//   for (const auto& p : model.classify({"a gripping film", "dull and slow"}))
+//     std::cout << p.label << " " << p.probability << "\n";
+//
+// It runs the same inference engine, batching and tokenizer as kdtext-classify
+// (infer/engine.h, infer/predict.h): the same labels and probabilities, at the
+// same speed. The header needs only the standard library; link kdtext::kdtext
+// (find_package(kdtext), see examples/classify_api/).
+//
+// Thread safety: one Classifier may be shared by any number of threads.
+// classify() and classify_pairs() are const and keep no state between calls
+// (each call has its own activations); the loaded engine is immutable. The
+// intra-op thread count (options.threads) is LibTorch's, process-wide: it is
+// set when a Classifier is constructed with threads > 0 (and, with
+// adaptive_threads, before each batch).
+//
+// Errors are kdtext's typed exceptions (kdtext/util/error.h, both derived from
+// std::exception): kdtext::InputError for a missing, corrupt or
+// non-classification checkpoint (the message names the file), and
+// kdtext::ConfigError for a bad option (the message names it).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace kdtext {
+
+namespace infer {
+struct Classifier;
+}  // namespace infer
+
+struct ClassifierOptions {
+  std::string device = "cpu";      // "cpu", "cuda", "cuda:N" or "auto" (a GPU when there is one)
+  std::string precision = "fp32";  // "fp32", "bf16" or "int8" (int8: CPU only)
+  int threads = 0;                 // intra-op threads, process-wide; 0 leaves LibTorch's setting
+  int64_t max_len = 0;             // tokens per input (longer ones are truncated); 0: the model's limit
+  int64_t batch_size = 32;         // inputs per forward pass (sorted by length first)
+  // CPU: before each batch, run on the cores other processes leave idle (at
+  // most `threads`; infer/threads.h), as kdtext-classify does by default.
+  bool adaptive_threads = false;
+};
+
+struct Prediction {
+  std::string label;                // the most probable label
+  int64_t label_id = 0;             // its index in Classifier::labels()
+  float probability = 0;            // its probability
+  std::vector<float> probabilities; // one per label, in labels() order
+  std::vector<float> logits;        // one per label; filled only when asked for
+};
+
+// What a loaded model is.
+struct ModelFacts {
+  std::string checkpoint;  // the directory it was loaded from
+  std::string device;      // e.g. "cpu", "cuda:0"
+  std::string precision;   // "fp32", "bf16", "int8"
+  int64_t layers = 0, hidden_size = 0, heads = 0, intermediate_size = 0;
+  int64_t vocab_size = 0;
+  int64_t max_len = 0;     // tokens per input used (options.max_len or the model's limit)
+  int64_t parameters = 0;
+};
+
+class Classifier {
+ public:
+  // Loads the checkpoint directory once (config.json, model.safetensors,
+  // tokenizer/, kdtext.json). Throws InputError / ConfigError (see above).
+  explicit Classifier(const std::string& checkpoint_dir, const ClassifierOptions& options = {});
+  ~Classifier();
+  Classifier(Classifier&&) noexcept;
+  Classifier& operator=(Classifier&&) noexcept;
+  Classifier(const Classifier&) = delete;
+  Classifier& operator=(const Classifier&) = delete;
+
+  // One prediction per text, in order. `with_logits` also fills logits.
+  std::vector<Prediction> classify(const std::vector<std::string>& texts, bool with_logits = false) const;
+  // For models trained on text pairs (premise/hypothesis, question/answer).
+  std::vector<Prediction> classify_pairs(const std::vector<std::pair<std::string, std::string>>& pairs,
+                                         bool with_logits = false) const;
+
+  // The label names, indexed by Prediction::label_id.
+  const std::vector<std::string>& labels() const;
+  const ModelFacts& facts() const;
+
+  // For kdtext's own programs (kdtext-classify): the loaded engine.
+  const infer::Classifier& engine() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kdtext
