@@ -27,5 +27,6 @@ if(NOT TARGET kdtext::torch)
   target_include_directories(kdtext_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
   separate_arguments(KDTEXT_TORCH_CXX_FLAGS UNIX_COMMAND "${TORCH_CXX_FLAGS}")
   target_compile_options(kdtext_torch INTERFACE ${KDTEXT_TORCH_CXX_FLAGS})
+  set_target_properties(kdtext_torch PROPERTIES EXPORT_NAME torch)  # kdtext::torch in the installed package
   add_library(kdtext::torch ALIAS kdtext_torch)
 endif()
