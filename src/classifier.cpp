@@ -24,13 +24,14 @@ struct Classifier::Impl {
     }
     const auto probs = torch::softmax(logits, -1).contiguous();
     const auto best = probs.argmax(1);
+    const auto best_id = best.accessor<int64_t, 1>();
     const int64_t k = probs.size(1);
     std::vector<Prediction> out(examples.size());
     for (size_t i = 0; i < out.size(); ++i) {
       const auto row = static_cast<int64_t>(i);
       const float* p = probs.data_ptr<float>() + row * k;
       Prediction& pred = out[i];
-      pred.label_id = best[row].item<int64_t>();
+      pred.label_id = best_id[row];
       pred.label = labels[static_cast<size_t>(pred.label_id)];
       pred.probability = p[pred.label_id];
       pred.probabilities.assign(p, p + k);

@@ -172,7 +172,7 @@ void Group::sum_gradients(const std::vector<torch::Tensor>& params, int64_t buck
   std::vector<torch::Tensor> grads;
   for (size_t i = 0; i < params.size(); ++i) {
     if (anywhere[i] == 0.0) continue;
-    auto& p = const_cast<torch::Tensor&>(params[i]);
+    const auto& p = params[i];
     if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
     grads.push_back(p.grad());
   }
