@@ -474,7 +474,14 @@ class TrainingRun {
   void save_resumable(int64_t s) {
     const fs::path dir = out_ / "checkpoints" / step_dir_name(s);
     last_good_ = dir;
-    if (!writer_) return;
+    if (writer_) write_resumable(dir, s);
+    // Every process goes on (or exits, after a signal) only once the checkpoint
+    // exists: a launcher that sees one process end stops the others. (A writer
+    // that fails here ends the run instead: StageApp aborts the group.)
+    if (group_) group_->barrier();
+  }
+
+  void write_resumable(const fs::path& dir, int64_t s) {
     StagedDirectory staged(dir, /*overwrite=*/true, /*lock=*/false);  // inside a locked run
     task_.write_model(staged.path(), provenance(s));
     io::save_training_state(staged.path(), *optimizer_,

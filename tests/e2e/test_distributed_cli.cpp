@@ -194,6 +194,25 @@ TEST(DataParallel, SigtermToTheLauncherLeavesOneResumableCheckpoint) {
   EXPECT_EQ(read_json_file(out / "summary.json")["steps"], stopped + 5);
 }
 
+// SIGTERM to one process only (rank 1, which writes nothing): both stop after
+// the same step, and rank 1 waits for rank 0's checkpoint before it exits.
+TEST(DataParallel, SigtermToOneRankStopsBothWithACheckpoint) {
+  require_mpirun();
+  TempDir dir;
+  const auto out = dir / "one";
+  const auto r = launch_and(mpirun(2) + pretrain(out, "bert-tiny", 8, "--max-steps 100000 --log-every 5"),
+                            dir / "one.log", "step 10/",
+                            "kill -TERM $(pgrep -P $MP -f kdtext-pretrain | tail -1)");
+  EXPECT_NE(launcher_rc(r.output), 0) << r.output;
+  std::vector<fs::path> checkpoints;
+  for (const auto& e : fs::directory_iterator(out / "checkpoints")) checkpoints.push_back(e.path());
+  ASSERT_EQ(checkpoints.size(), 1u) << r.output;
+  const int step = std::stoi(checkpoints[0].filename().string().substr(5));
+  const std::string line = "stopped by signal 15 at step " + std::to_string(step) + ";";
+  EXPECT_NE(r.output.find(line), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(checkpoints[0] / "training_state" / "state.json"));
+}
+
 // Stop at step 6 and resume to 12 with 2 processes (dropout on): the weights
 // of a straight 12-step run, byte for byte.
 TEST(DataParallel, ResumeWithTheSameNumberOfProcessesIsExact) {
