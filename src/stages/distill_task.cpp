@@ -108,9 +108,28 @@ class TaskDistill final : public DistillBase {
     return t;
   }
 
+  // Data parallel: each process scores every N-th example, then all share them.
   torch::Tensor teacher_logits_on_training_set() {
     torch::NoGradGuard no_grad;  // plain tensors: they meet the student's graph in the loss
-    return infer::predict_logits(*teacher_, batches_.data().inputs, c_.batch_size, device_);
+    const auto& inputs = batches_.data().inputs;
+    auto* group = dist::process_group();
+    if (group == nullptr) return infer::predict_logits(*teacher_, inputs, c_.batch_size, device_);
+    const int world = group->size();
+    std::vector<std::vector<int64_t>> rows(static_cast<size_t>(world));
+    for (size_t i = 0; i < inputs.size(); ++i) rows[i % static_cast<size_t>(world)].push_back(static_cast<int64_t>(i));
+    std::vector<text::Encoded> mine;
+    for (int64_t i : rows[static_cast<size_t>(group->rank())]) mine.push_back(inputs[static_cast<size_t>(i)]);
+    const auto k = static_cast<int64_t>(labels_.size());
+    const auto part = mine.empty() ? torch::empty({0, k}) : infer::predict_logits(*teacher_, mine, c_.batch_size, device_);
+    auto all = torch::empty({static_cast<int64_t>(inputs.size()), k});
+    for (int root = 0; root < world; ++root) {
+      const auto& r = rows[static_cast<size_t>(root)];
+      if (r.empty()) continue;
+      auto t = (root == group->rank() ? part : torch::empty({static_cast<int64_t>(r.size()), k})).to(device_);
+      group->broadcast({t}, root);
+      all.index_copy_(0, torch::tensor(r, torch::kLong), t.cpu());
+    }
+    return all;
   }
 
   void fill_logit_cache(const torch::Tensor& logits) {
@@ -136,7 +155,7 @@ class TaskDistill final : public DistillBase {
         {"examples", std::to_string(inputs.size())},
         {"max_len", std::to_string(max_len_)}};
     torch::Tensor logits;
-    if (fs::exists(file)) {
+    if (fs::exists(file)) {  // read before any process writes it (the writer does, after the collective pass)
       auto cached = io::load_safetensors(file);
       if (cached.metadata == key && cached.tensors.count("logits")) {
         logits = cached.tensors.at("logits");
@@ -145,9 +164,11 @@ class TaskDistill final : public DistillBase {
         log::info(file.string(), " was made for another teacher, training set or max_len: computing it again");
       }
     }
-    if (!logits.defined()) {
+    bool compute = !logits.defined();
+    if (auto* group = dist::process_group()) compute = group->max({compute ? 1.0 : 0.0})[0] > 0;  // all or none
+    if (compute) {
       logits = teacher_logits_on_training_set();
-      io::save_safetensors(file, {{"logits", logits}}, key);
+      if (dist::is_writer()) io::save_safetensors(file, {{"logits", logits}}, key);
       log::info("teacher logits for ", inputs.size(), " training examples written to ", file.string());
     }
     fill_logit_cache(logits);

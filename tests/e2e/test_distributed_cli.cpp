@@ -134,6 +134,26 @@ TEST(DataParallel, TwoProcessesOfBatch8EqualOneOfBatch16) {
   std::cout << "max |diff| after 20 steps: pretrain " << pretrain_diff << ", finetune " << finetune_diff << "\n";
 }
 
+// Task distillation under mpirun: each process scores half of the training
+// set with the teacher and they share the logits (the same as one process
+// computes, up to batching's rounding); the run finishes with rank 0's report.
+TEST(DataParallel, TaskDistillationSharesTheTeacherLogits) {
+  require_mpirun();
+  TempDir dir;
+  auto r = build_small_student(dir / "student");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto train = source_dir() / "data" / "task" / "train.tsv";
+  const std::string common = " --max-steps 4 --threads 1 --device cpu --quiet --teacher-logits ";
+  r = run_command(distill_command(dir / "student", train, dir / "d1") + "--batch-size 16" + common +
+                  quote((dir / "l1.safetensors").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(mpirun(2) + distill_command(dir / "student", train, dir / "d2") + "--batch-size 8" + common +
+                  quote((dir / "l2.safetensors").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_LE(max_abs_diff(dir / "l1.safetensors", dir / "l2.safetensors"), 1e-5);
+  EXPECT_TRUE(fs::exists(dir / "d2" / "metrics.json"));
+}
+
 // kill -9 of one rank: the other is gone, with a non-zero status, within 60 s.
 TEST(DataParallel, KillingOneRankEndsTheOtherWithin60Seconds) {
   require_mpirun();
