@@ -320,10 +320,12 @@ class TrainingRun {
       }
       bool budget = writer_ && o_.max_minutes > 0 && seconds_since(run_start_) > 60.0 * o_.max_minutes;
       if (group_) {  // rank 0 decides early stopping and the budget; any process may have been signalled
-        const auto agreed = group_->max({double(g_stop_signal.load()), double(early), double(budget)});
+        const auto agreed = group_->max(
+            {double(g_stop_signal.load()), double(early), double(budget), seconds_since(run_start_)});
         agreed_signal_ = static_cast<int>(agreed[0]);
         early = agreed[1] > 0;
         budget = agreed[2] > 0;
+        agreed_elapsed_ = agreed[3];  // one clock for the time-following schedule (max_minutes)
       }
       if (early) {
         log::info("early stopping: ", evals_without_improvement_, " evaluations without improvement");
@@ -342,6 +344,7 @@ class TrainingRun {
         return finish(/*stopped=*/true);
       }
     }
+    check_processes_agree();
     const bool just_evaluated = o_.eval_every > 0 && step_ % o_.eval_every == 0;
     if (!just_evaluated && writer_) evaluate();
     save_resumable(step_);
@@ -356,11 +359,28 @@ class TrainingRun {
     return Json{{"stage", task_.stage()}, {"step", s}, {"max_steps", o_.max_steps}, {"seed", seed_}};
   }
 
+  // Data parallel: every process must hold the same weights (rank 0 saves
+  // its own). A checksum compared across processes at the end catches a
+  // divergence (a bug, or an engine whose sums differ between processes).
+  void check_processes_agree() {
+    if (!group_) return;
+    double sum = 0;
+    for (const auto& p : trained_) sum += p.detach().to(torch::kFloat64).sum().item<double>();
+    const auto range = group_->max({sum, -sum});
+    if (range[0] != -range[1]) {
+      log::warn("the processes' weights differ at step ", step_, " (checksums from ", -range[1], " to ", range[0],
+                "): rank 0's are saved; please report this");
+    }
+  }
+
   // One optimiser step over grad_accum micro-batches.
   void optimiser_step() {
     ++step_;
     if (group_) torch::manual_seed(seed_ + 1000003ULL * static_cast<uint64_t>(step_) + 7919ULL * group_->rank());
-    lr_ = o_.lr * lr_factor(o_, schedule_step(o_, step_, seconds_since(run_start_)));
+    // Data parallel: every process must use the same rate, so the schedule reads
+    // the elapsed time agreed at the end of the previous step.
+    const double elapsed = group_ ? agreed_elapsed_ : seconds_since(run_start_);
+    lr_ = o_.lr * lr_factor(o_, schedule_step(o_, step_, elapsed));
     for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr_);
     optimizer_->zero_grad();
     double step_loss = 0;
@@ -547,6 +567,7 @@ class TrainingRun {
   bool writer_;                       // rank 0 or the only process: writes files, evaluates
   std::vector<torch::Tensor> trained_;
   int agreed_signal_ = 0;             // data parallel: the stop signal all processes agreed on
+  double agreed_elapsed_ = 0;         // data parallel: the slowest process's seconds since the start
 };
 
 }  // namespace

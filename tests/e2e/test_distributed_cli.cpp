@@ -110,6 +110,7 @@ TEST(DataParallel, TwoProcessesOfBatch8EqualOneOfBatch16) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   r = run_command(mpirun(2) + pretrain(dir / "p2", model, 8, "--max-steps 20 --quiet"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("weights differ"), std::string::npos) << r.output;  // the processes stayed identical
   const double pretrain_diff = max_abs_diff(dir / "p1" / "final" / "model.safetensors",
                                             dir / "p2" / "final" / "model.safetensors");
   EXPECT_LE(pretrain_diff, 1e-5);
