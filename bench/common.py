@@ -137,3 +137,13 @@ def matmul_peak(threads):
     r = subprocess.run([str(venv_python()), "-c", MATMUL, str(threads)], capture_output=True, text=True, check=True)
     fp32, bf16 = map(float, r.stdout.split())
     return fp32, bf16
+
+
+def english_prep(work):
+    """kdtext-preprocess of gutenberg_en + wikitext103_valtest (vocabulary 8000) into work/prep-en, once."""
+    prep = Path(work) / "prep-en"
+    if not (prep / "stats.json").exists():
+        subprocess.run([str(BIN / "kdtext-preprocess"), str(SHARED / "gutenberg_en" / "corpus.txt"),
+                        str(SHARED / "wikitext103_valtest" / "corpus.txt"), "-o", str(prep), "--overwrite",
+                        "--vocab-size", "8000", "--quiet"], check=True)
+    return prep

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import BIN, SHARED
+from common import BIN, english_prep
 
 
 def run(prep, out, processes, threads, batch, steps, bf16):
@@ -47,11 +47,7 @@ def main():
         sys.exit("mpirun is missing (Debian: openmpi-bin; scripts/setup.sh installs it)")
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="kdtext-bench-dp-"))
     work.mkdir(parents=True, exist_ok=True)
-    prep = work / "prep-en"
-    if not (prep / "stats.json").exists():
-        subprocess.run([str(BIN / "kdtext-preprocess"), str(SHARED / "gutenberg_en" / "corpus.txt"),
-                        str(SHARED / "wikitext103_valtest" / "corpus.txt"), "-o", str(prep), "--overwrite",
-                        "--vocab-size", "8000", "--quiet"], check=True)
+    prep = english_prep(work)
     precision = "bf16 autocast" if args.bf16 else "fp32"
     print(f"# data-parallel pretraining on the CPU: bert-small, seq 128, global batch 32, {precision}, "
           f"{args.steps} steps")

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import BIN, ROOT, SHARED, matmul_peak
+from common import BIN, ROOT, english_prep, matmul_peak
 
 
 def flops_per_token(cfg, seq, vocab, mask_prob=0.15):
@@ -58,11 +58,7 @@ def main():
 
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="kdtext-bench-pretrain-"))
     work.mkdir(parents=True, exist_ok=True)
-    prep = work / "prep-en"
-    if not (prep / "stats.json").exists():
-        subprocess.run([str(BIN / "kdtext-preprocess"), str(SHARED / "gutenberg_en" / "corpus.txt"),
-                        str(SHARED / "wikitext103_valtest" / "corpus.txt"), "-o", str(prep), "--overwrite",
-                        "--vocab-size", "8000", "--quiet"], check=True)
+    prep = english_prep(work)
     vocab = json.loads((prep / "stats.json").read_text())["vocab_size"]
     cfg = json.loads((ROOT / "configs" / "model" / "bert-small.json").read_text())
     fpt = flops_per_token(cfg, 128, vocab)

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "e2e/pipeline_fixture.h"
+#include "e2e/weight_diff.h"
 #include "kdtext/cli/runtime.h"
 #include "kdtext/infer/engine.h"
 #include "kdtext/io/safetensors.h"
@@ -48,22 +49,6 @@ std::vector<Json> metrics(const fs::path& file, const std::string& event) {
     if (j.value("event", "") == event) out.push_back(j);
   }
   return out;
-}
-
-// Largest |a - b| over the tensors of two safetensors files (same names).
-double max_weight_difference(const fs::path& a, const fs::path& b) {
-  const auto x = io::load_safetensors(a).tensors, y = io::load_safetensors(b).tensors;
-  EXPECT_EQ(x.size(), y.size());
-  double worst = 0;
-  for (const auto& [name, t] : x) {
-    const auto it = y.find(name);
-    if (it == y.end()) {
-      ADD_FAILURE() << name << " missing from " << b;
-      continue;
-    }
-    worst = std::max(worst, (t.to(torch::kDouble) - it->second.to(torch::kDouble)).abs().max().item<double>());
-  }
-  return worst;
 }
 
 std::string classify(const fs::path& ckpt, const std::string& device, const fs::path& out) {

@@ -12,6 +12,7 @@
 #include "kdtext/util/json.h"
 #include "pipeline_fixture.h"
 #include "test_util.h"
+#include "weight_diff.h"
 
 using namespace kdtext;
 using namespace kdtext::testing;
@@ -51,21 +52,6 @@ std::string finetune(const fs::path& from, const fs::path& out, int batch, const
          quote((task / "train.tsv").string()) + " --dev " + quote((task / "dev.tsv").string()) + " -o " +
          quote(out.string()) + " --max-len 48 --batch-size " + std::to_string(batch) +
          " --lr 1e-3 --threads 1 --device cpu " + more;
-}
-
-double max_abs_diff(const fs::path& a, const fs::path& b) {
-  const auto x = io::load_safetensors(a).tensors, y = io::load_safetensors(b).tensors;
-  EXPECT_EQ(x.size(), y.size());
-  double m = 0;
-  for (const auto& [name, t] : x) {
-    const auto it = y.find(name);
-    if (it == y.end()) {
-      ADD_FAILURE() << name << " missing from " << b;
-      continue;
-    }
-    m = std::max(m, (t.to(torch::kFloat64) - it->second.to(torch::kFloat64)).abs().max().item<double>());
-  }
-  return m;
 }
 
 int count_events(const fs::path& metrics, const std::string& event) {
@@ -111,7 +97,7 @@ TEST(DataParallel, TwoProcessesOfBatch8EqualOneOfBatch16) {
   r = run_command(mpirun(2) + pretrain(dir / "p2", model, 8, "--max-steps 20 --quiet"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output.find("weights differ"), std::string::npos) << r.output;  // the processes stayed identical
-  const double pretrain_diff = max_abs_diff(dir / "p1" / "final" / "model.safetensors",
+  const double pretrain_diff = max_weight_difference(dir / "p1" / "final" / "model.safetensors",
                                             dir / "p2" / "final" / "model.safetensors");
   EXPECT_LE(pretrain_diff, 1e-5);
   EXPECT_EQ(count_events(dir / "p2" / "metrics.jsonl", "train"), count_events(dir / "p1" / "metrics.jsonl", "train"));
@@ -126,7 +112,7 @@ TEST(DataParallel, TwoProcessesOfBatch8EqualOneOfBatch16) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   r = run_command(mpirun(2) + finetune(from, dir / "f2", 8, "--max-steps 20 --eval-every 10 --quiet"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  const double finetune_diff = max_abs_diff(dir / "f1" / "final" / "model.safetensors",
+  const double finetune_diff = max_weight_difference(dir / "f1" / "final" / "model.safetensors",
                                             dir / "f2" / "final" / "model.safetensors");
   EXPECT_LE(finetune_diff, 1e-5);
   EXPECT_EQ(count_events(dir / "f2" / "metrics.jsonl", "eval"), 2);
@@ -151,7 +137,7 @@ TEST(DataParallel, TaskDistillationSharesTheTeacherLogits) {
   r = run_command(mpirun(2) + distill_command(dir / "student", train, dir / "d2") + "--batch-size 8" + common +
                   quote((dir / "l2.safetensors").string()));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_LE(max_abs_diff(dir / "l1.safetensors", dir / "l2.safetensors"), 1e-5);
+  EXPECT_LE(max_weight_difference(dir / "l1.safetensors", dir / "l2.safetensors"), 1e-5);
   EXPECT_TRUE(fs::exists(dir / "d2" / "metrics.json"));
 }
 
