@@ -142,6 +142,9 @@ RuntimeOptions for_process(RuntimeOptions o, const dist::World& w, std::vector<s
   if (w.rank > 0) {
     if (o.log_level != "debug" && o.log_level != "trace") o.log_level = "warn";
     if (!o.log_file.empty()) o.log_file += ".rank-" + std::to_string(w.rank);
+  } else {
+    notes.push_back(std::string("the other processes log warnings and errors only") +
+                    (o.log_file.empty() ? "" : ", each to " + o.log_file + ".rank-N"));
   }
   return o;
 }
