@@ -2,7 +2,10 @@
 """Checks the library's layout rules (docs/ARCHITECTURE.md, "Areas"):
   - each area includes only the areas it may (and so the area graph has no cycle);
   - no file in src/stages/ is over 220 lines;
-  - no function in src/ is over 90 lines (a brace-matching heuristic for this code's style).
+  - no function in src/ is over 90 lines (a brace-matching heuristic for this code's style);
+  - every file the product writes goes through util/atomic (AtomicFileWriter, write_file_atomic):
+    no other std::ofstream, fopen, fstream, O_CREAT open or torch::save to a path, except the
+    append-only logs and the lock file listed in WRITERS_ALLOWED (issue 26).
 Prints every violation and exits 1 if there is one.   usage: check-layout.py [REPO]"""
 import os
 import re
@@ -26,6 +29,14 @@ ALLOWED = {
 }
 MAX_STAGE_FILE_LINES = 220
 MAX_FUNCTION_LINES = 90
+# Direct writes that bypass the atomic writer, and the only files that may make them.
+DIRECT_WRITE = re.compile(r"std::ofstream|std::fstream|\bfopen\s*\(|O_CREAT|torch::save\s*\([^)]*(\.string\(\)|\"|path)")
+WRITERS_ALLOWED = {
+    "src/util/atomic.cpp": "the atomic writer itself",
+    "include/kdtext/util/atomic.h": "the atomic writer itself",
+    "src/util/progress.cpp": "metrics.jsonl, an append-only log (one whole line per write; a resume truncates it)",
+    "src/util/lock.cpp": "the lock file <dir>.lock, which holds no data",
+}
 CONTROL = re.compile(r"^\s*(if|for|while|switch|catch|else|do|try|namespace|struct|class|enum|union|extern)\b")
 
 
@@ -76,6 +87,11 @@ def main():
                 continue
             if a not in ALLOWED or t not in ALLOWED[a]:
                 problems.append(f"{rel}: area '{a}' may not include kdtext/{target} (area '{t}')")
+        if rel not in WRITERS_ALLOWED:
+            for i, line in enumerate(text.split("\n"), 1):
+                code = re.sub(r"//.*", "", line)
+                if DIRECT_WRITE.search(code):
+                    problems.append(f"{rel}:{i}: writes a file without util/atomic: {line.strip()[:80]}")
         if rel.startswith("src/stages/") and text.count("\n") > MAX_STAGE_FILE_LINES:
             problems.append(f"{rel}: {text.count(chr(10))} lines (stage files stay under {MAX_STAGE_FILE_LINES})")
         if rel.startswith("src/"):

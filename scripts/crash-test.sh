@@ -8,6 +8,12 @@
 #   - once the run has finished, no leftovers (.partial-, .old-, .tmp-,
 #     .pruning-, .replaced- entries, the .lock file);
 #   - final/model.safetensors byte-identical to an uninterrupted run's.
+# Then resource limits at every kind of write (issue 26): a file-size limit
+# (`ulimit -f`, as a full disk) below config.json, below model.safetensors and
+# between the model and optimizer.pt must end the run with exit 1 and a message
+# naming the file (never LibTorch's abort, 134); an address-space limit
+# (`ulimit -v`) and a memory budget below the model's needs must end it with
+# exit 1 or 2, never a signal; after each, the run is finished as above.
 #   usage: scripts/crash-test.sh [--short] [--seed N] [--work DIR] [--bin DIR]
 # --short (CI): 2 random kills and 4 commit-point kills per stage. Without it:
 # 8 random kills and 6 points x 3 occurrences per stage. Prints one line per
@@ -161,11 +167,55 @@ campaign() {  # STAGE
   done
 }
 
+# Resource limits: a full disk at each kind of write, too little memory.
+limits() {  # STAGE
+  local stage=$1 ref=$WORK/ref-$1 out=$WORK/run-$1 model_kb opt_kb lim rc vm
+  model_kb=$(( $(stat -c %s "$ref/final/model.safetensors") / 1024 ))
+  opt_kb=$(( $(stat -c %s "$(ls -d "$ref"/checkpoints/step-* | tail -1)/training_state/optimizer.pt") / 1024 ))
+  local sizes=(1 $((model_kb / 2)))
+  [ $((model_kb * 3 / 2)) -lt "$opt_kb" ] && sizes+=($((model_kb * 3 / 2)))
+  for lim in "${sizes[@]}"; do
+    trials=$((trials + 1))
+    rc=0
+    (ulimit -f "$lim"; run_stage "$stage" "$out" --overwrite) >>"$LOG" 2>&1 || rc=$?
+    if [ $rc -ne 1 ]; then
+      fail "$stage under ulimit -f $lim: exit $rc (expected 1, an error naming the file)"
+    elif ! tail -5 "$LOG" | grep -Eq "write failed|File too large"; then
+      fail "$stage under ulimit -f $lim: no message naming the failed write (see $LOG)"
+    fi
+    check_complete "$out"
+    finish_run "$stage" "$out"
+    check_finished "$out" "$ref"
+    say "  disk full at ${lim} KB: exit $rc, resumed, final weights $(cmp -s "$out/final/model.safetensors" "$ref/final/model.safetensors" && echo identical || echo DIFFERENT)"
+  done
+  # Memory: a budget below the estimate (refused before anything is allocated,
+  # exit 2) and address-space limits around what the process needs to start.
+  trials=$((trials + 1))
+  rc=0
+  KDTEXT_MEMORY_LIMIT_MB=1 run_stage "$stage" "$out" --overwrite >>"$LOG" 2>&1 || rc=$?
+  [ $rc -eq 2 ] && tail -3 "$LOG" | grep -q "hidden_size" ||
+    fail "$stage with a 1 MB memory budget: exit $rc (expected 2 naming hidden_size)"
+  check_complete "$out"
+  for vm in 1200000 2000000 3000000; do
+    trials=$((trials + 1))
+    rc=0
+    (ulimit -v "$vm"; run_stage "$stage" "$out" --overwrite) >>"$LOG" 2>&1 || rc=$?
+    [ $rc -le 2 ] || fail "$stage under ulimit -v $vm: exit $rc (a signal or an abort, not an error)"
+    check_complete "$out"
+    finish_run "$stage" "$out"
+    check_finished "$out" "$ref"
+    say "  address space ${vm} KB: exit $rc, then finished: final weights $(cmp -s "$out/final/model.safetensors" "$ref/final/model.safetensors" && echo identical || echo DIFFERENT)"
+  done
+}
+
 say "crash campaign (seed $SEED, $([ $SHORT = 1 ] && echo short || echo full)); commands and errors in $LOG"
 campaign pretrain
+limits pretrain
 campaign finetune
+limits finetune
 "$BIN/kdtext-build-student" --teacher "$WORK/ref-finetune/best" --layers 1 --hidden 32 --heads 2 \
   --intermediate 64 -o "$WORK/student-init" --quiet >>"$LOG" 2>&1
 campaign distill
+limits distill
 say "trials: $trials, processes killed: $kills, failed checks: $failures"
 [ $failures -eq 0 ]

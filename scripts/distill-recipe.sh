@@ -100,6 +100,28 @@ TRAIN=$(abs "$TRAIN"); DEV=$(abs "$DEV"); [ -z "$TEST" ] || TEST=$(abs "$TEST")
 [ -z "$TEACHER" ] || TEACHER=$(abs "$TEACHER"); [ -z "$BASE" ] || BASE=$(abs "$BASE")
 for i in "${!CORPUS[@]}"; do CORPUS[$i]=$(abs "${CORPUS[$i]}"); done
 ENCODER=${BASE:-$TEACHER}  # what the student is built from and generally distilled from
+for v in "$MAX_LEN" "$BATCH" "$SEED" ${TASK_SEED:+"$TASK_SEED"}; do
+  [[ $v =~ ^[0-9]+$ ]] || die "--max-len/--batch-size/--seed/--task-seed: expected a whole number, got '$v'"
+done
+[ "$BATCH" -ge 1 ] || die "--batch-size: must be >= 1"
+for d in "$ENCODER" ${TEACHER:+"$TEACHER"}; do
+  positions=$(jq -r '.max_position_embeddings // empty' "$d/config.json" 2>/dev/null) ||
+    die "$d/config.json: not readable JSON"
+  [ -z "$positions" ] || [ "$MAX_LEN" -le "$positions" ] ||
+    die "--max-len $MAX_LEN exceeds the max_position_embeddings ($positions) of $d"
+  [ "$MAX_LEN" -ge 8 ] || die "--max-len: must be >= 8"
+done
+
+# Everything the stages check about --preset, --threads and --device, before anything is written
+# under OUT: the student is built now, into a temporary directory (moved into OUT below). A refused
+# setting leaves no recipe.json behind, so the corrected command is not taken for another recipe.
+PROBE=$(mktemp -d "${TMPDIR:-/tmp}/kdtext-recipe.XXXXXX")
+trap 'rm -rf "$PROBE"' EXIT
+if [ ! -f "$OUT/student-init/kdtext.json" ]; then
+  "$BIN/kdtext-build-student" --teacher "$ENCODER" --preset "$PRESET" -o "$PROBE/student-init" \
+    --seed "$SEED" --threads "$THREADS" --device "$DEVICE" --quiet ||
+    die "the student could not be built (--preset $PRESET, --threads $THREADS, --device $DEVICE; the message above says why); nothing was written to $OUT"
+fi
 
 # Budget split (minutes), with awk for the arithmetic.
 calc() { awk "BEGIN { printf \"%.4g\", $1 }"; }
@@ -135,6 +157,7 @@ fi
 # A failed or interrupted --overwrite run puts the previous run back.
 restore_previous() {
   local rc=$?
+  rm -rf "$PROBE"
   if [ $rc -ne 0 ] && [ -n "$OLD" ] && [ -e "$OLD" ]; then
     rm -rf "$OUT" && mv "$OLD" "$OUT" && echo "distill-recipe: failed (exit $rc); the previous $OUT is back" >&2
   fi
@@ -195,6 +218,10 @@ layer_map() {
 }
 
 # ---------------------------------------------------------------- 3. student and general distillation
+if [ ! -f "$OUT/student-init/kdtext.json" ] && [ -f "$PROBE/student-init/kdtext.json" ]; then
+  rm -rf "$OUT/student-init" && mv "$PROBE/student-init" "$OUT/student-init"
+  say "built the $PRESET student from $ENCODER"
+fi
 if [ ! -f "$OUT/student-init/kdtext.json" ]; then
   say "build the $PRESET student from $ENCODER"
   "$BIN/kdtext-build-student" --teacher "$ENCODER" --preset "$PRESET" -o "$OUT/student-init" --overwrite \

@@ -4,6 +4,7 @@
 #include <torch/cuda.h>
 #include <torch/version.h>
 
+#include <cmath>
 #include <csignal>
 #include <iostream>
 
@@ -69,12 +70,15 @@ Json convert(const std::string& flag, const Json& like, const std::vector<std::s
   }
   if (like.is_number()) {
     size_t used = 0;
+    double x = 0;
     try {
-      const double x = std::stod(v, &used);
-      if (used == v.size()) return x;
+      x = std::stod(v, &used);
     } catch (const std::logic_error&) {
+      used = 0;
     }
-    throw bad("a number");
+    if (used != v.size() || v.empty()) throw bad("a number");
+    if (!std::isfinite(x)) throw bad("a finite number");
+    return x;
   }
   return v;
 }

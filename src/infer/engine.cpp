@@ -74,6 +74,24 @@ const c10::OperatorHandle* onednn_linear_op() {
   return op && reorder ? &*op : nullptr;
 }
 
+// A CPU feature as LibTorch reports it (at::cpu::get_cpu_capabilities()).
+bool cpu_has(const char* feature) {
+  static const auto caps = at::cpu::get_cpu_capabilities();
+  const auto it = caps.find(feature);
+  return it != caps.end() && it->second.isBool() && it->second.toBool();
+}
+
+// oneDNN's reordered bf16 weights need AVX512 BW/VL/DQ or AVX-NE-CONVERT; on
+// other CPUs (AVX2 only) bf16 runs through at::linear.
+bool onednn_bf16_supported() {
+  return (cpu_has("avx512_bw") && cpu_has("avx512_vl") && cpu_has("avx512_dq")) || cpu_has("avx_ne_convert");
+}
+
+// Int8 kernels round well only with VNNI (or AMX); without it (AVX2's u8 x s8
+// pair products saturate 16 bits) FBGEMM serves every batch size, with
+// 7-bit activations.
+bool onednn_int8_accurate() { return cpu_has("avx512_vnni") || cpu_has("avx_vnni") || cpu_has("amx_int8"); }
+
 torch::Tensor int8_per_channel(const torch::Tensor& w) {
   // Symmetric: scale = max|w_row| / 127, zero point 0.
   const auto scales = w.abs().amax(1).div(127.0).clamp_min(1e-12).to(torch::kDouble);
@@ -95,13 +113,14 @@ PreparedLinear::PreparedLinear(const torch::Tensor& weight, const torch::Tensor&
     }
     const auto q = int8_per_channel(w);
     int8_small_ = int8_pack(at::QEngine::FBGEMM, q, b);
-    int8_large_ = has_qengine(at::QEngine::ONEDNN) ? int8_pack(at::QEngine::ONEDNN, q, b) : int8_small_;
+    int8_large_ = has_qengine(at::QEngine::ONEDNN) && onednn_int8_accurate() ? int8_pack(at::QEngine::ONEDNN, q, b)
+                                                                             : int8_small_;
     int8_ = true;
   } else {
     const auto dtype = precision == Precision::kBFloat16 ? torch::kBFloat16 : torch::kFloat32;
     weight_ = w.to(device, dtype);
     bias_ = b.to(device, dtype);
-    if (precision == Precision::kBFloat16 && device.is_cpu() && onednn_linear_op()) {
+    if (precision == Precision::kBFloat16 && device.is_cpu() && onednn_linear_op() && onednn_bf16_supported()) {
       static const auto reorder = find_op("mkldnn::_reorder_linear_weight");
       onednn_weight_ = call_boxed(*reorder, {weight_, c10::IValue()}).toTensor();
     }
@@ -112,7 +131,10 @@ torch::Tensor PreparedLinear::operator()(const torch::Tensor& x, bool gelu) cons
   const bool small = x.dim() == 2 && x.size(0) <= kSmallRows;
   if (int8_) {
     static const auto op = find_op("quantized::linear_dynamic");
-    auto y = call_boxed(*op, {x.contiguous(), small ? int8_small_ : int8_large_, false}).toTensor();
+    // Without VNNI the u8 x s8 pair products of AVX2 saturate 16 bits: activations then take 7 bits
+    // (reduce_range), as LibTorch's own quantization does on such CPUs.
+    static const bool reduce_range = !onednn_int8_accurate();
+    auto y = call_boxed(*op, {x.contiguous(), small ? int8_small_ : int8_large_, reduce_range}).toTensor();
     return gelu ? at::gelu_(y) : y;
   }
   if (onednn_weight_.defined() && small) {
@@ -182,9 +204,7 @@ Engine::Engine(const model::BertConfig& c, const io::TensorMap& weights, Precisi
     throw ConfigError("--precision int8 runs on the CPU only; use bf16 or fp32 on " + device.str());
   }
   if (precision == Precision::kBFloat16 && device.is_cpu()) {
-    const auto caps = at::cpu::get_cpu_capabilities();
-    const auto it = caps.find("avx512_bf16");
-    if (it == caps.end() || !it->second.isBool() || !it->second.toBool()) {
+    if (!cpu_has("avx512_bf16")) {
       log::warn("this CPU has no AVX512-BF16 instructions: bf16 is emulated and likely slower than fp32");
     }
   }

@@ -63,6 +63,10 @@ void save_checkpoint(const fs::path& dir, const model::BertImpl& model, const te
 
 Checkpoint read_checkpoint(const fs::path& dir) {
   const fs::path meta_path = dir / kCheckpointMetaFile;
+  if (fs::exists(dir) && !fs::is_directory(dir)) {
+    throw InputError(dir.string() + ": is a file; a checkpoint is a directory (config.json, model.safetensors, "
+                     "kdtext.json, tokenizer/)");
+  }
   if (!fs::is_directory(dir)) throw InputError(dir.string() + ": checkpoint directory does not exist");
   if (!fs::exists(meta_path)) {
     throw InputError(dir.string() + ": not a kdtext checkpoint (no " + kCheckpointMetaFile +
@@ -77,6 +81,11 @@ Checkpoint read_checkpoint(const fs::path& dir) {
     ck.config = model::bert_config_from_json(read_json_file(dir / "config.json"), (dir / "config.json").string());
   } catch (const ConfigError& e) {
     throw InputError(e.what());
+  }
+  model::check_fits_in_memory(ck.config, (dir / "config.json").string(), 1, "hold");
+  if (ck.meta.contains("labels") && ck.meta["labels"].is_array() && ck.meta["labels"] != Json(ck.config.labels)) {
+    throw InputError(meta_path.string() + ": labels " + ck.meta["labels"].dump() + " do not match config.json's id2label " +
+                     Json(ck.config.labels).dump() + " (one of the two files was edited or replaced)");
   }
   ck.tokenizer = text::Tokenizer::load(dir / "tokenizer");
   const std::string& recorded = meta.tokenizer_fingerprint;

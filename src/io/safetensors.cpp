@@ -119,8 +119,18 @@ void load_tensors(const NamedTensors& targets, const TensorMap& weights, const s
       throw InputError(origin + ": weight '" + name + "' has shape " + c10::str(it->second.sizes()) +
                        " but the model config needs " + c10::str(target.sizes()));
     }
+    const auto& source = it->second;
+    if (target.is_floating_point() && !source.is_floating_point()) {
+      throw InputError(origin + ": weight '" + name + "' is stored as " + std::string(c10::toString(source.scalar_type())) +
+                       "; the model needs floating-point weights (F32, F16, BF16 or F64), not a converted integer tensor");
+    }
+    if (source.is_floating_point() && !torch::isfinite(source).all().item<bool>()) {
+      const auto bad = (~torch::isfinite(source)).sum().item<int64_t>();
+      throw InputError(origin + ": weight '" + name + "' holds " + std::to_string(bad) +
+                       " NaN or infinite value(s); the checkpoint is damaged (or its training diverged)");
+    }
     auto t = target;  // shares storage
-    t.copy_(it->second.to(target.options()));
+    t.copy_(source.to(target.options()));
     used.insert(name);
   }
   for (const auto& [name, tensor] : weights) {

@@ -2,6 +2,9 @@
 
 #include <torch/cuda.h>
 
+#include <functional>
+#include <string_view>
+
 #include "kdtext/log.h"
 #include "kdtext/util/atomic.h"
 #include "kdtext/util/error.h"
@@ -10,6 +13,21 @@ namespace kdtext::io {
 namespace fs = std::filesystem;
 
 namespace {
+
+// torch::save through the one atomic writer: LibTorch's own file writer
+// aborts the process when a write fails (its destructor throws: a full disk
+// or `ulimit -f` gave rc 134); here every byte goes to AtomicFileWriter, whose
+// commit() reports a failed write as an error naming the file.
+template <typename Value>
+void save_atomic(const Value& value, const fs::path& file) {
+  AtomicFileWriter out(file);
+  const std::function<size_t(const void*, size_t)> sink = [&out](const void* data, size_t n) {
+    out.write(std::string_view(static_cast<const char*>(data), n));
+    return n;  // a failure shows at commit(), not as an exception inside LibTorch's writer
+  };
+  torch::save(value, sink);
+  out.commit();
+}
 
 constexpr const char* kCudaRngFile = "rng_cuda.pt";
 
@@ -24,7 +42,7 @@ void save_cuda_generators(const fs::path& file) {
   if (n == 0) return;
   std::vector<torch::Tensor> states;
   for (size_t i = 0; i < n; ++i) states.push_back(cuda_generator(i).get_state());
-  torch::save(states, file.string());
+  save_atomic(states, file);
 }
 
 void load_cuda_generators(const fs::path& file) {
@@ -50,8 +68,8 @@ void load_cuda_generators(const fs::path& file) {
 void save_training_state(const fs::path& checkpoint_dir, torch::optim::Optimizer& optimizer, const Json& state) {
   const fs::path dir = checkpoint_dir / kTrainingStateDir;
   fs::create_directories(dir);
-  torch::save(optimizer, (dir / "optimizer.pt").string());
-  torch::save(at::detail::getDefaultCPUGenerator().get_state(), (dir / "rng.pt").string());
+  save_atomic(optimizer, dir / "optimizer.pt");
+  save_atomic(at::detail::getDefaultCPUGenerator().get_state(), dir / "rng.pt");
   save_cuda_generators(dir / kCudaRngFile);
   write_file_atomic(dir / "state.json", state.dump(2) + "\n");
 }

@@ -166,6 +166,7 @@ torch::Tensor BertLMHeadImpl::forward(const torch::Tensor& hidden) {
 
 BertImpl::BertImpl(const BertConfig& c, Heads h, bool hf_init) : config(c), heads(h) {
   c.validate("model config");
+  check_fits_in_memory(c, "model config", 1, "hold");
   bert = register_module("bert", BertModel(c));
   if (heads == Heads::kMaskedLM) {
     cls = std::make_shared<torch::nn::Module>("cls");

@@ -1,8 +1,10 @@
 #include "kdtext/model/config.h"
 
+#include <cstdio>
 #include <filesystem>
 
 #include "kdtext/util/error.h"
+#include "kdtext/util/memory.h"
 #include "kdtext/util/paths.h"
 
 namespace kdtext::model {
@@ -32,6 +34,28 @@ void BertConfig::validate(const std::string& origin) const {
   if (!(layer_norm_eps > 0)) throw bad("layer_norm_eps", "must be > 0");
   if (pad_token_id < 0 || pad_token_id >= vocab_size) throw bad("pad_token_id", "must be a valid token id");
   if (labels.size() == 1) throw bad("id2label", "a classifier needs at least 2 labels");
+}
+
+double parameter_estimate(const BertConfig& c) {
+  const double h = static_cast<double>(c.hidden_size), i = static_cast<double>(c.intermediate_size);
+  const double v = static_cast<double>(c.vocab_size), labels = static_cast<double>(c.labels.size());
+  const double embeddings = (v + static_cast<double>(c.max_position_embeddings + c.type_vocab_size)) * h + 2 * h;
+  const double layer = 4 * h * h + 4 * h + 2 * h * i + i + h + 4 * h;
+  const double heads = (h * h + h) + (h * h + 3 * h + v) + h * labels + labels;  // pooler, MLM head, classifier
+  return embeddings + static_cast<double>(c.num_hidden_layers) * layer + heads;
+}
+
+void check_fits_in_memory(const BertConfig& c, const std::string& origin, double copies, const std::string& purpose) {
+  const double need = parameter_estimate(c) * 4.0 * copies;
+  const MemoryBudget have = available_memory();
+  if (need <= have.bytes) return;
+  char params[32];
+  std::snprintf(params, sizeof params, "%.3g", parameter_estimate(c));
+  throw ConfigError(origin + ": hidden_size " + std::to_string(c.hidden_size) + ", intermediate_size " +
+                    std::to_string(c.intermediate_size) + ", num_hidden_layers " + std::to_string(c.num_hidden_layers) +
+                    ", vocab_size " + std::to_string(c.vocab_size) + " make a model of about " + params +
+                    " parameters needing " + human_bytes(need) + " to " + purpose + ", more than the " +
+                    human_bytes(have.bytes) + " available (" + have.limit + "); lower these sizes");
 }
 
 Json to_json(const BertConfig& c) {
@@ -106,6 +130,21 @@ BertConfig bert_config_from_json(const Json& j, const std::string& origin) {
                           " to label names; missing \"" + std::to_string(i) + "\"");
       }
       c.labels[i] = it->get<std::string>();
+    }
+    // label2id and num_labels, where present, must say the same as id2label.
+    if (j.contains("label2id") && !j["label2id"].is_null()) {
+      const auto& l2i = j["label2id"];
+      bool same = l2i.is_object() && l2i.size() == c.labels.size();
+      for (size_t i = 0; same && i < c.labels.size(); ++i) {
+        const auto it = l2i.find(c.labels[i]);
+        same = it != l2i.end() && it->is_number_integer() && it->get<int64_t>() == static_cast<int64_t>(i);
+      }
+      if (!same) throw ConfigError(origin + ": label2id " + l2i.dump() + " does not match id2label " + m.dump());
+    }
+    if (j.contains("num_labels") && !j["num_labels"].is_null() &&
+        !(j["num_labels"].is_number_integer() && j["num_labels"].get<int64_t>() == static_cast<int64_t>(c.labels.size()))) {
+      throw ConfigError(origin + ": num_labels " + j["num_labels"].dump() + " does not match the " +
+                        std::to_string(c.labels.size()) + " labels of id2label");
     }
   }
   c.validate(origin);

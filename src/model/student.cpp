@@ -50,11 +50,12 @@ StudentSpec resolve_student_spec(const StudentSpec& in) {
   }
   if (s.layers < 1) throw ConfigError("student.layers: must be >= 1, got " + std::to_string(s.layers));
   if (s.heads < 1) throw ConfigError("student.heads: must be >= 1");
-  if (s.hidden < 1 || s.hidden % s.heads != 0) {
+  if (s.hidden < 1) throw ConfigError("student.hidden: must be >= 1, got " + std::to_string(s.hidden));
+  if (s.hidden % s.heads != 0) {
     throw ConfigError("student.hidden: " + std::to_string(s.hidden) + " is not divisible by student.heads (" +
                       std::to_string(s.heads) + ")");
   }
-  if (s.intermediate < 1) throw ConfigError("student.intermediate: must be >= 1");
+  if (s.intermediate < 1) throw ConfigError("student.intermediate: must be >= 1, got " + std::to_string(s.intermediate));
   if (s.init != "random" && s.init != "teacher-layers") {
     throw ConfigError("student.init: expected random or teacher-layers, got '" + s.init + "'");
   }

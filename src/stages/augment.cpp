@@ -7,6 +7,8 @@
 #include "kdtext/io/checkpoint.h"
 #include "kdtext/log.h"
 #include "kdtext/util/atomic.h"
+#include "kdtext/util/memory.h"
+#include "kdtext/util/signals.h"
 #include "kdtext/util/error.h"
 #include "kdtext/util/progress.h"
 
@@ -92,6 +94,26 @@ Json row(const text::Example& e, const std::string& text, const std::string& pai
 
 }  // namespace
 
+namespace {
+// The output is about (copies + 1) times the input as JSON lines: refused up
+// front, naming --copies, when the disk holding it has no room for that.
+void check_disk_space(const AugmentConfig& c, const text::LabelledData& data) {
+  double input_bytes = 0;
+  for (const auto& e : data.examples) input_bytes += static_cast<double>(e.text.size() + e.pair.size() + e.label.size() + 64);
+  const double need = input_bytes * static_cast<double>(c.augment.copies + 1);
+  const fs::path dir = fs::absolute(write_target(c.output).path).parent_path();
+  std::error_code ec;
+  const auto space = fs::space(dir, ec);
+  if (ec) return;
+  if (need > static_cast<double>(space.available)) {
+    throw ConfigError("augment.copies: " + std::to_string(c.augment.copies) + " copies of " +
+                      std::to_string(data.examples.size()) + " examples need about " + human_bytes(need) + " in " +
+                      dir.string() + ", which has " + human_bytes(static_cast<double>(space.available)) +
+                      " free; lower --copies");
+  }
+}
+}  // namespace
+
 Json run_augment(const AugmentConfig& c, c10::Device device) {
   const auto t0 = std::chrono::steady_clock::now();
   if (fs::exists(c.output) && !c.overwrite) {
@@ -119,10 +141,16 @@ Json run_augment(const AugmentConfig& c, c10::Device device) {
     return lists;
   };
 
+  check_disk_space(c, data);
+  const StopSignalScope signals;  // SIGINT/SIGTERM: stop, and the temporary file goes with the writer
   AtomicFileWriter out(c.output);
   uint64_t rows = 0;
   Progress progress("augment", static_cast<double>(data.examples.size()), "examples");
   for (size_t i = 0; i < data.examples.size(); ++i) {
+    if (const int sig = StopSignalScope::received()) {
+      throw Interrupted(sig, "augment: stopped by signal " + std::to_string(sig) + " after " + std::to_string(i) +
+                                 " examples; nothing written to " + c.output);
+    }
     progress.update(static_cast<double>(i));
     const auto& e = data.examples[i];
     const std::string origin = c.input + ":" + std::to_string(e.line) + "#";

@@ -163,6 +163,7 @@ bool streams_stdin(const ClassifyConfig& c) {
 }
 
 Json run_classify(const ClassifyConfig& c, torch::Device device) {
+  check_outputs(c);
   // Before the model is loaded: the first reading counts this process as one runnable task.
   infer::parse_precision(c.precision, "precision");  // named as the command line names it
   ClassifierOptions options;

@@ -1,6 +1,7 @@
 #include "classify_output.h"
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "kdtext/eval/metrics.h"
@@ -8,6 +9,7 @@
 #include "kdtext/util/error.h"
 
 namespace kdtext::stages {
+namespace fs = std::filesystem;
 
 namespace {
 std::string fmt_prob(double p) {
@@ -88,6 +90,37 @@ Json PredictionWriter::json_row(const std::string& input, uint64_t line, const R
   return j;
 }
 
+// Before any work: every output can be written, and none of them is an input
+// (--eval -o on its own labelled file would replace it with predictions).
+namespace {
+// Where --eval writes its metrics: --metrics, else beside the output.
+std::string metrics_path(const ClassifyConfig& c) {
+  return !c.metrics.empty() ? c.metrics : c.output == "-" ? "metrics.json" : c.output + ".metrics.json";
+}
+}  // namespace
+
+void check_outputs(const ClassifyConfig& c) {
+  const std::string metrics = c.eval ? metrics_path(c) : std::string();
+  const std::vector<std::pair<std::string, std::string>> outputs = {
+      {"--output", c.output}, {"--metrics", metrics}, {"--timings", c.timings}};
+  for (const auto& [flag, path] : outputs) {
+    if (path.empty() || path == "-") continue;
+    check_output_file(path, flag);
+    std::error_code ec;
+    for (const auto& input : c.inputs) {
+      if (input != "-" && fs::exists(path, ec) && fs::equivalent(input, path, ec)) {
+        throw ConfigError(flag + ": " + path + " is also an input; the predictions would replace it (write them "
+                          "elsewhere)");
+      }
+    }
+    for (const auto& [other_flag, other] : outputs) {
+      if (&other_flag != &flag && other == path && !other.empty() && other != "-" && other_flag < flag) {
+        throw ConfigError(flag + " and " + other_flag + " name the same file " + path);
+      }
+    }
+  }
+}
+
 void write_timings(const ClassifyConfig& c, const ClassifyTotals& t) {
   Json j{{"texts", t.texts},
          {"batch_size", c.batch_size},
@@ -115,7 +148,7 @@ Json write_eval(const ClassifyConfig& c, const infer::Classifier& m, const Class
   j["precision"] = c.precision;
   j["inputs"] = c.inputs;
   j["skipped_lines"] = t.skipped;
-  const std::string path = !c.metrics.empty() ? c.metrics : (c.output == "-" ? "metrics.json" : c.output + ".metrics.json");
+  const std::string path = metrics_path(c);
   write_file_atomic(path, j.dump(2) + "\n");
   std::cerr << metrics.report(names) << "metrics written to " << path << std::endl;
   return j;

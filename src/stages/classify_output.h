@@ -46,6 +46,11 @@ struct ClassifyTotals {
   std::vector<std::pair<int64_t, double>> batch_seconds;
 };
 
+// Before any work: every output (--output, --metrics, --timings) can be
+// written, and none of them is an input (--eval -o on its own labelled file
+// would replace it with predictions). ConfigError naming the flag.
+void check_outputs(const ClassifyConfig& c);
+
 // --timings: tokenisation time, model time and per-batch latencies (JSON).
 void write_timings(const ClassifyConfig& c, const ClassifyTotals& t);
 // --eval needs at least one labelled example: InputError naming the inputs.

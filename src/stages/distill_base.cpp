@@ -60,6 +60,7 @@ DistillBase::DistillBase(const DistillConfig& c, torch::Device device) : c_(c), 
   auto tck = io::read_checkpoint(c.teacher);
   auto sck = io::read_checkpoint(c.student);
   const LoadPlan plan = plan_loading(c, tck, sck);
+  model::check_fits_in_memory(plan.student_config, c.student + "/config.json", 4, "train as the student");
   teacher_config_ = tck.config;
   teacher_ = model::Bert(tck.config, plan.teacher_heads);
   io::load_weights(*teacher_, tck.weights, c.teacher, plan.teacher_rules);

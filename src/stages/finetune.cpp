@@ -132,6 +132,7 @@ class FinetuneTask final : public train::TrainingTask {
 
 Json run_finetune(const FinetuneConfig& c, torch::Device device) {
   auto ck = io::read_checkpoint(c.from);
+  model::check_fits_in_memory(ck.config, c.from + "/config.json", 4, "fine-tune");
   auto train_data = text::read_labelled(c.train, c.data, true);
   if (train_data.examples.empty()) throw InputError(c.train + ": no labelled examples");
   const text::LabelMap labels = text::LabelMap::from_examples(train_data.examples);

@@ -11,6 +11,7 @@
 #include "kdtext/io/safetensors.h"
 #include "kdtext/log.h"
 #include "kdtext/model/bert.h"
+#include "kdtext/text/labelled.h"
 #include "kdtext/text/wordpiece.h"
 #include "kdtext/util/atomic.h"
 #include "kdtext/util/error.h"
@@ -107,9 +108,11 @@ void run_tokenize(const TokenizeConfig& c) {
   const auto tok = text::load_any_tokenizer(c.tokenizer);
   const auto sp = tok->special_ids();
   std::ostringstream out;
-  const auto process = [&](std::istream& in) {
+  const auto process = [&](std::istream& in, const std::string& source) {
     std::string line;
+    uint64_t n = 0;
     while (std::getline(in, line)) {
+      text::check_text_encoding(line, source, ++n);
       if (!line.empty() && line.back() == '\r') line.pop_back();
       auto ids = tok->encode(line);
       if (c.special) {
@@ -126,11 +129,11 @@ void run_tokenize(const TokenizeConfig& c) {
   };
   for (const auto& input : c.inputs) {
     if (input == "-") {
-      process(std::cin);
+      process(std::cin, "<stdin>");
     } else {
       std::ifstream in(input, std::ios::binary);
       if (!in) throw InputError(input + ": cannot open");
-      process(in);
+      process(in, input);
     }
   }
   if (c.output == "-") std::cout << out.str() << std::flush;

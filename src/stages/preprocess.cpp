@@ -65,16 +65,16 @@ namespace {
 // kept document to the tokenizer-training sample when one is being trained.
 void clean_pass(const PreprocessConfig& c, const std::vector<fs::path>& files, text::DocMode mode, int threads,
                 text::CorpusCleaner& cleaner, text::ReservoirSample* sample, const fs::path& cleaned) {
-  std::ofstream clean_out(cleaned, std::ios::binary);
-  if (!clean_out) throw std::runtime_error(cleaned.string() + ": cannot open for writing");
+  AtomicFileWriter clean_out(cleaned);
   text::CorpusReader reader(files, mode);
   Progress progress("pass 1/2 clean", static_cast<double>(reader.total_bytes()), "MB", 1e6);
   text::clean_corpus(reader, cleaner, static_cast<size_t>(c.batch_documents), threads, progress, [&](std::string&& doc) {
-    clean_out << doc << '\n';
+    doc.push_back('\n');
+    clean_out.write(doc);
+    doc.pop_back();
     if (sample) sample->offer(doc);
   });
-  clean_out.flush();
-  if (!clean_out) throw std::runtime_error(cleaned.string() + ": write failed (disk full?)");
+  clean_out.commit();  // a failed write (disk full, ulimit -f) is an error naming the file
   progress.update(static_cast<double>(reader.bytes_read()), "done", true);
   const auto& cs = cleaner.stats();
   if (cs.documents_kept == 0) {

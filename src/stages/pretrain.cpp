@@ -149,10 +149,12 @@ Json run_pretrain(const PretrainConfig& c, torch::Device device) {
                       std::to_string(mc.max_position_embeddings));
   }
   mc.validate("model " + c.model);
+  model::check_fits_in_memory(mc, "model " + c.model, 4, "train");
 
   Json config = to_json(c);
   config["world_size"] = dist::world_size();
   const auto run = train::open_run(out, c.resume, c.overwrite, [&](train::RunDirectory& dir) {
+    config[train::kInputsFingerprint] = train::fingerprint_inputs(config, {"data"});
     write_file_atomic(out / "config.json", dir.settle_config(config, c.trainer.accept_changes).dump(2) + "\n");
     write_file_atomic(out / "model_config.json", model::to_json(mc).dump(2) + "\n");
   });

@@ -67,6 +67,7 @@ train::OpenedRun SupervisedRunOptions::begin_run(Json config, const train::Train
   config["trainer"]["eval_every"] = resolved.eval_every;
   config["world_size"] = dist::world_size();
   return train::open_run(out, resume, overwrite, [&](train::RunDirectory& dir) {
+    config[train::kInputsFingerprint] = train::fingerprint_inputs(config, {"train", "dev", "from", "teacher", "student", "shards"});
     config = dir.settle_config(std::move(config), resolved.accept_changes);
     write_file_atomic(out / "config.json", config.dump(2) + "\n");
   });

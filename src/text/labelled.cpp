@@ -83,16 +83,17 @@ std::vector<std::string> split_tsv(const std::string& line) {
   return out;
 }
 
-// Calls `each(line_number, line)` for every non-blank line (CR stripped).
+// Calls `each(line_number, line)` for every non-blank line (CR stripped);
+// with `blank_lines`, for blank ones too.
 template <typename F>
-void for_each_line(const std::string& text, F each, uint64_t first_line = 1) {
+void for_each_line(const std::string& text, F each, uint64_t first_line = 1, bool blank_lines = false) {
   std::istringstream in(text);
   std::string line;
   uint64_t n = first_line - 1;
   while (std::getline(in, line)) {
     ++n;
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    if (!blank_lines && line.find_first_not_of(" \t") == std::string::npos) continue;
     each(n, line);
   }
 }
@@ -190,9 +191,11 @@ struct Records {
   }
 };
 
+// Every line is a text, a blank one included: line-based output keeps one row
+// per input line (`paste input predictions` lines up).
 void read_plain_lines(const std::string& text, Records& r) {
   for_each_line(text, [&](uint64_t n, const std::string& line) { r.data.examples.push_back({line, "", "", n}); },
-                r.first_line);
+                r.first_line, /*blank_lines=*/true);
   if (r.need_labels) throw ConfigError(r.data.source + ": plain lines carry no labels; use tsv, csv or jsonl");
 }
 
@@ -303,8 +306,26 @@ LabelledData read_labelled(const std::string& path, const LabelledFormat& f, boo
   return parse_labelled(text, path == "-" ? "<stdin>" : path, detect_format(path, f.format), f, need_labels);
 }
 
+void check_text_encoding(std::string_view text, const std::string& source, uint64_t first_line) {
+  size_t at = 0;
+  const bool utf8 = is_valid_utf8(text, &at);
+  const size_t nul = text.find('\0');
+  if (utf8 && nul == std::string_view::npos) return;
+  const size_t bad = utf8 ? nul : std::min(at, nul);
+  const size_t line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
+  const size_t column = line_start == std::string_view::npos || bad == 0 ? bad : bad - line_start - 1;
+  const uint64_t line = first_line + static_cast<uint64_t>(std::count(text.begin(), text.begin() + bad, '\n'));
+  const bool utf16 = text.size() >= 2 && ((text[0] == '\xff' && text[1] == '\xfe') || (text[0] == '\xfe' && text[1] == '\xff'));
+  std::string why = bad == nul ? "a NUL byte (a binary file?)" : "invalid UTF-8";
+  if (utf16) why = "invalid UTF-8: the file starts with a UTF-16 byte-order mark; convert it to UTF-8 (iconv -f UTF-16 -t UTF-8)";
+  else if (bad == nul && first_line == 1 && nul < 4) why = "a NUL byte (a UTF-16 or binary file? kdtext reads UTF-8)";
+  throw InputError(source + ":" + std::to_string(line) + ": " + why + " (byte " + std::to_string(column) +
+                   " of the line)");
+}
+
 LabelledData parse_labelled(const std::string& text, const std::string& source, const std::string& format,
                             const LabelledFormat& f, bool need_labels) {
+  check_text_encoding(text, source, 1);
   LabelledData data;
   data.source = source;
   Records records{f, need_labels, data};
@@ -329,6 +350,7 @@ LabelledData parse_line_records(const std::string& text, const std::string& sour
   if (f.format != "lines" && f.format != "jsonl") {
     throw ConfigError(source + ": format '" + f.format + "' is not read line by line (lines or jsonl)");
   }
+  check_text_encoding(text, source, first_line);
   LabelledData data;
   data.source = source;
   Records records{f, need_labels, data, first_line};

@@ -39,8 +39,7 @@ ShardWriter::ShardWriter(const fs::path& path, int64_t vocab_size)
   if (vocab_size < 1 || vocab_size > (int64_t{1} << 31)) {
     throw std::invalid_argument("ShardWriter: vocab_size out of range: " + std::to_string(vocab_size));
   }
-  file_ = std::fopen(path.c_str(), "wb");
-  if (!file_) throw std::runtime_error(path.string() + ": cannot open for writing: " + std::strerror(errno));
+  file_ = std::make_unique<AtomicFileWriter>(path);
   Header h{};  // placeholder; counts are zero until finish()
   std::memcpy(h.magic, kShardMagic, 8);
   h.version = kShardVersion;
@@ -48,14 +47,10 @@ ShardWriter::ShardWriter(const fs::path& path, int64_t vocab_size)
   buffer_.reserve(1 << 16);
 }
 
-ShardWriter::~ShardWriter() {
-  if (file_) std::fclose(file_);
-}
+ShardWriter::~ShardWriter() = default;
 
 void ShardWriter::write(const void* data, size_t bytes) {
-  if (std::fwrite(data, 1, bytes, file_) != bytes) {
-    throw std::runtime_error(path_.string() + ": write failed: " + std::strerror(errno));
-  }
+  file_->write(std::string_view(static_cast<const char*>(data), bytes));  // a failure shows at commit()
 }
 
 void ShardWriter::add_document(const std::vector<int32_t>& ids) {
@@ -90,13 +85,9 @@ void ShardWriter::finish() {
   h.tokens_offset = kShardHeaderBytes;
   h.index_offset = kShardHeaderBytes + tokens() * width_;
   write(offsets_.data(), offsets_.size() * sizeof(uint64_t));
-  if (std::fseek(file_, 0, SEEK_SET) != 0) throw std::runtime_error(path_.string() + ": seek failed");
-  write(&h, sizeof h);
-  if (std::fclose(file_) != 0) {
-    file_ = nullptr;
-    throw std::runtime_error(path_.string() + ": close failed: " + std::strerror(errno));
-  }
-  file_ = nullptr;
+  file_->write_at(0, std::string_view(reinterpret_cast<const char*>(&h), sizeof h));
+  file_->commit();
+  file_.reset();
 }
 
 ShardReader::ShardReader(const fs::path& path) : path_(path) {

@@ -167,6 +167,12 @@ std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::train(const std:
   const auto status = sentencepiece::SentencePieceTrainer::Train(args, &it, &model);
   if (!status.ok()) {
     std::string msg = status.ToString();
+    if (msg.find("smaller than required_chars") != std::string::npos) {
+      // "Vocabulary size is smaller than required_chars. 64 vs 70." : every character needs a piece
+      throw ConfigError("tokenizer.vocab_size = " + std::to_string(o.vocab_size) +
+                        " is too small for the characters of this corpus (sentencepiece: " + msg +
+                        "); raise --vocab-size");
+    }
     if (msg.find("Vocabulary size") != std::string::npos) {
       throw InputError("tokenizer.vocab_size = " + std::to_string(o.vocab_size) +
                        " is more than this corpus supports (sentencepiece: " + msg +

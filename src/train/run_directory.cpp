@@ -22,7 +22,6 @@ namespace kdtext::train {
 namespace fs = std::filesystem;
 
 namespace {
-bool process_alive(long pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); }
 
 // `<dir>.replaced-PID` siblings whose process is gone: copies of a previous run
 // that a killed --overwrite run had moved aside.
@@ -79,33 +78,83 @@ void remove_partial_outputs(const fs::path& dir) {
 }
 }  // namespace
 
+namespace {
+// What a finished, stopped or checkpointed run leaves: anything worth keeping.
+bool holds_results(const fs::path& dir) {
+  std::error_code ec;
+  if (Trainer::latest_checkpoint(dir)) return true;
+  for (const char* name : {"best", "final", "summary.json", "metrics.json"}) {
+    if (fs::exists(dir / name, ec)) return true;
+  }
+  return false;
+}
+
+// A run directory (marked as kdtext's) whose run ended before its first
+// checkpoint (killed, or failed in a way that skipped its cleanup): no
+// results, so a plain rerun may take it over.
+bool failed_run_leftover(const fs::path& dir) {
+  std::error_code ec;
+  return fs::exists(dir / kOutputMarker, ec) && fs::exists(dir / "config.json", ec) && !holds_results(dir);
+}
+}  // namespace
+
 RunDirectory::RunDirectory(const fs::path& dir, bool resume, bool overwrite)
-    : dir_(fs::absolute(dir).lexically_normal()), lock_(dir) {
-  if (dir_.filename().empty()) dir_ = dir_.parent_path();
+    : dir_(resolved_output_dir(dir)), lock_(dir_) {
   recover_leftovers(dir_);
   std::error_code ec;
+  if (fs::exists(dir_, ec) && !fs::is_directory(dir_, ec)) {
+    throw ConfigError(dir_.string() + ": exists and is not a directory (a run needs a directory; choose another "
+                      "--output)");
+  }
   if (fs::is_directory(dir_, ec)) remove_partial_outputs(dir_);
+  const bool leftover = fs::is_directory(dir_, ec) && failed_run_leftover(dir_);
   if (resume) {
     resume_from_ = Trainer::latest_checkpoint(dir_);
-    if (!resume_from_) throw ConfigError("--resume: no resumable checkpoint under " + (dir_ / "checkpoints").string());
+    if (!resume_from_) {
+      throw ConfigError("--resume: no resumable checkpoint under " + (dir_ / "checkpoints").string() +
+                        (leftover ? " (the run there ended before its first checkpoint: run the command without "
+                                    "--resume to start it again)"
+                                  : ""));
+    }
+  } else if (leftover) {
+    fs::remove_all(dir_, ec);
+    if (ec) throw InputError(dir_.string() + ": cannot remove the leftover of a failed run: " + ec.message());
+    log::info(dir_.string(), ": held a run that ended before its first checkpoint (nothing to resume); starting "
+              "it again");
   } else if (fs::exists(dir_, ec) && !fs::is_empty(dir_, ec)) {
     if (!overwrite) {
       throw ConfigError(dir_.string() + ": output directory exists and is not empty (pass --resume to continue "
                                         "the run, or --overwrite to start over)");
     }
+    check_replaceable(dir_);
     aside_ = dir_.parent_path() / (dir_.filename().string() + ".replaced-" + std::to_string(::getpid()));
     fs::rename(dir_, aside_, ec);
     if (ec) throw InputError(dir_.string() + ": cannot move the previous run aside: " + ec.message());
     log::info("--overwrite: the previous run is kept at ", aside_.string(),
               " until this one has a checkpoint of its own");
   }
+  fresh_ = !resume;
+  created_ = !fs::exists(dir_, ec);
   fs::create_directories(dir_, ec);
   if (ec) throw InputError(dir_.string() + ": cannot create the output directory: " + ec.message());
+  if (!fs::exists(dir_ / kOutputMarker, ec)) write_output_marker(dir_, "training run");
 }
 
 RunDirectory::~RunDirectory() {
-  if (aside_.empty()) return;
   std::error_code ec;
+  if (fresh_ && !holds_results(dir_)) {
+    // This run ended before its first checkpoint (an error, a full disk): what
+    // it wrote (config.json, a metrics line) is worth nothing and would only
+    // make the rerun ask for --resume or --overwrite. A directory that was
+    // there (empty) before the run stays, emptied.
+    if (created_) {
+      fs::remove_all(dir_, ec);
+    } else {
+      for (const auto& e : fs::directory_iterator(dir_, ec)) fs::remove_all(e.path(), ec);
+    }
+    if (!ec && aside_.empty()) log::info("removed ", dir_.string(), ": the run ended before its first checkpoint");
+  }
+  if (aside_.empty()) return;
   if (Trainer::latest_checkpoint(dir_)) {
     fs::remove_all(aside_, ec);  // replaced: this run can be resumed or is finished
     return;
@@ -158,8 +207,14 @@ Json RunDirectory::settle_config(Json config, bool accept_changes) const {
   for (const auto& [k, v] : now) keys.insert(k);
   Json changed = Json::object();
   std::string listed;
+  const bool fingerprinted = stored.contains(kInputsFingerprint);
+  if (!fingerprinted) {
+    log::info("resume: ", stored_path.string(), " has no input fingerprints (an earlier kdtext): the data files "
+              "are not checked against the run's");
+  }
   for (const auto& k : keys) {
     const Json a = was.count(k) ? was[k] : Json(), b = now.count(k) ? now[k] : Json();
+    if (!fingerprinted && k.rfind(std::string(kInputsFingerprint) + ".", 0) == 0) continue;
     if (a == b || !changes_the_weights(k)) continue;
     changed[k] = Json{{"was", a}, {"now", b}};
     listed += "\n  " + k + ": " + a.dump() + " -> " + b.dump();
@@ -169,13 +224,26 @@ Json RunDirectory::settle_config(Json config, bool accept_changes) const {
     return config;
   }
   if (!accept_changes) {
+    const bool data = listed.find(kInputsFingerprint) != std::string::npos;
     throw ConfigError("--resume with settings that change the result (" + stored_path.string() + " holds the run's):" +
-                      listed + "\npass them as they were, or --accept-changes to continue with them (recorded)");
+                      listed + (data ? "\n(" + std::string(kInputsFingerprint) + ": the content of that input file "
+                                       "or directory changed since the run started)" : std::string()) +
+                      "\npass them as they were, or --accept-changes to continue with them (recorded)");
   }
   log::warn("resuming with changed settings (--accept-changes; recorded in config.json):", listed);
   config["changed_on_resume"] = stored.value("changed_on_resume", Json::array());
   config["changed_on_resume"].push_back(Json{{"from_checkpoint", resume_from_->filename().string()}, {"keys", changed}});
   return config;
+}
+
+Json fingerprint_inputs(const Json& config, const std::vector<std::string>& keys) {
+  Json out = Json::object();
+  for (const auto& key : keys) {
+    if (!config.contains(key) || !config[key].is_string()) continue;
+    const std::string path = config[key].get<std::string>();
+    if (!path.empty()) out[key] = content_fingerprint(path);
+  }
+  return out;
 }
 
 namespace {

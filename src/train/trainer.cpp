@@ -16,6 +16,7 @@
 #include "kdtext/io/training_state.h"
 #include "kdtext/log.h"
 #include "kdtext/util/atomic.h"
+#include "kdtext/util/signals.h"
 #include "kdtext/util/error.h"
 #include "kdtext/util/fault.h"
 #include "kdtext/util/progress.h"
@@ -70,6 +71,13 @@ TrainerOptions trainer_options_from_json(const JsonFields& f) {
   f.get("early_stopping_patience", o.early_stopping_patience);
   f.get("stop_at_step", o.stop_at_step);
   f.get("max_minutes", o.max_minutes);
+  // Checked as they are read, before any output exists; max_steps 0 means
+  // "from the epochs" until with_epochs() resolves it (validate() then).
+  TrainerOptions early = o;
+  const std::string prefix = f.path("x").substr(0, f.path("x").size() - 2);  // "trainer" (no trailing ".x")
+  if (early.max_steps < 0) throw ConfigError(f.path("max_steps") + ": must be >= 0, got " + std::to_string(o.max_steps));
+  if (early.max_steps == 0) early.max_steps = 1;
+  validate(early, prefix.empty() ? "trainer" : prefix);
   return o;
 }
 
@@ -79,7 +87,7 @@ void validate(const TrainerOptions& o, const std::string& p) {
   };
   if (o.max_steps < 1) throw bad("max_steps", "must be >= 1, got " + std::to_string(o.max_steps));
   if (o.grad_accum < 1) throw bad("grad_accum", "must be >= 1");
-  if (!(o.lr > 0)) throw bad("lr", "must be > 0");
+  if (!(o.lr > 0) || !std::isfinite(o.lr)) throw bad("lr", "must be a finite number > 0");
   if (o.weight_decay < 0) throw bad("weight_decay", "must be >= 0");
   if (!(o.adam_beta1 >= 0 && o.adam_beta1 < 1)) throw bad("adam_beta1", "must be in [0, 1)");
   if (!(o.adam_beta2 >= 0 && o.adam_beta2 < 1)) throw bad("adam_beta2", "must be in [0, 1)");
@@ -128,30 +136,6 @@ int64_t schedule_step(const TrainerOptions& o, int64_t step, double elapsed_seco
 // ---------------------------------------------------------------- signals
 
 namespace {
-
-std::atomic<int> g_stop_signal{0};
-
-extern "C" void on_stop_signal(int sig) { g_stop_signal.store(sig); }
-
-// Installs SIGINT/SIGTERM handlers for the duration of a run.
-class SignalScope {
- public:
-  SignalScope() {
-    g_stop_signal.store(0);
-    struct sigaction sa {};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int_);
-    sigaction(SIGTERM, &sa, &old_term_);
-  }
-  ~SignalScope() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-  }
-
- private:
-  struct sigaction old_int_ {}, old_term_ {};
-};
 
 // bf16 autocast for the device type, restored on exit.
 class AutocastScope {
@@ -302,11 +286,11 @@ class TrainingRun {
       log::info("time budget ", o_.max_minutes, " minutes: the learning-rate schedule follows steps or time, ",
                 "whichever is further along");
     }
-    SignalScope signals;
+    StopSignalScope signals;
     start_step_ = step_;
     run_start_ = window_.start;
     while (step_ < o_.max_steps) {
-      if (const int sig = group_ ? agreed_signal_ : g_stop_signal.load()) {
+      if (const int sig = group_ ? agreed_signal_ : StopSignalScope::received()) {
         save_resumable(step_);
         throw Interrupted(sig, "stopped by signal " + std::to_string(sig) + " at step " + std::to_string(step_) +
                                    "; resumable checkpoint: " + last_good_.string());
@@ -321,7 +305,7 @@ class TrainingRun {
       bool budget = writer_ && o_.max_minutes > 0 && seconds_since(run_start_) > 60.0 * o_.max_minutes;
       if (group_) {  // rank 0 decides early stopping and the budget; any process may have been signalled
         const auto agreed = group_->max(
-            {double(g_stop_signal.load()), double(early), double(budget), seconds_since(run_start_)});
+            {double(StopSignalScope::received()), double(early), double(budget), seconds_since(run_start_)});
         agreed_signal_ = static_cast<int>(agreed[0]);
         early = agreed[1] > 0;
         budget = agreed[2] > 0;
@@ -576,7 +560,7 @@ fs::path Trainer::checkpoint_path(const fs::path& output_dir, int64_t step) {
   return output_dir / "checkpoints" / step_dir_name(step);
 }
 
-void Trainer::request_stop(int signal) { g_stop_signal.store(signal); }
+void Trainer::request_stop(int signal) { StopSignalScope::request(signal); }
 
 void TrainingTask::load_for_resume(const fs::path& dir) { io::load_module_file(module(), dir / "model.safetensors"); }
 

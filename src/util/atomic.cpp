@@ -1,7 +1,9 @@
 #include "kdtext/util/atomic.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,6 +14,8 @@
 
 #include "kdtext/util/error.h"
 #include "kdtext/util/fault.h"
+#include "kdtext/util/file.h"
+#include "kdtext/util/json.h"
 
 namespace kdtext {
 namespace fs = std::filesystem;
@@ -36,20 +40,95 @@ void sync_tree(const fs::path& dir) {
   sync_path(dir);
 }
 
-AtomicFileWriter::AtomicFileWriter(fs::path path)
-    : path_(std::move(path)), tmp_(path_.string() + ".tmp-" + pid_suffix()),
-      out_(tmp_, std::ios::binary | std::ios::trunc) {
+bool process_alive(long pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); }
+
+namespace {
+// A process's own descriptors: /dev/stdout, /dev/stderr, /dev/fd/N,
+// /proc/<pid or self>/fd/N. Written in place even when they reach a regular
+// file (the shell's `> file`), which a rename would leave behind.
+bool names_a_descriptor(const fs::path& path) {
+  static const std::regex kDescriptor(R"(/(dev/(stdout|stderr|fd/[0-9]+)|proc/(self|thread-self|[0-9]+)/fd/[0-9]+))");
+  return std::regex_match(fs::absolute(path).lexically_normal().string(), kDescriptor);
+}
+}  // namespace
+
+WriteTarget write_target(const fs::path& path) {
+  if (names_a_descriptor(path)) return {path, true};
+  fs::path p = path;
+  for (int hops = 0;; ++hops) {
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) != 0) return {p, false};  // absent: created by the rename
+    if (S_ISREG(st.st_mode)) return {p, false};
+    if (!S_ISLNK(st.st_mode)) return {p, true};  // FIFO, device, socket (a directory fails at open)
+    if (hops == 40) throw std::runtime_error(path.string() + ": too many levels of symbolic links");
+    const fs::path link = fs::read_symlink(p);
+    p = link.is_absolute() ? link : p.parent_path() / link;
+    if (names_a_descriptor(p)) return {p, true};
+  }
+}
+
+void check_output_file(const fs::path& path, const std::string& key) {
+  if (path.empty() || path == "-") return;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw ConfigError(key + ": " + path.string() + " is a directory; name a file");
+  const fs::path target = write_target(path).path;
+  const fs::path parent = fs::absolute(target).parent_path();
+  if (!fs::exists(parent, ec)) {
+    throw ConfigError(key + ": " + path.string() + ": directory " + parent.string() + " does not exist");
+  }
+  if (!fs::is_directory(parent, ec)) {
+    throw ConfigError(key + ": " + path.string() + ": " + parent.string() + " is not a directory");
+  }
+}
+
+int remove_stale_temporaries(const fs::path& path) {
+  const fs::path abs = fs::absolute(path);
+  const std::string prefix = abs.filename().string() + ".tmp-";
+  int removed = 0;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(abs.parent_path(), ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string pid = name.substr(prefix.size());
+    if (pid.find_first_not_of("0123456789") != std::string::npos || pid.size() > 9) continue;
+    if (process_alive(std::stol(pid))) continue;
+    std::error_code rc;
+    if (fs::remove(it->path(), rc)) ++removed;
+  }
+  return removed;
+}
+
+AtomicFileWriter::AtomicFileWriter(fs::path path) : path_(std::move(path)) {
+  const WriteTarget target = write_target(path_);
+  in_place_ = target.in_place;
+  if (in_place_) {
+    out_.open(target.path, std::ios::binary | std::ios::app);
+    if (!out_) throw std::runtime_error(path_.string() + ": cannot open for writing: " + std::strerror(errno));
+    return;
+  }
+  path_ = target.path;  // a symbolic link's target
+  remove_stale_temporaries(path_);
+  tmp_ = path_.string() + ".tmp-" + pid_suffix();
+  out_.open(tmp_, std::ios::binary | std::ios::trunc);
   if (!out_) throw std::runtime_error(path_.string() + ": cannot open for writing: " + std::strerror(errno));
 }
 
 AtomicFileWriter::~AtomicFileWriter() {
-  if (committed_) return;
+  if (committed_ || in_place_) return;
   out_.close();
   std::error_code ignored;
   fs::remove(tmp_, ignored);
 }
 
 void AtomicFileWriter::write(std::string_view text) { out_.write(text.data(), static_cast<std::streamsize>(text.size())); }
+
+void AtomicFileWriter::write_at(uint64_t offset, std::string_view bytes) {
+  if (in_place_) throw std::runtime_error(path_.string() + ": cannot patch a file written in place (a pipe or device)");
+  out_.seekp(static_cast<std::streamoff>(offset));
+  write(bytes);
+  out_.seekp(0, std::ios::end);
+}
 
 void AtomicFileWriter::commit() {
   out_.flush();
@@ -59,6 +138,10 @@ void AtomicFileWriter::commit() {
   }
   out_.close();
   if (!out_) throw std::runtime_error(path_.string() + ": write failed on close: " + std::strerror(errno));
+  if (in_place_) {
+    committed_ = true;
+    return;
+  }
   sync_path(tmp_);  // the data is on disk before the name points at it
   std::error_code ec;
   crash_point("file.before_rename");
@@ -75,11 +158,62 @@ void write_file_atomic(const fs::path& path, std::string_view content) {
   out.commit();
 }
 
+fs::path resolved_output_dir(const fs::path& dir) {
+  if (dir.empty()) throw ConfigError("output directory: empty path");
+  std::error_code ec;
+  fs::path p = fs::weakly_canonical(fs::absolute(dir), ec);
+  if (ec) p = fs::absolute(dir).lexically_normal();
+  if (p.filename().empty() && p.has_parent_path() && p != p.root_path()) p = p.parent_path();
+  return p;
+}
+
+void write_output_marker(const fs::path& dir, const std::string& what) {
+  write_file_atomic(dir / kOutputMarker, Json{{"written_by", what}}.dump() + "\n");
+}
+
+namespace {
+// An output of an earlier kdtext, from before the marker: a checkpoint, or a
+// directory whose config.json holds kdtext's runtime settings.
+bool earlier_kdtext_output(const fs::path& dir) {
+  std::error_code ec;
+  if (fs::is_regular_file(dir / "kdtext.json", ec)) return true;
+  if (!fs::is_regular_file(dir / "config.json", ec)) return false;
+  try {
+    const Json j = Json::parse(read_file(dir / "config.json"));
+    return j.is_object() && j.contains("run") && j["run"].is_object() && j["run"].contains("log_level");
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+}  // namespace
+
+void check_replaceable(const fs::path& dir) {
+  std::error_code ec;
+  const auto st = fs::status(dir, ec);
+  if (!fs::exists(st)) return;
+  if (!fs::is_directory(st)) {
+    throw ConfigError(dir.string() + ": exists and is not a directory; --overwrite replaces only an output "
+                      "directory kdtext wrote (choose another output path)");
+  }
+  const fs::path cwd = resolved_output_dir(fs::current_path());
+  const auto rel = cwd.lexically_relative(dir);
+  if (!rel.empty() && *rel.begin() != "..") {
+    throw ConfigError(dir.string() + ": is the current directory or holds it; --overwrite would replace it " +
+                      "(choose a new output directory)");
+  }
+  if (fs::is_empty(dir, ec) || fs::exists(dir / kOutputMarker, ec) || earlier_kdtext_output(dir)) return;
+  std::string example;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    example = e.path().filename().string();
+    break;
+  }
+  throw ConfigError(dir.string() + ": holds files kdtext did not write (" + example +
+                    ", ...); --overwrite replaces only an output directory kdtext wrote (choose another output "
+                    "path, or remove it yourself)");
+}
+
 StagedDirectory::StagedDirectory(fs::path final_path, bool overwrite, bool lock)
-    : final_(std::move(final_path)), overwrite_(overwrite) {
-  if (final_.empty()) throw ConfigError("output directory: empty path");
-  final_ = fs::absolute(final_).lexically_normal();
-  if (final_.filename().empty()) final_ = final_.parent_path();
+    : final_(resolved_output_dir(final_path)), overwrite_(overwrite) {
   if (lock) lock_.emplace(final_);
   std::error_code ec;
   if (fs::exists(final_, ec)) {
@@ -90,6 +224,7 @@ StagedDirectory::StagedDirectory(fs::path final_path, bool overwrite, bool lock)
       throw ConfigError(final_.string() +
                         ": output directory exists and is not empty (pass --overwrite to replace it)");
     }
+    if (overwrite_ && lock) check_replaceable(final_);
   }
   const fs::path parent = final_.parent_path();
   fs::create_directories(parent, ec);
@@ -101,6 +236,7 @@ StagedDirectory::StagedDirectory(fs::path final_path, bool overwrite, bool lock)
                              (ec ? ec.message() : std::string("unknown error")) +
                              "); is the output location writable?");
   }
+  if (lock) write_output_marker(staging_, "output directory");
 }
 
 StagedDirectory::~StagedDirectory() {

@@ -30,8 +30,11 @@ std::string own_command() {
 }  // namespace
 
 fs::path DirectoryLock::lock_file(const fs::path& dir) {
-  auto d = fs::absolute(dir).lexically_normal();
-  if (d.filename().empty()) d = d.parent_path();
+  // Symbolic links resolved: a link and its target are one directory, one lock.
+  std::error_code ec;
+  auto d = fs::weakly_canonical(fs::absolute(dir), ec);
+  if (ec) d = fs::absolute(dir).lexically_normal();
+  if (d.filename().empty() && d != d.root_path()) d = d.parent_path();
   return d.parent_path() / (d.filename().string() + ".lock");
 }
 

@@ -4,6 +4,8 @@
 // SIGKILL, at the next start); an output directory is locked.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -77,18 +79,30 @@ void kill_and_reap(pid_t pid) {
 
 }  // namespace
 
-TEST(Reliability, OverwriteThatFailsLeavesThePreviousRunIntact) {
+// A full disk (here a file-size limit between the model's size and the
+// optimizer state's) while a checkpoint's optimizer.pt is written: an error
+// naming the file, not LibTorch's abort (rc 134); the previous run is back,
+// no lock, no staged checkpoint, no copy aside (issue 26, item 2).
+TEST(Reliability, ADiskFullWhileSavingTheOptimizerStateBringsThePreviousRunBack) {
   TempDir dir;
   const auto run = dir / "run";
   fs::copy(pipeline().ft, run, fs::copy_options::recursive);
   const auto before = snapshot(run);
-  // A setting refused only once the trainer is built, after the directory is prepared.
-  const auto r = run_command(finetune(run, "--overwrite --lr 0"));
-  EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find("trainer.lr: must be > 0"), std::string::npos) << r.output;
+  const auto model_kb = fs::file_size(pipeline().ft / "best" / "model.safetensors") / 1024;
+  const std::string limit = "ulimit -f " + std::to_string(model_kb * 3 / 2) + "; ";
+  auto r = run_command(limit + finetune(run, "--overwrite --epochs 1 --save-every 10"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("optimizer.pt: write failed"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("the previous run is back in"), std::string::npos) << r.output;
   EXPECT_EQ(snapshot(run), before);
   EXPECT_TRUE(siblings(run, ".replaced-").empty());
+  EXPECT_TRUE(siblings(run, ".lock").empty());
+  // Without a previous run, nothing at all is left: the rerun needs no flag.
+  const auto fresh = dir / "fresh";
+  r = run_command(limit + finetune(fresh, "--epochs 1 --save-every 10"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_FALSE(fs::exists(fresh)) << r.output;
+  EXPECT_TRUE(siblings(fresh, "").empty());
 }
 
 TEST(Reliability, OverwriteThatSucceedsReplacesTheRunAndKeepsNothingAside) {
@@ -251,4 +265,177 @@ TEST(Reliability, ResumeDropsMetricsRecordsOfStepsAfterTheCheckpoint) {
     if (j.value("event", "") == "eval" && j.value("step", 0) == 27) ++evals_at_27;
   }
   EXPECT_EQ(evals_at_27, 1);
+}
+
+// Issue 26, item 11: a run killed before its first checkpoint leaves a
+// directory with nothing to resume; a plain rerun takes it over, and --resume
+// says to run without it.
+TEST(Reliability, ARunKilledBeforeItsFirstCheckpointIsTakenOverByAPlainRerun) {
+  TempDir dir;
+  const auto run = dir / "run";
+  const pid_t killed = spawn(finetune(run, "--epochs 200 --evals-per-epoch 1"));
+  ASSERT_TRUE(wait_for([&] { return fs::exists(run / "config.json"); }, 60)) << "the run never started";
+  kill_and_reap(killed);
+  ASSERT_FALSE(fs::exists(run / "checkpoints" / "step-00000001"));
+  auto r = run_command(finetune(run, "--epochs 1 --resume"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("ended before its first checkpoint: run the command without --resume"), std::string::npos)
+      << r.output;
+  r = run_command(finetune(run, "--epochs 1"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("held a run that ended before its first checkpoint"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(run / "metrics.json"));
+}
+
+// Issue 26, item 5: a symbolic link to a run directory shares its lock; the
+// live run's staging is never taken for a killed run's leftover.
+TEST(Reliability, ALinkToALiveRunDirectoryIsLockedWithIt) {
+  TempDir dir;
+  const auto run = dir / "lk3";
+  fs::create_directories(run);
+  fs::create_symlink("lk3", dir / "lk3_alias");
+  const pid_t first = spawn(finetune(run, "--epochs 200"));
+  ASSERT_TRUE(wait_for([&] { return fs::exists(run / "config.json"); }, 60)) << "the first run never started";
+  const auto r = run_command(finetune(dir / "lk3_alias", "--overwrite --epochs 1"));
+  const bool alive = ::waitpid(first, nullptr, WNOHANG) == 0;
+  kill_and_reap(first);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("another run is writing this directory (PID " + std::to_string(first)), std::string::npos)
+      << r.output;
+  EXPECT_TRUE(alive) << "the refused run disturbed the live one";
+  EXPECT_TRUE(fs::is_symlink(dir / "lk3_alias"));
+}
+
+// Issue 26, item 7: the data a run trains on is fingerprinted; --resume on the
+// same path with other content is refused, naming it.
+TEST(Reliability, ResumeRefusesTrainingDataThatChanged) {
+  TempDir dir;
+  const auto run = dir / "run";
+  const auto train = dir / "train.tsv";
+  fs::copy_file(source_dir() / "data" / "task" / "train.tsv", train);
+  const auto cmd = [&](const std::string& extra) {
+    return bin("kdtext-finetune") + " --from " + quote((pipeline().mlm / "final").string()) + " --train " +
+           quote(train.string()) + " --dev " + quote((source_dir() / "data" / "task" / "dev.tsv").string()) +
+           " -o " + quote(run.string()) + " --batch-size 16 --max-len 48 --threads 1 --epochs 1 " + extra;
+  };
+  auto r = run_command(cmd("--stop-at-step 6 --quiet"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(read_json_file(run / "config.json")["inputs_fingerprint"].contains("train"));
+  // Same path, same number of rows and bytes: two labels swapped.
+  std::string text = read_file(train);
+  const auto a = text.find("sports\t"), b = text.find("cooking\t");
+  ASSERT_NE(a, std::string::npos);
+  ASSERT_NE(b, std::string::npos);
+  std::string swapped = text;
+  swapped.replace(std::max(a, b), std::string(a > b ? "sports" : "cooking").size(), a > b ? "cooking" : "sports");
+  swapped.replace(std::min(a, b), std::string(a < b ? "sports" : "cooking").size(), a < b ? "cooking" : "sports");
+  ASSERT_EQ(swapped.size(), text.size());
+  write_file(train, swapped);
+  r = run_command(cmd("--resume"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("inputs_fingerprint.train:"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("the content of that input file or directory changed"), std::string::npos) << r.output;
+  write_file(train, text);  // back as it was: the run goes on
+  r = run_command(cmd("--resume --quiet"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+}
+
+// Issue 26, item 3: -o naming a FIFO, a device node or a symbolic link is
+// written in place (or at the link's target), never renamed over.
+TEST(Reliability, ClassifyWritesFifosDevicesAndLinkTargetsInPlace) {
+  TempDir dir;
+  const std::string model = quote((pipeline().ft / "best").string());
+  const std::string input = quote((source_dir() / "data" / "task" / "test.tsv").string());
+  auto r = run_command(classify("-m " + model + " " + input + " -o " + quote((dir / "plain.tsv").string()) + " --quiet"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string expected = read_file(dir / "plain.tsv");
+  ASSERT_FALSE(expected.empty());
+  // A FIFO: its reader gets the predictions.
+  ASSERT_EQ(::mkfifo((dir / "fifo").c_str(), 0644), 0);
+  r = run_command("cat " + quote((dir / "fifo").string()) + " > " + quote((dir / "from-fifo.tsv").string()) + " & " +
+                  classify("-m " + model + " " + input + " -o " + quote((dir / "fifo").string()) + " --quiet") +
+                  " && wait");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(read_file(dir / "from-fifo.tsv"), expected);
+  struct stat st {};
+  ASSERT_EQ(::stat((dir / "fifo").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  // A symbolic link: the link stays, its target gets the predictions.
+  write_file(dir / "target.tsv", "old\n");
+  fs::create_symlink("target.tsv", dir / "link.tsv");
+  r = run_command(classify("-m " + model + " " + input + " -o " + quote((dir / "link.tsv").string()) + " --quiet"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::is_symlink(dir / "link.tsv"));
+  EXPECT_EQ(read_file(dir / "target.tsv"), expected);
+  // /dev/stdout: the bytes reach standard output.
+  r = run_command(classify("-m " + model + " " + input + " -o /dev/stdout --quiet") + " > " +
+                  quote((dir / "stdout.tsv").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(read_file(dir / "stdout.tsv"), expected);
+  // A device node of our own (as root; mknod needs it): stays a device.
+  if (::mknod((dir / "mynull").c_str(), S_IFCHR | 0666, ::makedev(1, 3)) == 0) {
+    r = run_command(classify("-m " + model + " " + input + " -o " + quote((dir / "mynull").string()) + " --quiet"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    ASSERT_EQ(::stat((dir / "mynull").c_str(), &st), 0);
+    EXPECT_TRUE(S_ISCHR(st.st_mode));
+  }
+}
+
+// Issue 26, items 9 and 10: every input line gets one output row (blank ones
+// too), streamed or not; invalid UTF-8 is refused naming the line either way.
+TEST(Reliability, EveryInputLineGetsOneRowAndBadBytesAreRefusedAlike) {
+  TempDir dir;
+  const std::string model = quote((pipeline().ft / "best").string());
+  write_file(dir / "in.txt", "The striker scored\n\n   \nSlow soup\nend\n");
+  for (const std::string stream : {"on", "off"}) {
+    SCOPED_TRACE(stream);
+    auto r = run_command("cat " + quote((dir / "in.txt").string()) + " | " +
+                         classify("-m " + model + " --stream " + stream + " --quiet") + " > " +
+                         quote((dir / "out.tsv").string()));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    std::istringstream out(read_file(dir / "out.tsv"));
+    int rows = 0;
+    for (std::string line; std::getline(out, line);) rows += line.empty() ? 0 : 1;
+    EXPECT_EQ(rows, 1 + 5) << read_file(dir / "out.tsv");  // the header and one row per input line
+    r = run_command("printf 'ok\\n\\377\\376 bad\\n' | " + classify("-m " + model + " --stream " + stream + " --quiet"));
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("<stdin>:2: invalid UTF-8"), std::string::npos) << r.output;
+  }
+  const auto r = run_command("printf 'ok\\n\\377\\376 bad\\n' | " + bin("kdtext-tokenize") + " --tokenizer " +
+                             quote((pipeline().prep / "tokenizer").string()));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("<stdin>:2: invalid UTF-8"), std::string::npos) << r.output;
+}
+
+// Issue 26, item 12: kdtext-augment stopped by SIGTERM removes its temporary
+// file; one killed by SIGKILL leaves it, and the next run removes it.
+TEST(Reliability, AStoppedOrKilledAugmentationLeavesNoTemporaryBehind) {
+  TempDir dir;
+  const auto out = dir / "aug.jsonl";
+  const std::string cmd = bin("kdtext-augment") + " " + quote((source_dir() / "data" / "task" / "train.tsv").string()) +
+                          " --teacher " + quote((pipeline().ft / "best").string()) + " --copies 100000 -o " +
+                          quote(out.string()) + " --threads 1";
+  const auto temporaries = [&] { return siblings(out, ".tmp-"); };
+  for (const int sig : {SIGTERM, SIGKILL}) {
+    SCOPED_TRACE(sig);
+    const pid_t pid = spawn(cmd);
+    ASSERT_TRUE(wait_for([&] { return !temporaries().empty(); }, 60)) << "augment never started writing";
+    ::kill(pid, sig);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (sig == SIGTERM) {
+      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGTERM) << status;
+      EXPECT_TRUE(temporaries().empty());
+    } else {
+      EXPECT_EQ(temporaries().size(), 1u);
+    }
+    EXPECT_FALSE(fs::exists(out));
+  }
+  // The next run (here a small one) removes the killed writer's temporary.
+  const auto r = run_command(bin("kdtext-augment") + " " + quote((source_dir() / "data" / "task" / "train.tsv").string()) +
+                             " --teacher " + quote((pipeline().ft / "best").string()) + " --copies 1 -o " +
+                             quote(out.string()) + " --threads 1 --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(temporaries().empty());
+  EXPECT_TRUE(fs::exists(out));
 }

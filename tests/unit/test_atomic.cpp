@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "kdtext/util/atomic.h"
 #include "kdtext/util/error.h"
@@ -59,4 +60,105 @@ TEST(Atomic, UnwritableLocationIsAnError) {
   // A regular file where a parent directory should be: cannot create anything below.
   EXPECT_ANY_THROW(StagedDirectory(dir / "file" / "out", false));
   EXPECT_THROW(StagedDirectory(dir / "file", false), ConfigError);  // exists, not a directory
+}
+
+// Issue 26: what a file output names decides how it is written.
+TEST(Atomic, WriteTargetFollowsLinksAndWritesSpecialFilesInPlace) {
+  TempDir dir;
+  write_file(dir / "target.txt", "old");
+  fs::create_symlink("target.txt", dir / "link1");            // relative
+  fs::create_symlink(dir / "link1", dir / "link2");           // a chain
+  EXPECT_EQ(write_target(dir / "link2").path, dir / "target.txt");
+  EXPECT_FALSE(write_target(dir / "link2").in_place);
+  write_file_atomic(dir / "link2", "new content");
+  EXPECT_TRUE(fs::is_symlink(dir / "link2"));
+  EXPECT_TRUE(fs::is_symlink(dir / "link1"));
+  EXPECT_EQ(read_file(dir / "target.txt"), "new content");
+  // A link to a file not yet there: created at the link's target.
+  fs::create_symlink(dir / "later.txt", dir / "dangling");
+  write_file_atomic(dir / "dangling", "x");
+  EXPECT_TRUE(fs::is_symlink(dir / "dangling"));
+  EXPECT_EQ(read_file(dir / "later.txt"), "x");
+  // Device files and the process's own descriptors: in place, never renamed over.
+  for (const char* p : {"/dev/stdout", "/dev/stderr", "/dev/null", "/dev/fd/1", "/proc/self/fd/1"}) {
+    EXPECT_TRUE(write_target(p).in_place) << p;
+  }
+  fs::create_symlink("/dev/null", dir / "to-null");
+  EXPECT_TRUE(write_target(dir / "to-null").in_place);
+  write_file_atomic(dir / "to-null", "discarded");
+  EXPECT_TRUE(fs::is_symlink(dir / "to-null"));
+  EXPECT_TRUE(fs::is_character_file("/dev/null"));
+  EXPECT_EQ(write_target(dir / "absent.txt").path, dir / "absent.txt");
+  EXPECT_FALSE(write_target(dir / "absent.txt").in_place);
+}
+
+TEST(Atomic, StaleTemporariesOfDeadWritersAreRemoved) {
+  TempDir dir;
+  write_file(dir / "out.jsonl.tmp-999999", "left by a killed writer");
+  write_file(dir / ("out.jsonl.tmp-" + std::to_string(::getpid())), "a live writer's (this process)");
+  write_file(dir / "other.tmp-999999", "another file's");
+  EXPECT_EQ(remove_stale_temporaries(dir / "out.jsonl"), 1);
+  EXPECT_FALSE(fs::exists(dir / "out.jsonl.tmp-999999"));
+  EXPECT_TRUE(fs::exists(dir / ("out.jsonl.tmp-" + std::to_string(::getpid()))));
+  EXPECT_TRUE(fs::exists(dir / "other.tmp-999999"));
+  // The writer does it itself before it starts.
+  write_file(dir / "f.txt.tmp-999998", "stale");
+  write_file_atomic(dir / "f.txt", "ok");
+  EXPECT_FALSE(fs::exists(dir / "f.txt.tmp-999998"));
+}
+
+TEST(Atomic, OutputFilesAreCheckedBeforeAnyWork) {
+  TempDir dir;
+  EXPECT_NO_THROW(check_output_file(dir / "new.tsv", "--output"));
+  EXPECT_NO_THROW(check_output_file("-", "--output"));
+  try {
+    check_output_file(dir / "nodir" / "m.json", "--metrics");
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("--metrics: " + (dir / "nodir" / "m.json").string()), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(check_output_file(dir.path(), "--output"), ConfigError);  // a directory
+}
+
+TEST(Atomic, OverwriteReplacesOnlyWhatKdtextWrote) {
+  TempDir dir;
+  EXPECT_NO_THROW(check_replaceable(dir / "absent"));
+  fs::create_directories(dir / "empty");
+  EXPECT_NO_THROW(check_replaceable(dir / "empty"));
+  fs::create_directories(dir / "mine" / "src");
+  write_file(dir / "mine" / "src" / "notes.txt", "notes");
+  EXPECT_THROW(check_replaceable(dir / "mine"), ConfigError);
+  write_file(dir / "file.csv", "a,b\n");
+  EXPECT_THROW(check_replaceable(dir / "file.csv"), ConfigError);
+  // Marked by kdtext, or an earlier version's checkpoint / run.
+  fs::create_directories(dir / "marked");
+  write_output_marker(dir / "marked", "test");
+  write_file(dir / "marked" / "anything", "x");
+  EXPECT_NO_THROW(check_replaceable(dir / "marked"));
+  fs::create_directories(dir / "checkpoint");
+  write_file(dir / "checkpoint" / "kdtext.json", "{}");
+  EXPECT_NO_THROW(check_replaceable(dir / "checkpoint"));
+  fs::create_directories(dir / "run");
+  write_file(dir / "run" / "config.json", R"({"run": {"log_level": "info"}})");
+  EXPECT_NO_THROW(check_replaceable(dir / "run"));
+  fs::create_directories(dir / "project");
+  write_file(dir / "project" / "config.json", R"({"name": "my app"})");  // a config.json, not kdtext's
+  EXPECT_THROW(check_replaceable(dir / "project"), ConfigError);
+  // Never the current directory or one holding it, even marked.
+  const auto cwd = fs::current_path();
+  fs::create_directories(dir / "marked" / "sub");
+  fs::current_path(dir / "marked" / "sub");
+  EXPECT_THROW(check_replaceable(resolved_output_dir(dir / "marked")), ConfigError);
+  EXPECT_THROW(check_replaceable(resolved_output_dir(".")), ConfigError);
+  fs::current_path(cwd);
+}
+
+TEST(Atomic, StagedDirectoryAndLockResolveSymbolicLinks) {
+  TempDir dir;
+  fs::create_directories(dir / "real");
+  fs::create_symlink("real", dir / "alias");
+  EXPECT_EQ(DirectoryLock::lock_file(dir / "alias"), DirectoryLock::lock_file(dir / "real"));
+  DirectoryLock held(dir / "real");
+  EXPECT_THROW(DirectoryLock second(dir / "alias"), InputError);
 }

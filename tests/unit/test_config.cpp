@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
 #include "kdtext/cli/app.h"
+#include "kdtext/model/config.h"
 #include "kdtext/stages/preprocess.h"
+#include "kdtext/train/trainer.h"
 #include "kdtext/util/error.h"
 #include "kdtext/util/json.h"
 #include "test_util.h"
@@ -130,4 +132,43 @@ TEST(Config, ScalarOptionsTakeOneValueAndPositionalsMayFollow) {
   EXPECT_EQ(c["count"], 5);  // repeated: the last wins
   EXPECT_EQ(c["inputs"], (Json{"a.txt", "b.txt"}));
   EXPECT_EQ(c["output"], "o");
+}
+
+// Issue 26: label2id and num_labels must agree with id2label.
+TEST(Config, LabelMapsThatDisagreeAreRefusedNamingTheKey) {
+  Json j{{"vocab_size", 100}, {"hidden_size", 16}, {"num_attention_heads", 2}, {"num_hidden_layers", 1},
+         {"intermediate_size", 32}, {"id2label", {{"0", "neg"}, {"1", "pos"}}}};
+  EXPECT_NO_THROW(model::bert_config_from_json(j, "c.json"));
+  j["label2id"] = {{"neg", 0}, {"pos", 1}};
+  j["num_labels"] = 2;
+  EXPECT_NO_THROW(model::bert_config_from_json(j, "c.json"));
+  Json swapped = j;
+  swapped["label2id"] = {{"neg", 1}, {"pos", 0}};
+  EXPECT_THROW(model::bert_config_from_json(swapped, "c.json"), ConfigError);
+  Json count = j;
+  count["num_labels"] = 3;
+  try {
+    model::bert_config_from_json(count, "c.json");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("c.json: num_labels 3", 0), 0u) << e.what();
+  }
+}
+
+// Issue 26: non-finite numbers are refused at the flag, and trainer settings
+// as they are read (before a run directory exists).
+TEST(Config, NonFiniteNumbersAndBadTrainerSettingsAreRefusedEarly) {
+  Json bad{{"lr", 0.0}};
+  EXPECT_THROW(train::trainer_options_from_json(JsonFields(bad, "trainer")), ConfigError);
+  Json accum{{"grad_accum", 0}};
+  EXPECT_THROW(train::trainer_options_from_json(JsonFields(accum, "trainer")), ConfigError);
+  Json steps{{"max_steps", -1}};
+  try {
+    train::trainer_options_from_json(JsonFields(steps, "trainer"));
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()), "trainer.max_steps: must be >= 0, got -1");
+  }
+  Json zero{{"max_steps", 0}};  // "from the epochs": resolved later
+  EXPECT_NO_THROW(train::trainer_options_from_json(JsonFields(zero, "trainer")));
 }

@@ -158,3 +158,40 @@ TEST(Batching, BucketsCoverEveryExampleOnceWithSimilarLengths) {
   EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), 1000);
   EXPECT_LT(spread / static_cast<double>(batches.size()), 5.0);  // random batches would spread ~80
 }
+
+// Issue 26: encoding errors name the line (whatever the reader), and plain
+// lines keep one record per input line, blank ones included.
+TEST(Labelled, EncodingErrorsNameTheLineInEveryReader) {
+  LabelledFormat lines;
+  lines.format = "lines";
+  EXPECT_EQ(input_error([&] { parse_line_records("ok\n\xff\xfe bad\n", "<stdin>", lines, false, 1); }),
+            "<stdin>:2: invalid UTF-8 (byte 0 of the line)");
+  // A stream read in pieces: the piece's first line is line 7.
+  EXPECT_EQ(input_error([&] { parse_line_records("fine\nab\xc3\x28\n", "<stdin>", lines, false, 7); }),
+            "<stdin>:8: invalid UTF-8 (byte 2 of the line)");
+  LabelledFormat tsv;
+  tsv.format = "tsv";
+  tsv.text_column = "text";
+  tsv.label_column = "label";
+  const std::string utf16("\xff\xfel\0a\0b\0", 8);
+  EXPECT_NE(input_error([&] { parse_labelled(utf16, "u.tsv", "tsv", tsv, true); })
+                .find("u.tsv:1: invalid UTF-8: the file starts with a UTF-16 byte-order mark"),
+            std::string::npos);
+  const std::string nul("label\ttext\nsports\tgo\0al\n", 23);
+  EXPECT_EQ(input_error([&] { parse_labelled(nul, "b.tsv", "tsv", tsv, true); }),
+            "b.tsv:2: a NUL byte (a binary file?) (byte 9 of the line)");
+  EXPECT_NO_THROW(check_text_encoding("\xef\xbb\xbfvalid \xe4\xb8\xad\xe6\x96\x87\n", "ok.txt", 1));
+}
+
+TEST(Labelled, PlainLinesKeepBlankLinesAsRecords) {
+  LabelledFormat lines;
+  lines.format = "lines";
+  const auto data = parse_labelled("first\n\n   \nlast\n", "in.txt", "lines", lines, false);
+  ASSERT_EQ(data.examples.size(), 4u);
+  EXPECT_EQ(data.examples[1].text, "");
+  EXPECT_EQ(data.examples[2].text, "   ");
+  EXPECT_EQ(data.examples[3].line, 4u);
+  const auto streamed = parse_line_records("\nx\n", "<stdin>", lines, false, 3);
+  ASSERT_EQ(streamed.examples.size(), 2u);
+  EXPECT_EQ(streamed.examples[0].line, 3u);
+}

@@ -33,6 +33,16 @@ struct BertConfig {
   void validate(const std::string& origin) const;
 };
 
+// Parameters of the model `c` describes (all heads), as a double: configs
+// with absurd sizes must not overflow before they are refused.
+double parameter_estimate(const BertConfig& c);
+
+// Before a model is allocated: `copies` fp32 copies of its parameters (1 to
+// hold it; 4 to train it: weights, gradients, two Adam moments) must fit in
+// available_memory() (util/memory.h). Otherwise ConfigError naming `origin`,
+// the size keys with their values, the need and the limit.
+void check_fits_in_memory(const BertConfig& c, const std::string& origin, double copies, const std::string& purpose);
+
 // Hugging Face style JSON: model_type "bert", architectures, id2label/label2id.
 Json to_json(const BertConfig& c);
 // Reads a Hugging Face or kdtext config.json object. Unknown keys are ignored

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kdtext/util/json.h"
@@ -47,6 +48,11 @@ struct LabelledData {
 // label is malformed. Throws InputError "file:line: ..." on a malformed record
 // unless bad_lines=skip.
 LabelledData read_labelled(const std::string& path, const LabelledFormat& format, bool need_labels);
+
+// Text input must be UTF-8 without NUL bytes: otherwise InputError
+// "<source>:<line>: invalid UTF-8 (byte N of the line)" (a UTF-16 byte-order
+// mark or a NUL byte is named as such); `first_line` numbers text's first line.
+void check_text_encoding(std::string_view text, const std::string& source, uint64_t first_line);
 
 // The records of `text`, the whole content of `source`, in `format` (tsv,
 // csv, jsonl or lines; not auto): what read_labelled does after reading the file.

@@ -5,10 +5,13 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "kdtext/util/json.h"
+
+#include "kdtext/util/atomic.h"
 
 namespace kdtext::text {
 
@@ -37,7 +40,7 @@ class ShardWriter {
  private:
   void write(const void* data, size_t bytes);
   std::filesystem::path path_;
-  std::FILE* file_ = nullptr;
+  std::unique_ptr<AtomicFileWriter> file_;  // through the one atomic writer; removed unless finished
   int64_t vocab_size_;
   uint32_t width_;
   std::vector<uint64_t> offsets_{0};

@@ -10,12 +10,19 @@
 //   failed run never destroys a good one. A copy left by a killed process is
 //   settled at the next start on the directory by the same rule: moved back
 //   (with a warning) unless the killed run had saved a checkpoint.
+// - A run that ends without results (no checkpoint, best/, final/ or
+//   summary) removes the directory it started; one killed before its first
+//   checkpoint is taken over by the next plain run (nothing to resume).
+// - --overwrite replaces only a directory kdtext wrote (check_replaceable).
+// - The path is resolved (symbolic links followed) before it is locked.
 #pragma once
 
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "kdtext/util/json.h"
 #include "kdtext/util/lock.h"
@@ -45,8 +52,17 @@ class RunDirectory {
  private:
   std::filesystem::path dir_, aside_;
   DirectoryLock lock_;
+  bool fresh_ = false;    // started here (not resumed): emptied again if it ends without results
+  bool created_ = false;  // and the directory itself made by this run: then removed
   std::optional<std::filesystem::path> resume_from_;
 };
+
+// config.json's key for the fingerprints of the files and directories a run
+// trains on (util/file.h content_fingerprint), compared on --resume like any
+// setting: the same path with other content is refused, naming the key.
+inline constexpr const char* kInputsFingerprint = "inputs_fingerprint";
+// The fingerprint of each of `keys` of `config` that names a path.
+Json fingerprint_inputs(const Json& config, const std::vector<std::string>& keys);
 
 // A run directory as every process of a run sees it. The writing process
 // (rank 0, or the only one) opens the RunDirectory and runs `prepare` on it

@@ -2,6 +2,7 @@
 // at all. Writers fill a temporary sibling and rename it into place.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -19,11 +20,40 @@ void sync_tree(const std::filesystem::path& dir);
 // Writes `content` to `path` through `path.tmp-<pid>` and a rename; the file
 // and then its directory are fsync'ed around the rename.
 // Throws std::runtime_error naming the path on failure.
+// What `path` names decides how it is written (see write_target()).
 void write_file_atomic(const std::filesystem::path& path, std::string_view content);
+
+// Where and how a file output named `path` is written:
+// - a symbolic link is followed (to the end of its chain): the link stays and
+//   its target is replaced atomically;
+// - something that is not a regular file (a FIFO, a character device such as
+//   /dev/null, a socket), and a process's descriptor (/dev/stdout,
+//   /dev/stderr, /dev/fd/N, /proc/self/fd/N), is written in place, appending,
+//   never renamed over: the reader on the other end gets the bytes;
+// - anything else (absent or a regular file) gets the temporary file and rename.
+struct WriteTarget {
+  std::filesystem::path path;  // the file finally written
+  bool in_place = false;
+};
+WriteTarget write_target(const std::filesystem::path& path);
+
+// Checks, before any work, that `path` can be an output file: its directory
+// exists and is a directory, and `path` is not a directory. ConfigError naming
+// `key` (the flag or config key) and the path otherwise.
+void check_output_file(const std::filesystem::path& path, const std::string& key);
+
+// Temporary files `<name>.tmp-PID` beside `path` whose process is gone
+// (killed writers): removed; returns how many.
+int remove_stale_temporaries(const std::filesystem::path& path);
+
+// True while process `pid` exists (also when it belongs to another user).
+bool process_alive(long pid);
 
 // A file written incrementally (for outputs too large to hold in memory)
 // through `path.tmp-<pid>`, renamed into place by commit(); destroyed without
-// commit() (an error was thrown), the temporary file is removed.
+// commit() (an error was thrown), the temporary file is removed. Stale
+// temporaries of killed writers of the same file are removed first. A FIFO,
+// device or /dev/stdout is written in place (write_target()).
 class AtomicFileWriter {
  public:
   explicit AtomicFileWriter(std::filesystem::path path);
@@ -31,14 +61,35 @@ class AtomicFileWriter {
   AtomicFileWriter(const AtomicFileWriter&) = delete;
   AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
   void write(std::string_view text);
+  // Overwrites bytes already written at `offset` (a header patched at the
+  // end); later write()s continue at the end.
+  void write_at(uint64_t offset, std::string_view bytes);
   // Flushes, checks for write errors (disk full) and renames into place.
   void commit();
 
  private:
   std::filesystem::path path_, tmp_;
   std::ofstream out_;
+  bool in_place_ = false;
   bool committed_ = false;
 };
+
+// An output directory as kdtext names it: absolute, symbolic links resolved
+// (so a link and its target share one lock and one staging place), no
+// trailing separator.
+std::filesystem::path resolved_output_dir(const std::filesystem::path& dir);
+
+// The file every output directory of kdtext holds (what wrote it), so
+// that --overwrite can tell a kdtext output from a user's own directory.
+inline constexpr const char* kOutputMarker = ".kdtext-output";
+void write_output_marker(const std::filesystem::path& dir, const std::string& what);
+
+// Before --overwrite replaces `dir` (resolved): ConfigError naming `dir`
+// unless it is absent, empty, or an output kdtext wrote (the marker, or for
+// outputs of earlier versions a checkpoint's kdtext.json or a config.json
+// with kdtext's "run" settings). Never the current directory or one holding
+// it, never a file, never a directory with files kdtext did not write.
+void check_replaceable(const std::filesystem::path& dir);
 
 // An output directory built in a temporary sibling (`<final>.partial-<pid>`)
 // and renamed to its final name by commit(). If the object is destroyed

@@ -10,3 +10,13 @@ namespace kdtext {
 std::string read_file(const std::filesystem::path& path, const std::string& what = "file");
 
 }  // namespace kdtext
+
+namespace kdtext {
+
+// A fingerprint of the content of a file, or of every regular file under a
+// directory (relative names included, in name order): "h64:<16 hex>:<bytes>".
+// Read in chunks, so size does not matter; ~2 GB/s. For telling whether the
+// data a run trained on changed (not a cryptographic hash).
+std::string content_fingerprint(const std::filesystem::path& path);
+
+}  // namespace kdtext
