@@ -160,6 +160,7 @@ class WeightTable {
       throw InputError(origin_ + ": weight '" + name + "' has shape " + c10::str(it->second.sizes()) +
                        " but the model config needs " + c10::str(c10::IntArrayRef(shape)));
     }
+    io::check_weight(origin_, name, it->second);
     if (used_.insert(name).second) count_ += it->second.numel();
     return it->second;
   }

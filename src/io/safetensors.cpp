@@ -105,6 +105,18 @@ bool has_prefix(const std::string& name, const std::vector<std::string>& prefixe
 }
 }  // namespace
 
+void check_weight(const std::string& origin, const std::string& name, const torch::Tensor& stored) {
+  if (!stored.is_floating_point()) {
+    throw InputError(origin + ": weight '" + name + "' is stored as " + std::string(c10::toString(stored.scalar_type())) +
+                     "; the model needs floating-point weights (F32, F16, BF16 or F64), not a converted integer tensor");
+  }
+  const auto finite = torch::isfinite(stored);
+  if (!finite.all().item<bool>()) {
+    throw InputError(origin + ": weight '" + name + "' holds " + std::to_string((~finite).sum().item<int64_t>()) +
+                     " NaN or infinite value(s); the checkpoint is damaged (or its training diverged)");
+  }
+}
+
 void load_tensors(const NamedTensors& targets, const TensorMap& weights, const std::string& origin,
                   const LoadRules& rules) {
   torch::NoGradGuard no_grad;
@@ -120,15 +132,7 @@ void load_tensors(const NamedTensors& targets, const TensorMap& weights, const s
                        " but the model config needs " + c10::str(target.sizes()));
     }
     const auto& source = it->second;
-    if (target.is_floating_point() && !source.is_floating_point()) {
-      throw InputError(origin + ": weight '" + name + "' is stored as " + std::string(c10::toString(source.scalar_type())) +
-                       "; the model needs floating-point weights (F32, F16, BF16 or F64), not a converted integer tensor");
-    }
-    if (source.is_floating_point() && !torch::isfinite(source).all().item<bool>()) {
-      const auto bad = (~torch::isfinite(source)).sum().item<int64_t>();
-      throw InputError(origin + ": weight '" + name + "' holds " + std::to_string(bad) +
-                       " NaN or infinite value(s); the checkpoint is damaged (or its training diverged)");
-    }
+    if (target.is_floating_point()) check_weight(origin, name, source);
     auto t = target;  // shares storage
     t.copy_(source.to(target.options()));
     used.insert(name);

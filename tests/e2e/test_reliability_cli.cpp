@@ -88,8 +88,9 @@ TEST(Reliability, ADiskFullWhileSavingTheOptimizerStateBringsThePreviousRunBack)
   const auto run = dir / "run";
   fs::copy(pipeline().ft, run, fs::copy_options::recursive);
   const auto before = snapshot(run);
-  const auto model_kb = fs::file_size(pipeline().ft / "best" / "model.safetensors") / 1024;
-  const std::string limit = "ulimit -f " + std::to_string(model_kb * 3 / 2) + "; ";
+  // sh's ulimit -f counts 512-byte blocks: 1.5 times the model's size.
+  const auto blocks = fs::file_size(pipeline().ft / "best" / "model.safetensors") * 3 / 2 / 512;
+  const std::string limit = "ulimit -f " + std::to_string(blocks) + "; ";
   auto r = run_command(limit + finetune(run, "--overwrite --epochs 1 --save-every 10"));
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("optimizer.pt: write failed"), std::string::npos) << r.output;

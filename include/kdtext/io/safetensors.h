@@ -42,6 +42,12 @@ struct LoadRules {
   std::vector<std::string> allow_unexpected_prefixes;
 };
 
+// A stored weight a model may use: floating point (F32, F16, BF16, F64; an
+// integer tensor is not converted) and finite (no NaN or infinity). InputError
+// naming `origin` and the tensor otherwise. Used by load_tensors and the
+// inference engine's loader.
+void check_weight(const std::string& origin, const std::string& name, const torch::Tensor& stored);
+
 // The one weight loader: copies `weights` into `targets` by name (converting
 // dtype and device). A missing or unexpected name, or a shape mismatch, is an
 // InputError naming the tensor and `origin`.
