@@ -11,6 +11,7 @@
 #include "kdtext/dist/group.h"
 #include "kdtext/log.h"
 #include "kdtext/util/error.h"
+#include "kdtext/util/memory.h"
 #include "kdtext/version.h"
 
 namespace kdtext::cli {
@@ -227,6 +228,7 @@ int StageApp::run(int argc, char** argv, const std::function<void(const RunConte
     }
     std::vector<std::string> notes;
     ctx.runtime = for_process(ctx.runtime, world, notes);
+    check_working_memory("kdtext-" + stage_);
     ctx.device = apply_runtime(stage_, ctx.runtime);
     for (const auto& n : notes) log::info("data-parallel: ", n);
   } catch (const ConfigError& e) {
@@ -259,6 +261,11 @@ int StageApp::run_body(const RunContext& ctx, const dist::World& world,
   } catch (const ConfigError& e) {
     log::error(e.what());
     return 2;
+  } catch (const std::bad_alloc&) {
+    const MemoryBudget b = available_memory();
+    log::error("out of memory: an allocation failed with ", human_bytes(b.bytes < 0 ? 0 : b.bytes), " left (", b.limit,
+               "); give the run more memory, or lower --batch-size / --max-len or the model's size");
+    return 1;
   } catch (const std::exception& e) {
     log::error(e.what());
     return 1;

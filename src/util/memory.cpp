@@ -8,6 +8,8 @@
 #include <limits>
 #include <sstream>
 
+#include "kdtext/util/error.h"
+
 namespace kdtext {
 
 namespace {
@@ -60,6 +62,13 @@ MemoryBudget available_memory() {
     }
   }
   return b;
+}
+
+void check_working_memory(const std::string& what) {
+  const MemoryBudget b = available_memory();
+  if (b.bytes >= kWorkingMemoryFloor) return;
+  throw InputError(what + ": only " + human_bytes(b.bytes < 0 ? 0 : b.bytes) + " of memory available (" + b.limit +
+                   "); kdtext needs at least " + human_bytes(kWorkingMemoryFloor) + " beyond its libraries to run");
 }
 
 std::string human_bytes(double bytes) {

@@ -18,6 +18,16 @@ struct MemoryBudget {
 // KDTEXT_MEMORY_LIMIT_MB, where set, is one more limit (for tests).
 MemoryBudget available_memory();
 
+// What a stage needs beyond its model (LibTorch's workspaces, the tokenizer,
+// batches): below this, a run is refused at its start instead of failing
+// somewhere inside a library (sentencepiece's model parser crashes when an
+// allocation fails half-way).
+inline constexpr double kWorkingMemoryFloor = 256.0 * 1024 * 1024;
+
+// InputError "<what>: only X available (<limit>); kdtext needs at least
+// 256.0 MiB to run" when available_memory() is below the floor.
+void check_working_memory(const std::string& what);
+
 // "1.5 GiB", "320.0 MiB".
 std::string human_bytes(double bytes);
 
