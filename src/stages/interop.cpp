@@ -112,7 +112,7 @@ void run_tokenize(const TokenizeConfig& c) {
     std::string line;
     uint64_t n = 0;
     while (std::getline(in, line)) {
-      text::check_text_encoding(line, source, ++n);
+      text::check_text_encoding(line, source, ++n, /*nul_allowed=*/true);
       if (!line.empty() && line.back() == '\r') line.pop_back();
       auto ids = tok->encode(line);
       if (c.special) {

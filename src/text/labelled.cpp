@@ -306,10 +306,10 @@ LabelledData read_labelled(const std::string& path, const LabelledFormat& f, boo
   return parse_labelled(text, path == "-" ? "<stdin>" : path, detect_format(path, f.format), f, need_labels);
 }
 
-void check_text_encoding(std::string_view text, const std::string& source, uint64_t first_line) {
+void check_text_encoding(std::string_view text, const std::string& source, uint64_t first_line, bool nul_allowed) {
   size_t at = 0;
   const bool utf8 = is_valid_utf8(text, &at);
-  const size_t nul = text.find('\0');
+  const size_t nul = nul_allowed ? std::string_view::npos : text.find('\0');
   if (utf8 && nul == std::string_view::npos) return;
   const size_t bad = utf8 ? nul : std::min(at, nul);
   const size_t line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);

@@ -147,14 +147,21 @@ TEST(PreprocessCli, UnwritableOutputFails) {
 
 TEST(PreprocessCli, ExistingOutputNeedsOverwrite) {
   TempDir dir;
-  write_file(dir / "out" / "keep.txt", "precious");
-  auto r = preprocess(data("corpus/en.txt") + " -o " + quote((dir / "out").string()) + " --vocab-size 300");
+  const std::string out = quote((dir / "out").string());
+  auto r = preprocess(data("corpus/en.txt") + " -o " + out + " --vocab-size 300 --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = preprocess(data("corpus/en.txt") + " -o " + out + " --vocab-size 300");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("--overwrite"), std::string::npos) << r.output;
-  EXPECT_EQ(read_file(dir / "out" / "keep.txt"), "precious");
-  r = preprocess(data("corpus/en.txt") + " -o " + quote((dir / "out").string()) + " --vocab-size 300 --overwrite --quiet");
+  r = preprocess(data("corpus/en.txt") + " -o " + out + " --vocab-size 301 --overwrite --quiet");
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_FALSE(fs::exists(dir / "out" / "keep.txt"));
+  EXPECT_EQ(read_json_file(dir / "out" / "config.json")["train"]["vocab_size"], 301);
+  // A directory kdtext did not write is never replaced, --overwrite or not (issue 26).
+  write_file(dir / "mine" / "keep.txt", "precious");
+  r = preprocess(data("corpus/en.txt") + " -o " + quote((dir / "mine").string()) + " --vocab-size 300 --overwrite");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("holds files kdtext did not write (keep.txt"), std::string::npos) << r.output;
+  EXPECT_EQ(read_file(dir / "mine" / "keep.txt"), "precious");
 }
 
 TEST(PreprocessCli, ConfigFileFlagsAndDumpConfig) {

@@ -260,52 +260,37 @@ TEST(Bert, OverfitsOneMaskedLmBatch) {
 // agrees with the parameters LibTorch actually allocates.
 TEST(Bert, ParameterEstimateMatchesTheAllocatedModel) {
   for (const auto heads : {Heads::kNone, Heads::kMaskedLM, Heads::kClassifier}) {
-    BertConfig c;
-    c.vocab_size = 300;
-    c.hidden_size = 48;
-    c.num_hidden_layers = 3;
-    c.num_attention_heads = 4;
-    c.intermediate_size = 80;
-    c.max_position_embeddings = 40;
+    BertConfig c = tiny_config();
     if (heads == Heads::kClassifier) c.labels = {"a", "b", "c"};
     Bert model(c, heads);
     int64_t allocated = 0;
     for (const auto& p : model->parameters()) allocated += p.numel();
     // The estimate counts every head (pooler, MLM transform and bias, classifier): an upper bound
     // within the heads' size of what one head set allocates.
+    const double h = static_cast<double>(c.hidden_size);
+    const double heads_size = 2 * h * h + 4 * h + static_cast<double>(c.vocab_size) + 3 * h + 3;
     const double estimate = parameter_estimate(c);
-    const double heads_size = 2.0 * 48 * 48 + 300 + 3 * 48 + 48 * 3 + 3 + 4 * 48;
     EXPECT_GE(estimate, static_cast<double>(allocated)) << static_cast<int>(heads);
     EXPECT_LE(estimate - static_cast<double>(allocated), heads_size) << static_cast<int>(heads);
   }
 }
 
 TEST(Bert, AModelTooLargeForMemoryIsRefusedNamingItsSizes) {
-  BertConfig c;
-  c.vocab_size = 400;
-  c.hidden_size = 1000000000;
-  c.num_attention_heads = 1;
-  c.num_hidden_layers = 2;
-  c.intermediate_size = 64;
+  BertConfig huge = tiny_config();
+  huge.hidden_size = 1000000000;
+  huge.num_attention_heads = 1;
   try {
-    check_fits_in_memory(c, "ck/config.json", 4, "train");
+    check_fits_in_memory(huge, "ck/config.json", 4, "train");
     FAIL() << "expected ConfigError";
   } catch (const kdtext::ConfigError& e) {
     const std::string m = e.what();
     EXPECT_EQ(m.rfind("ck/config.json: hidden_size 1000000000,", 0), 0u) << m;
     EXPECT_NE(m.find("to train, more than the"), std::string::npos) << m;
   }
-  EXPECT_THROW(Bert(c, Heads::kNone), kdtext::ConfigError);  // never reaches the allocator
-  // A limit set for the process (KDTEXT_MEMORY_LIMIT_MB) counts: 1 MiB cannot train 135k parameters x 4 copies.
-  BertConfig small;
-  small.vocab_size = 400;
-  small.hidden_size = 64;
-  small.num_attention_heads = 2;
-  small.num_hidden_layers = 2;
-  small.intermediate_size = 256;
-  small.max_position_embeddings = 128;
-  EXPECT_NO_THROW(check_fits_in_memory(small, "small", 4, "train"));
-  ::setenv("KDTEXT_MEMORY_LIMIT_MB", "1", 1);
-  EXPECT_THROW(check_fits_in_memory(small, "small", 4, "train"), kdtext::ConfigError);
+  EXPECT_THROW(Bert(huge, Heads::kNone), kdtext::ConfigError);  // never reaches the allocator
+  // A limit set for the process (KDTEXT_MEMORY_LIMIT_MB) counts: 50 KB cannot train ~10k parameters x 4 copies.
+  EXPECT_NO_THROW(check_fits_in_memory(tiny_config(), "tiny", 4, "train"));
+  ::setenv("KDTEXT_MEMORY_LIMIT_MB", "0.05", 1);
+  EXPECT_THROW(check_fits_in_memory(tiny_config(), "tiny", 4, "train"), kdtext::ConfigError);
   ::unsetenv("KDTEXT_MEMORY_LIMIT_MB");
 }
