@@ -86,3 +86,22 @@ TEST(DistillRecipe, OneCommandFromALabelledSetToAStudentAndAReportThenReusesItsW
   EXPECT_NE(r.output.find("nope.tsv: no such file"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir / "x"));
 }
+
+// Issue 26, item 13: settings the stages would refuse are refused before the
+// recipe writes anything, so the corrected command is not taken for "another
+// recipe".
+TEST(DistillRecipe, BadSettingsAreRefusedBeforeAnythingIsWritten) {
+  TempDir dir;
+  const auto out = dir / "out";
+  for (const std::string bad : {" --preset nope", " --threads abc", " --device tpu", " --max-len 4096"}) {
+    SCOPED_TRACE(bad);
+    const auto r = run_command(recipe(out, dir / "store", bad));
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_FALSE(fs::exists(out)) << r.output;
+  }
+  const auto r = run_command(recipe(out, dir / "store", " --preset nope"));
+  EXPECT_NE(r.output.find("unknown 'nope'"), std::string::npos) << r.output;  // the stage's own message
+  EXPECT_NE(r.output.find("nothing was written to " + out.string()), std::string::npos) << r.output;
+  const auto m = run_command(recipe(out, dir / "store", " --max-len 4096"));
+  EXPECT_NE(m.output.find("--max-len 4096 exceeds the max_position_embeddings"), std::string::npos) << m.output;
+}
