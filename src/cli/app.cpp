@@ -228,7 +228,7 @@ int StageApp::run(int argc, char** argv, const std::function<void(const RunConte
     }
     std::vector<std::string> notes;
     ctx.runtime = for_process(ctx.runtime, world, notes);
-    check_working_memory("kdtext-" + stage_);
+    check_working_memory("");  // the message already starts "kdtext-<stage>: error:"
     ctx.device = apply_runtime(stage_, ctx.runtime);
     for (const auto& n : notes) log::info("data-parallel: ", n);
   } catch (const ConfigError& e) {

@@ -67,7 +67,7 @@ MemoryBudget available_memory() {
 void check_working_memory(const std::string& what) {
   const MemoryBudget b = available_memory();
   if (b.bytes >= kWorkingMemoryFloor) return;
-  throw InputError(what + ": only " + human_bytes(b.bytes < 0 ? 0 : b.bytes) + " of memory available (" + b.limit +
+  throw InputError((what.empty() ? std::string() : what + ": ") + "only " + human_bytes(b.bytes < 0 ? 0 : b.bytes) + " of memory available (" + b.limit +
                    "); kdtext needs at least " + human_bytes(kWorkingMemoryFloor) + " beyond its libraries to run");
 }
 

@@ -24,8 +24,9 @@ MemoryBudget available_memory();
 // allocation fails half-way).
 inline constexpr double kWorkingMemoryFloor = 256.0 * 1024 * 1024;
 
-// InputError "<what>: only X available (<limit>); kdtext needs at least
-// 256.0 MiB to run" when available_memory() is below the floor.
+// InputError "<what>: only X of memory available (<limit>); kdtext needs at
+// least 256.0 MiB beyond its libraries to run" when available_memory() is
+// below the floor (no "<what>: " when `what` is empty).
 void check_working_memory(const std::string& what);
 
 // "1.5 GiB", "320.0 MiB".
