@@ -11,7 +11,8 @@
 # With nothing changed it finishes in seconds.
 #
 # Environment: KDTEXT_CACHE (default ~/.cache/kdtext), KDTEXT_TORCH_VERSION,
-# Torch_DIR (use this LibTorch), KDTEXT_BUILD_DIR (default build), KDTEXT_JOBS.
+# Torch_DIR (use this LibTorch), KDTEXT_BUILD_DIR (default build), KDTEXT_JOBS,
+# KDTEXT_BUILD_TARGETS (build only these; default: everything).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -65,8 +66,12 @@ if [ ! -f "$BUILD/CMakeCache.txt" ] || [ "$(cat "$BUILD/.kdtext-torch" 2>/dev/nu
         -DKDTEXT_BUILD_TESTS=ON >/dev/null
   echo "$stamp" > "$BUILD/.kdtext-torch"
 fi
-say "building ($JOBS jobs)"
-cmake --build "$BUILD" -j "$JOBS"
+# KDTEXT_BUILD_TARGETS (space-separated) builds only those targets: scripts/demo.sh
+# asks for the six stages it runs, not the test binaries, engines or examples.
+TARGETS=()
+[ -z "${KDTEXT_BUILD_TARGETS:-}" ] || TARGETS=(--target ${KDTEXT_BUILD_TARGETS})
+say "building ($JOBS jobs${KDTEXT_BUILD_TARGETS:+: $KDTEXT_BUILD_TARGETS})"
+cmake --build "$BUILD" -j "$JOBS" ${TARGETS[@]+"${TARGETS[@]}"}
 say "ready: $BUILD/bin"
 
 # --- 4. Python references for the tests ----------------------------------------
