@@ -206,15 +206,15 @@ if [ -z "$TEACHER" ]; then
 fi
 
 # TinyBERT's uniform layer map (student layer i <- teacher layer i*Lt/Ls) needs Lt % Ls == 0;
-# otherwise the student's layers take the teacher layers ceil(i*Lt/Ls): as even as whole layers
-# allow, the last still the teacher's top (e.g. 4 of 6: 2,3,5,6). Prints the flags (none: uniform).
+# otherwise the library's "spread" map (model::select_teacher_layers): teacher layers
+# ceil(i*Lt/Ls), as even as whole layers allow, the last still the teacher's top (e.g. 4 of 6:
+# 2,3,5,6). Prints the flags (none: the config's uniform map).
 layer_map() {
-  local lt ls i list=""
+  local lt ls
   lt=$(jq -r .num_hidden_layers "$1/config.json"); ls=$(jq -r .num_hidden_layers "$OUT/student-init/config.json")
   [ $((lt % ls)) -ne 0 ] || return 0
-  for ((i = 1; i <= ls; i++)); do list+=" $(( (i * lt + ls - 1) / ls ))"; done
-  say "layer map for $1: $ls student layers from teacher layers$list ($lt does not divide by $ls)"
-  echo "--layer-map list --layer-list$list"
+  say "layer map for $1: spread, $ls student layers over $lt teacher layers ($lt does not divide by $ls)"
+  echo "--layer-map spread"
 }
 
 # ---------------------------------------------------------------- 3. student and general distillation

@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
   app.option("--intermediate", "student.intermediate", "Feed-forward size");
   app.option("--max-len", "student.max_len", "Max positions (0: the teacher's)");
   app.option("--init", "student.init", "random or teacher-layers");
-  app.option("--layer-selection", "student.layer_selection", "uniform, every-k, last or list");
+  app.option("--layer-selection", "student.layer_selection", "uniform, spread, every-k, last or list");
   app.option("--every-k", "student.every_k", "k for every-k");
   app.option("--layer-list", "student.layer_list", "Teacher layers (1-based), one per student layer");
   return app.run(argc, argv, [](const cli::RunContext& ctx) {

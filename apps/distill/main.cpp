@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
   app.option("--attention-weight", "loss.attention_weight", "Weight of the attention term");
   app.option("--embedding-weight", "loss.embedding_weight", "Weight of the embedding-output term");
   app.option("--mlm-weight", "loss.mlm_weight", "Weight of the student's masked-LM loss (general)");
-  app.option("--layer-map", "loss.layer_map", "uniform, last, skip or list");
+  app.option("--layer-map", "loss.layer_map", "uniform, spread, last, skip or list");
   app.option("--layer-list", "loss.layer_list", "Teacher layer (1-based) per student layer, for --layer-map list");
   return app.run(argc, argv, [](const cli::RunContext& ctx) {
     stages::run_distill(stages::distill_config_from_json(ctx.config), ctx.device);

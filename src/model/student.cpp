@@ -68,9 +68,11 @@ std::vector<int64_t> select_teacher_layers(const std::string& sel, int64_t ls, i
   if (sel == "uniform") {
     if (lt % ls != 0) {
       throw ConfigError(key + ": uniform mapping of " + std::to_string(ls) + " student layers onto " +
-                        std::to_string(lt) + " teacher layers does not divide evenly; use last, every-k or a list");
+                        std::to_string(lt) + " teacher layers does not divide evenly; use spread, last, every-k or a list");
     }
     for (int64_t i = 1; i <= ls; ++i) map.push_back(i * (lt / ls));
+  } else if (sel == "spread") {
+    for (int64_t i = 1; i <= ls; ++i) map.push_back((i * lt + ls - 1) / ls);
   } else if (sel == "last") {
     if (ls > lt) throw ConfigError(key + ": the student has more layers (" + std::to_string(ls) + ") than the teacher (" + std::to_string(lt) + ")");
     for (int64_t i = 1; i <= ls; ++i) map.push_back(lt - ls + i);
@@ -84,7 +86,7 @@ std::vector<int64_t> select_teacher_layers(const std::string& sel, int64_t ls, i
     }
     map = list;
   } else {
-    throw ConfigError(key + ": unknown layer selection '" + sel + "' (expected uniform, last, every-k or list)");
+    throw ConfigError(key + ": unknown layer selection '" + sel + "' (expected uniform, spread, last, every-k or list)");
   }
   for (size_t i = 0; i < map.size(); ++i) {
     if (map[i] < 1 || map[i] > lt) {

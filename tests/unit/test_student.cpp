@@ -35,6 +35,12 @@ TEST(Student, LayerSelections) {
   EXPECT_EQ(select_teacher_layers("last", 2, 6, 0, {}, "k"), (std::vector<int64_t>{5, 6}));
   EXPECT_EQ(select_teacher_layers("every-k", 3, 6, 2, {}, "k"), (std::vector<int64_t>{2, 4, 6}));
   EXPECT_EQ(select_teacher_layers("list", 2, 6, 0, {1, 6}, "k"), (std::vector<int64_t>{1, 6}));
+  // spread: ceil(i * Lt / Ls), worked by hand: 4 of 6 -> 1.5, 3, 4.5, 6 -> 2, 3, 5, 6; 3 of 4 -> 2, 3, 4;
+  // where it divides, the uniform map; more student layers than teacher layers repeat some.
+  EXPECT_EQ(select_teacher_layers("spread", 4, 6, 0, {}, "k"), (std::vector<int64_t>{2, 3, 5, 6}));
+  EXPECT_EQ(select_teacher_layers("spread", 3, 4, 0, {}, "k"), (std::vector<int64_t>{2, 3, 4}));
+  EXPECT_EQ(select_teacher_layers("spread", 3, 12, 0, {}, "k"), select_teacher_layers("uniform", 3, 12, 0, {}, "k"));
+  EXPECT_EQ(select_teacher_layers("spread", 3, 2, 0, {}, "k"), (std::vector<int64_t>{1, 2, 2}));
   EXPECT_NE(config_error([] { select_teacher_layers("uniform", 4, 6, 0, {}, "student.layer_selection"); })
                 .find("does not divide evenly"),
             std::string::npos);

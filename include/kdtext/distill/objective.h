@@ -20,7 +20,7 @@ namespace kdtext::distill {
 enum class OutputLoss { kKl, kSoftCe, kMse };
 enum class HiddenLoss { kMse, kCosine };
 enum class AttentionLoss { kScoresMse, kProbsKl };
-enum class LayerMap { kUniform, kLast, kSkip, kList };
+enum class LayerMap { kUniform, kSpread, kLast, kSkip, kList };
 enum class Projection { kPerLayer, kShared };
 
 inline constexpr std::pair<const char*, OutputLoss> kOutputLosses[] = {
@@ -30,7 +30,8 @@ inline constexpr std::pair<const char*, HiddenLoss> kHiddenLosses[] = {{"mse", H
 inline constexpr std::pair<const char*, AttentionLoss> kAttentionLosses[] = {
     {"scores_mse", AttentionLoss::kScoresMse}, {"probs_kl", AttentionLoss::kProbsKl}};
 inline constexpr std::pair<const char*, LayerMap> kLayerMaps[] = {
-    {"uniform", LayerMap::kUniform}, {"last", LayerMap::kLast}, {"skip", LayerMap::kSkip}, {"list", LayerMap::kList}};
+    {"uniform", LayerMap::kUniform}, {"spread", LayerMap::kSpread}, {"last", LayerMap::kLast},
+    {"skip", LayerMap::kSkip},       {"list", LayerMap::kList}};
 inline constexpr std::pair<const char*, Projection> kProjections[] = {{"per-layer", Projection::kPerLayer},
                                                                       {"shared", Projection::kShared}};
 
@@ -51,7 +52,7 @@ struct LossOptions {
   double embedding_weight = 0.0;      // MSE of embedding outputs (through a projection if widths differ)
   double pkd_weight = 0.0;            // Patient-KD normalised [CLS] MSE over mapped layers
   double mlm_weight = 0.0;            // general mode: the student's masked-LM loss on the (masked) shards
-  LayerMap layer_map = LayerMap::kUniform;  // uniform | last | skip | list
+  LayerMap layer_map = LayerMap::kUniform;  // uniform | spread | last | skip | list
   int64_t skip_k = 2;                 // for skip: teacher layers k, 2k, ...
   std::vector<int64_t> layer_list;    // for list: teacher layer (1-based) per student layer
   Projection projection = Projection::kPerLayer;  // per-layer | shared

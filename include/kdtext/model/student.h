@@ -18,7 +18,7 @@ struct StudentSpec {
   int64_t intermediate = 1200;
   int64_t max_len = 0;                 // max_position_embeddings (0: the teacher's)
   std::string init = "random";         // random | teacher-layers
-  std::string layer_selection = "uniform";  // uniform | every-k | last | list (for teacher-layers)
+  std::string layer_selection = "uniform";  // uniform | spread | every-k | last | list (for teacher-layers)
   int64_t every_k = 2;                 // for every-k: teacher layers k, 2k, ... (1-based)
   std::vector<int64_t> layer_list;     // for list: teacher layer (1-based) per student layer
 };
@@ -32,6 +32,8 @@ StudentSpec resolve_student_spec(const StudentSpec& spec);
 
 // Teacher layer (1-based) each student layer copies or is distilled from:
 // uniform maps student layer i to teacher layer i * L_t / L_s (needs L_t % L_s == 0),
+// spread to ceil(i * L_t / L_s) (uniform where it divides; otherwise as even as
+// whole layers allow, the last still the teacher's top: 4 of 6 -> 2,3,5,6),
 // last maps to the top L_s teacher layers, every-k to k, 2k, ..., list as given.
 // Throws ConfigError with the reason (out of range, does not divide evenly, ...).
 std::vector<int64_t> select_teacher_layers(const std::string& selection, int64_t student_layers,
