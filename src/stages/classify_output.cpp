@@ -103,7 +103,8 @@ void check_outputs(const ClassifyConfig& c) {
   const std::string metrics = c.eval ? metrics_path(c) : std::string();
   const std::vector<std::pair<std::string, std::string>> outputs = {
       {"--output", c.output}, {"--metrics", metrics}, {"--timings", c.timings}};
-  for (const auto& [flag, path] : outputs) {
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const auto& [flag, path] = outputs[i];
     if (path.empty() || path == "-") continue;
     check_output_file(path, flag);
     std::error_code ec;
@@ -113,10 +114,8 @@ void check_outputs(const ClassifyConfig& c) {
                           "elsewhere)");
       }
     }
-    for (const auto& [other_flag, other] : outputs) {
-      if (&other_flag != &flag && other == path && !other.empty() && other != "-" && other_flag < flag) {
-        throw ConfigError(flag + " and " + other_flag + " name the same file " + path);
-      }
+    for (size_t j = 0; j < i; ++j) {
+      if (outputs[j].second == path) throw ConfigError(outputs[j].first + " and " + flag + " name the same file " + path);
     }
   }
 }

@@ -12,6 +12,7 @@
 #include "kdtext/text/wordpiece.h"
 #include "kdtext/util/atomic.h"
 #include "kdtext/util/error.h"
+#include "kdtext/util/hash.h"
 #include "kdtext/util/file.h"
 
 // Exported by libsentencepiece but not declared in its public headers.
@@ -23,17 +24,15 @@ namespace kdtext::text {
 namespace fs = std::filesystem;
 
 std::string fingerprint_bytes(std::string_view bytes) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "fnv1a64:%016llx", static_cast<unsigned long long>(h));
-  return buf;
+  Fnv1a64 h;
+  h.add(bytes);
+  return h.hex();
 }
 
-std::string fingerprint_file(const fs::path& path) { return fingerprint_bytes(read_file(path)); }
+std::string fingerprint_file(const fs::path& path) {
+  const std::string fp = content_fingerprint(path);  // "fnv1a64:<hex>:<bytes>", read in chunks
+  return fp.substr(0, fp.rfind(':'));
+}
 
 Json to_json(const SentencePieceTrainOptions& o) {
   return Json{{"model_type", o.model_type},

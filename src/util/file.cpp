@@ -1,13 +1,12 @@
 #include "kdtext/util/file.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <vector>
 
 #include "kdtext/util/error.h"
+#include "kdtext/util/hash.h"
 
 namespace kdtext {
 
@@ -22,40 +21,21 @@ std::string read_file(const std::filesystem::path& path, const std::string& what
 }
 
 namespace {
-// 64-bit words mixed as in splitmix64, the tail byte by byte.
-struct Hash64 {
-  uint64_t h = 0x9e3779b97f4a7c15ULL, bytes = 0;
-  static uint64_t mix(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+void add_file(Fnv1a64& hash, const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path.string() + ": cannot open for reading");
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    hash.add(std::string_view(buf.data(), static_cast<size_t>(in.gcount())));
   }
-  void add(const char* p, size_t n) {
-    bytes += n;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-      uint64_t w;
-      std::memcpy(&w, p + i, 8);
-      h = mix(h ^ w) + 0x632be59bd9b4e019ULL;
-    }
-    for (; i < n; ++i) h = mix(h ^ static_cast<unsigned char>(p[i]));
-  }
-  void add_file(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw InputError(path.string() + ": cannot open for reading");
-    std::vector<char> buf(1 << 20);
-    while (in) {
-      in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-      add(buf.data(), static_cast<size_t>(in.gcount()));
-    }
-    if (in.bad()) throw InputError(path.string() + ": read failed");
-  }
-};
+  if (in.bad()) throw InputError(path.string() + ": read failed");
+}
 }  // namespace
 
 std::string content_fingerprint(const std::filesystem::path& path) {
   namespace fs = std::filesystem;
-  Hash64 hash;
+  Fnv1a64 hash;
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
     std::vector<fs::path> files;
@@ -65,16 +45,13 @@ std::string content_fingerprint(const std::filesystem::path& path) {
     std::sort(files.begin(), files.end());
     for (const auto& f : files) {
       const std::string name = f.generic_string();
-      hash.add(name.data(), name.size() + 1);  // with its NUL: names and contents cannot run together
-      hash.add_file(path / f);
+      hash.add(std::string_view(name.data(), name.size() + 1));  // with its NUL: names and contents cannot run together
+      add_file(hash, path / f);
     }
   } else {
-    hash.add_file(path);
+    add_file(hash, path);
   }
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "h64:%016llx:%llu", static_cast<unsigned long long>(hash.h),
-                static_cast<unsigned long long>(hash.bytes));
-  return buf;
+  return hash.hex() + ":" + std::to_string(hash.bytes());
 }
 
 }  // namespace kdtext

@@ -14,9 +14,9 @@ std::string read_file(const std::filesystem::path& path, const std::string& what
 namespace kdtext {
 
 // A fingerprint of the content of a file, or of every regular file under a
-// directory (relative names included, in name order): "h64:<16 hex>:<bytes>".
-// Read in chunks, so size does not matter; ~2 GB/s. For telling whether the
-// data a run trained on changed (not a cryptographic hash).
+// directory (relative names included, in name order):
+// "fnv1a64:<16 hex>:<bytes hashed>" (util/hash.h). Read in 1 MB chunks, so
+// size does not matter. For telling whether the data a run trained on changed.
 std::string content_fingerprint(const std::filesystem::path& path);
 
 }  // namespace kdtext
