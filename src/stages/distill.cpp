@@ -120,6 +120,7 @@ Json run_distill(const DistillConfig& config, torch::Device device) {
                {"steps", result.steps}, {"train_seconds", result.seconds}};
   if (!general) return c.report_best(metrics, device, "distill", true);
   for (const auto& [k, v] : result.last_eval) metrics[k] = v;
+  metrics["output"] = out.string();  // the store chooses it: callers learn it here
   if (result.best_metric) metrics["best_val_loss"] = *result.best_metric;
   if (!c.store.empty()) finish_store_run(out, store.key);  // before metrics.json, which marks it finished
   write_file_atomic(out / "metrics.json", metrics.dump(2) + "\n");

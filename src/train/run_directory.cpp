@@ -25,7 +25,7 @@ namespace {
 
 // `<dir>.replaced-PID` siblings whose process is gone: copies of a previous run
 // that a killed --overwrite run had moved aside.
-void recover_leftovers(const fs::path& dir) {
+void recover_leftovers(const fs::path& dir, const RunRules& rules) {
   const std::string prefix = dir.filename().string() + ".replaced-";
   std::vector<std::pair<fs::path, long>> found;
   std::error_code ec;
@@ -40,10 +40,10 @@ void recover_leftovers(const fs::path& dir) {
   }
   for (const auto& [aside, pid] : found) {
     std::error_code rc;
-    if (fs::exists(dir, rc) && Trainer::latest_checkpoint(dir)) {
+    if (fs::exists(dir, rc) && rules.replaces_previous(dir)) {
       fs::remove_all(aside, rc);  // the replacing run got as far as a checkpoint: it has replaced this one
       log::info("removed ", aside.string(), ": the --overwrite run that replaced it (PID ", pid,
-                ") was killed after its first checkpoint");
+                ") was killed after ", rules.replaced_when);
       continue;
     }
     fs::remove_all(dir, rc);
@@ -53,7 +53,7 @@ void recover_leftovers(const fs::path& dir) {
                 ") had replaced, and could not be moved back (", rc.message(), "): move it back over ", dir.string());
     } else {
       log::warn("moved back ", aside.string(), " -> ", dir.string(), ": the --overwrite run that replaced it (PID ",
-                pid, ") was killed before its first checkpoint");
+                pid, ") was killed before ", rules.replaced_when);
     }
   }
 }
@@ -79,8 +79,8 @@ void remove_partial_outputs(const fs::path& dir) {
 }  // namespace
 
 namespace {
-// What a finished, stopped or checkpointed run leaves: anything worth keeping.
-bool holds_results(const fs::path& dir) {
+// What a finished, stopped or checkpointed training run leaves: anything worth keeping.
+bool training_results(const fs::path& dir) {
   std::error_code ec;
   if (Trainer::latest_checkpoint(dir)) return true;
   for (const char* name : {"best", "final", "summary.json", "metrics.json"}) {
@@ -92,23 +92,36 @@ bool holds_results(const fs::path& dir) {
 // A run directory (marked as kdtext's) whose run ended before its first
 // checkpoint (killed, or failed in a way that skipped its cleanup): no
 // results, so a plain rerun may take it over.
-bool failed_run_leftover(const fs::path& dir) {
+bool failed_run_leftover(const fs::path& dir, const RunRules& rules) {
   std::error_code ec;
-  return fs::exists(dir / kOutputMarker, ec) && fs::exists(dir / "config.json", ec) && !holds_results(dir);
+  return fs::exists(dir / kOutputMarker, ec) && fs::exists(dir / rules.settings_file, ec) &&
+         !rules.holds_results(dir);
 }
 }  // namespace
 
+RunRules training_run_rules() {
+  RunRules r;
+  r.holds_results = training_results;
+  r.replaces_previous = [](const fs::path& dir) { return Trainer::latest_checkpoint(dir).has_value(); };
+  return r;
+}
+
 RunDirectory::RunDirectory(const fs::path& dir, bool resume, bool overwrite)
-    : dir_(resolved_output_dir(dir)), lock_(dir_) {
-  recover_leftovers(dir_);
+    : RunDirectory(dir, resume, overwrite, training_run_rules()) {}
+
+RunDirectory::RunDirectory(const fs::path& dir, bool resume, bool overwrite, RunRules rules)
+    : dir_(resolved_output_dir(dir)), lock_(dir_), rules_(std::move(rules)) {
+  recover_leftovers(dir_, rules_);
   std::error_code ec;
   if (fs::exists(dir_, ec) && !fs::is_directory(dir_, ec)) {
     throw ConfigError(dir_.string() + ": exists and is not a directory (a run needs a directory; choose another "
                       "--output)");
   }
   if (fs::is_directory(dir_, ec)) remove_partial_outputs(dir_);
-  const bool leftover = fs::is_directory(dir_, ec) && failed_run_leftover(dir_);
-  if (resume) {
+  const bool leftover = fs::is_directory(dir_, ec) && failed_run_leftover(dir_, rules_);
+  if (resume && !rules_.resume_needs_checkpoint) {
+    // continued in place: the caller checked that the directory holds this run
+  } else if (resume) {
     resume_from_ = Trainer::latest_checkpoint(dir_);
     if (!resume_from_) {
       throw ConfigError("--resume: no resumable checkpoint under " + (dir_ / "checkpoints").string() +
@@ -130,19 +143,19 @@ RunDirectory::RunDirectory(const fs::path& dir, bool resume, bool overwrite)
     aside_ = dir_.parent_path() / (dir_.filename().string() + ".replaced-" + std::to_string(::getpid()));
     fs::rename(dir_, aside_, ec);
     if (ec) throw InputError(dir_.string() + ": cannot move the previous run aside: " + ec.message());
-    log::info("--overwrite: the previous run is kept at ", aside_.string(),
-              " until this one has a checkpoint of its own");
+    log::info("--overwrite: the previous run is kept at ", aside_.string(), " until this one has ",
+              rules_.replaced_when);
   }
   fresh_ = !resume;
   created_ = !fs::exists(dir_, ec);
   fs::create_directories(dir_, ec);
   if (ec) throw InputError(dir_.string() + ": cannot create the output directory: " + ec.message());
-  if (!fs::exists(dir_ / kOutputMarker, ec)) write_output_marker(dir_, "training run");
+  if (!fs::exists(dir_ / kOutputMarker, ec)) write_output_marker(dir_, rules_.marker);
 }
 
 RunDirectory::~RunDirectory() {
   std::error_code ec;
-  if (fresh_ && !holds_results(dir_)) {
+  if (fresh_ && !rules_.holds_results(dir_)) {
     // This run ended before its first checkpoint (an error, a full disk): what
     // it wrote (config.json, a metrics line) is worth nothing and would only
     // make the rerun ask for --resume or --overwrite. A directory that was
@@ -155,7 +168,7 @@ RunDirectory::~RunDirectory() {
     if (!ec && aside_.empty()) log::info("removed ", dir_.string(), ": the run ended before its first checkpoint");
   }
   if (aside_.empty()) return;
-  if (Trainer::latest_checkpoint(dir_)) {
+  if (rules_.replaces_previous(dir_)) {
     fs::remove_all(aside_, ec);  // replaced: this run can be resumed or is finished
     return;
   }
@@ -165,7 +178,7 @@ RunDirectory::~RunDirectory() {
     log::warn("could not move the previous run back from ", aside_.string(), " to ", dir_.string(), ": ",
               ec.message());
   } else {
-    log::warn("this run failed before its first checkpoint: the previous run is back in ", dir_.string());
+    log::warn("this run failed before ", rules_.replaced_when, ": the previous run is back in ", dir_.string());
   }
 }
 
@@ -234,6 +247,24 @@ Json RunDirectory::settle_config(Json config, bool accept_changes) const {
   config["changed_on_resume"] = stored.value("changed_on_resume", Json::array());
   config["changed_on_resume"].push_back(Json{{"from_checkpoint", resume_from_->filename().string()}, {"keys", changed}});
   return config;
+}
+
+RunState run_state(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec) || fs::is_empty(dir, ec)) return RunState::kAbsent;
+  if (fs::exists(dir / "metrics.json", ec)) return RunState::kFinished;
+  if (Trainer::latest_checkpoint(dir)) return RunState::kResumable;
+  return RunState::kUnfinished;
+}
+
+const char* run_state_name(RunState s) {
+  switch (s) {
+    case RunState::kAbsent: return "absent";
+    case RunState::kFinished: return "finished";
+    case RunState::kResumable: return "resumable";
+    case RunState::kUnfinished: return "unfinished";
+  }
+  return "?";
 }
 
 Json fingerprint_inputs(const Json& config, const std::vector<std::string>& keys) {

@@ -177,6 +177,8 @@ namespace {
 bool earlier_kdtext_output(const fs::path& dir) {
   std::error_code ec;
   if (fs::is_regular_file(dir / "kdtext.json", ec)) return true;
+  // scripts/distill-recipe.sh before kdtext-recipe: recipe.json and its log
+  if (fs::is_regular_file(dir / "recipe.json", ec) && fs::is_regular_file(dir / "recipe.log", ec)) return true;
   if (!fs::is_regular_file(dir / "config.json", ec)) return false;
   try {
     const Json j = Json::parse(read_file(dir / "config.json"));

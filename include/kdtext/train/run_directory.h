@@ -29,9 +29,32 @@
 
 namespace kdtext::train {
 
+// What a kind of run leaves in its directory, for the rules above.
+struct RunRules {
+  // Whether the directory holds results worth keeping: a fresh run that ends
+  // without them removes what it wrote, and a killed one is taken over by the
+  // next plain run.
+  std::function<bool(const std::filesystem::path&)> holds_results;
+  // Whether the run got far enough to replace the one --overwrite set aside
+  // (otherwise that one is moved back when this one ends or was killed).
+  std::function<bool(const std::filesystem::path&)> replaces_previous;
+  std::string replaced_when = "its first checkpoint";  // says when, in messages
+  std::string settings_file = "config.json";           // a started run writes it first
+  std::string marker = "training run";                 // what the output marker says the directory is
+  // true: `resume` continues from the newest checkpoint, which must exist.
+  // false: `resume` continues in place, whatever is there (a run made of
+  // other runs, whose steps know their own state; the caller checked that the
+  // directory holds the same run).
+  bool resume_needs_checkpoint = true;
+};
+// A training run's: results are a checkpoint, best/, final/ or a summary; a
+// checkpoint replaces the previous run.
+RunRules training_run_rules();
+
 class RunDirectory {
  public:
-  RunDirectory(const std::filesystem::path& dir, bool resume, bool overwrite);
+  RunDirectory(const std::filesystem::path& dir, bool resume, bool overwrite);  // training_run_rules()
+  RunDirectory(const std::filesystem::path& dir, bool resume, bool overwrite, RunRules rules);
   // Drops or restores the previous run (see above).
   ~RunDirectory();
   RunDirectory(const RunDirectory&) = delete;
@@ -52,10 +75,20 @@ class RunDirectory {
  private:
   std::filesystem::path dir_, aside_;
   DirectoryLock lock_;
+  RunRules rules_;
   bool fresh_ = false;    // started here (not resumed): emptied again if it ends without results
   bool created_ = false;  // and the directory itself made by this run: then removed
   std::optional<std::filesystem::path> resume_from_;
 };
+
+// Where a training run of finetune or distill stands, as the stage itself
+// decides it: finished (metrics.json, written last), resumable (a resumable
+// checkpoint: rerun with resume), unfinished (a directory without either,
+// e.g. killed before its first checkpoint: rerun with overwrite), or absent
+// (no directory, or an empty one).
+enum class RunState { kAbsent, kFinished, kResumable, kUnfinished };
+RunState run_state(const std::filesystem::path& dir);
+const char* run_state_name(RunState s);
 
 // config.json's key for the fingerprints of the files and directories a run
 // trains on (util/file.h content_fingerprint), compared on --resume like any
