@@ -56,8 +56,8 @@ def target(name, value, goal, shown, gap_shown, higher=True):
 
 
 def student_quality(recipes):
-    """The "student quality" table: one scripts/distill-recipe.sh run per set (report.json)."""
-    L = ["## Student quality: scripts/distill-recipe.sh\n"]
+    """The "student quality" table: one kdtext-recipe run per set (report.json)."""
+    L = ["## Student quality: kdtext-recipe\n"]
     first = next(iter(recipes.values()))["recipe"]
     L.append(f"One command per set, no per-set settings: student preset `{first['preset']}`, general distillation "
              f"{first['general_minutes']:g} min on the shared English corpora (kept in the store, reused across sets), "

@@ -2,7 +2,7 @@
 # The benchmark suite in one command: kdtext against fastText, Hugging Face transformers,
 # ONNX Runtime and TextBrewer on the labelled sets of ../shared/data, then a report with plots.
 #   bench/run.sh quick [WORK]   subsets, < 15 minutes on 2 cores; report in WORK/RESULTS.md
-#   bench/run.sh full  [WORK]   the real table and the one-command route (scripts/distill-recipe.sh,
+#   bench/run.sh full  [WORK]   the real table and the one-command route (kdtext-recipe,
 #                               ~30 min per English set); report in docs/RESULTS.md, plots in docs/results/
 # WORK defaults to runs/bench-MODE. Environment:
 #   KDTEXT_THREADS         threads for every engine (default: nproc)
@@ -60,13 +60,13 @@ for d in "${DATASETS[@]}"; do
     --epochs "${SEP[$d]}" --max-len "${LEN[$d]}" --threads "$THREADS" --repeats "$REPEATS" --work "$WORK/$d" \
     --json "$WORK/$d.json" "${SPEED[@]}" "${REUSE[@]}"
 done
-# Full mode: the one-command route (scripts/distill-recipe.sh) on the English sets, with the
+# Full mode: the one-command route (kdtext-recipe) on the English sets, with the
 # teachers fine-tuned above; one general distillation in WORK/store serves them all.
 if [ "$MODE" = full ]; then
   CORPUS=(); for c in wikitext103_valtest en_pd_speeches gutenberg_en; do CORPUS+=(--corpus "$DATA_DIR/$c/corpus.txt"); done
   for d in sst2 trec6 ag_news; do
     T=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['rows'][0]['checkpoint'])" "$WORK/$d.json")
-    step "$ROOT/scripts/distill-recipe.sh" --train "$WORK/$d/data/train.tsv" --dev "$WORK/$d/data/dev.tsv" \
+    step "$ROOT/build/bin/kdtext-recipe" --train "$WORK/$d/data/train.tsv" --dev "$WORK/$d/data/dev.tsv" \
       --test "$WORK/$d/data/test.tsv" --teacher "$T" --base "$WORK/minilm" --preset 3l-256 "${CORPUS[@]}" \
       --general-minutes 15 --task-minutes 12 --max-len "${LEN[$d]}" --threads "$THREADS" --store "$WORK/store" \
       -o "$WORK/recipe-$d" >/dev/null

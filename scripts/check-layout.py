@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Checks the library's layout rules (docs/ARCHITECTURE.md, "Areas"):
   - each area includes only the areas it may (and so the area graph has no cycle);
-  - no file in src/stages/ is over 220 lines;
-  - no function in src/ is over 90 lines (a brace-matching heuristic for this code's style);
+  - no file in src/stages/ is over 200 lines, no file in src/ over 500 (issue 27);
+  - no function in src/ is over 60 lines (a brace-matching heuristic for this code's style);
   - every file the product writes goes through util/atomic (AtomicFileWriter, write_file_atomic):
     no other std::ofstream, fopen, fstream, O_CREAT open or torch::save to a path, except the
     append-only logs and the lock file listed in WRITERS_ALLOWED (issue 26).
@@ -27,8 +27,9 @@ ALLOWED = {
     "classifier": {"cli", "infer", "text", "util"},
     "stages": {"augment", "classifier", "cli", "dist", "distill", "eval", "infer", "io", "log", "model", "text", "train", "util"},
 }
-MAX_STAGE_FILE_LINES = 220
-MAX_FUNCTION_LINES = 90
+MAX_STAGE_FILE_LINES = 200
+MAX_SOURCE_FILE_LINES = 500
+MAX_FUNCTION_LINES = 60
 # Direct writes that bypass the atomic writer, and the only files that may make them.
 DIRECT_WRITE = re.compile(r"std::ofstream|std::fstream|\bfopen\s*\(|O_CREAT|torch::save\s*\([^)]*(\.string\(\)|\"|path)")
 WRITERS_ALLOWED = {
@@ -94,6 +95,8 @@ def main():
                     problems.append(f"{rel}:{i}: writes a file without util/atomic: {line.strip()[:80]}")
         if rel.startswith("src/stages/") and text.count("\n") > MAX_STAGE_FILE_LINES:
             problems.append(f"{rel}: {text.count(chr(10))} lines (stage files stay under {MAX_STAGE_FILE_LINES})")
+        elif rel.startswith("src/") and text.count("\n") > MAX_SOURCE_FILE_LINES:
+            problems.append(f"{rel}: {text.count(chr(10))} lines (files in src/ stay under {MAX_SOURCE_FILE_LINES})")
         if rel.startswith("src/"):
             for line, n, sig in long_functions(text):
                 if n > MAX_FUNCTION_LINES:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The crash campaign: kills kdtext-pretrain, kdtext-finetune and kdtext-distill
+# The crash campaign: kills kdtext-pretrain, kdtext-finetune, kdtext-distill and kdtext-recipe
 # with SIGKILL, at random moments and at the commit points of a checkpoint
 # (KDTEXT_CRASH_AT, util/fault.h: before/after each rename, while pruning),
 # resumes each run until it finishes, and checks after every kill and at the end:
@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 RANDOM=$SEED
-for b in kdtext-preprocess kdtext-pretrain kdtext-finetune kdtext-build-student kdtext-distill; do
+for b in kdtext-preprocess kdtext-pretrain kdtext-finetune kdtext-build-student kdtext-distill kdtext-recipe; do
   [ -x "$BIN/$b" ] || { echo "crash-test.sh: $BIN/$b not built (scripts/setup.sh)" >&2; exit 2; }
 done
 rm -rf "$WORK"
@@ -215,6 +215,97 @@ limits() {  # STAGE
   done
 }
 
+# kdtext-recipe (issue 27): the whole route killed anywhere (in any of its stages, between them,
+# while measuring) and at commit points, then the same command again until it finishes: the
+# student and the label-only student byte-identical to an uninterrupted recipe's, no leftovers
+# (inside the run, beside it, the student probe in the temporary directory). Then an --overwrite
+# run killed midway: the same command without --overwrite finds the earlier run put back, whole.
+recipe_cmd() {  # OUT [extra flags...]
+  local out=$1
+  shift
+  CMD=(env TMPDIR="$WORK/tmp" "$BIN/kdtext-recipe" --train "$ROOT/data/task/train.tsv" --dev "$ROOT/data/task/dev.tsv"
+       --teacher "$WORK/ref-finetune/best" --preset 2l-128 --copies 0 --task-minutes 60 --max-len 32
+       --threads 1 --store "$WORK/store" -o "$out" --quiet "$@")
+}
+check_recipe() {  # OUT REFERENCE
+  local out=$1 ref=$2 left f
+  left=$( (find "$out" -regextype posix-extended \( -regex "$LEFTOVER" -o -name '*.lock' \); \
+           find "$(dirname "$out")" -maxdepth 1 -regextype posix-extended \
+                \( -regex "$out$LEFTOVER" -o -name "$(basename "$out").lock" \); \
+           find "$WORK/tmp" -maxdepth 1 -name 'kdtext-recipe-*') 2>/dev/null | head -5)
+  [ -z "$left" ] || fail "recipe: leftovers after it finished: $left"
+  [ -f "$out/report.json" ] || fail "recipe: $out/report.json missing"
+  for f in student/best labels-only/best; do
+    cmp -s "$out/$f/model.safetensors" "$ref/$f/model.safetensors" ||
+      fail "recipe: $out/$f/model.safetensors differs from the uninterrupted recipe's"
+  done
+}
+run_cmd() { "${CMD[@]}"; }
+finish_recipe() {  # OUT
+  local rc=0
+  recipe_cmd "$1"
+  "${CMD[@]}" >>"$LOG" 2>&1 || rc=$?
+  [ $rc -eq 0 ] || fail "recipe: the run after the kill exited $rc (see $LOG)"
+}
+recipe_kill() {  # SPAN OUT [extra flags...]: SIGKILL after a random delay
+  local span=$1 delay pid
+  shift
+  delay=$(awk -v r=$RANDOM -v s="$span" 'BEGIN { printf "%.2f", 0.2 + (r / 32767) * s * 0.9 }')
+  recipe_cmd "$@"
+  "${CMD[@]}" >>"$LOG" 2>&1 &
+  pid=$!
+  sleep "$delay"
+  if kill -9 $pid 2>/dev/null; then echo "killed after ${delay}s"; else echo "finished before ${delay}s"; fi
+  wait $pid 2>/dev/null || true
+}
+recipe_campaign() {
+  local ref=$WORK/ref-recipe out=$WORK/run-recipe t0 span n k what point rc
+  mkdir -p "$WORK/tmp"
+  t0=$(date +%s.%N)
+  recipe_cmd "$ref"
+  "${CMD[@]}" >>"$LOG" 2>&1 || { fail "recipe: the uninterrupted run failed (see $LOG)"; return; }
+  span=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+  say "recipe: uninterrupted run ${span}s"
+  n=$([ $SHORT = 1 ] && echo 2 || echo 8)
+  for ((k = 1; k <= n; k++)); do
+    trials=$((trials + 1))
+    rm -rf "$out"
+    what=$(recipe_kill "$span" "$out")
+    [[ "$what" == killed* ]] && kills=$((kills + 1))
+    if [ $((k % 2)) = 0 ]; then
+      local more
+      more=$(recipe_kill "$span" "$out")
+      [[ "$more" == killed* ]] && kills=$((kills + 1))
+      what+="; again: $more"
+    fi
+    finish_recipe "$out"
+    check_recipe "$out" "$ref"
+    say "  random kill $k: $what: same command again, students $(cmp -s "$out/student/best/model.safetensors" "$ref/student/best/model.safetensors" && echo identical || echo DIFFERENT)"
+  done
+  local points=(file.before_rename:5 dir.after_rename:2 dir.before_rename:4 prune.renamed:1)
+  [ $SHORT = 1 ] && points=(dir.after_rename:2)
+  for point in "${points[@]}"; do
+    trials=$((trials + 1))
+    rm -rf "$out"
+    rc=0
+    recipe_cmd "$out"
+    KDTEXT_CRASH_AT="$point" run_cmd >>"$LOG" 2>&1 || rc=$?
+    what="reached, SIGKILL"
+    if [ $rc -eq 137 ]; then kills=$((kills + 1)); elif [ $rc -eq 0 ]; then what="not reached, run finished"; else fail "recipe at $point: exit $rc"; fi
+    finish_recipe "$out"
+    check_recipe "$out" "$ref"
+    say "  at $point: $what: students $(cmp -s "$out/student/best/model.safetensors" "$ref/student/best/model.safetensors" && echo identical || echo DIFFERENT)"
+  done
+  # --overwrite killed midway (other settings, so its own stages run): the earlier run comes back.
+  trials=$((trials + 1))
+  what=$(recipe_kill "$span" "$out" --overwrite --copies 1)
+  [[ "$what" == killed* ]] && kills=$((kills + 1))
+  finish_recipe "$out"
+  check_recipe "$out" "$ref"
+  grep -q '"copies": "0"' "$out/recipe.json" || fail "recipe: the run an --overwrite replaced was not put back"
+  say "  --overwrite run $what: the earlier run back, students $(cmp -s "$out/student/best/model.safetensors" "$ref/student/best/model.safetensors" && echo identical || echo DIFFERENT)"
+}
+
 say "crash campaign (seed $SEED, $([ $SHORT = 1 ] && echo short || echo full)); commands and errors in $LOG"
 campaign pretrain
 limits pretrain
@@ -224,5 +315,6 @@ limits finetune
   --intermediate 64 -o "$WORK/student-init" --quiet >>"$LOG" 2>&1
 campaign distill
 limits distill
+recipe_campaign
 say "trials: $trials, processes killed: $kills, failed checks: $failures"
 [ $failures -eq 0 ]

@@ -89,6 +89,41 @@ Json to_json(const BertConfig& c) {
   return j;
 }
 
+namespace {
+// id2label's names in id order; label2id and num_labels, where present, must agree.
+std::vector<std::string> labels_from_json(const Json& j, const std::string& origin) {
+  std::vector<std::string> labels;
+  if (j.contains("id2label") && j["id2label"].is_object() && !j["id2label"].empty()) {
+    const auto& m = j["id2label"];
+    labels.resize(m.size());
+    for (size_t i = 0; i < m.size(); ++i) {
+      const auto it = m.find(std::to_string(i));
+      if (it == m.end() || !it->is_string()) {
+        throw ConfigError(origin + ": id2label must map \"0\".." + std::to_string(m.size() - 1) +
+                          " to label names; missing \"" + std::to_string(i) + "\"");
+      }
+      labels[i] = it->get<std::string>();
+    }
+    // label2id and num_labels, where present, must say the same as id2label.
+    if (j.contains("label2id") && !j["label2id"].is_null()) {
+      const auto& l2i = j["label2id"];
+      bool same = l2i.is_object() && l2i.size() == labels.size();
+      for (size_t i = 0; same && i < labels.size(); ++i) {
+        const auto it = l2i.find(labels[i]);
+        same = it != l2i.end() && it->is_number_integer() && it->get<int64_t>() == static_cast<int64_t>(i);
+      }
+      if (!same) throw ConfigError(origin + ": label2id " + l2i.dump() + " does not match id2label " + m.dump());
+    }
+    if (j.contains("num_labels") && !j["num_labels"].is_null() &&
+        !(j["num_labels"].is_number_integer() && j["num_labels"].get<int64_t>() == static_cast<int64_t>(labels.size()))) {
+      throw ConfigError(origin + ": num_labels " + j["num_labels"].dump() + " does not match the " +
+                        std::to_string(labels.size()) + " labels of id2label");
+    }
+  }
+  return labels;
+}
+}  // namespace
+
 BertConfig bert_config_from_json(const Json& j, const std::string& origin) {
   BertConfig c;
   try {
@@ -120,33 +155,7 @@ BertConfig bert_config_from_json(const Json& j, const std::string& origin) {
   } catch (const ConfigError& e) {
     throw ConfigError(origin + ": " + e.what());
   }
-  if (j.contains("id2label") && j["id2label"].is_object() && !j["id2label"].empty()) {
-    const auto& m = j["id2label"];
-    c.labels.resize(m.size());
-    for (size_t i = 0; i < m.size(); ++i) {
-      const auto it = m.find(std::to_string(i));
-      if (it == m.end() || !it->is_string()) {
-        throw ConfigError(origin + ": id2label must map \"0\".." + std::to_string(m.size() - 1) +
-                          " to label names; missing \"" + std::to_string(i) + "\"");
-      }
-      c.labels[i] = it->get<std::string>();
-    }
-    // label2id and num_labels, where present, must say the same as id2label.
-    if (j.contains("label2id") && !j["label2id"].is_null()) {
-      const auto& l2i = j["label2id"];
-      bool same = l2i.is_object() && l2i.size() == c.labels.size();
-      for (size_t i = 0; same && i < c.labels.size(); ++i) {
-        const auto it = l2i.find(c.labels[i]);
-        same = it != l2i.end() && it->is_number_integer() && it->get<int64_t>() == static_cast<int64_t>(i);
-      }
-      if (!same) throw ConfigError(origin + ": label2id " + l2i.dump() + " does not match id2label " + m.dump());
-    }
-    if (j.contains("num_labels") && !j["num_labels"].is_null() &&
-        !(j["num_labels"].is_number_integer() && j["num_labels"].get<int64_t>() == static_cast<int64_t>(c.labels.size()))) {
-      throw ConfigError(origin + ": num_labels " + j["num_labels"].dump() + " does not match the " +
-                        std::to_string(c.labels.size()) + " labels of id2label");
-    }
-  }
+  c.labels = labels_from_json(j, origin);
   c.validate(origin);
   return c;
 }

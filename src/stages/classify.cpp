@@ -19,79 +19,6 @@
 namespace kdtext::stages {
 namespace fs = std::filesystem;
 
-ClassifyConfig default_classify_config() {
-  ClassifyConfig c;
-  c.data.header = "auto";
-  return c;
-}
-
-Json to_json(const ClassifyConfig& c) {
-  return Json{{"checkpoint", c.checkpoint},
-              {"inputs", c.inputs},
-              {"data", text::to_json(c.data)},
-              {"output", c.output},
-              {"output_format", choice_name(c.output_format, kOutputFormats)},
-              {"all_probabilities", c.all_probabilities},
-              {"top_k", c.top_k},
-              {"logits", c.logits},
-              {"batch_size", c.batch_size},
-              {"max_len", c.max_len},
-              {"precision", c.precision},
-              {"adaptive_threads", c.adaptive_threads},
-              {"eval", c.eval},
-              {"metrics", c.metrics},
-              {"timings", c.timings},
-              {"stream", c.stream},
-              {"stream_wait_ms", c.stream_wait_ms},
-              {"run", cli::to_json(c.run)}};
-}
-
-ClassifyConfig classify_config_from_json(const Json& j) {
-  ClassifyConfig c = default_classify_config();
-  JsonFields f(j, "");
-  f.get("checkpoint", c.checkpoint);
-  f.get("inputs", c.inputs);
-  c.data = text::labelled_format_from_json(f.child("data"));
-  f.get("output", c.output);
-  f.get_choice("output_format", c.output_format, kOutputFormats);
-  f.get("all_probabilities", c.all_probabilities);
-  f.get("top_k", c.top_k);
-  f.get("logits", c.logits);
-  f.get("batch_size", c.batch_size);
-  f.get("max_len", c.max_len);
-  f.get("precision", c.precision);
-  f.get("adaptive_threads", c.adaptive_threads);
-  infer::parse_precision(c.precision, "precision");
-  f.get("eval", c.eval);
-  f.get("metrics", c.metrics);
-  f.get("timings", c.timings);
-  f.get("stream", c.stream);
-  f.get("stream_wait_ms", c.stream_wait_ms);
-  c.run = cli::runtime_options_from_json(f.child("run"));
-  if (c.checkpoint.empty()) throw ConfigError("checkpoint: required (--model DIR)");
-  if (c.inputs.empty()) c.inputs = {"-"};
-  text::validate(c.data, "data");
-  if (c.top_k < 1) throw ConfigError("top_k: must be >= 1");
-  if (c.batch_size < 1) throw ConfigError("batch_size: must be >= 1");
-  if (c.max_len < 0) throw ConfigError("max_len: must be >= 0");
-  if (c.eval && c.data.label_column.empty()) throw ConfigError("eval: needs a label column (data.label_column)");
-  if (c.stream != "auto" && c.stream != "on" && c.stream != "off") {
-    throw ConfigError("stream: unknown '" + c.stream + "' (expected auto, on or off)");
-  }
-  if (c.stream_wait_ms < 0) throw ConfigError("stream_wait_ms: must be >= 0");
-  if (c.stream == "on") {
-    const char* why = c.inputs != std::vector<std::string>{"-"} ? "reads standard input alone (inputs: -)"
-                      : c.output != "-"                          ? "writes standard output (output: -); a file is "
-                                                                   "written whole, atomically"
-                      : c.eval                                   ? "does not evaluate (eval needs the whole input)"
-                      : c.data.format != "auto" && c.data.format != "lines" && c.data.format != "jsonl"
-                          ? "reads one record per line (format lines or jsonl)"
-                          : nullptr;
-    if (why) throw ConfigError(std::string("stream: on ") + why);
-  }
-  return c;
-}
-
 namespace {
 // Totals over every input, for the log, --timings and --eval.
 // The format standard input is read in: auto means plain lines (tsv with --eval).
@@ -155,7 +82,7 @@ void classify_stream(const ClassifyConfig& c, const infer::Classifier& m, int64_
 }  // namespace
 
 bool streams_stdin(const ClassifyConfig& c) {
-  if (c.stream != "auto") return c.stream == "on";
+  if (c.stream != StreamMode::kAuto) return c.stream == StreamMode::kOn;
   if (c.inputs != std::vector<std::string>{"-"} || c.output != "-" || c.eval) return false;
   if (c.data.format != "auto" && c.data.format != "lines" && c.data.format != "jsonl") return false;
   struct stat st {};
@@ -165,10 +92,9 @@ bool streams_stdin(const ClassifyConfig& c) {
 Json run_classify(const ClassifyConfig& c, torch::Device device) {
   check_outputs(c);
   // Before the model is loaded: the first reading counts this process as one runnable task.
-  infer::parse_precision(c.precision, "precision");  // named as the command line names it
   ClassifierOptions options;
   options.device = device.str();
-  options.precision = c.precision;
+  options.precision = infer::precision_name(c.precision);
   options.batch_size = c.batch_size;
   options.adaptive_threads = c.adaptive_threads;
   const Classifier api(c.checkpoint, options);  // the C++ API (kdtext/classifier.h) loads and holds the model

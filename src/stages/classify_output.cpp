@@ -123,7 +123,7 @@ void check_outputs(const ClassifyConfig& c) {
 void write_timings(const ClassifyConfig& c, const ClassifyTotals& t) {
   Json j{{"texts", t.texts},
          {"batch_size", c.batch_size},
-         {"precision", c.precision},
+         {"precision", infer::precision_name(c.precision)},
          {"tokenize_seconds", t.tokenize_seconds},
          {"model_seconds", t.seconds},
          {"batches", Json::array()}};
@@ -144,7 +144,7 @@ Json write_eval(const ClassifyConfig& c, const infer::Classifier& m, const Class
   const auto metrics = eval::classification_metrics(t.gold, t.predicted, m.labels.size());
   Json j = metrics.to_json(names);
   j["checkpoint"] = c.checkpoint;
-  j["precision"] = c.precision;
+  j["precision"] = infer::precision_name(c.precision);
   j["inputs"] = c.inputs;
   j["skipped_lines"] = t.skipped;
   const std::string path = metrics_path(c);

@@ -100,4 +100,18 @@ void DistillBase::load_for_resume(const fs::path& dir) {
   }
 }
 
+std::map<std::string, std::string> teacher_logits_key(const std::string& teacher,
+                                                      const std::vector<text::Encoded>& inputs, int64_t max_len) {
+  std::string bytes;
+  for (const auto& e : inputs) {
+    bytes.append(reinterpret_cast<const char*>(e.ids.data()), e.ids.size() * sizeof(int64_t));
+    bytes.append(reinterpret_cast<const char*>(e.segments.data()), e.segments.size() * sizeof(int64_t));
+    bytes.push_back('\n');
+  }
+  return {{"teacher", text::fingerprint_file(std::filesystem::path(teacher) / "model.safetensors")},
+          {"inputs", text::fingerprint_bytes(bytes)},
+          {"examples", std::to_string(inputs.size())},
+          {"max_len", std::to_string(max_len)}};
+}
+
 }  // namespace kdtext::stages

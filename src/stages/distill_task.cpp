@@ -9,7 +9,6 @@
 #include "kdtext/log.h"
 #include "kdtext/text/feeds.h"
 #include "kdtext/util/error.h"
-#include "kdtext/util/file.h"
 
 namespace kdtext::stages {
 namespace fs = std::filesystem;
@@ -143,17 +142,7 @@ class TaskDistill final : public DistillBase {
   void fill_logit_cache_from_file() {
     const fs::path file(c_.teacher_logits);
     const auto& inputs = batches_.data().inputs;
-    std::string bytes;
-    for (const auto& e : inputs) {
-      bytes.append(reinterpret_cast<const char*>(e.ids.data()), e.ids.size() * sizeof(int64_t));
-      bytes.append(reinterpret_cast<const char*>(e.segments.data()), e.segments.size() * sizeof(int64_t));
-      bytes.push_back('\n');
-    }
-    const std::map<std::string, std::string> key{
-        {"teacher", text::fingerprint_file(fs::path(c_.teacher) / "model.safetensors")},
-        {"inputs", text::fingerprint_bytes(bytes)},
-        {"examples", std::to_string(inputs.size())},
-        {"max_len", std::to_string(max_len_)}};
+    const auto key = teacher_logits_key(c_.teacher, inputs, max_len_);
     torch::Tensor logits;
     if (fs::exists(file)) {  // read before any process writes it (the writer does, after the collective pass)
       auto cached = io::load_safetensors(file);

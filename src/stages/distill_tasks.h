@@ -3,12 +3,16 @@
 // objective (distill/objective.h) into a train::TrainingTask.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "kdtext/distill/objective.h"
 #include "kdtext/model/bert.h"
 #include "kdtext/stages/distill.h"
+#include "kdtext/text/batching.h"
 #include "kdtext/text/labelled.h"
 #include "kdtext/text/tokenizer.h"
 #include "kdtext/train/trainer.h"
@@ -65,6 +69,10 @@ StorePlacement place_in_store(DistillConfig& c, torch::Device device);
 void finish_store_run(const std::filesystem::path& dir, const Json& key);
 // Prints a store run's directory on standard output (for scripts).
 void announce_store_run(const std::filesystem::path& dir);
+// What a teacher-logits cache file (--teacher-logits) records and is checked
+// against: the teacher's weights, the encoded inputs, their count and max_len.
+std::map<std::string, std::string> teacher_logits_key(const std::string& teacher,
+                                                      const std::vector<text::Encoded>& inputs, int64_t max_len);
 // The task for c.mode.
 std::unique_ptr<DistillBase> make_distill_task(const DistillConfig& c, torch::Device device);
 

@@ -106,7 +106,7 @@ train::RunRules recipe_rules() {
 class StudentProbe {
  public:
   StudentProbe(const RecipeConfig& c, const std::string& out) {
-    dir_ = fs::temp_directory_path() / ("kdtext-recipe-" + std::to_string(::getpid())) / "student-init";
+    dir_ = fs::temp_directory_path() / (kPrefix + std::to_string(::getpid())) / "student-init";
     Json j = to_json(BuildStudentConfig{});
     merge_config(j, Json{{"teacher", c.encoder()}, {"output", dir_.string()}, {"student", {{"preset", c.preset}}}},
                  "kdtext-recipe");
@@ -116,21 +116,39 @@ class StudentProbe {
                             std::to_string(c.run.threads) + ", --device " + c.run.device +
                             "); nothing was written to " + out;
     try {
+      log::init("build-student", log::LogOptions{c.run.log_level, c.run.log_file, true});
       torch::manual_seed(c.run.seed);
       run_build_student(build_student_config_from_json(j));
+      log::init("recipe", log::LogOptions{c.run.log_level, c.run.log_file, c.run.quiet});
     } catch (const ConfigError& e) {
+      remove();
       throw ConfigError(e.what() + why);
     } catch (const std::exception& e) {
+      remove();
       throw std::runtime_error(e.what() + why);
     }
   }
-  ~StudentProbe() {
+  ~StudentProbe() { remove(); }
+  const fs::path& path() const { return dir_; }
+
+  static constexpr const char* kPrefix = "kdtext-recipe-";
+  // What a recipe killed before moving its probe into place left behind.
+  static void remove_probes_of_killed_runs() {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(fs::temp_directory_path(), ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind(kPrefix, 0) != 0) continue;
+      const std::string pid = name.substr(std::string(kPrefix).size());
+      if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos || pid.size() > 9) continue;
+      if (!process_alive(std::stol(pid))) fs::remove_all(e.path(), ec);
+    }
+  }
+
+ private:
+  void remove() const {
     std::error_code ec;
     fs::remove_all(dir_.parent_path(), ec);
   }
-  const fs::path& path() const { return dir_; }
-
- private:
   fs::path dir_;
 };
 
@@ -141,6 +159,7 @@ Json run_recipe(const RecipeConfig& config, torch::Device device) {
   if (c.store.empty()) c.store = default_store();
   const auto budget = distill::split_budget(c.budget, c.general_minutes, c.task_minutes, !c.corpus.empty());
   const fs::path out = resolved_output_dir(c.output);
+  train::recover_replaced_runs(out, recipe_rules());  // a killed --overwrite run's: the run it replaced is back
   const Json identity = recipe_identity(c, budget);
   std::error_code ec;
   const bool exists = fs::exists(out, ec) && !fs::is_empty(out, ec);
@@ -151,6 +170,7 @@ Json run_recipe(const RecipeConfig& config, torch::Device device) {
                                 "); pass --overwrite or use another -o"
                           : c.output + " exists and is not a recipe run; pass --overwrite or use another -o");
   }
+  StudentProbe::remove_probes_of_killed_runs();
   std::optional<StudentProbe> probe;
   if (!(same && !c.overwrite && fs::exists(out / "student-init" / "kdtext.json", ec))) probe.emplace(c, c.output);
   train::RunDirectory dir(out, /*resume=*/same && !c.overwrite, c.overwrite, recipe_rules());

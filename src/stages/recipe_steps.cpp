@@ -11,6 +11,7 @@
 #include "kdtext/train/run_directory.h"
 #include "kdtext/util/error.h"
 #include "kdtext/util/file.h"
+#include "kdtext/util/lock.h"
 #include "recipe_run.h"
 
 namespace kdtext::stages {
@@ -42,6 +43,7 @@ Json RecipeRun::train_stage(const std::string& what, const std::string& key, con
                             const std::function<Json(const Json&)>& run) {
   const auto state = train::run_state(dir);
   if (state == train::RunState::kFinished) {
+    { const DirectoryLock unused(dir); }  // removes the lock file a run killed as it ended left
     say(what + ": done before, kept (" + dir.string() + ")");
     return stages_[key] = read_json_file(dir / "metrics.json");
   }

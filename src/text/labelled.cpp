@@ -106,6 +106,16 @@ std::vector<std::pair<uint64_t, std::vector<std::string>>> parse_tsv(const std::
 
 }  // namespace
 
+namespace {
+// RFC 4180: a closing quote ends the field. Text after it is what an
+// unterminated quote looks like once it has swallowed the next lines.
+InputError text_after_closing_quote(const std::string& source, uint64_t line, uint64_t record_line) {
+  return InputError(source + ":" + std::to_string(line) + ": text after the closing quote of a field that opened " +
+                    (record_line == line ? std::string("on this line") : "on line " + std::to_string(record_line)) +
+                    " (an unterminated quote?)");
+}
+}  // namespace
+
 std::vector<std::pair<uint64_t, std::vector<std::string>>> parse_csv(const std::string& text, char delim,
                                                                      const std::string& source) {
   std::vector<std::pair<uint64_t, std::vector<std::string>>> rows;
@@ -140,13 +150,7 @@ std::vector<std::pair<uint64_t, std::vector<std::string>>> parse_csv(const std::
       }
       continue;
     }
-    if (closed && c != delim && c != '\n' && c != '\r') {
-      // RFC 4180: a closing quote ends the field. Text after it is what an
-      // unterminated quote looks like once it has swallowed the next lines.
-      throw InputError(source + ":" + std::to_string(line) + ": text after the closing quote of a field that opened " +
-                       (record_line == line ? std::string("on this line") : "on line " + std::to_string(record_line)) +
-                       " (an unterminated quote?)");
-    }
+    if (closed && c != delim && c != '\n' && c != '\r') throw text_after_closing_quote(source, line, record_line);
     closed = false;
     if (c == '"' && !field_started) {
       quoted = true;

@@ -227,6 +227,30 @@ std::unique_ptr<WordPieceTokenizer> WordPieceTokenizer::load_dir(const fs::path&
   return tok;
 }
 
+namespace {
+std::vector<std::string> split_on_whitespace_and_punctuation(const std::vector<UChar32>& cps) {
+  std::vector<std::string> words;
+  std::string current;
+  const auto flush = [&] {
+    if (!current.empty()) words.push_back(std::move(current));
+    current.clear();
+  };
+  for (UChar32 c : cps) {
+    if (is_whitespace(c)) {
+      flush();
+    } else if (is_punctuation(c)) {
+      flush();
+      append_utf8(current, c);
+      flush();
+    } else {
+      append_utf8(current, c);
+    }
+  }
+  flush();
+  return words;
+}
+}  // namespace
+
 std::vector<std::string> WordPieceTokenizer::pre_tokenize(std::string_view text) const {
   const bool strip = options_.strip_accents == 1 || (options_.strip_accents == -1 && options_.lowercase);
   // 1. Clean and split CJK ideographs.
@@ -273,25 +297,7 @@ std::vector<std::string> WordPieceTokenizer::pre_tokenize(std::string_view text)
     cps.swap(lower);
   }
   // 3. Words: split on whitespace; every punctuation character is a word of its own.
-  std::vector<std::string> words;
-  std::string current;
-  const auto flush = [&] {
-    if (!current.empty()) words.push_back(std::move(current));
-    current.clear();
-  };
-  for (UChar32 c : cps) {
-    if (is_whitespace(c)) {
-      flush();
-    } else if (is_punctuation(c)) {
-      flush();
-      append_utf8(current, c);
-      flush();
-    } else {
-      append_utf8(current, c);
-    }
-  }
-  flush();
-  return words;
+  return split_on_whitespace_and_punctuation(cps);
 }
 
 void WordPieceTokenizer::word_pieces(const std::string& word, std::vector<int32_t>& out) const {

@@ -21,11 +21,9 @@
 namespace kdtext::train {
 namespace fs = std::filesystem;
 
-namespace {
-
 // `<dir>.replaced-PID` siblings whose process is gone: copies of a previous run
 // that a killed --overwrite run had moved aside.
-void recover_leftovers(const fs::path& dir, const RunRules& rules) {
+void recover_replaced_runs(const fs::path& dir, const RunRules& rules) {
   const std::string prefix = dir.filename().string() + ".replaced-";
   std::vector<std::pair<fs::path, long>> found;
   std::error_code ec;
@@ -57,6 +55,8 @@ void recover_leftovers(const fs::path& dir, const RunRules& rules) {
     }
   }
 }
+
+namespace {
 
 // What killed writers leave inside a run (staged checkpoints, a best/ moved
 // aside, temporary files, checkpoints being pruned): removed at the start of
@@ -111,7 +111,7 @@ RunDirectory::RunDirectory(const fs::path& dir, bool resume, bool overwrite)
 
 RunDirectory::RunDirectory(const fs::path& dir, bool resume, bool overwrite, RunRules rules)
     : dir_(resolved_output_dir(dir)), lock_(dir_), rules_(std::move(rules)) {
-  recover_leftovers(dir_, rules_);
+  recover_replaced_runs(dir_, rules_);
   std::error_code ec;
   if (fs::exists(dir_, ec) && !fs::is_directory(dir_, ec)) {
     throw ConfigError(dir_.string() + ": exists and is not a directory (a run needs a directory; choose another "

@@ -29,7 +29,7 @@ std::string minutes_text(double minutes);
 
 // Augmented copies per training example when the user leaves it to the
 // recipe: about 60,000 rows in all, at most 20 copies (TinyBERT's setting for
-// small sets), none for sets of 30,000 rows and more.
+// small sets), none for sets of more than 30,000 rows.
 int64_t auto_copies(int64_t training_rows);
 
 // One model's figures as the report lists them: "model", "checkpoint",

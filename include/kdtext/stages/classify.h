@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kdtext/cli/runtime.h"
+#include "kdtext/infer/engine.h"
 #include "kdtext/text/labelled.h"
 #include "kdtext/util/json.h"
 
@@ -14,6 +15,11 @@ namespace kdtext::stages {
 enum class OutputFormat { kTsv, kJsonl };
 inline constexpr std::pair<const char*, OutputFormat> kOutputFormats[] = {{"tsv", OutputFormat::kTsv},
                                                                           {"jsonl", OutputFormat::kJsonl}};
+
+// Standard input read as a stream: on, off, or auto (on for a pipe or terminal).
+enum class StreamMode { kAuto, kOn, kOff };
+inline constexpr std::pair<const char*, StreamMode> kStreamModes[] = {
+    {"auto", StreamMode::kAuto}, {"on", StreamMode::kOn}, {"off", StreamMode::kOff}};
 
 struct ClassifyConfig {
   std::string checkpoint;                    // classification checkpoint directory
@@ -26,12 +32,12 @@ struct ClassifyConfig {
   bool logits = false;                       // also print the raw classifier logits
   int64_t batch_size = 32;
   int64_t max_len = 0;                       // 0: the model's max_position_embeddings
-  std::string precision = "fp32";            // fp32 | bf16 | int8 (CPU only): see infer/engine.h
+  infer::Precision precision = infer::Precision::kFloat32;  // fp32 | bf16 | int8 (CPU only): see infer/engine.h
   bool adaptive_threads = true;              // fewer threads while other processes keep cores busy (infer/threads.h)
   bool eval = false;                         // compute metrics against the gold labels
   std::string metrics = "";                  // metrics JSON path ("" = <output>.metrics.json or metrics.json)
   std::string timings = "";                  // write per-batch latencies (tokenised input to probabilities) here
-  std::string stream = "auto";               // on: answer standard input line by line as it arrives (micro-
+  StreamMode stream = StreamMode::kAuto;     // on: answer standard input line by line as it arrives (micro-
                                              // batches); off: read it whole; auto: on for a pipe or terminal
   int64_t stream_wait_ms = 10;               // a micro-batch closes this long after its first line (or when full)
   cli::RuntimeOptions run;

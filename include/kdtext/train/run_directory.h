@@ -51,6 +51,12 @@ struct RunRules {
 // checkpoint replaces the previous run.
 RunRules training_run_rules();
 
+// Settles what killed --overwrite runs on `dir` left (the rule above): a
+// previous run they had set aside is moved back, or removed when the killed
+// run had got far enough to replace it. RunDirectory does it first thing; a
+// caller that reads the directory before opening it calls it before reading.
+void recover_replaced_runs(const std::filesystem::path& dir, const RunRules& rules);
+
 class RunDirectory {
  public:
   RunDirectory(const std::filesystem::path& dir, bool resume, bool overwrite);  // training_run_rules()
