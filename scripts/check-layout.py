@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Checks the library's layout rules (docs/ARCHITECTURE.md, "Areas"):
   - each area includes only the areas it may (and so the area graph has no cycle);
+  - the top of include/kdtext/ holds only the public headers (PUBLIC_HEADERS), which include
+    nothing internal (issue 27: only they are installed);
   - no file in src/stages/ is over 200 lines, no file in src/ over 500 (issue 27);
   - no function in src/ is over 60 lines (a brace-matching heuristic for this code's style);
   - every file the product writes goes through util/atomic (AtomicFileWriter, write_file_atomic):
@@ -12,21 +14,25 @@ import re
 import sys
 
 ALLOWED = {
-    "log": set(),
-    "util": {"log"},
+    "util": set(),
     "eval": {"util"},
-    "text": {"util", "log"},
+    "text": {"util"},
     "model": {"util"},
-    "distill": {"model", "util", "log"},
-    "io": {"model", "text", "util", "log"},
-    "train": {"dist", "io", "model", "util", "log"},
-    "infer": {"io", "model", "text", "eval", "util", "log"},
-    "augment": {"model", "text", "util", "log"},
-    "dist": {"util", "log"},
-    "cli": {"dist", "util", "log"},
-    "classifier": {"cli", "infer", "text", "util"},
-    "stages": {"augment", "classifier", "cli", "dist", "distill", "eval", "infer", "io", "log", "model", "text", "train", "util"},
+    "distill": {"model", "util"},
+    "io": {"model", "text", "util"},
+    "train": {"parallel", "io", "model", "util"},
+    "infer": {"io", "model", "text", "eval", "util"},
+    "augment": {"model", "text", "util"},
+    "device": {"util"},
+    "parallel": {"util"},
+    "cli": {"device", "parallel", "util"},
+    "classifier": {"device", "infer", "text", "util"},
+    "stages": {"augment", "classifier", "cli", "device", "parallel", "distill", "eval", "infer", "io", "model", "text",
+               "train", "util"},
 }
+# The C++ API: the only headers at the top of include/kdtext/ (with the generated version.h), the
+# only ones installed, and they include nothing else of kdtext's.
+PUBLIC_HEADERS = {"classifier.h", "error.h"}
 MAX_STAGE_FILE_LINES = 200
 MAX_SOURCE_FILE_LINES = 500
 MAX_FUNCTION_LINES = 60
@@ -84,10 +90,17 @@ def main():
         for m in re.finditer(r'#include "kdtext/([^"]+)"', text):
             target = m.group(1)
             t = target.split("/")[0] if "/" in target else os.path.splitext(target)[0]
-            if t in ("version", a):
+            if t in ("version", "error", a):
                 continue
             if a not in ALLOWED or t not in ALLOWED[a]:
                 problems.append(f"{rel}: area '{a}' may not include kdtext/{target} (area '{t}')")
+        if re.fullmatch(r"include/kdtext/[^/]+\.h", rel):
+            if os.path.basename(rel) not in PUBLIC_HEADERS:
+                problems.append(f"{rel}: only the public headers ({', '.join(sorted(PUBLIC_HEADERS))}) live at the "
+                                "top of include/kdtext/; internal ones go in their area's directory")
+            for m in re.finditer(r'#include "kdtext/([^"]+)"', text):
+                if m.group(1) not in PUBLIC_HEADERS | {"version.h"}:
+                    problems.append(f"{rel}: a public header includes the internal kdtext/{m.group(1)}")
         if rel not in WRITERS_ALLOWED:
             for i, line in enumerate(text.split("\n"), 1):
                 code = re.sub(r"//.*", "", line)

@@ -2,15 +2,15 @@
 
 #include <torch/torch.h>
 
-#include "kdtext/cli/runtime.h"
+#include "kdtext/device/device.h"
 #include "kdtext/infer/predict.h"
 #include "kdtext/text/batching.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext {
 
 struct Classifier::Impl {
-  infer::Classifier model;
+  infer::LoadedModel model;
   std::vector<std::string> labels;
   ModelFacts facts;
   int64_t batch_size = 32;
@@ -53,7 +53,7 @@ Classifier::Classifier(const std::string& checkpoint_dir, const ClassifierOption
     throw ConfigError("ClassifierOptions.threads: must be >= 0, got " + std::to_string(options.threads));
   }
   const auto precision = infer::parse_precision(options.precision, "ClassifierOptions.precision");
-  const torch::Device device = cli::resolve_device(options.device);
+  const torch::Device device = device::resolve_device(options.device);
   if (options.threads > 0) torch::set_num_threads(options.threads);
   // Before the model is loaded: its first reading counts this process as one runnable task.
   auto threads = options.adaptive_threads && device.is_cpu()
@@ -98,6 +98,6 @@ std::vector<Prediction> Classifier::classify_pairs(const std::vector<std::pair<s
 
 const std::vector<std::string>& Classifier::labels() const { return impl_->labels; }
 const ModelFacts& Classifier::facts() const { return impl_->facts; }
-const infer::Classifier& Classifier::engine() const { return impl_->model; }
+const infer::LoadedModel& Classifier::model() const { return impl_->model; }
 
 }  // namespace kdtext

@@ -19,7 +19,7 @@
 // set when a Classifier is constructed with threads > 0 (and, with
 // adaptive_threads, before each batch).
 //
-// Errors are kdtext's typed exceptions (kdtext/util/error.h, both derived from
+// Errors are kdtext's typed exceptions (kdtext/error.h, both derived from
 // std::exception): kdtext::InputError for a missing, corrupt or
 // non-classification checkpoint (the message names the file), and
 // kdtext::ConfigError for a bad option (the message names it).
@@ -31,10 +31,12 @@
 #include <utility>
 #include <vector>
 
+#include "kdtext/error.h"  // what it throws: ConfigError, InputError
+
 namespace kdtext {
 
 namespace infer {
-struct Classifier;
+struct LoadedModel;
 }  // namespace infer
 
 struct ClassifierOptions {
@@ -88,8 +90,8 @@ class Classifier {
   const std::vector<std::string>& labels() const;
   const ModelFacts& facts() const;
 
-  // For kdtext's own programs (kdtext-classify): the loaded engine.
-  const infer::Classifier& engine() const;
+  // For kdtext's own programs (kdtext-classify): the loaded model (engine, tokenizer, labels).
+  const infer::LoadedModel& model() const;
 
  private:
   struct Impl;

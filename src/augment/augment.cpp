@@ -6,7 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext::augment {
 

@@ -8,9 +8,9 @@
 #include <csignal>
 #include <iostream>
 
-#include "kdtext/dist/group.h"
-#include "kdtext/log.h"
-#include "kdtext/util/error.h"
+#include "kdtext/parallel/group.h"
+#include "kdtext/util/log.h"
+#include "kdtext/error.h"
 #include "kdtext/util/memory.h"
 #include "kdtext/version.h"
 
@@ -213,7 +213,7 @@ int StageApp::run(int argc, char** argv, const std::function<void(const RunConte
   // with its path like a full disk, instead of killing the process silently.
   ::signal(SIGXFSZ, SIG_IGN);
   RunContext ctx;
-  dist::World world;
+  parallel::World world;
   try {
     ctx.config = resolve_parsed();
     if (dump_config_) {
@@ -221,7 +221,7 @@ int StageApp::run(int argc, char** argv, const std::function<void(const RunConte
       return 0;
     }
     ctx.runtime = runtime_options_from_json(JsonFields(ctx.config.at("run"), "run"));
-    world = dist::detect_world();
+    world = parallel::detect_world();
     if (world.distributed() && !data_parallel_) {
       throw ConfigError("kdtext-" + stage_ + " runs as one process, but " + world.launcher + " started " +
                         std::to_string(world.size) + " (data-parallel runs: pretrain, finetune, distill)");
@@ -242,16 +242,16 @@ int StageApp::run(int argc, char** argv, const std::function<void(const RunConte
   // One process of several that failed alone ends the others (they would
   // wait for it in their next collective); agreed ends (success, a signal
   // every process stopped for) close the group normally.
-  if (code != 0 && code < 128 && dist::process_group() != nullptr) dist::process_group()->abort(code);
-  dist::set_process_group(nullptr);
+  if (code != 0 && code < 128 && parallel::process_group() != nullptr) parallel::process_group()->abort(code);
+  parallel::set_process_group(nullptr);
   return code;
 }
 
-int StageApp::run_body(const RunContext& ctx, const dist::World& world,
+int StageApp::run_body(const RunContext& ctx, const parallel::World& world,
                        const std::function<void(const RunContext&)>& body) {
   try {
     if (world.distributed() || (world.group_of_one_on_cuda() && ctx.device.is_cuda())) {
-      dist::set_process_group(dist::Group::connect(world, ctx.device, dist::timeout_from_environment()));
+      parallel::set_process_group(parallel::Group::connect(world, ctx.device, parallel::timeout_from_environment()));
     }
     body(ctx);
     return 0;

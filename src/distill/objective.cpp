@@ -1,9 +1,9 @@
 #include "kdtext/distill/objective.h"
 
 #include "kdtext/distill/losses.h"
-#include "kdtext/log.h"
+#include "kdtext/util/log.h"
 #include "kdtext/model/student.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext::distill {
 
@@ -85,14 +85,26 @@ void LossTerms::add(const std::string& name, double weight, const torch::Tensor&
 
 // ---------------------------------------------------------------- objective
 
+namespace {
+model::LayerSelection student_layers_of(LayerMap m) {
+  switch (m) {
+    case LayerMap::kUniform: return model::LayerSelection::kUniform;
+    case LayerMap::kSpread: return model::LayerSelection::kSpread;
+    case LayerMap::kLast: return model::LayerSelection::kLast;
+    case LayerMap::kSkip: return model::LayerSelection::kEveryK;
+    case LayerMap::kList: return model::LayerSelection::kList;
+  }
+  return model::LayerSelection::kUniform;
+}
+}  // namespace
+
 DistillObjective::DistillObjective(LossOptions options, const model::BertConfig& s, const model::BertConfig& t)
     : options_(std::move(options)) {
   const auto& l = options_;
   // The layer mapping matters only to the layer-wise terms (an output-only
   // stage must not fail on a mapping it never uses).
   if (l.layer_wise()) {
-    const std::string selection = l.layer_map == LayerMap::kSkip ? "every-k" : choice_name(l.layer_map, kLayerMaps);
-    layer_map_ = model::select_teacher_layers(selection, s.num_hidden_layers, t.num_hidden_layers, l.skip_k,
+    layer_map_ = model::select_teacher_layers(student_layers_of(l.layer_map), s.num_hidden_layers, t.num_hidden_layers, l.skip_k,
                                               l.layer_list, "loss.layer_map");
   }
   need_hidden_ = l.uses_hidden_states();

@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext::distill {
 

@@ -7,8 +7,8 @@
 #include <mutex>
 #include <set>
 
-#include "kdtext/log.h"
-#include "kdtext/util/error.h"
+#include "kdtext/util/log.h"
+#include "kdtext/error.h"
 
 namespace kdtext::infer {
 

@@ -4,8 +4,8 @@
 
 #include "kdtext/eval/metrics.h"
 #include "kdtext/io/checkpoint.h"
-#include "kdtext/log.h"
-#include "kdtext/util/error.h"
+#include "kdtext/util/log.h"
+#include "kdtext/error.h"
 #include "kdtext/util/progress.h"
 
 namespace kdtext::infer {
@@ -56,13 +56,13 @@ torch::Tensor predict_probabilities(model::BertImpl& model, const std::vector<te
   return torch::softmax(predict_logits(model, encoded, batch_size, device), -1);
 }
 
-Classifier load_classifier(const std::filesystem::path& dir, torch::Device device, Precision precision) {
+LoadedModel load_classifier(const std::filesystem::path& dir, torch::Device device, Precision precision) {
   auto ck = io::read_checkpoint(dir);
   if (ck.heads != model::Heads::kClassifier) {
     throw InputError(dir.string() + ": this checkpoint has no classification head (stage '" +
                      ck.meta.value("stage", std::string("?")) + "'); fine-tune it first with kdtext-finetune");
   }
-  Classifier c;
+  LoadedModel c;
   c.dir = dir;
   // Straight from the stored tensors (no model::Bert: its initialisation and copy cost start-up time).
   c.engine = std::make_shared<const Engine>(ck.config, ck.weights, precision, device, dir.string());
@@ -83,7 +83,7 @@ int64_t checked_max_len(int64_t requested, const model::BertConfig& config, cons
   return requested > 0 ? requested : config.max_position_embeddings;
 }
 
-Json evaluate_on_file(const Classifier& classifier, const text::LabelledFormat& format, const std::string& path,
+Json evaluate_on_file(const LoadedModel& classifier, const text::LabelledFormat& format, const std::string& path,
                       int64_t max_len, int64_t batch_size) {
   torch::InferenceMode guard;
   auto data = text::read_labelled(path, format, true);
@@ -100,7 +100,7 @@ Json evaluate_on_file(const Classifier& classifier, const text::LabelledFormat& 
   return j;
 }
 
-void evaluate_on_files(const Classifier& classifier, const std::vector<std::pair<std::string, std::string>>& files,
+void evaluate_on_files(const LoadedModel& classifier, const std::vector<std::pair<std::string, std::string>>& files,
                        const text::LabelledFormat& format, int64_t max_len, int64_t batch_size, Json& metrics) {
   for (const auto& [name, path] : files) {
     if (!path.empty()) metrics[name] = evaluate_on_file(classifier, format, path, max_len, batch_size);

@@ -11,7 +11,7 @@
 #include <string>
 #include <thread>
 
-#include "kdtext/log.h"
+#include "kdtext/util/log.h"
 
 namespace kdtext::infer {
 

@@ -4,7 +4,7 @@
 #include <ctime>
 
 #include "kdtext/util/atomic.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "kdtext/version.h"
 
 namespace kdtext::io {

@@ -1,6 +1,6 @@
 #include "kdtext/io/checkpoint_meta.h"
 
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext::io {
 

@@ -2,7 +2,7 @@
 
 #include <set>
 
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext::io {
 namespace fs = std::filesystem;

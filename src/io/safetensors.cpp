@@ -7,7 +7,7 @@
 
 #include "kdtext/io/safetensors_layout.h"
 #include "kdtext/util/atomic.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "kdtext/util/json.h"
 
 namespace kdtext::io {

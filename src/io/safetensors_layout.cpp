@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "kdtext/util/json.h"
 
 namespace kdtext::io {

@@ -5,9 +5,9 @@
 #include <functional>
 #include <string_view>
 
-#include "kdtext/log.h"
+#include "kdtext/util/log.h"
 #include "kdtext/util/atomic.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext::io {
 namespace fs = std::filesystem;

@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "kdtext/util/memory.h"
 #include "kdtext/util/paths.h"
 

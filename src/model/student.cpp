@@ -1,13 +1,19 @@
 #include "kdtext/model/student.h"
 
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext::model {
 
 Json to_json(const StudentSpec& s) {
-  return Json{{"preset", s.preset},   {"layers", s.layers},   {"hidden", s.hidden},
-              {"heads", s.heads},     {"intermediate", s.intermediate}, {"max_len", s.max_len},
-              {"init", s.init},       {"layer_selection", s.layer_selection}, {"every_k", s.every_k},
+  return Json{{"preset", s.preset},
+              {"layers", s.layers},
+              {"hidden", s.hidden},
+              {"heads", s.heads},
+              {"intermediate", s.intermediate},
+              {"max_len", s.max_len},
+              {"init", choice_name(s.init, kStudentInits)},
+              {"layer_selection", choice_name(s.layer_selection, kLayerSelections)},
+              {"every_k", s.every_k},
               {"layer_list", s.layer_list}};
 }
 
@@ -19,8 +25,10 @@ StudentSpec student_spec_from_json(const JsonFields& f) {
   f.get("heads", s.heads);
   f.get("intermediate", s.intermediate);
   f.get("max_len", s.max_len);
-  f.get("init", s.init);
-  f.get("layer_selection", s.layer_selection);
+  f.get_choice("init", s.init, kStudentInits);
+  std::string selection = choice_name(s.layer_selection, kLayerSelections);
+  f.get("layer_selection", selection);
+  s.layer_selection = parse_layer_selection(selection, f.path("layer_selection"));
   f.get("every_k", s.every_k);
   f.get_int_list("layer_list", s.layer_list);
   return s;
@@ -56,37 +64,51 @@ StudentSpec resolve_student_spec(const StudentSpec& in) {
                       std::to_string(s.heads) + ")");
   }
   if (s.intermediate < 1) throw ConfigError("student.intermediate: must be >= 1, got " + std::to_string(s.intermediate));
-  if (s.init != "random" && s.init != "teacher-layers") {
-    throw ConfigError("student.init: expected random or teacher-layers, got '" + s.init + "'");
-  }
   return s;
+}
+
+LayerSelection parse_layer_selection(const std::string& name, const std::string& key) {
+  if (name == "skip") return LayerSelection::kEveryK;
+  for (const auto& [n, v] : kLayerSelections) {
+    if (name == n) return v;
+  }
+  throw ConfigError(key + ": unknown layer selection '" + name + "' (expected uniform, spread, last, every-k or list)");
 }
 
 std::vector<int64_t> select_teacher_layers(const std::string& sel, int64_t ls, int64_t lt, int64_t every_k,
                                            const std::vector<int64_t>& list, const std::string& key) {
+  return select_teacher_layers(parse_layer_selection(sel, key), ls, lt, every_k, list, key);
+}
+
+std::vector<int64_t> select_teacher_layers(LayerSelection sel, int64_t ls, int64_t lt, int64_t every_k,
+                                           const std::vector<int64_t>& list, const std::string& key) {
   std::vector<int64_t> map;
-  if (sel == "uniform") {
-    if (lt % ls != 0) {
-      throw ConfigError(key + ": uniform mapping of " + std::to_string(ls) + " student layers onto " +
-                        std::to_string(lt) + " teacher layers does not divide evenly; use spread, last, every-k or a list");
-    }
-    for (int64_t i = 1; i <= ls; ++i) map.push_back(i * (lt / ls));
-  } else if (sel == "spread") {
-    for (int64_t i = 1; i <= ls; ++i) map.push_back((i * lt + ls - 1) / ls);
-  } else if (sel == "last") {
-    if (ls > lt) throw ConfigError(key + ": the student has more layers (" + std::to_string(ls) + ") than the teacher (" + std::to_string(lt) + ")");
-    for (int64_t i = 1; i <= ls; ++i) map.push_back(lt - ls + i);
-  } else if (sel == "every-k" || sel == "skip") {
-    if (every_k < 1) throw ConfigError(key + ": every_k must be >= 1");
-    for (int64_t i = 1; i <= ls; ++i) map.push_back(i * every_k);
-  } else if (sel == "list") {
-    if (static_cast<int64_t>(list.size()) != ls) {
-      throw ConfigError(key + ": the layer list has " + std::to_string(list.size()) + " entries for " +
-                        std::to_string(ls) + " student layers");
-    }
-    map = list;
-  } else {
-    throw ConfigError(key + ": unknown layer selection '" + sel + "' (expected uniform, spread, last, every-k or list)");
+  switch (sel) {
+    case LayerSelection::kUniform:
+      if (lt % ls != 0) {
+        throw ConfigError(key + ": uniform mapping of " + std::to_string(ls) + " student layers onto " +
+                          std::to_string(lt) + " teacher layers does not divide evenly; use spread, last, every-k or a list");
+      }
+      for (int64_t i = 1; i <= ls; ++i) map.push_back(i * (lt / ls));
+      break;
+    case LayerSelection::kSpread:
+      for (int64_t i = 1; i <= ls; ++i) map.push_back((i * lt + ls - 1) / ls);
+      break;
+    case LayerSelection::kLast:
+      if (ls > lt) throw ConfigError(key + ": the student has more layers (" + std::to_string(ls) + ") than the teacher (" + std::to_string(lt) + ")");
+      for (int64_t i = 1; i <= ls; ++i) map.push_back(lt - ls + i);
+      break;
+    case LayerSelection::kEveryK:
+      if (every_k < 1) throw ConfigError(key + ": every_k must be >= 1");
+      for (int64_t i = 1; i <= ls; ++i) map.push_back(i * every_k);
+      break;
+    case LayerSelection::kList:
+      if (static_cast<int64_t>(list.size()) != ls) {
+        throw ConfigError(key + ": the layer list has " + std::to_string(list.size()) + " entries for " +
+                          std::to_string(ls) + " student layers");
+      }
+      map = list;
+      break;
   }
   for (size_t i = 0; i < map.size(); ++i) {
     if (map[i] < 1 || map[i] > lt) {
@@ -108,7 +130,7 @@ BuiltStudent build_student(BertImpl& teacher, const StudentSpec& in) {
   c.num_attention_heads = s.heads;
   c.intermediate_size = s.intermediate;
   if (s.max_len > 0) {
-    if (s.max_len > tc.max_position_embeddings && s.init == "teacher-layers") {
+    if (s.max_len > tc.max_position_embeddings && s.init == StudentInit::kTeacherLayers) {
       throw ConfigError("student.max_len: " + std::to_string(s.max_len) + " exceeds the teacher's " +
                         std::to_string(tc.max_position_embeddings) + " positions it would be initialised from");
     }
@@ -117,7 +139,7 @@ BuiltStudent build_student(BertImpl& teacher, const StudentSpec& in) {
   c.validate("student");
   out.config = c;
   out.model = Bert(c, teacher.heads);
-  if (s.init == "teacher-layers") {
+  if (s.init == StudentInit::kTeacherLayers) {
     if (s.hidden != tc.hidden_size) {
       throw ConfigError("student.init teacher-layers needs the teacher's hidden size (" +
                         std::to_string(tc.hidden_size) + "), but student.hidden is " + std::to_string(s.hidden) +

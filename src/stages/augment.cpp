@@ -5,11 +5,11 @@
 #include <filesystem>
 
 #include "kdtext/io/checkpoint.h"
-#include "kdtext/log.h"
+#include "kdtext/util/log.h"
 #include "kdtext/util/atomic.h"
 #include "kdtext/util/memory.h"
 #include "kdtext/util/signals.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "kdtext/util/progress.h"
 
 namespace kdtext::stages {

@@ -1,9 +1,9 @@
 #include "kdtext/stages/build_student.h"
 
 #include "kdtext/io/checkpoint.h"
-#include "kdtext/log.h"
+#include "kdtext/util/log.h"
 #include "kdtext/util/atomic.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext::stages {
 
@@ -37,7 +37,7 @@ Json run_build_student(const BuildStudentConfig& c) {
   auto built = model::build_student(*teacher, c.student);
   const auto tp = teacher->parameter_count(), sp = built.model->parameter_count();
   Json summary{{"teacher", c.teacher},
-               {"init", model::resolve_student_spec(c.student).init},
+               {"init", choice_name(model::resolve_student_spec(c.student).init, model::kStudentInits)},
                {"layer_map", built.layer_map},
                {"student", model::to_json(built.config)},
                {"parameters", sp.total},

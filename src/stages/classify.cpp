@@ -9,10 +9,10 @@
 #include "classify_output.h"
 #include "kdtext/classifier.h"
 #include "kdtext/infer/predict.h"
-#include "kdtext/log.h"
+#include "kdtext/util/log.h"
 #include "kdtext/text/batching.h"
 #include "kdtext/util/atomic.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "kdtext/util/line_batches.h"
 #include "kdtext/util/progress.h"
 
@@ -28,7 +28,7 @@ text::LabelledFormat stdin_format(const ClassifyConfig& c) {
   return fmt;
 }
 
-void classify_data(const ClassifyConfig& c, const infer::Classifier& m, int64_t max_len, const std::string& input,
+void classify_data(const ClassifyConfig& c, const infer::LoadedModel& m, int64_t max_len, const std::string& input,
                    const text::LabelledFormat& fmt, text::LabelledData& data, PredictionWriter& writer,
                    ClassifyTotals& totals) {
   if (c.eval) {
@@ -53,7 +53,7 @@ void classify_data(const ClassifyConfig& c, const infer::Classifier& m, int64_t 
   totals.predicted.insert(totals.predicted.end(), predicted.begin(), predicted.end());
 }
 
-void classify_input(const ClassifyConfig& c, const infer::Classifier& m, int64_t max_len, const std::string& input,
+void classify_input(const ClassifyConfig& c, const infer::LoadedModel& m, int64_t max_len, const std::string& input,
                     PredictionWriter& writer, ClassifyTotals& totals) {
   const auto fmt = input == "-" ? stdin_format(c) : c.data;
   auto data = text::read_labelled(input, fmt, c.eval);
@@ -62,7 +62,7 @@ void classify_input(const ClassifyConfig& c, const infer::Classifier& m, int64_t
 
 // Standard input as it arrives: each micro-batch classified, written and
 // flushed before the next is read; output in input order.
-void classify_stream(const ClassifyConfig& c, const infer::Classifier& m, int64_t max_len, PredictionWriter& writer,
+void classify_stream(const ClassifyConfig& c, const infer::LoadedModel& m, int64_t max_len, PredictionWriter& writer,
                      ClassifyTotals& totals) {
   const auto fmt = stdin_format(c);
   const auto flush = [&] {
@@ -98,7 +98,7 @@ Json run_classify(const ClassifyConfig& c, torch::Device device) {
   options.batch_size = c.batch_size;
   options.adaptive_threads = c.adaptive_threads;
   const Classifier api(c.checkpoint, options);  // the C++ API (kdtext/classifier.h) loads and holds the model
-  const auto& m = api.engine();
+  const auto& m = api.model();
   const int64_t max_len = infer::checked_max_len(c.max_len, m.config, "max_len");
   PredictionWriter writer(c, m.labels.names());
   ClassifyTotals totals;

@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "kdtext/stages/classify.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext::stages {
 

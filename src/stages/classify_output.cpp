@@ -6,7 +6,7 @@
 
 #include "kdtext/eval/metrics.h"
 #include "kdtext/util/atomic.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext::stages {
 namespace fs = std::filesystem;
@@ -138,7 +138,7 @@ void check_evaluable(const ClassifyConfig& c, const ClassifyTotals& t) {
   throw InputError(inputs + ": no labelled examples to evaluate (" + std::to_string(t.skipped) + " skipped)");
 }
 
-Json write_eval(const ClassifyConfig& c, const infer::Classifier& m, const ClassifyTotals& t) {
+Json write_eval(const ClassifyConfig& c, const infer::LoadedModel& m, const ClassifyTotals& t) {
   const auto& names = m.labels.names();
   check_evaluable(c, t);
   const auto metrics = eval::classification_metrics(t.gold, t.predicted, m.labels.size());

@@ -57,6 +57,6 @@ void write_timings(const ClassifyConfig& c, const ClassifyTotals& t);
 void check_evaluable(const ClassifyConfig& c, const ClassifyTotals& t);
 // --eval: scores the predictions against the gold labels, writes the metrics
 // JSON (atomically) and prints the report on stderr; returns the metrics.
-Json write_eval(const ClassifyConfig& c, const infer::Classifier& m, const ClassifyTotals& t);
+Json write_eval(const ClassifyConfig& c, const infer::LoadedModel& m, const ClassifyTotals& t);
 
 }  // namespace kdtext::stages

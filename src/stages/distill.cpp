@@ -3,10 +3,10 @@
 #include <filesystem>
 
 #include "distill_tasks.h"
-#include "kdtext/dist/group.h"
-#include "kdtext/log.h"
+#include "kdtext/parallel/group.h"
+#include "kdtext/util/log.h"
 #include "kdtext/util/atomic.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext::stages {
 namespace fs = std::filesystem;
@@ -113,7 +113,7 @@ Json run_distill(const DistillConfig& config, torch::Device device) {
   train::Trainer trainer(topts, c.output, device, c.run.seed);
   const auto result = trainer.run(*task, resume_from);
   if (result.stopped) return Json{{"stopped_at_step", result.steps}};  // metrics.json marks a finished run
-  if (!dist::is_writer()) return Json{{"rank", dist::rank()}, {"steps", result.steps}};
+  if (!parallel::is_writer()) return Json{{"rank", parallel::rank()}, {"steps", result.steps}};
 
   const fs::path out(c.output);
   Json metrics{{"mode", choice_name(c.mode, kDistillModes)}, {"best_checkpoint", (out / "best").string()},

@@ -4,8 +4,8 @@
 #include "kdtext/infer/predict.h"
 #include "kdtext/io/checkpoint.h"
 #include "kdtext/io/safetensors.h"
-#include "kdtext/log.h"
-#include "kdtext/util/error.h"
+#include "kdtext/util/log.h"
+#include "kdtext/error.h"
 
 namespace kdtext::stages {
 namespace fs = std::filesystem;

@@ -3,11 +3,11 @@
 #include <filesystem>
 
 #include "distill_tasks.h"
-#include "kdtext/dist/group.h"
-#include "kdtext/log.h"
+#include "kdtext/parallel/group.h"
+#include "kdtext/util/log.h"
 #include "kdtext/text/feeds.h"
 #include "kdtext/train/objectives.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext::stages {
 namespace fs = std::filesystem;
@@ -36,7 +36,7 @@ class GeneralDistill final : public DistillBase {
     stream_ = std::make_unique<text::MlmStream>(
         corpus, *tokenizer_,
         text::MlmStreamOptions{max_len_, c.batch_size, c.validation_every, c.eval_sequences, c.run.seed, mlm(), c.masking,
-                               text::DataShard{dist::rank(), dist::world_size()}},
+                               text::DataShard{parallel::rank(), parallel::world_size()}},
         c.shards);
     log::info("general distillation data: ", stream_->training_documents(), " training documents (~",
               stream_->sequences_per_epoch(), " sequences of ", max_len_, " per epoch), ",

@@ -5,13 +5,13 @@
 #include <filesystem>
 
 #include "distill_tasks.h"
-#include "kdtext/dist/group.h"
-#include "kdtext/log.h"
+#include "kdtext/parallel/group.h"
+#include "kdtext/util/log.h"
 #include "kdtext/text/shard.h"
 #include "kdtext/text/tokenizer.h"
 #include "kdtext/train/trainer.h"
 #include "kdtext/util/atomic.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "kdtext/util/file.h"
 
 namespace kdtext::stages {
@@ -76,7 +76,7 @@ StorePlacement place_in_store(DistillConfig& c, torch::Device device) {
     Json metrics = read_json_file(dir / "metrics.json");
     metrics["reused"] = true;
     metrics["output"] = dir.string();
-    if (dist::is_writer()) announce_store_run(dir);  // one line, not one per process
+    if (parallel::is_writer()) announce_store_run(dir);  // one line, not one per process
     p.reused = metrics;
     return p;
   }

@@ -2,13 +2,13 @@
 #include <filesystem>
 
 #include "distill_tasks.h"
-#include "kdtext/dist/group.h"
+#include "kdtext/parallel/group.h"
 #include "kdtext/eval/metrics.h"
 #include "kdtext/infer/predict.h"
 #include "kdtext/io/safetensors.h"
-#include "kdtext/log.h"
+#include "kdtext/util/log.h"
 #include "kdtext/text/feeds.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext::stages {
 namespace fs = std::filesystem;
@@ -28,7 +28,7 @@ class TaskDistill final : public DistillBase {
  public:
   TaskDistill(const DistillConfig& c, torch::Device device)
       : DistillBase(c, device), batches_(read_set(c, c.train, labels_, *tokenizer_, max_len_), c.batch_size, c.run.seed,
-                 text::DataShard{dist::rank(), dist::world_size()}),
+                 text::DataShard{parallel::rank(), parallel::world_size()}),
         dev_(read_set(c, c.dev, labels_, *tokenizer_, max_len_)) {
     if (batches_.data().size() == 0 || dev_.size() == 0) throw InputError("distill: empty training or dev data");
     logit_cache_.resize(batches_.data().size());
@@ -111,7 +111,7 @@ class TaskDistill final : public DistillBase {
   torch::Tensor teacher_logits_on_training_set() {
     torch::NoGradGuard no_grad;  // plain tensors: they meet the student's graph in the loss
     const auto& inputs = batches_.data().inputs;
-    auto* group = dist::process_group();
+    auto* group = parallel::process_group();
     if (group == nullptr) return infer::predict_logits(*teacher_, inputs, c_.batch_size, device_);
     const int world = group->size();
     std::vector<std::vector<int64_t>> rows(static_cast<size_t>(world));
@@ -154,10 +154,10 @@ class TaskDistill final : public DistillBase {
       }
     }
     bool compute = !logits.defined();
-    if (auto* group = dist::process_group()) compute = group->max({compute ? 1.0 : 0.0})[0] > 0;  // all or none
+    if (auto* group = parallel::process_group()) compute = group->max({compute ? 1.0 : 0.0})[0] > 0;  // all or none
     if (compute) {
       logits = teacher_logits_on_training_set();
-      if (dist::is_writer()) io::save_safetensors(file, {{"logits", logits}}, key);
+      if (parallel::is_writer()) io::save_safetensors(file, {{"logits", logits}}, key);
       log::info("teacher logits for ", inputs.size(), " training examples written to ", file.string());
     }
     fill_logit_cache(logits);

@@ -4,12 +4,12 @@
 
 #include "kdtext/eval/metrics.h"
 #include "kdtext/infer/predict.h"
-#include "kdtext/dist/group.h"
+#include "kdtext/parallel/group.h"
 #include "kdtext/io/checkpoint.h"
-#include "kdtext/log.h"
+#include "kdtext/util/log.h"
 #include "kdtext/model/bert.h"
 #include "kdtext/text/feeds.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext::stages {
 namespace fs = std::filesystem;
@@ -57,7 +57,7 @@ class FinetuneTask final : public train::TrainingTask {
  public:
   FinetuneTask(const FinetuneConfig& c, io::Checkpoint& ck, const text::LabelMap& labels, text::EncodedSet train,
                text::EncodedSet dev, torch::Device device)
-      : c_(c), tokenizer_(std::move(ck.tokenizer)), batches_(std::move(train), c.batch_size, c.run.seed, text::DataShard{dist::rank(), dist::world_size()}),
+      : c_(c), tokenizer_(std::move(ck.tokenizer)), batches_(std::move(train), c.batch_size, c.run.seed, text::DataShard{parallel::rank(), parallel::world_size()}),
         dev_(std::move(dev)), device_(device), source_(ck.dir.string()) {
     model::BertConfig mc = ck.config;
     const bool same_head = ck.heads == model::Heads::kClassifier && mc.labels == labels.names();
@@ -156,7 +156,7 @@ Json run_finetune(const FinetuneConfig& c, torch::Device device) {
   train::Trainer trainer(topts, c.output, device, c.run.seed);
   const auto result = trainer.run(task, resume_from);
   if (result.stopped) return Json{{"stopped_at_step", result.steps}};  // metrics.json marks a finished run
-  if (!dist::is_writer()) return Json{{"rank", dist::rank()}, {"steps", result.steps}};
+  if (!parallel::is_writer()) return Json{{"rank", parallel::rank()}, {"steps", result.steps}};
   return c.report_best(Json{{"best_checkpoint", (fs::path(c.output) / "best").string()},
                             {"selection_metric", c.metric},
                             {"steps", result.steps},

@@ -9,12 +9,12 @@
 #include "kdtext/io/checkpoint.h"
 #include "kdtext/io/hf.h"
 #include "kdtext/io/safetensors.h"
-#include "kdtext/log.h"
+#include "kdtext/util/log.h"
 #include "kdtext/model/bert.h"
 #include "kdtext/text/labelled.h"
 #include "kdtext/text/wordpiece.h"
 #include "kdtext/util/atomic.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext::stages {
 namespace fs = std::filesystem;

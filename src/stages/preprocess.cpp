@@ -6,13 +6,13 @@
 #include <random>
 #include <thread>
 
-#include "kdtext/log.h"
+#include "kdtext/util/log.h"
 #include "kdtext/text/corpus.h"
 #include "kdtext/text/pipeline.h"
 #include "kdtext/text/sample.h"
 #include "kdtext/text/shard.h"
 #include "kdtext/util/atomic.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "kdtext/util/progress.h"
 
 namespace kdtext::stages {

@@ -3,15 +3,15 @@
 #include <cmath>
 #include <filesystem>
 
-#include "kdtext/dist/group.h"
+#include "kdtext/parallel/group.h"
 #include "kdtext/io/checkpoint.h"
-#include "kdtext/log.h"
+#include "kdtext/util/log.h"
 #include "kdtext/model/bert.h"
 #include "kdtext/text/feeds.h"
 #include "kdtext/train/objectives.h"
 #include "kdtext/train/run_directory.h"
 #include "kdtext/util/atomic.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext::stages {
 namespace fs = std::filesystem;
@@ -114,7 +114,7 @@ class PretrainTask final : public train::TrainingTask {
  private:
   static text::MlmStreamOptions stream_options(const PretrainConfig& c) {
     return {c.max_len,    c.batch_size, c.validation_every, c.eval_sequences,
-            c.run.seed,   true,         c.masking,          text::DataShard{dist::rank(), dist::world_size()}};
+            c.run.seed,   true,         c.masking,          text::DataShard{parallel::rank(), parallel::world_size()}};
   }
 
   torch::Tensor mlm_loss(const torch::Tensor& ids_cpu, const torch::Tensor& labels_cpu) {
@@ -152,7 +152,7 @@ Json run_pretrain(const PretrainConfig& c, torch::Device device) {
   model::check_fits_in_memory(mc, "model " + c.model, 4, "train");
 
   Json config = to_json(c);
-  config["world_size"] = dist::world_size();
+  config["world_size"] = parallel::world_size();
   const auto run = train::open_run(out, c.resume, c.overwrite, [&](train::RunDirectory& dir) {
     config[train::kInputsFingerprint] = train::fingerprint_inputs(config, {"data"});
     write_file_atomic(out / "config.json", dir.settle_config(config, c.trainer.accept_changes).dump(2) + "\n");
@@ -168,7 +168,7 @@ Json run_pretrain(const PretrainConfig& c, torch::Device device) {
   train::Trainer trainer(c.trainer, out, device, c.run.seed);
   const auto result = trainer.run(task, resume_from);
   if (result.stopped) return Json{{"stopped_at_step", result.steps}};  // summary.json marks a finished run
-  if (!dist::is_writer()) return Json{{"rank", dist::rank()}, {"steps", result.steps}};
+  if (!parallel::is_writer()) return Json{{"rank", parallel::rank()}, {"steps", result.steps}};
   Json summary{{"steps", result.steps}, {"final_loss", result.final_loss}, {"seconds", result.seconds}};
   for (const auto& [k, v] : result.last_eval) summary[k] = v;
   if (result.best_metric) summary["best_val_loss"] = *result.best_metric;

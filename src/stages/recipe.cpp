@@ -7,11 +7,11 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "kdtext/log.h"
+#include "kdtext/util/log.h"
 #include "kdtext/stages/build_student.h"
 #include "kdtext/train/run_directory.h"
 #include "kdtext/util/atomic.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "kdtext/util/file.h"
 #include "kdtext/util/paths.h"
 #include "recipe_run.h"

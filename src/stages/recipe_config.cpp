@@ -3,7 +3,7 @@
 #include <filesystem>
 
 #include "kdtext/stages/recipe.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext::stages {
 namespace fs = std::filesystem;

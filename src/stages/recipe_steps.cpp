@@ -9,7 +9,7 @@
 #include "kdtext/stages/finetune.h"
 #include "kdtext/stages/preprocess.h"
 #include "kdtext/train/run_directory.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "kdtext/util/file.h"
 #include "kdtext/util/lock.h"
 #include "recipe_run.h"

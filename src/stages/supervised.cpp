@@ -1,10 +1,10 @@
 #include "kdtext/stages/supervised.h"
 
-#include "kdtext/dist/group.h"
+#include "kdtext/parallel/group.h"
 #include "kdtext/infer/predict.h"
-#include "kdtext/log.h"
+#include "kdtext/util/log.h"
 #include "kdtext/util/atomic.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext::stages {
 
@@ -58,14 +58,14 @@ void SupervisedRunOptions::read_from_json(const JsonFields& f, bool labelled, bo
 
 train::TrainerOptions SupervisedRunOptions::resolved_trainer(int64_t examples) const {
   // Steps per epoch count global batches: batch_size rows from each process.
-  return train::with_epochs(trainer, examples, batch_size * dist::world_size(), epochs, evals_per_epoch);
+  return train::with_epochs(trainer, examples, batch_size * parallel::world_size(), epochs, evals_per_epoch);
 }
 
 train::OpenedRun SupervisedRunOptions::begin_run(Json config, const train::TrainerOptions& resolved) const {
   const std::filesystem::path out(output);
   config["trainer"]["max_steps"] = resolved.max_steps;
   config["trainer"]["eval_every"] = resolved.eval_every;
-  config["world_size"] = dist::world_size();
+  config["world_size"] = parallel::world_size();
   return train::open_run(out, resume, overwrite, [&](train::RunDirectory& dir) {
     config[train::kInputsFingerprint] = train::fingerprint_inputs(config, {"train", "dev", "from", "teacher", "student", "shards"});
     config = dir.settle_config(std::move(config), resolved.accept_changes);

@@ -4,7 +4,7 @@
 #include <functional>
 
 #include "kdtext/text/utf8.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext::text {
 

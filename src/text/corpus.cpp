@@ -4,7 +4,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext::text {
 namespace fs = std::filesystem;

@@ -2,7 +2,7 @@
 
 #include <random>
 
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext::text {
 

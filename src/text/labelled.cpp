@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "kdtext/text/utf8.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "kdtext/util/file.h"
 
 namespace kdtext::text {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <sstream>
 
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext::text {
 namespace fs = std::filesystem;

@@ -8,7 +8,7 @@
 #include <memory>
 
 #include "kdtext/util/atomic.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext::text {
 namespace fs = std::filesystem;

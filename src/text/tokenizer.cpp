@@ -7,11 +7,11 @@
 #include <sstream>
 #include <unordered_map>
 
-#include "kdtext/log.h"
+#include "kdtext/util/log.h"
 #include "kdtext/text/utf8.h"
 #include "kdtext/text/wordpiece.h"
 #include "kdtext/util/atomic.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "kdtext/util/hash.h"
 #include "kdtext/util/file.h"
 

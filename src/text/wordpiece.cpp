@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "kdtext/util/atomic.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "kdtext/util/file.h"
 
 namespace kdtext::text {

@@ -11,11 +11,11 @@
 #include <utility>
 #include <vector>
 
-#include "kdtext/dist/group.h"
-#include "kdtext/log.h"
+#include "kdtext/parallel/group.h"
+#include "kdtext/util/log.h"
 #include "kdtext/train/trainer.h"
 #include "kdtext/util/atomic.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "kdtext/util/file.h"
 
 namespace kdtext::train {
@@ -287,15 +287,15 @@ OpenedRun open_run(const fs::path& dir, bool resume, bool overwrite,
                    const std::function<void(RunDirectory&)>& prepare) {
   OpenedRun run;
   double step = -1;
-  if (dist::is_writer()) {
+  if (parallel::is_writer()) {
     run.directory = std::make_unique<RunDirectory>(dir, resume, overwrite);
     prepare(*run.directory);
     run.resume_from = run.directory->resume_from();
     if (run.resume_from) step = static_cast<double>(checkpoint_step(*run.resume_from));
   }
-  if (auto* group = dist::process_group()) {
+  if (auto* group = parallel::process_group()) {
     step = group->max({step})[0];  // also holds the others until the writer has settled the directory
-    if (!dist::is_writer() && step >= 0) run.resume_from = Trainer::checkpoint_path(dir, static_cast<int64_t>(step));
+    if (!parallel::is_writer() && step >= 0) run.resume_from = Trainer::checkpoint_path(dir, static_cast<int64_t>(step));
   }
   return run;
 }

@@ -11,13 +11,13 @@
 #include <fstream>
 #include <regex>
 
-#include "kdtext/dist/group.h"
+#include "kdtext/parallel/group.h"
 #include "kdtext/io/safetensors.h"
 #include "kdtext/io/training_state.h"
-#include "kdtext/log.h"
+#include "kdtext/util/log.h"
 #include "kdtext/util/atomic.h"
 #include "kdtext/util/signals.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "kdtext/util/fault.h"
 #include "kdtext/util/progress.h"
 
@@ -93,7 +93,7 @@ class TrainingRun {
  public:
   TrainingRun(const TrainerOptions& o, const fs::path& out, torch::Device device, uint64_t seed, TrainingTask& task)
       : o_(o), out_(out), device_(device), seed_(seed), task_(task), module_(task.module()),
-        group_(dist::process_group()), writer_(dist::is_writer()) {
+        group_(parallel::process_group()), writer_(parallel::is_writer()) {
     if (writer_) {
       fs::create_directories(out_ / "checkpoints");
       metrics_ = std::make_unique<MetricsLog>(out_ / "metrics.jsonl");
@@ -128,14 +128,14 @@ class TrainingRun {
     task_.restore_data_state(state.at("data"));
     last_good_ = from;
     const int64_t saved_world = state.value("world_size", 1);
-    if (saved_world != dist::world_size()) {
-      log::warn("resuming a run of ", saved_world, " process(es) with ", dist::world_size(),
+    if (saved_world != parallel::world_size()) {
+      log::warn("resuming a run of ", saved_world, " process(es) with ", parallel::world_size(),
                 ": the global batch and the data each process reads change from here, so the result differs from "
                 "an uninterrupted run (with the same number of processes a resume is exact)");
     }
     if (writer_) drop_records_after(step_);
     log::info("resumed from ", from.string(), " at step ", step_);
-    record({{"event", "resume"}, {"step", step_}, {"from", from.string()}, {"world_size", dist::world_size()}});
+    record({{"event", "resume"}, {"step", step_}, {"from", from.string()}, {"world_size", parallel::world_size()}});
   }
 
   // Records of steps after the checkpoint were written by a run killed after
@@ -384,7 +384,7 @@ class TrainingRun {
                                  {"evals_without_improvement", evals_without_improvement_},
                                  {"best_metric", best_ ? Json(*best_) : Json(nullptr)},
                                  {"data", task_.data_state()},
-                                 {"world_size", dist::world_size()},
+                                 {"world_size", parallel::world_size()},
                                  {"trainer", to_json(o_)}});
     staged.commit();
     last_good_ = dir;
@@ -438,7 +438,7 @@ class TrainingRun {
   std::chrono::steady_clock::time_point run_start_;
   double lr_ = 0, grad_norm_ = 0, last_loss_ = 0;
   std::map<std::string, double> terms_;
-  dist::Group* group_;                // null: one process
+  parallel::Group* group_;                // null: one process
   bool writer_;                       // rank 0 or the only process: writes files, evaluates
   std::vector<torch::Tensor> trained_;
   int agreed_signal_ = 0;             // data parallel: the stop signal all processes agreed on

@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "kdtext/train/trainer.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext::train {
 

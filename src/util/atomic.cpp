@@ -12,7 +12,7 @@
 #include <regex>
 #include <system_error>
 
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "kdtext/util/fault.h"
 #include "kdtext/util/file.h"
 #include "kdtext/util/json.h"

@@ -5,7 +5,7 @@
 #include <sstream>
 #include <vector>
 
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "kdtext/util/hash.h"
 
 namespace kdtext {

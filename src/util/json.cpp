@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext {
 namespace {

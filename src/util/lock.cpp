@@ -11,7 +11,7 @@
 #include <sstream>
 #include <string>
 
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext {
 namespace fs = std::filesystem;

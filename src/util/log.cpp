@@ -1,5 +1,5 @@
-// The only translation unit that includes spdlog (see kdtext/log.h).
-#include "kdtext/log.h"
+// The only translation unit that includes spdlog (see kdtext/util/log.h).
+#include "kdtext/util/log.h"
 
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -7,7 +7,7 @@
 
 #include <cstdio>
 
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext::log {
 namespace {

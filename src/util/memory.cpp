@@ -8,7 +8,7 @@
 #include <limits>
 #include <sstream>
 
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace kdtext {
 

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "kdtext/log.h"
+#include "kdtext/util/log.h"
 
 namespace kdtext {
 

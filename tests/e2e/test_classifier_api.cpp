@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "kdtext/classifier.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "kdtext/util/json.h"
 #include "pipeline_fixture.h"
 #include "test_util.h"

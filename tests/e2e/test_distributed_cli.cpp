@@ -240,7 +240,7 @@ TEST(DataParallel, ResumeWithTheSameNumberOfProcessesIsExact) {
   EXPECT_NE(r.output.find("resuming a run of 2 process(es) with 1"), std::string::npos) << r.output;
 }
 
-// The rendezvous a CUDA run makes (dist::connect_store), checked without a
+// The rendezvous a CUDA run makes (parallel::connect_store), checked without a
 // GPU by a probe: under torchrun every process is a client of the agent's
 // store; with plain variables rank 0 serves it.
 TEST(DataParallel, RendezvousUnderTorchrunAndWithPlainVariables) {

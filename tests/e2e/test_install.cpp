@@ -25,6 +25,13 @@ TEST(Install, TheExampleBuiltAgainstAnInstalledPrefixLabelsAsKdtextClassify) {
                         "lib/cmake/kdtext/kdtextConfigVersion.cmake", "share/kdtext/configs/model/bert-tiny.json"}) {
     EXPECT_TRUE(fs::exists(prefix / f)) << f;
   }
+  // Only the public headers (issue 27): the C++ API, its errors and the version.
+  std::vector<std::string> headers;
+  for (const auto& e : fs::recursive_directory_iterator(prefix / "include")) {
+    if (e.is_regular_file()) headers.push_back(e.path().lexically_relative(prefix / "include").string());
+  }
+  std::sort(headers.begin(), headers.end());
+  EXPECT_EQ(headers, (std::vector<std::string>{"kdtext/classifier.h", "kdtext/error.h", "kdtext/version.h"}));
 
   // A clean environment: nothing but CMAKE_PREFIX_PATH points at kdtext (or LibTorch).
   const fs::path example = dir / "example";

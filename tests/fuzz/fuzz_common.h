@@ -11,7 +11,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 namespace fuzz {
 

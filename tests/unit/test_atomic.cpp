@@ -2,7 +2,7 @@
 #include <unistd.h>
 
 #include "kdtext/util/atomic.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "test_util.h"
 
 using namespace kdtext;

@@ -9,7 +9,7 @@
 
 #include "kdtext/augment/augment.h"
 #include "kdtext/model/config.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "unit/word_tokenizer.h"
 
 using namespace kdtext;

@@ -7,7 +7,7 @@
 #include <set>
 
 #include "kdtext/model/bert.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 using namespace kdtext::model;
 

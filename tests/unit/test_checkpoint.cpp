@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "kdtext/io/checkpoint.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "test_util.h"
 
 using namespace kdtext;

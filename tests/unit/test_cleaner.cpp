@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "kdtext/text/cleaner.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 using namespace kdtext;
 using namespace kdtext::text;

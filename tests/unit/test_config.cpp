@@ -4,7 +4,7 @@
 #include "kdtext/model/config.h"
 #include "kdtext/stages/preprocess.h"
 #include "kdtext/train/trainer.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "kdtext/util/json.h"
 #include "test_util.h"
 

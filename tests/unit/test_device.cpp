@@ -5,7 +5,7 @@
 #include <string>
 
 #include "kdtext/cli/runtime.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 using namespace kdtext;
 

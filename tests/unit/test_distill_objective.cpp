@@ -10,7 +10,7 @@
 
 #include "kdtext/distill/losses.h"
 #include "kdtext/distill/objective.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 using namespace kdtext;
 using namespace kdtext::distill;

@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "kdtext/infer/engine.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 using namespace kdtext;
 using infer::Engine;

@@ -10,7 +10,7 @@
 #include "kdtext/model/config.h"
 #include "kdtext/text/labelled.h"
 #include "kdtext/text/shard.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "kdtext/util/json.h"
 #include "test_util.h"
 

@@ -2,7 +2,7 @@
 
 #include "kdtext/text/batching.h"
 #include "kdtext/text/labelled.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "test_util.h"
 
 using namespace kdtext;

@@ -3,7 +3,7 @@
 #include <numeric>
 
 #include "kdtext/text/mlm_data.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "test_util.h"
 #include "unit/word_tokenizer.h"
 

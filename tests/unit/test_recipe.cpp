@@ -5,7 +5,7 @@
 
 #include "kdtext/distill/recipe.h"
 #include "kdtext/train/run_directory.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "test_util.h"
 
 using namespace kdtext;

@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "kdtext/io/safetensors.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "test_util.h"
 
 using namespace kdtext;

@@ -4,7 +4,7 @@
 #include <fstream>
 
 #include "kdtext/text/shard.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "test_util.h"
 
 using namespace kdtext;

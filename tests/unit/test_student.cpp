@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "kdtext/model/student.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
 using namespace kdtext;
 using namespace kdtext::model;
@@ -69,7 +69,7 @@ TEST(Student, SpecValidationNamesTheProblem) {
   narrow.hidden = 8;
   narrow.heads = 2;
   narrow.intermediate = 24;
-  narrow.init = "teacher-layers";
+  narrow.init = StudentInit::kTeacherLayers;
   EXPECT_NE(config_error([&] { build_student(*t, narrow); }).find("needs the teacher's hidden size (16)"),
             std::string::npos);
 }
@@ -82,8 +82,8 @@ TEST(Student, TeacherLayerInitCopiesTheMappedLayers) {
   s.heads = 2;
   s.intermediate = 24;
   s.max_len = 16;
-  s.init = "teacher-layers";
-  s.layer_selection = "list";
+  s.init = StudentInit::kTeacherLayers;
+  s.layer_selection = LayerSelection::kList;
   s.layer_list = {1, 4};
   auto built = build_student(*t, s);
   EXPECT_EQ(built.layer_map, (std::vector<int64_t>{1, 4}));

@@ -3,7 +3,7 @@
 #include <fstream>
 
 #include "kdtext/text/tokenizer.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "test_util.h"
 
 using namespace kdtext;

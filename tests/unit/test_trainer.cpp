@@ -6,7 +6,7 @@
 
 #include "kdtext/io/safetensors.h"
 #include "kdtext/train/trainer.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "test_util.h"
 
 using namespace kdtext;

@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "kdtext/text/wordpiece.h"
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 #include "test_util.h"
 
 using namespace kdtext;

@@ -52,7 +52,7 @@ class StageApp {
   int run(int argc, char** argv, const std::function<void(const RunContext&)>& body);
 
   // Lets the stage run as several processes started by torchrun, mpirun or
-  // srun (dist/group.h): run() connects them before the body. Stages that do
+  // srun (parallel/group.h): run() connects them before the body. Stages that do
   // not call it refuse such a launch. add_training_flags calls it.
   void allow_data_parallel() { data_parallel_ = true; }
 
@@ -63,7 +63,7 @@ class StageApp {
   struct Binding;
   Json resolve_parsed();
   void check_required(const Json& config) const;
-  int run_body(const RunContext& ctx, const dist::World& world, const std::function<void(const RunContext&)>& body);
+  int run_body(const RunContext& ctx, const parallel::World& world, const std::function<void(const RunContext&)>& body);
   std::string stage_;
   Json defaults_;
   std::unique_ptr<CLI::App> app_;

@@ -8,8 +8,9 @@
 
 #include <c10/core/Device.h>
 
-#include "kdtext/log.h"
-#include "kdtext/dist/world.h"
+#include "kdtext/device/device.h"
+#include "kdtext/util/log.h"
+#include "kdtext/parallel/world.h"
 #include "kdtext/util/json.h"
 
 namespace kdtext::cli {
@@ -26,25 +27,11 @@ struct RuntimeOptions {
 Json to_json(const RuntimeOptions& o);
 RuntimeOptions runtime_options_from_json(const JsonFields& f);
 
-// LibTorch's CUDA half (libtorch_cuda.so, with cuBLAS, cuDNN, ...) is not
-// linked into the executables: it is loaded on first need, so a run on the
-// CPU never pays for mapping it (about 0.3 s and 350 MB of RSS at start-up).
-// LibTorch decides once whether CUDA exists, at its first CUDA query: load it
-// before anything touches CUDA (resolve_device does, first thing).
-//
-// Whether a GPU driver is installed (libcuda.so.1 loads).
-bool gpu_driver_present();
-// Loads libtorch_cuda.so from beside libtorch_cpu.so (once); false with the
-// reason in `error` when it cannot be loaded (e.g. a CPU-only LibTorch).
-bool load_cuda_runtime(std::string* error = nullptr);
-// CUDA devices LibTorch sees; loads the CUDA half only when a driver is present.
-size_t cuda_device_count();
-
-// Parses --device. "cpu" never loads CUDA; "auto" picks cuda:0 when a driver
-// is present and LibTorch sees a GPU, else cpu; "cuda[:N]" loads CUDA and
-// needs that device. Throws ConfigError for a malformed spec, or for CUDA
-// when it cannot be loaded or no GPU is present.
-c10::Device resolve_device(const std::string& spec);
+// The device functions (device/device.h), under the names the stages use.
+using device::cuda_device_count;
+using device::gpu_driver_present;
+using device::load_cuda_runtime;
+using device::resolve_device;
 
 // Number of threads the run should use (threads or hardware concurrency).
 int effective_threads(const RuntimeOptions& o);
@@ -55,7 +42,7 @@ int effective_threads(const RuntimeOptions& o);
 // its share of the cores when --threads is 0, and on ranks other than 0
 // warnings only (their own log file, FILE.rank-N, when one is set). Each
 // change is returned in `notes` for the log. One process: unchanged.
-RuntimeOptions for_process(RuntimeOptions o, const dist::World& world, std::vector<std::string>& notes);
+RuntimeOptions for_process(RuntimeOptions o, const parallel::World& world, std::vector<std::string>& notes);
 
 // Validates and applies: logging, torch thread count, seeds. Returns the device.
 c10::Device apply_runtime(const std::string& stage, const RuntimeOptions& o);

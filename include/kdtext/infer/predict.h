@@ -38,7 +38,7 @@ torch::Tensor predict_probabilities(model::BertImpl& model, const std::vector<te
 
 // A classification checkpoint loaded for inference: its engine (weights
 // prepared for `device` and the precision), config, tokenizer and label names.
-struct Classifier {
+struct LoadedModel {
   std::filesystem::path dir;
   model::BertConfig config;
   int64_t parameters = 0;
@@ -51,7 +51,7 @@ struct Classifier {
 
 // Throws InputError naming the directory when it is not a checkpoint or has
 // no classification head.
-Classifier load_classifier(const std::filesystem::path& dir, torch::Device device,
+LoadedModel load_classifier(const std::filesystem::path& dir, torch::Device device,
                            Precision precision = Precision::kFloat32);
 
 // The longest input the model takes: `requested` (0: the model's
@@ -61,11 +61,11 @@ int64_t checked_max_len(int64_t requested, const model::BertConfig& config, cons
 
 // Reads a labelled file, classifies it and scores the predictions; the
 // returned JSON holds the metrics plus "file" and "skipped_lines".
-Json evaluate_on_file(const Classifier& classifier, const text::LabelledFormat& format, const std::string& path,
+Json evaluate_on_file(const LoadedModel& classifier, const text::LabelledFormat& format, const std::string& path,
                       int64_t max_len, int64_t batch_size);
 
 // evaluate_on_file for each {name, path} with a non-empty path: metrics[name].
-void evaluate_on_files(const Classifier& classifier, const std::vector<std::pair<std::string, std::string>>& files,
+void evaluate_on_files(const LoadedModel& classifier, const std::vector<std::pair<std::string, std::string>>& files,
                        const text::LabelledFormat& format, int64_t max_len, int64_t batch_size, Json& metrics);
 
 }  // namespace kdtext::infer

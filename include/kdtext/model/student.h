@@ -10,6 +10,21 @@
 
 namespace kdtext::model {
 
+// Which teacher layer each student layer copies or is distilled from (see
+// select_teacher_layers). "skip" is read as every-k.
+enum class LayerSelection { kUniform, kSpread, kLast, kEveryK, kList };
+inline constexpr std::pair<const char*, LayerSelection> kLayerSelections[] = {
+    {"uniform", LayerSelection::kUniform}, {"spread", LayerSelection::kSpread}, {"last", LayerSelection::kLast},
+    {"every-k", LayerSelection::kEveryK},  {"list", LayerSelection::kList}};
+// Parsed once: ConfigError naming `key` for an unknown name.
+LayerSelection parse_layer_selection(const std::string& name, const std::string& key);
+
+// How the student's weights start: random (HF initialisation) or copied from
+// the teacher's layers (needs the teacher's widths).
+enum class StudentInit { kRandom, kTeacherLayers };
+inline constexpr std::pair<const char*, StudentInit> kStudentInits[] = {{"random", StudentInit::kRandom},
+                                                                        {"teacher-layers", StudentInit::kTeacherLayers}};
+
 struct StudentSpec {
   std::string preset;                  // tinybert-4l-312 | 4l-256 | 6l-768 | "" (use the fields below)
   int64_t layers = 4;
@@ -17,8 +32,8 @@ struct StudentSpec {
   int64_t heads = 12;
   int64_t intermediate = 1200;
   int64_t max_len = 0;                 // max_position_embeddings (0: the teacher's)
-  std::string init = "random";         // random | teacher-layers
-  std::string layer_selection = "uniform";  // uniform | spread | every-k | last | list (for teacher-layers)
+  StudentInit init = StudentInit::kRandom;
+  LayerSelection layer_selection = LayerSelection::kUniform;  // for teacher-layers
   int64_t every_k = 2;                 // for every-k: teacher layers k, 2k, ... (1-based)
   std::vector<int64_t> layer_list;     // for list: teacher layer (1-based) per student layer
 };
@@ -36,6 +51,9 @@ StudentSpec resolve_student_spec(const StudentSpec& spec);
 // whole layers allow, the last still the teacher's top: 4 of 6 -> 2,3,5,6),
 // last maps to the top L_s teacher layers, every-k to k, 2k, ..., list as given.
 // Throws ConfigError with the reason (out of range, does not divide evenly, ...).
+std::vector<int64_t> select_teacher_layers(LayerSelection selection, int64_t student_layers, int64_t teacher_layers,
+                                           int64_t every_k, const std::vector<int64_t>& list, const std::string& key);
+// The same with the selection by name (as a configuration gives it).
 std::vector<int64_t> select_teacher_layers(const std::string& selection, int64_t student_layers,
                                            int64_t teacher_layers, int64_t every_k,
                                            const std::vector<int64_t>& list, const std::string& key);

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "kdtext/log.h"
+#include "kdtext/util/log.h"
 #include "kdtext/text/cleaner.h"
 #include "kdtext/text/corpus.h"
 #include "kdtext/text/shard.h"

@@ -112,7 +112,7 @@ struct TrainResult {
   double seconds = 0;
 };
 
-// Data parallel (dist::process_group() set): every process runs this loop on
+// Data parallel (parallel::process_group() set): every process runs this loop on
 // its rows of each global batch; gradients are summed across processes before
 // clipping and the optimiser step, and every process starts from rank 0's
 // weights. Rank 0 alone evaluates and writes checkpoints, metrics and

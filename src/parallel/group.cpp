@@ -1,4 +1,4 @@
-#include "kdtext/dist/group.h"
+#include "kdtext/parallel/group.h"
 
 #include <dlfcn.h>
 #include <torch/csrc/distributed/c10d/Backend.hpp>
@@ -8,11 +8,11 @@
 #include <cstdlib>
 
 #include "engines/engine.h"
-#include "kdtext/log.h"
-#include "kdtext/util/error.h"
+#include "kdtext/util/log.h"
+#include "kdtext/error.h"
 #include "kdtext/util/paths.h"
 
-namespace kdtext::dist {
+namespace kdtext::parallel {
 namespace fs = std::filesystem;
 
 namespace {
@@ -251,4 +251,4 @@ void Group::abort(int code) {
   std::_Exit(code);
 }
 
-}  // namespace kdtext::dist
+}  // namespace kdtext::parallel

@@ -1,11 +1,11 @@
-#include "kdtext/dist/world.h"
+#include "kdtext/parallel/world.h"
 
 #include <cstdlib>
 #include <optional>
 
-#include "kdtext/util/error.h"
+#include "kdtext/error.h"
 
-namespace kdtext::dist {
+namespace kdtext::parallel {
 namespace {
 
 std::optional<int> int_var(const Getenv& getenv, const char* name, int min_value) {
@@ -91,4 +91,4 @@ std::string describe(const World& w) {
          std::to_string(w.local_rank) + " of " + std::to_string(w.local_size) + ", " + w.launcher + ")";
 }
 
-}  // namespace kdtext::dist
+}  // namespace kdtext::parallel

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "kdtext/dist/world.h"
+#include "kdtext/parallel/world.h"
 
 namespace c10d {
 class Backend;
@@ -24,7 +24,7 @@ class Store;
 class Work;
 }  // namespace c10d
 
-namespace kdtext::dist {
+namespace kdtext::parallel {
 
 class Group {
  public:
@@ -98,4 +98,4 @@ inline bool is_writer() { return process_group() == nullptr || process_group()->
 inline int rank() { return process_group() ? process_group()->rank() : 0; }
 inline int world_size() { return process_group() ? process_group()->size() : 1; }
 
-}  // namespace kdtext::dist
+}  // namespace kdtext::parallel

@@ -17,7 +17,7 @@
 
 #include "engine.h"
 
-namespace kdtext::dist {
+namespace kdtext::parallel {
 namespace {
 
 void check_mpi(int rc, const char* what) {
@@ -196,11 +196,11 @@ class MpiEngine final : public c10d::Backend {
 };
 
 }  // namespace
-}  // namespace kdtext::dist
+}  // namespace kdtext::parallel
 
 extern "C" __attribute__((visibility("default"))) c10::intrusive_ptr<c10d::Backend> kdtext_make_engine_v1(
-    const kdtext::dist::EngineRequest& request) {
-  auto engine = c10::make_intrusive<kdtext::dist::MpiEngine>(request.rank, request.size);
+    const kdtext::parallel::EngineRequest& request) {
+  auto engine = c10::make_intrusive<kdtext::parallel::MpiEngine>(request.rank, request.size);
   engine->start(request.rank, request.size);
   return engine;
 }

@@ -8,7 +8,7 @@
 #include "engine.h"
 
 extern "C" __attribute__((visibility("default"))) c10::intrusive_ptr<c10d::Backend> kdtext_make_engine_v1(
-    const kdtext::dist::EngineRequest& request) {
+    const kdtext::parallel::EngineRequest& request) {
   if (request.device_index < 0) throw std::runtime_error("NCCL engine: no CUDA device given");
   c10::cuda::set_device(static_cast<c10::DeviceIndex>(request.device_index));
   auto options = c10d::ProcessGroupNCCL::Options::create();

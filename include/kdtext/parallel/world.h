@@ -10,7 +10,7 @@
 #include <functional>
 #include <string>
 
-namespace kdtext::dist {
+namespace kdtext::parallel {
 
 struct World {
   int rank = 0;
@@ -39,4 +39,4 @@ World detect_world();
 // "rank 1 of 2 (local 1 of 2, torchrun)".
 std::string describe(const World& w);
 
-}  // namespace kdtext::dist
+}  // namespace kdtext::parallel

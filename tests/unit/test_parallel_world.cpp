@@ -3,11 +3,11 @@
 
 #include <map>
 
-#include "kdtext/dist/world.h"
-#include "kdtext/util/error.h"
+#include "kdtext/parallel/world.h"
+#include "kdtext/error.h"
 
 using namespace kdtext;
-using namespace kdtext::dist;
+using namespace kdtext::parallel;
 
 namespace {
 World detect(const std::map<std::string, std::string>& env) {

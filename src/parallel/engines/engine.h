@@ -1,4 +1,4 @@
-// The interface between kdtext (dist/group.cpp) and an engine library
+// The interface between kdtext (parallel/group.cpp) and an engine library
 // (libkdtext_engine_mpi.so, libkdtext_engine_nccl.so): one C entry point that
 // returns a connected c10d::Backend, or throws std::runtime_error saying why.
 #pragma once
@@ -9,7 +9,7 @@
 #include <chrono>
 #include <string>
 
-namespace kdtext::dist {
+namespace kdtext::parallel {
 
 struct EngineRequest {
   int rank = 0;
@@ -27,4 +27,4 @@ inline constexpr const char* kMakeEngineSymbol = "kdtext_make_engine_v1";
 using AbortEngine = void (*)(int code);
 inline constexpr const char* kAbortEngineSymbol = "kdtext_abort_engine_v1";
 
-}  // namespace kdtext::dist
+}  // namespace kdtext::parallel
