@@ -24,7 +24,7 @@ namespace {
 // The format standard input is read in: auto means plain lines (tsv with --eval).
 text::LabelledFormat stdin_format(const ClassifyConfig& c) {
   text::LabelledFormat fmt = c.data;
-  if (fmt.format == "auto") fmt.format = c.eval ? "tsv" : "lines";
+  if (fmt.format == text::DataFormat::kAuto) fmt.format = c.eval ? text::DataFormat::kTsv : text::DataFormat::kLines;
   return fmt;
 }
 
@@ -84,7 +84,7 @@ void classify_stream(const ClassifyConfig& c, const infer::LoadedModel& m, int64
 bool streams_stdin(const ClassifyConfig& c) {
   if (c.stream != StreamMode::kAuto) return c.stream == StreamMode::kOn;
   if (c.inputs != std::vector<std::string>{"-"} || c.output != "-" || c.eval) return false;
-  if (c.data.format != "auto" && c.data.format != "lines" && c.data.format != "jsonl") return false;
+  if (!text::one_record_per_line(c.data.format)) return false;
   struct stat st {};
   return ::fstat(0, &st) == 0 && !S_ISREG(st.st_mode);
 }

@@ -85,7 +85,7 @@ ClassifyConfig classify_config_from_json(const Json& j) {
                       : c.output != "-"                          ? "writes standard output (output: -); a file is "
                                                                    "written whole, atomically"
                       : c.eval                                   ? "does not evaluate (eval needs the whole input)"
-                      : c.data.format != "auto" && c.data.format != "lines" && c.data.format != "jsonl"
+                      : !text::one_record_per_line(c.data.format)
                           ? "reads one record per line (format lines or jsonl)"
                           : nullptr;
     if (why) throw ConfigError(std::string("stream: on ") + why);

@@ -16,14 +16,21 @@ namespace kdtext::text {
 namespace fs = std::filesystem;
 
 Json to_json(const LabelledFormat& f) {
-  return Json{{"format", f.format},         {"text_column", f.text_column}, {"pair_column", f.pair_column},
+  return Json{{"format", choice_name(f.format, kDataFormats)},         {"text_column", f.text_column}, {"pair_column", f.pair_column},
               {"label_column", f.label_column}, {"header", f.header},
               {"bad_lines", choice_name(f.bad_lines, kBadLines)}};
 }
 
 LabelledFormat labelled_format_from_json(const JsonFields& f) {
   LabelledFormat o;
-  f.get("format", o.format);
+  std::string format = choice_name(o.format, kDataFormats);
+  f.get("format", format);
+  for (const auto& [name, v] : kDataFormats) {
+    if (format == name) o.format = v;
+  }
+  if (choice_name(o.format, kDataFormats) != format) {
+    throw ConfigError(f.path("format") + ": unknown '" + format + "' (expected auto, tsv, csv, jsonl or lines)");
+  }
   f.get("text_column", o.text_column);
   f.get("pair_column", o.pair_column);
   f.get("label_column", o.label_column);
@@ -33,10 +40,6 @@ LabelledFormat labelled_format_from_json(const JsonFields& f) {
 }
 
 void validate(const LabelledFormat& f, const std::string& p) {
-  static const std::set<std::string> kFormats{"auto", "tsv", "csv", "jsonl", "lines"};
-  if (!kFormats.count(f.format)) {
-    throw ConfigError(p + ".format: unknown '" + f.format + "' (expected auto, tsv, csv, jsonl or lines)");
-  }
   if (f.header != "auto" && f.header != "yes" && f.header != "no") {
     throw ConfigError(p + ".header: expected auto, yes or no, got '" + f.header + "'");
   }
@@ -58,13 +61,13 @@ std::string slurp(const std::string& path) {
   return s;
 }
 
-std::string detect_format(const std::string& path, const std::string& declared) {
-  if (declared != "auto") return declared;
+DataFormat detect_format(const std::string& path, DataFormat declared) {
+  if (declared != DataFormat::kAuto) return declared;
   const std::string ext = fs::path(path).extension().string();
-  if (ext == ".tsv" || ext == ".tab") return "tsv";
-  if (ext == ".csv") return "csv";
-  if (ext == ".jsonl" || ext == ".ndjson" || ext == ".json") return "jsonl";
-  return path == "-" ? "lines" : "tsv";
+  if (ext == ".tsv" || ext == ".tab") return DataFormat::kTsv;
+  if (ext == ".csv") return DataFormat::kCsv;
+  if (ext == ".jsonl" || ext == ".ndjson" || ext == ".json") return DataFormat::kJsonl;
+  return path == "-" ? DataFormat::kLines : DataFormat::kTsv;
 }
 
 bool is_index(const std::string& s) {
@@ -277,8 +280,8 @@ Columns resolve_columns(const std::vector<std::string>& first, const Records& r)
   return c;
 }
 
-void read_table(const std::string& text, const std::string& format, Records& r) {
-  auto rows = format == "csv" ? parse_csv(text, ',', r.data.source) : parse_tsv(text);
+void read_table(const std::string& text, DataFormat format, Records& r) {
+  auto rows = format == DataFormat::kCsv ? parse_csv(text, ',', r.data.source) : parse_tsv(text);
   if (rows.empty()) return;
   const Columns col = resolve_columns(rows.front().second, r);
   const size_t width = col.has_header ? rows.front().second.size() : 0;
@@ -327,29 +330,38 @@ void check_text_encoding(std::string_view text, const std::string& source, uint6
                    " of the line)");
 }
 
-LabelledData parse_labelled(const std::string& text, const std::string& source, const std::string& format,
+LabelledData parse_labelled(const std::string& text, const std::string& source, DataFormat format,
                             const LabelledFormat& f, bool need_labels) {
+  if (format == DataFormat::kAuto) throw ConfigError(source + ": unknown format 'auto' (tsv, csv, jsonl or lines)");
   check_text_encoding(text, source, 1);
   LabelledData data;
   data.source = source;
   Records records{f, need_labels, data};
-  if (format == "lines") read_plain_lines(text, records);
-  else if (format == "jsonl") read_jsonl(text, records);
-  else if (format == "tsv" || format == "csv") read_table(text, format, records);
-  else throw ConfigError(source + ": unknown format '" + format + "' (tsv, csv, jsonl or lines)");
+  if (format == DataFormat::kLines) read_plain_lines(text, records);
+  else if (format == DataFormat::kJsonl) read_jsonl(text, records);
+  else read_table(text, format, records);
   return data;  // its fields are pieces of text, whose encoding check_text_encoding checked whole
+}
+
+LabelledData parse_labelled(const std::string& text, const std::string& source, const std::string& format,
+                            const LabelledFormat& f, bool need_labels) {
+  for (const auto& [name, v] : kDataFormats) {
+    if (format == name && v != DataFormat::kAuto) return parse_labelled(text, source, v, f, need_labels);
+  }
+  throw ConfigError(source + ": unknown format '" + format + "' (tsv, csv, jsonl or lines)");
 }
 
 LabelledData parse_line_records(const std::string& text, const std::string& source, const LabelledFormat& f,
                                 bool need_labels, uint64_t first_line) {
-  if (f.format != "lines" && f.format != "jsonl") {
-    throw ConfigError(source + ": format '" + f.format + "' is not read line by line (lines or jsonl)");
+  if (f.format != DataFormat::kLines && f.format != DataFormat::kJsonl) {
+    throw ConfigError(source + ": format '" + choice_name(f.format, kDataFormats) +
+                      "' is not read line by line (lines or jsonl)");
   }
   check_text_encoding(text, source, first_line);
   LabelledData data;
   data.source = source;
   Records records{f, need_labels, data, first_line};
-  if (f.format == "lines") read_plain_lines(text, records);
+  if (f.format == DataFormat::kLines) read_plain_lines(text, records);
   else read_jsonl(text, records);
   return data;
 }

@@ -11,10 +11,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& text = in.payload;
   const std::string origin = "fuzz.data";
   static const char* kFormats[] = {"tsv", "csv", "jsonl", "lines"};
+  static const kdtext::text::DataFormat kFormatValues[] = {kdtext::text::DataFormat::kTsv, kdtext::text::DataFormat::kCsv,
+                                                          kdtext::text::DataFormat::kJsonl, kdtext::text::DataFormat::kLines};
   static const char* kHeaders[] = {"auto", "yes", "no", "auto"};
   kdtext::text::LabelledFormat f;
   const std::string format = kFormats[flags & 3];
-  f.format = format;
+  f.format = kFormatValues[flags & 3];
   f.header = kHeaders[(flags >> 2) & 3];
   if (flags & 16) f.pair_column = (flags & 64) ? "1" : "pair";
   if (flags & 32) f.text_column = "0", f.label_column = (flags & 64) ? "2" : "1";

@@ -163,14 +163,14 @@ TEST(Batching, BucketsCoverEveryExampleOnceWithSimilarLengths) {
 // lines keep one record per input line, blank ones included.
 TEST(Labelled, EncodingErrorsNameTheLineInEveryReader) {
   LabelledFormat lines;
-  lines.format = "lines";
+  lines.format = DataFormat::kLines;
   EXPECT_EQ(input_error([&] { parse_line_records("ok\n\xff\xfe bad\n", "<stdin>", lines, false, 1); }),
             "<stdin>:2: invalid UTF-8 (byte 0 of the line)");
   // A stream read in pieces: the piece's first line is line 7.
   EXPECT_EQ(input_error([&] { parse_line_records("fine\nab\xc3\x28\n", "<stdin>", lines, false, 7); }),
             "<stdin>:8: invalid UTF-8 (byte 2 of the line)");
   LabelledFormat tsv;
-  tsv.format = "tsv";
+  tsv.format = DataFormat::kTsv;
   tsv.text_column = "text";
   tsv.label_column = "label";
   const std::string utf16("\xff\xfel\0a\0b\0", 8);
@@ -185,7 +185,7 @@ TEST(Labelled, EncodingErrorsNameTheLineInEveryReader) {
 
 TEST(Labelled, PlainLinesKeepBlankLinesAsRecords) {
   LabelledFormat lines;
-  lines.format = "lines";
+  lines.format = DataFormat::kLines;
   const auto data = parse_labelled("first\n\n   \nlast\n", "in.txt", "lines", lines, false);
   ASSERT_EQ(data.examples.size(), 4u);
   EXPECT_EQ(data.examples[1].text, "");

@@ -18,8 +18,23 @@ namespace kdtext::text {
 enum class BadLines { kError, kSkip };
 inline constexpr std::pair<const char*, BadLines> kBadLines[] = {{"error", BadLines::kError}, {"skip", BadLines::kSkip}};
 
+// How a labelled file is laid out: auto (by extension), tsv, csv, jsonl, or
+// lines (one text per line, no labels).
+enum class DataFormat { kAuto, kTsv, kCsv, kJsonl, kLines };
+inline constexpr std::pair<const char*, DataFormat> kDataFormats[] = {{"auto", DataFormat::kAuto},
+                                                                      {"tsv", DataFormat::kTsv},
+                                                                      {"csv", DataFormat::kCsv},
+                                                                      {"jsonl", DataFormat::kJsonl},
+                                                                      {"lines", DataFormat::kLines}};
+
+// Whether `f` can be read a line at a time as it arrives (lines, jsonl; auto
+// reads standard input as lines).
+inline bool one_record_per_line(DataFormat f) {
+  return f == DataFormat::kAuto || f == DataFormat::kLines || f == DataFormat::kJsonl;
+}
+
 struct LabelledFormat {
-  std::string format = "auto";        // auto (by extension) | tsv | csv | jsonl | lines (one text per line)
+  DataFormat format = DataFormat::kAuto;
   std::string text_column = "text";   // column name, or 0-based index as digits
   std::string pair_column;            // second text of a pair ("" = single text)
   std::string label_column = "label"; // column name or index ("" = no labels)
@@ -59,6 +74,9 @@ void check_text_encoding(std::string_view text, const std::string& source, uint6
 
 // The records of `text`, the whole content of `source`, in `format` (tsv,
 // csv, jsonl or lines; not auto): what read_labelled does after reading the file.
+LabelledData parse_labelled(const std::string& text, const std::string& source, DataFormat format,
+                            const LabelledFormat& format_options, bool need_labels);
+// The same with the format by name (tsv, csv, jsonl or lines; ConfigError naming `source` otherwise).
 LabelledData parse_labelled(const std::string& text, const std::string& source, const std::string& format,
                             const LabelledFormat& format_options, bool need_labels);
 
