@@ -105,3 +105,22 @@ TEST(DistillRecipe, BadSettingsAreRefusedBeforeAnythingIsWritten) {
   const auto m = run_command(recipe(out, dir / "store", " --max-len 4096"));
   EXPECT_NE(m.output.find("--max-len 4096 exceeds the max_position_embeddings"), std::string::npos) << m.output;
 }
+
+// Issue 27: recipe.json records the content of the inputs, so a training file
+// edited in place makes another recipe (refused, naming it), not a silent
+// continuation on stale converted data; the same content continues.
+TEST(DistillRecipe, ATrainingFileChangedInPlaceIsAnotherRecipe) {
+  TempDir dir;
+  const auto train = dir / "train.tsv";
+  write_file(train, read_file(source_dir() / "data" / "task" / "train.tsv"));
+  const std::string fast = " --copies 0 --general-minutes 0 --task-minutes 0.05 --train " + quote(train.string());
+  auto r = run_command(recipe(dir / "run", dir / "store", fast));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Json identity = read_json_file(dir / "run" / "recipe.json");
+  EXPECT_TRUE(identity["inputs_fingerprint"].contains("train")) << identity.dump(2);
+  write_file(train, read_file(train) + "cooking\tA line added after the run: bread rose in the oven.\n");
+  r = run_command(recipe(dir / "run", dir / "store", fast));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("was made by another recipe"), std::string::npos) << r.output;
+  EXPECT_EQ(read_json_file(dir / "run" / "recipe.json"), identity);  // the run is untouched
+}
