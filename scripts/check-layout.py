@@ -21,14 +21,15 @@ ALLOWED = {
     "distill": {"model", "util"},
     "io": {"model", "text", "util"},
     "train": {"parallel", "io", "model", "util"},
-    "infer": {"io", "model", "text", "eval", "util"},
+    "feed": {"text", "util"},
+    "infer": {"feed", "io", "model", "text", "eval", "util"},
     "augment": {"model", "text", "util"},
     "device": {"util"},
     "parallel": {"util"},
     "cli": {"device", "parallel", "util"},
-    "classifier": {"device", "infer", "text", "util"},
-    "stages": {"augment", "classifier", "cli", "device", "parallel", "distill", "eval", "infer", "io", "model", "text",
-               "train", "util"},
+    "classifier": {"device", "feed", "infer", "text", "util"},
+    "stages": {"augment", "classifier", "cli", "device", "parallel", "distill", "eval", "feed", "infer", "io", "model",
+               "text", "train", "util"},
 }
 # The C++ API: the only headers at the top of include/kdtext/ (with the generated version.h), the
 # only ones installed, and they include nothing else of kdtext's.

@@ -4,7 +4,7 @@
 
 #include "kdtext/device/device.h"
 #include "kdtext/infer/predict.h"
-#include "kdtext/text/batching.h"
+#include "kdtext/feed/batching.h"
 #include "kdtext/error.h"
 
 namespace kdtext {
@@ -16,7 +16,7 @@ struct Classifier::Impl {
   int64_t batch_size = 32;
 
   std::vector<Prediction> run(const std::vector<text::Example>& examples, bool with_logits) const {
-    const auto encoded = text::encode_examples(*model.tokenizer, examples, facts.max_len);
+    const auto encoded = feed::encode_examples(*model.tokenizer, examples, facts.max_len);
     torch::Tensor logits;
     {
       torch::InferenceMode guard;

@@ -14,13 +14,13 @@ namespace {
 // Logits [N, k] of `encoded` through `forward` (CPU batch -> CPU float32 logits),
 // in length-sorted batches.
 template <typename Forward>
-torch::Tensor batched_logits(int64_t k, const std::vector<text::Encoded>& encoded, int64_t batch_size,
+torch::Tensor batched_logits(int64_t k, const std::vector<feed::Encoded>& encoded, int64_t batch_size,
                              const Forward& forward, std::vector<std::pair<int64_t, double>>* batch_seconds) {
   auto logits = torch::empty({static_cast<int64_t>(encoded.size()), k}, torch::kFloat32);
   if (encoded.empty()) return logits;
-  for (const auto& rows : text::sorted_batches(encoded, batch_size)) {
+  for (const auto& rows : feed::sorted_batches(encoded, batch_size)) {
     const auto t0 = std::chrono::steady_clock::now();
-    const auto z = forward(text::make_batch(encoded, rows));
+    const auto z = forward(feed::make_batch(encoded, rows));
     auto index = torch::tensor(std::vector<int64_t>(rows.begin(), rows.end()), torch::kLong);
     logits.index_copy_(0, index, z);
     if (batch_seconds) {
@@ -32,26 +32,26 @@ torch::Tensor batched_logits(int64_t k, const std::vector<text::Encoded>& encode
 }
 }  // namespace
 
-torch::Tensor predict_logits(model::BertImpl& model, const std::vector<text::Encoded>& encoded, int64_t batch_size,
+torch::Tensor predict_logits(model::BertImpl& model, const std::vector<feed::Encoded>& encoded, int64_t batch_size,
                              torch::Device device, std::vector<std::pair<int64_t, double>>* batch_seconds) {
   const model::ForwardOptions fo;
-  const auto forward = [&](const text::Batch& b) {
+  const auto forward = [&](const feed::Batch& b) {
     auto out = model.encode(b.input_ids.to(device), b.attention_mask.to(device), b.token_type_ids.to(device), fo);
     return model.classify(out.pooled).to(torch::kCPU, torch::kFloat32);
   };
   return batched_logits(static_cast<int64_t>(model.config.labels.size()), encoded, batch_size, forward, batch_seconds);
 }
 
-torch::Tensor predict_logits(const Engine& engine, const std::vector<text::Encoded>& encoded, int64_t batch_size,
+torch::Tensor predict_logits(const Engine& engine, const std::vector<feed::Encoded>& encoded, int64_t batch_size,
                              std::vector<std::pair<int64_t, double>>* batch_seconds, AdaptiveThreads* threads) {
-  const auto forward = [&](const text::Batch& b) {
+  const auto forward = [&](const feed::Batch& b) {
     if (threads) threads->update();
     return engine.logits(b.input_ids, b.attention_mask, b.token_type_ids);
   };
   return batched_logits(engine.num_labels(), encoded, batch_size, forward, batch_seconds);
 }
 
-torch::Tensor predict_probabilities(model::BertImpl& model, const std::vector<text::Encoded>& encoded,
+torch::Tensor predict_probabilities(model::BertImpl& model, const std::vector<feed::Encoded>& encoded,
                                     int64_t batch_size, torch::Device device) {
   return torch::softmax(predict_logits(model, encoded, batch_size, device), -1);
 }
@@ -88,7 +88,7 @@ Json evaluate_on_file(const LoadedModel& classifier, const text::LabelledFormat&
   torch::InferenceMode guard;
   auto data = text::read_labelled(path, format, true);
   const auto gold = text::encode_labels(data, classifier.labels, format);
-  const auto encoded = text::encode_examples(*classifier.tokenizer, data.examples, max_len);
+  const auto encoded = feed::encode_examples(*classifier.tokenizer, data.examples, max_len);
   const auto pred = predict_logits(*classifier.engine, encoded, batch_size, nullptr, classifier.threads.get()).argmax(1);
   const std::vector<int64_t> p(pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.numel());
   const auto& names = classifier.labels.names();

@@ -10,7 +10,7 @@
 #include "kdtext/classifier.h"
 #include "kdtext/infer/predict.h"
 #include "kdtext/util/log.h"
-#include "kdtext/text/batching.h"
+#include "kdtext/feed/batching.h"
 #include "kdtext/util/atomic.h"
 #include "kdtext/error.h"
 #include "kdtext/util/line_batches.h"
@@ -37,7 +37,7 @@ void classify_data(const ClassifyConfig& c, const infer::LoadedModel& m, int64_t
   }
   totals.skipped += data.skipped;
   const auto tt = std::chrono::steady_clock::now();
-  const auto enc = text::encode_examples(*m.tokenizer, data.examples, max_len);
+  const auto enc = feed::encode_examples(*m.tokenizer, data.examples, max_len);
   totals.tokenize_seconds += seconds_since(tt);
   const auto t0 = std::chrono::steady_clock::now();
   torch::Tensor logits;

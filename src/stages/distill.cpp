@@ -27,7 +27,7 @@ Json to_json(const DistillConfig& c) {
          {"shards", c.shards},
          {"validation_every", c.validation_every},
          {"eval_sequences", c.eval_sequences},
-         {"masking", text::to_json(c.masking)},
+         {"masking", feed::to_json(c.masking)},
          {"cache_teacher_logits", c.cache_teacher_logits},
          {"teacher_logits", c.teacher_logits},
          {"store", c.store},
@@ -71,7 +71,7 @@ DistillConfig distill_config_from_json(const Json& j) {
   f.get("shards", c.shards);
   f.get("validation_every", c.validation_every);
   f.get("eval_sequences", c.eval_sequences);
-  c.masking = text::masking_options_from_json(f.child("masking"));
+  c.masking = feed::masking_options_from_json(f.child("masking"));
   f.get("cache_teacher_logits", c.cache_teacher_logits);
   f.get("teacher_logits", c.teacher_logits);
   c.loss = distill::loss_options_from_json(f.child("loss"));

@@ -101,7 +101,7 @@ void DistillBase::load_for_resume(const fs::path& dir) {
 }
 
 std::map<std::string, std::string> teacher_logits_key(const std::string& teacher,
-                                                      const std::vector<text::Encoded>& inputs, int64_t max_len) {
+                                                      const std::vector<feed::Encoded>& inputs, int64_t max_len) {
   std::string bytes;
   for (const auto& e : inputs) {
     bytes.append(reinterpret_cast<const char*>(e.ids.data()), e.ids.size() * sizeof(int64_t));

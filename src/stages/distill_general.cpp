@@ -5,7 +5,7 @@
 #include "distill_tasks.h"
 #include "kdtext/parallel/group.h"
 #include "kdtext/util/log.h"
-#include "kdtext/text/feeds.h"
+#include "kdtext/feed/feeds.h"
 #include "kdtext/train/objectives.h"
 #include "kdtext/error.h"
 
@@ -27,16 +27,16 @@ class GeneralDistill final : public DistillBase {
                        tokenizer_->fingerprint() + "); preprocess the corpus with --tokenizer " + c.teacher +
                        "/tokenizer");
     }
-    auto corpus = std::make_shared<const text::ShardCorpus>(data / "shards");
+    auto corpus = std::make_shared<const feed::ShardCorpus>(data / "shards");
     if (corpus->vocab_size() != teacher_config_.vocab_size) {
       throw InputError(c.shards + ": shards have vocabulary " + std::to_string(corpus->vocab_size()) +
                        " but the teacher has " + std::to_string(teacher_config_.vocab_size));
     }
     if (max_len_ < 8) throw ConfigError("max_len: must be >= 8 for general distillation");
-    stream_ = std::make_unique<text::MlmStream>(
+    stream_ = std::make_unique<feed::MlmStream>(
         corpus, *tokenizer_,
-        text::MlmStreamOptions{max_len_, c.batch_size, c.validation_every, c.eval_sequences, c.run.seed, mlm(), c.masking,
-                               text::DataShard{parallel::rank(), parallel::world_size()}},
+        feed::MlmStreamOptions{max_len_, c.batch_size, c.validation_every, c.eval_sequences, c.run.seed, mlm(), c.masking,
+                               feed::DataShard{parallel::rank(), parallel::world_size()}},
         c.shards);
     log::info("general distillation data: ", stream_->training_documents(), " training documents (~",
               stream_->sequences_per_epoch(), " sequences of ", max_len_, " per epoch), ",
@@ -111,7 +111,7 @@ class GeneralDistill final : public DistillBase {
     return sum;
   }
 
-  std::unique_ptr<text::MlmStream> stream_;
+  std::unique_ptr<feed::MlmStream> stream_;
 };
 
 }  // namespace

@@ -7,7 +7,7 @@
 #include "kdtext/infer/predict.h"
 #include "kdtext/io/safetensors.h"
 #include "kdtext/util/log.h"
-#include "kdtext/text/feeds.h"
+#include "kdtext/feed/feeds.h"
 #include "kdtext/error.h"
 
 namespace kdtext::stages {
@@ -15,10 +15,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-text::EncodedSet read_set(const DistillConfig& c, const std::string& path, const text::LabelMap& labels,
+feed::EncodedSet read_set(const DistillConfig& c, const std::string& path, const text::LabelMap& labels,
                           const text::Tokenizer& tokenizer, int64_t max_len) {
   auto data = text::read_labelled(path, c.data, true);
-  return text::encode_labelled(data, labels, c.data, tokenizer, max_len);
+  return feed::encode_labelled(data, labels, c.data, tokenizer, max_len);
 }
 
 // Task distillation: output terms, hard labels and any intermediate terms;
@@ -28,7 +28,7 @@ class TaskDistill final : public DistillBase {
  public:
   TaskDistill(const DistillConfig& c, torch::Device device)
       : DistillBase(c, device), batches_(read_set(c, c.train, labels_, *tokenizer_, max_len_), c.batch_size, c.run.seed,
-                 text::DataShard{parallel::rank(), parallel::world_size()}),
+                 feed::DataShard{parallel::rank(), parallel::world_size()}),
         dev_(read_set(c, c.dev, labels_, *tokenizer_, max_len_)) {
     if (batches_.data().size() == 0 || dev_.size() == 0) throw InputError("distill: empty training or dev data");
     logit_cache_.resize(batches_.data().size());
@@ -116,7 +116,7 @@ class TaskDistill final : public DistillBase {
     const int world = group->size();
     std::vector<std::vector<int64_t>> rows(static_cast<size_t>(world));
     for (size_t i = 0; i < inputs.size(); ++i) rows[i % static_cast<size_t>(world)].push_back(static_cast<int64_t>(i));
-    std::vector<text::Encoded> mine;
+    std::vector<feed::Encoded> mine;
     for (int64_t i : rows[static_cast<size_t>(group->rank())]) mine.push_back(inputs[static_cast<size_t>(i)]);
     const auto k = static_cast<int64_t>(labels_.size());
     const auto part = mine.empty() ? torch::empty({0, k}) : infer::predict_logits(*teacher_, mine, c_.batch_size, device_);
@@ -168,8 +168,8 @@ class TaskDistill final : public DistillBase {
     torch::NoGradGuard no_grad;
     const auto fo = objective_->forward_options();
     double sum = 0;
-    for (const auto& rows : text::sorted_batches(dev_.inputs, c_.batch_size)) {
-      const auto b = text::make_batch(dev_.inputs, rows);
+    for (const auto& rows : feed::sorted_batches(dev_.inputs, c_.batch_size)) {
+      const auto b = feed::make_batch(dev_.inputs, rows);
       const auto ids = b.input_ids.to(device_), mask = b.attention_mask.to(device_), seg = b.token_type_ids.to(device_);
       const auto t_out = teacher_->encode(ids, mask, seg, fo);
       const auto s_out = student().encode(ids, mask, seg, fo);
@@ -180,8 +180,8 @@ class TaskDistill final : public DistillBase {
     return sum / static_cast<double>(dev_.size());
   }
 
-  text::LabelledBatches batches_;
-  text::EncodedSet dev_;
+  feed::LabelledBatches batches_;
+  feed::EncodedSet dev_;
   std::vector<torch::Tensor> logit_cache_;
 };
 

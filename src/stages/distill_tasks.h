@@ -12,7 +12,7 @@
 #include "kdtext/distill/objective.h"
 #include "kdtext/model/bert.h"
 #include "kdtext/stages/distill.h"
-#include "kdtext/text/batching.h"
+#include "kdtext/feed/batching.h"
 #include "kdtext/text/labelled.h"
 #include "kdtext/text/tokenizer.h"
 #include "kdtext/train/trainer.h"
@@ -72,7 +72,7 @@ void announce_store_run(const std::filesystem::path& dir);
 // What a teacher-logits cache file (--teacher-logits) records and is checked
 // against: the teacher's weights, the encoded inputs, their count and max_len.
 std::map<std::string, std::string> teacher_logits_key(const std::string& teacher,
-                                                      const std::vector<text::Encoded>& inputs, int64_t max_len);
+                                                      const std::vector<feed::Encoded>& inputs, int64_t max_len);
 // The task for c.mode.
 std::unique_ptr<DistillBase> make_distill_task(const DistillConfig& c, torch::Device device);
 

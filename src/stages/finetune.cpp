@@ -8,7 +8,7 @@
 #include "kdtext/io/checkpoint.h"
 #include "kdtext/util/log.h"
 #include "kdtext/model/bert.h"
-#include "kdtext/text/feeds.h"
+#include "kdtext/feed/feeds.h"
 #include "kdtext/error.h"
 
 namespace kdtext::stages {
@@ -55,9 +55,9 @@ torch::Tensor balanced_class_weights(const std::vector<int64_t>& y, int64_t clas
 // trained with cross-entropy on labelled batches.
 class FinetuneTask final : public train::TrainingTask {
  public:
-  FinetuneTask(const FinetuneConfig& c, io::Checkpoint& ck, const text::LabelMap& labels, text::EncodedSet train,
-               text::EncodedSet dev, torch::Device device)
-      : c_(c), tokenizer_(std::move(ck.tokenizer)), batches_(std::move(train), c.batch_size, c.run.seed, text::DataShard{parallel::rank(), parallel::world_size()}),
+  FinetuneTask(const FinetuneConfig& c, io::Checkpoint& ck, const text::LabelMap& labels, feed::EncodedSet train,
+               feed::EncodedSet dev, torch::Device device)
+      : c_(c), tokenizer_(std::move(ck.tokenizer)), batches_(std::move(train), c.batch_size, c.run.seed, feed::DataShard{parallel::rank(), parallel::world_size()}),
         dev_(std::move(dev)), device_(device), source_(ck.dir.string()) {
     model::BertConfig mc = ck.config;
     const bool same_head = ck.heads == model::Heads::kClassifier && mc.labels == labels.names();
@@ -120,8 +120,8 @@ class FinetuneTask final : public train::TrainingTask {
  private:
   FinetuneConfig c_;
   std::unique_ptr<text::Tokenizer> tokenizer_;
-  text::LabelledBatches batches_;
-  text::EncodedSet dev_;
+  feed::LabelledBatches batches_;
+  feed::EncodedSet dev_;
   torch::Tensor class_weights_;
   torch::Device device_;
   model::Bert model_{nullptr};
@@ -139,8 +139,8 @@ Json run_finetune(const FinetuneConfig& c, torch::Device device) {
   if (labels.size() < 2) throw InputError(c.train + ": needs at least 2 distinct labels, found " + std::to_string(labels.size()));
   auto dev_data = text::read_labelled(c.dev, c.data, true);
   infer::checked_max_len(c.max_len, ck.config, "max_len");
-  auto train = text::encode_labelled(train_data, labels, text::LabelledFormat{}, *ck.tokenizer, c.max_len);
-  auto dev = text::encode_labelled(dev_data, labels, c.data, *ck.tokenizer, c.max_len);
+  auto train = feed::encode_labelled(train_data, labels, text::LabelledFormat{}, *ck.tokenizer, c.max_len);
+  auto dev = feed::encode_labelled(dev_data, labels, c.data, *ck.tokenizer, c.max_len);
   if (dev_data.examples.empty()) throw InputError(c.dev + ": no labelled examples");
   if (train_data.skipped + dev_data.skipped > 0) {
     log::warn("skipped bad lines: ", train_data.skipped, " in ", c.train, ", ", dev_data.skipped, " in ", c.dev);

@@ -7,7 +7,7 @@
 #include "kdtext/io/checkpoint.h"
 #include "kdtext/util/log.h"
 #include "kdtext/model/bert.h"
-#include "kdtext/text/feeds.h"
+#include "kdtext/feed/feeds.h"
 #include "kdtext/train/objectives.h"
 #include "kdtext/train/run_directory.h"
 #include "kdtext/util/atomic.h"
@@ -24,7 +24,7 @@ Json to_json(const PretrainConfig& c) {
               {"resume", c.resume},
               {"max_len", c.max_len},
               {"batch_size", c.batch_size},
-              {"masking", text::to_json(c.masking)},
+              {"masking", feed::to_json(c.masking)},
               {"validation_every", c.validation_every},
               {"eval_sequences", c.eval_sequences},
               {"trainer", train::to_json(c.trainer)},
@@ -41,7 +41,7 @@ PretrainConfig pretrain_config_from_json(const Json& j) {
   f.get("resume", c.resume);
   f.get("max_len", c.max_len);
   f.get("batch_size", c.batch_size);
-  c.masking = text::masking_options_from_json(f.child("masking"));
+  c.masking = feed::masking_options_from_json(f.child("masking"));
   f.get("validation_every", c.validation_every);
   f.get("eval_sequences", c.eval_sequences);
   c.trainer = train::trainer_options_from_json(f.child("trainer"));
@@ -63,7 +63,7 @@ namespace {
 class PretrainTask final : public train::TrainingTask {
  public:
   PretrainTask(const PretrainConfig& c, model::BertConfig mc, std::unique_ptr<text::Tokenizer> tok,
-               std::shared_ptr<const text::ShardCorpus> corpus, torch::Device device)
+               std::shared_ptr<const feed::ShardCorpus> corpus, torch::Device device)
       : c_(c), tokenizer_(std::move(tok)), device_(device), model_(model::Bert(mc, model::Heads::kMaskedLM)),
         stream_(std::move(corpus), *tokenizer_, stream_options(c), c.data) {
     log::info("pretrain data: ", stream_.training_documents(), " training and ", stream_.held_out_documents(),
@@ -112,9 +112,9 @@ class PretrainTask final : public train::TrainingTask {
   }
 
  private:
-  static text::MlmStreamOptions stream_options(const PretrainConfig& c) {
+  static feed::MlmStreamOptions stream_options(const PretrainConfig& c) {
     return {c.max_len,    c.batch_size, c.validation_every, c.eval_sequences,
-            c.run.seed,   true,         c.masking,          text::DataShard{parallel::rank(), parallel::world_size()}};
+            c.run.seed,   true,         c.masking,          feed::DataShard{parallel::rank(), parallel::world_size()}};
   }
 
   torch::Tensor mlm_loss(const torch::Tensor& ids_cpu, const torch::Tensor& labels_cpu) {
@@ -128,7 +128,7 @@ class PretrainTask final : public train::TrainingTask {
   std::unique_ptr<text::Tokenizer> tokenizer_;
   torch::Device device_;
   model::Bert model_;
-  text::MlmStream stream_;
+  feed::MlmStream stream_;
 };
 
 }  // namespace
@@ -136,7 +136,7 @@ class PretrainTask final : public train::TrainingTask {
 Json run_pretrain(const PretrainConfig& c, torch::Device device) {
   const fs::path data(c.data), out(c.output);
   auto tokenizer = text::Tokenizer::load(data / "tokenizer");
-  auto corpus = std::make_shared<const text::ShardCorpus>(data / "shards");
+  auto corpus = std::make_shared<const feed::ShardCorpus>(data / "shards");
   if (corpus->vocab_size() != tokenizer->vocab_size()) {
     throw InputError(c.data + ": shards have vocabulary " + std::to_string(corpus->vocab_size()) +
                      " but the tokenizer has " + std::to_string(tokenizer->vocab_size()));

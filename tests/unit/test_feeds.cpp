@@ -5,12 +5,13 @@
 #include <algorithm>
 #include <numeric>
 
-#include "kdtext/text/feeds.h"
+#include "kdtext/feed/feeds.h"
 #include "test_util.h"
 #include "unit/word_tokenizer.h"
 
 using namespace kdtext;
 using namespace kdtext::text;
+using namespace kdtext::feed;  // the training feeds (feed/), over text/'s readers
 using kdtext::testing::TempDir;
 
 namespace {

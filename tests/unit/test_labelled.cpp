@@ -1,12 +1,13 @@
 #include <gtest/gtest.h>
 
-#include "kdtext/text/batching.h"
+#include "kdtext/feed/batching.h"
 #include "kdtext/text/labelled.h"
 #include "kdtext/error.h"
 #include "test_util.h"
 
 using namespace kdtext;
 using namespace kdtext::text;
+using namespace kdtext::feed;  // the training feeds (feed/), over text/'s readers
 using kdtext::testing::TempDir;
 using kdtext::testing::write_file;
 

@@ -2,13 +2,14 @@
 
 #include <numeric>
 
-#include "kdtext/text/mlm_data.h"
+#include "kdtext/feed/mlm_data.h"
 #include "kdtext/error.h"
 #include "test_util.h"
 #include "unit/word_tokenizer.h"
 
 using namespace kdtext;
 using namespace kdtext::text;
+using namespace kdtext::feed;  // the training feeds (feed/), over text/'s readers
 using kdtext::testing::TempDir;
 using kdtext::testing::word_tokenizer;
 

@@ -13,7 +13,7 @@
 #include "kdtext/infer/engine.h"
 #include "kdtext/infer/threads.h"
 #include "kdtext/model/bert.h"
-#include "kdtext/text/batching.h"
+#include "kdtext/feed/batching.h"
 #include "kdtext/text/labelled.h"
 #include "kdtext/text/tokenizer.h"
 #include "kdtext/util/json.h"
@@ -23,17 +23,17 @@ namespace kdtext::infer {
 // Classifier logits [N, K] (CPU, float32) in the order of `encoded`.
 // Batches are sorted by length for speed; the model must be in eval mode.
 // When `batch_seconds` is given, (rows, wall time) of every batch is appended to it.
-torch::Tensor predict_logits(model::BertImpl& model, const std::vector<text::Encoded>& encoded, int64_t batch_size,
+torch::Tensor predict_logits(model::BertImpl& model, const std::vector<feed::Encoded>& encoded, int64_t batch_size,
                              torch::Device device, std::vector<std::pair<int64_t, double>>* batch_seconds = nullptr);
 
 // The same for a prepared inference engine (kdtext-classify, evaluation of a
 // saved checkpoint); `threads`, when given, is updated before each batch.
-torch::Tensor predict_logits(const Engine& engine, const std::vector<text::Encoded>& encoded, int64_t batch_size,
+torch::Tensor predict_logits(const Engine& engine, const std::vector<feed::Encoded>& encoded, int64_t batch_size,
                              std::vector<std::pair<int64_t, double>>* batch_seconds = nullptr,
                              AdaptiveThreads* threads = nullptr);
 
 // Class probabilities: the softmax of predict_logits.
-torch::Tensor predict_probabilities(model::BertImpl& model, const std::vector<text::Encoded>& encoded,
+torch::Tensor predict_probabilities(model::BertImpl& model, const std::vector<feed::Encoded>& encoded,
                                     int64_t batch_size, torch::Device device);
 
 // A classification checkpoint loaded for inference: its engine (weights

@@ -6,7 +6,7 @@
 
 #include "kdtext/distill/objective.h"
 #include "kdtext/stages/supervised.h"
-#include "kdtext/text/mlm_data.h"
+#include "kdtext/feed/mlm_data.h"
 #include "kdtext/util/json.h"
 
 namespace kdtext::stages {
@@ -26,7 +26,7 @@ struct DistillConfig : SupervisedRunOptions {
   std::string shards;                // general: a kdtext-preprocess output directory (shards/ + tokenizer/)
   int64_t validation_every = 50;     // general: every N-th document is held out
   int64_t eval_sequences = 64;       // general: held-out sequences scored at each evaluation
-  text::MaskingOptions masking;      // general with loss.mlm_weight > 0
+  feed::MaskingOptions masking;      // general with loss.mlm_weight > 0
   bool cache_teacher_logits = true;  // teacher logits computed once, before training (output/hard terms only)
   std::string teacher_logits;        // task: a file caching the teacher's logits on the training set across runs
                                      // (computed once, reused while teacher, data and max_len match)

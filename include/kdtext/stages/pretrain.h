@@ -4,7 +4,7 @@
 #include <string>
 
 #include "kdtext/cli/runtime.h"
-#include "kdtext/text/mlm_data.h"
+#include "kdtext/feed/mlm_data.h"
 #include "kdtext/train/trainer.h"
 #include "kdtext/util/json.h"
 
@@ -18,7 +18,7 @@ struct PretrainConfig {
   bool resume = false;               // continue from the newest checkpoint in `output`
   int64_t max_len = 128;             // packed sequence length
   int64_t batch_size = 32;           // sequences per micro-batch
-  text::MaskingOptions masking;      // 15%, 80/10/10, optional whole-word masking
+  feed::MaskingOptions masking;      // 15%, 80/10/10, optional whole-word masking
   int64_t validation_every = 50;     // every N-th document is held out for validation
   int64_t eval_sequences = 256;      // held-out sequences evaluated (fixed masks)
   train::TrainerOptions trainer;

@@ -1,11 +1,11 @@
-#include "kdtext/text/batching.h"
+#include "kdtext/feed/batching.h"
 
 #include <algorithm>
 #include <numeric>
 
-namespace kdtext::text {
+namespace kdtext::feed {
 
-Encoded encode_example(const Tokenizer& tok, const std::string& text, const std::string& pair, int64_t max_len) {
+Encoded encode_example(const text::Tokenizer& tok, const std::string& text, const std::string& pair, int64_t max_len) {
   auto a = tok.encode(text);
   std::vector<int32_t> b;
   const bool has_pair = !pair.empty();
@@ -15,7 +15,7 @@ Encoded encode_example(const Tokenizer& tok, const std::string& text, const std:
     if (a.size() > b.size()) a.pop_back();  // longest first; ties from the pair, as transformers
     else b.pop_back();
   }
-  const SpecialIds sp = tok.special_ids();
+  const text::SpecialIds sp = tok.special_ids();
   Encoded e;
   e.ids.reserve(a.size() + b.size() + 3);
   e.ids.push_back(sp.cls);
@@ -30,7 +30,7 @@ Encoded encode_example(const Tokenizer& tok, const std::string& text, const std:
   return e;
 }
 
-std::vector<Encoded> encode_examples(const Tokenizer& tok, const std::vector<Example>& examples, int64_t max_len) {
+std::vector<Encoded> encode_examples(const text::Tokenizer& tok, const std::vector<text::Example>& examples, int64_t max_len) {
   std::vector<Encoded> out;
   out.reserve(examples.size());
   for (const auto& e : examples) out.push_back(encode_example(tok, e.text, e.pair, max_len));
@@ -45,7 +45,7 @@ Batch make_batch(const std::vector<Encoded>& encoded, const std::vector<size_t>&
   Batch b;
   // Padding positions are masked out, so their id only has to exist: 0 is [PAD]
   // in kdtext's and in BERT's vocabularies.
-  b.input_ids = torch::full({n, static_cast<int64_t>(t)}, SpecialTokens::kPad, torch::kLong);
+  b.input_ids = torch::full({n, static_cast<int64_t>(t)}, text::SpecialTokens::kPad, torch::kLong);
   b.attention_mask = torch::zeros({n, static_cast<int64_t>(t)}, torch::kLong);
   b.token_type_ids = torch::zeros({n, static_cast<int64_t>(t)}, torch::kLong);
   auto* ids = b.input_ids.data_ptr<int64_t>();
@@ -99,4 +99,4 @@ std::vector<std::vector<size_t>> sorted_batches(const std::vector<Encoded>& enco
   return batches;
 }
 
-}  // namespace kdtext::text
+}  // namespace kdtext::feed

@@ -1,11 +1,11 @@
-#include "kdtext/text/mlm_data.h"
+#include "kdtext/feed/mlm_data.h"
 
 #include <algorithm>
 #include <sstream>
 
 #include "kdtext/error.h"
 
-namespace kdtext::text {
+namespace kdtext::feed {
 namespace fs = std::filesystem;
 
 ShardCorpus::ShardCorpus(const fs::path& dir) {
@@ -13,10 +13,10 @@ ShardCorpus::ShardCorpus(const fs::path& dir) {
   if (!fs::exists(index_path)) {
     throw InputError(dir.string() + ": no index.json (expected the shards/ directory of a kdtext-preprocess output)");
   }
-  const ShardIndex index = parse_shard_index(read_json_file(index_path), index_path.string());
+  const text::ShardIndex index = text::parse_shard_index(read_json_file(index_path), index_path.string());
   vocab_size_ = index.vocab_size;
   for (const auto& file : index.files) {
-    shards_.push_back(std::make_unique<ShardReader>(dir / file));
+    shards_.push_back(std::make_unique<text::ShardReader>(dir / file));
     const auto& r = *shards_.back();
     if (r.vocab_size() != vocab_size_) {
       throw InputError(dir.string() + ": shard " + file + " has vocabulary " + std::to_string(r.vocab_size()) +
@@ -48,7 +48,7 @@ DocumentSplit hold_out_every(const ShardCorpus& corpus, int64_t every, const std
 }
 
 torch::Tensor pack_fixed(const ShardCorpus& corpus, const std::vector<uint64_t>& documents, int64_t max_len,
-                         int64_t max_sequences, uint64_t seed, SpecialIds specials) {
+                         int64_t max_sequences, uint64_t seed, text::SpecialIds specials) {
   SequencePacker packer(corpus, documents, max_len, seed, false, specials);
   std::vector<int64_t> flat;
   for (int64_t i = 0; i < max_sequences; ++i) {
@@ -87,7 +87,7 @@ MaskingOptions masking_options_from_json(const JsonFields& f) {
 }
 
 SequencePacker::SequencePacker(const ShardCorpus& corpus, std::vector<uint64_t> documents, int64_t max_len,
-                               uint64_t seed, bool shuffle, SpecialIds specials)
+                               uint64_t seed, bool shuffle, text::SpecialIds specials)
     : corpus_(corpus), documents_(std::move(documents)), max_len_(max_len), seed_(seed), shuffle_(shuffle),
       specials_(specials) {
   if (documents_.empty()) throw InputError("no documents to pack into sequences");
@@ -166,7 +166,7 @@ void SequencePacker::restore(const Json& state) {
   token_pos_ = state.at("token_pos").get<uint64_t>();
 }
 
-Masker::Masker(MaskingOptions options, const Tokenizer& tokenizer, uint64_t seed)
+Masker::Masker(MaskingOptions options, const text::Tokenizer& tokenizer, uint64_t seed)
     : options_(options), vocab_size_(tokenizer.vocab_size()), specials_(tokenizer.special_ids()), seed_(seed) {
   special_.assign(static_cast<size_t>(vocab_size_), 0);
   for (int32_t id : {specials_.pad, specials_.unk, specials_.cls, specials_.sep, specials_.mask}) special_[id] = 1;
@@ -239,4 +239,4 @@ torch::Tensor Masker::mask(torch::Tensor& ids, uint64_t first_sequence) {
   return labels;
 }
 
-}  // namespace kdtext::text
+}  // namespace kdtext::feed

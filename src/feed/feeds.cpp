@@ -1,15 +1,15 @@
-#include "kdtext/text/feeds.h"
+#include "kdtext/feed/feeds.h"
 
 #include <random>
 
 #include "kdtext/error.h"
 
-namespace kdtext::text {
+namespace kdtext::feed {
 
-EncodedSet encode_labelled(LabelledData& data, const LabelMap& labels, const LabelledFormat& format,
-                           const Tokenizer& tokenizer, int64_t max_len) {
+EncodedSet encode_labelled(text::LabelledData& data, const text::LabelMap& labels, const text::LabelledFormat& format,
+                           const text::Tokenizer& tokenizer, int64_t max_len) {
   EncodedSet set;
-  set.labels = encode_labels(data, labels, format);
+  set.labels = text::encode_labels(data, labels, format);
   set.inputs = encode_examples(tokenizer, data.examples, max_len);
   return set;
 }
@@ -61,7 +61,7 @@ namespace {
 constexpr uint64_t kHeldOutMaskSeed = 12345;  // fixed: every run scores the same held-out targets
 }  // namespace
 
-MlmStream::MlmStream(std::shared_ptr<const ShardCorpus> corpus, const Tokenizer& tokenizer, MlmStreamOptions o,
+MlmStream::MlmStream(std::shared_ptr<const ShardCorpus> corpus, const text::Tokenizer& tokenizer, MlmStreamOptions o,
                      const std::string& origin)
     : corpus_(std::move(corpus)), options_(std::move(o)) {
   const auto split = hold_out_every(*corpus_, options_.validation_every, origin);
@@ -114,4 +114,4 @@ void MlmStream::restore(const Json& state) {
   sequence_ = state["sequence"].get<uint64_t>();
 }
 
-}  // namespace kdtext::text
+}  // namespace kdtext::feed

@@ -13,12 +13,12 @@
 #include <string>
 #include <vector>
 
-#include "kdtext/text/batching.h"
+#include "kdtext/feed/batching.h"
 #include "kdtext/text/labelled.h"
-#include "kdtext/text/mlm_data.h"
+#include "kdtext/feed/mlm_data.h"
 #include "kdtext/util/json.h"
 
-namespace kdtext::text {
+namespace kdtext::feed {
 
 // Labelled examples, encoded: inputs and label ids in the same order.
 struct EncodedSet {
@@ -29,8 +29,8 @@ struct EncodedSet {
 
 // Encodes `data`'s labels with `labels` (unknown labels: an error naming file
 // and line, or skipped under bad_lines=skip) and its texts with `tokenizer`.
-EncodedSet encode_labelled(LabelledData& data, const LabelMap& labels, const LabelledFormat& format,
-                           const Tokenizer& tokenizer, int64_t max_len);
+EncodedSet encode_labelled(text::LabelledData& data, const text::LabelMap& labels, const text::LabelledFormat& format,
+                           const text::Tokenizer& tokenizer, int64_t max_len);
 
 // This process's part of a data-parallel run: of each global batch (the
 // per-process batch size x count), the rows [index x size, (index+1) x size).
@@ -86,7 +86,7 @@ struct MlmBatch {
 class MlmStream {
  public:
   // `origin` names the data in errors (a preprocess output directory).
-  MlmStream(std::shared_ptr<const ShardCorpus> corpus, const Tokenizer& tokenizer, MlmStreamOptions options,
+  MlmStream(std::shared_ptr<const ShardCorpus> corpus, const text::Tokenizer& tokenizer, MlmStreamOptions options,
             const std::string& origin);
   MlmBatch next();
   // The held-out batch: packed once from the held-out documents, masked once
@@ -112,4 +112,4 @@ class MlmStream {
   int64_t sequences_ = 0;
 };
 
-}  // namespace kdtext::text
+}  // namespace kdtext::feed

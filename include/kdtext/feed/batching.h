@@ -11,7 +11,7 @@
 #include "kdtext/text/labelled.h"
 #include "kdtext/text/tokenizer.h"
 
-namespace kdtext::text {
+namespace kdtext::feed {
 
 struct Encoded {
   std::vector<int64_t> ids;       // with [CLS]/[SEP]
@@ -19,10 +19,10 @@ struct Encoded {
 };
 
 // Truncates the longer of the two texts first until everything fits `max_len`.
-Encoded encode_example(const Tokenizer& tok, const std::string& text, const std::string& pair, int64_t max_len);
+Encoded encode_example(const text::Tokenizer& tok, const std::string& text, const std::string& pair, int64_t max_len);
 
 // Every example of `examples`, in order.
-std::vector<Encoded> encode_examples(const Tokenizer& tok, const std::vector<Example>& examples, int64_t max_len);
+std::vector<Encoded> encode_examples(const text::Tokenizer& tok, const std::vector<text::Example>& examples, int64_t max_len);
 
 struct Batch {
   torch::Tensor input_ids;       // [B, T] int64, padded with [PAD]
@@ -44,4 +44,4 @@ std::vector<std::vector<size_t>> bucketed_batches(const std::vector<Encoded>& en
 // Batches for inference: sorted by length (longest first), order recoverable through Batch::index.
 std::vector<std::vector<size_t>> sorted_batches(const std::vector<Encoded>& encoded, int64_t batch_size);
 
-}  // namespace kdtext::text
+}  // namespace kdtext::feed

@@ -14,7 +14,7 @@
 #include "kdtext/text/tokenizer.h"
 #include "kdtext/util/json.h"
 
-namespace kdtext::text {
+namespace kdtext::feed {
 
 // All documents of a preprocess output's shards/ directory.
 class ShardCorpus {
@@ -28,7 +28,7 @@ class ShardCorpus {
   uint64_t document_length(uint64_t i) const;
 
  private:
-  std::vector<std::unique_ptr<ShardReader>> shards_;
+  std::vector<std::unique_ptr<text::ShardReader>> shards_;
   std::vector<std::pair<uint32_t, uint64_t>> locations_;  // (shard, document in shard)
   int64_t vocab_size_ = 0;
 };
@@ -38,7 +38,7 @@ class ShardCorpus {
 class SequencePacker {
  public:
   SequencePacker(const ShardCorpus& corpus, std::vector<uint64_t> documents, int64_t max_len, uint64_t seed,
-                 bool shuffle, SpecialIds specials = {});
+                 bool shuffle, text::SpecialIds specials = {});
   // Next [max_len] sequence as int64 ids.
   std::vector<int64_t> next();
   // Moves past the next sequence as next() would, from the shard index's
@@ -63,7 +63,7 @@ class SequencePacker {
   uint64_t token_pos_ = 0;
   std::vector<int32_t> current_;
   bool loaded_ = false;
-  SpecialIds specials_;
+  text::SpecialIds specials_;
 };
 
 // Training and held-out documents: every `every`-th document is held out (at
@@ -77,7 +77,7 @@ DocumentSplit hold_out_every(const ShardCorpus& corpus, int64_t every, const std
 // Packs the documents once, in order, into at most `max_sequences` sequences
 // [N, max_len] (int64); stops early rather than repeat short held-out text.
 torch::Tensor pack_fixed(const ShardCorpus& corpus, const std::vector<uint64_t>& documents, int64_t max_len,
-                         int64_t max_sequences, uint64_t seed, SpecialIds specials = {});
+                         int64_t max_sequences, uint64_t seed, text::SpecialIds specials = {});
 
 // Sequences of `max_len` one pass over `documents` packs into (one [SEP] per
 // document, one [CLS] per sequence).
@@ -87,7 +87,7 @@ struct MaskingOptions {
   double mask_prob = 0.15;       // fraction of (non-special) tokens predicted
   double replace_mask = 0.8;     // of those: -> [MASK]
   double replace_random = 0.1;   // of those: -> random token (the rest stay unchanged)
-  bool whole_word = false;       // mask whole words (every piece of a word: Tokenizer::starts_word)
+  bool whole_word = false;       // mask whole words (every piece of a word: text::Tokenizer::starts_word)
 };
 
 Json to_json(const MaskingOptions& m);
@@ -100,7 +100,7 @@ MaskingOptions masking_options_from_json(const JsonFields& f);
 // exactly as one process does) and the stream position is the whole state.
 class Masker {
  public:
-  Masker(MaskingOptions options, const Tokenizer& tokenizer, uint64_t seed);
+  Masker(MaskingOptions options, const text::Tokenizer& tokenizer, uint64_t seed);
   // Masks `ids` [B, T] (int64, CPU) in place, row r as sequence number
   // first_sequence + r; returns labels [B, T] with -100 where no prediction is made.
   torch::Tensor mask(torch::Tensor& ids, uint64_t first_sequence);
@@ -108,10 +108,10 @@ class Masker {
  private:
   MaskingOptions options_;
   int64_t vocab_size_;
-  SpecialIds specials_;
+  text::SpecialIds specials_;
   std::vector<uint8_t> special_;     // per id: a special token (never predicted or drawn)
   std::vector<uint8_t> word_start_;  // per id: starts a word (or is special)
   uint64_t seed_;
 };
 
-}  // namespace kdtext::text
+}  // namespace kdtext::feed
