@@ -71,18 +71,22 @@ stage_cmd() {  # STAGE OUT [extra flags...]
 }
 run_stage() { stage_cmd "$@"; "${CMD[@]}"; }
 
-# Starts STAGE writing OUT in the background and kills it with SIGKILL after
-# a random delay of up to SPAN seconds. Prints what happened.
-kill_after_random_delay() {  # SPAN STAGE OUT [extra flags...]
-  local span=$1 delay pid
-  shift
-  delay=$(awk -v r=$RANDOM -v s="$span" 'BEGIN { printf "%.2f", 0.2 + (r / 32767) * s * 0.9 }')
-  stage_cmd "$@"
+# Starts CMD (set by stage_cmd or recipe_cmd) in the background and kills it
+# with SIGKILL after a random delay of up to SPAN seconds. Prints what happened.
+kill_cmd_after_random_delay() {  # SPAN
+  local delay pid
+  delay=$(awk -v r=$RANDOM -v s="$1" 'BEGIN { printf "%.2f", 0.2 + (r / 32767) * s * 0.9 }')
   "${CMD[@]}" >>"$LOG" 2>&1 &
   pid=$!
   sleep "$delay"
   if kill -9 $pid 2>/dev/null; then echo "killed after ${delay}s"; else echo "finished before ${delay}s"; fi
   wait $pid 2>/dev/null || true
+}
+kill_after_random_delay() {  # SPAN STAGE OUT [extra flags...]
+  local span=$1
+  shift
+  stage_cmd "$@"
+  kill_cmd_after_random_delay "$span"
 }
 
 # --- checks ---------------------------------------------------------------------
@@ -248,15 +252,10 @@ finish_recipe() {  # OUT
   [ $rc -eq 0 ] || fail "recipe: the run after the kill exited $rc (see $LOG)"
 }
 recipe_kill() {  # SPAN OUT [extra flags...]: SIGKILL after a random delay
-  local span=$1 delay pid
+  local span=$1
   shift
-  delay=$(awk -v r=$RANDOM -v s="$span" 'BEGIN { printf "%.2f", 0.2 + (r / 32767) * s * 0.9 }')
   recipe_cmd "$@"
-  "${CMD[@]}" >>"$LOG" 2>&1 &
-  pid=$!
-  sleep "$delay"
-  if kill -9 $pid 2>/dev/null; then echo "killed after ${delay}s"; else echo "finished before ${delay}s"; fi
-  wait $pid 2>/dev/null || true
+  kill_cmd_after_random_delay "$span"
 }
 recipe_campaign() {
   local ref=$WORK/ref-recipe out=$WORK/run-recipe t0 span n k what point rc
