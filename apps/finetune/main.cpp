@@ -10,11 +10,8 @@ int main(int argc, char** argv) {
                     "best checkpoint on the dev set and writes metrics.json.",
                     "kdtext-finetune --from runs/teacher-mlm/final --train data/task/train.tsv --dev data/task/dev.tsv "
                     "--output runs/teacher",
-                    stages::to_json(stages::default_finetune_config()));
-  app.option("--from", "from", "Pretrained checkpoint directory", true);
-  cli::add_labelled_training_flags(app, /*files_required=*/true);
-  cli::add_training_flags(app);
-  app.option("--class-weights", "class_weights", "none or balanced");
+                    schema_of(stages::finetune_fields(), stages::default_finetune_config()));
+  app.allow_data_parallel();
   return app.run(argc, argv, [](const cli::RunContext& ctx) {
     stages::run_finetune(stages::finetune_config_from_json(ctx.config), ctx.device);
   });

@@ -9,10 +9,7 @@ int main(int argc, char** argv) {
                     "tokenizer_config.json; BertModel, BertForMaskedLM or BertForSequenceClassification, with or "
                     "without the bert. prefix) as a kdtext checkpoint that every stage reads.",
                     "kdtext-import-hf ~/models/all-MiniLM-L6-v2 runs/minilm",
-                    stages::to_json(stages::ImportHfConfig{}));
-  app.positional("source", "source", "Hugging Face model directory", true);
-  app.positional("output", "output", "kdtext checkpoint directory to write", true);
-  app.flag("overwrite", "overwrite", "Replace an existing output directory");
+                    schema_of(stages::import_hf_fields()));
   return app.run(argc, argv, [](const cli::RunContext& ctx) {
     stages::run_import_hf(stages::import_hf_config_from_json(ctx.config));
   });

@@ -8,12 +8,8 @@ int main(int argc, char** argv) {
   cli::StageApp app("pretrain",
                     "Pretrain a BERT-style teacher with masked-LM on the token shards written by kdtext-preprocess.",
                     "kdtext-pretrain runs/prep --output runs/teacher --model bert-small --max-steps 2000",
-                    stages::to_json(stages::PretrainConfig{}));
-  app.positional("data", "data", "kdtext-preprocess output directory", true);
-  app.option("--model", "model", "Model preset (bert-tiny, bert-small, bert-base) or config.json path");
-  cli::add_training_flags(app);
-  app.option("--mask-prob", "masking.mask_prob", "Fraction of tokens to predict");
-  app.flag("whole-word-mask", "masking.whole_word", "Mask whole words");
+                    schema_of(stages::pretrain_fields()));
+  app.allow_data_parallel();
   return app.run(argc, argv, [](const cli::RunContext& ctx) {
     stages::run_pretrain(stages::pretrain_config_from_json(ctx.config), ctx.device);
   });

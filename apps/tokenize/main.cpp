@@ -8,12 +8,7 @@ int main(int argc, char** argv) {
                     "Print the token ids (or pieces) of every input line with a kdtext tokenizer, the tokenizer of "
                     "a checkpoint, or a Hugging Face WordPiece directory (vocab.txt).",
                     "echo 'Hello, world!' | kdtext-tokenize --tokenizer runs/minilm --pieces",
-                    stages::to_json(stages::TokenizeConfig{}));
-  app.positional("inputs", "inputs", "Text files, one text per line ('-' or none: standard input)");
-  app.option("-t,--tokenizer", "tokenizer", "Tokenizer, checkpoint or Hugging Face directory", true);
-  app.option("-o,--output", "output", "Output file ('-': standard output)");
-  app.flag("pieces", "pieces", "Print pieces instead of ids");
-  app.flag("special", "special", "Add [CLS] and [SEP]");
+                    schema_of(stages::tokenize_fields()));
   return app.run(argc, argv, [](const cli::RunContext& ctx) {
     stages::run_tokenize(stages::tokenize_config_from_json(ctx.config));
   });

@@ -10,37 +10,30 @@
 
 namespace kdtext::augment {
 
-Json to_json(const AugmentOptions& o) {
-  return Json{{"copies", o.copies},         {"replace_prob", o.replace_prob}, {"neighbours", o.neighbours},
-              {"mask_prob", o.mask_prob},   {"ngram_prob", o.ngram_prob},     {"ngram_max", o.ngram_max},
-              {"vocabulary", o.vocabulary}, {"max_len", o.max_len}};
+const FieldTable<AugmentOptions>& augment_fields() {
+  using O = AugmentOptions;
+  static const auto t = FieldTable<O>()
+      .field("copies", &O::copies, "Augmented copies per example (0: the originals only, as JSON lines)", at_least(0))
+      .flag("--copies")
+      .field("replace_prob", &O::replace_prob, "Per word: replaced by a nearest neighbour", in_range(0, 1))
+      .flag("--replace-prob")
+      .field("neighbours", &O::neighbours, "Candidates per word", at_least(1)).flag("--neighbours")
+      .field("mask_prob", &O::mask_prob, "Per word: replaced by the mask token", in_range(0, 1)).flag("--mask-prob")
+      .field("ngram_prob", &O::ngram_prob, "Per copy: keep only a random n-gram", in_range(0, 1)).flag("--ngram-prob")
+      .field("ngram_max", &O::ngram_max, "Longest n-gram kept", at_least(1)).flag("--ngram-max")
+      .field("vocabulary", &O::vocabulary, "Candidate words: the most frequent of the input", at_least(2))
+      .flag("--vocabulary")
+      .field("max_len", &O::max_len, "Tokens the masked-LM reads a text with", at_least(3)).flag("--max-len")
+      .rule([](const O& o, const std::string& p) {
+        if (o.replace_prob + o.mask_prob > 1) {
+          throw ConfigError(field_path(p, "mask_prob") + ": replace_prob + mask_prob must be <= 1 (one change per word)");
+        }
+      });
+  return t;
 }
 
-AugmentOptions augment_options_from_json(const JsonFields& f) {
-  AugmentOptions o;
-  f.get("copies", o.copies);
-  f.get("replace_prob", o.replace_prob);
-  f.get("neighbours", o.neighbours);
-  f.get("mask_prob", o.mask_prob);
-  f.get("ngram_prob", o.ngram_prob);
-  f.get("ngram_max", o.ngram_max);
-  f.get("vocabulary", o.vocabulary);
-  f.get("max_len", o.max_len);
-  if (o.copies < 0) throw ConfigError(f.path("copies") + ": must be >= 0, got " + std::to_string(o.copies));
-  for (const auto& [key, p] : {std::pair<const char*, double>{"replace_prob", o.replace_prob},
-                               {"mask_prob", o.mask_prob},
-                               {"ngram_prob", o.ngram_prob}}) {
-    if (!(p >= 0 && p <= 1)) throw ConfigError(f.path(key) + ": must be in [0, 1], got " + std::to_string(p));
-  }
-  if (o.replace_prob + o.mask_prob > 1) {
-    throw ConfigError(f.path("mask_prob") + ": replace_prob + mask_prob must be <= 1 (one change per word)");
-  }
-  if (o.neighbours < 1) throw ConfigError(f.path("neighbours") + ": must be >= 1");
-  if (o.ngram_max < 1) throw ConfigError(f.path("ngram_max") + ": must be >= 1");
-  if (o.vocabulary < 2) throw ConfigError(f.path("vocabulary") + ": must be >= 2");
-  if (o.max_len < 3) throw ConfigError(f.path("max_len") + ": must be >= 3, got " + std::to_string(o.max_len));
-  return o;
-}
+Json to_json(const AugmentOptions& o) { return augment_fields().to_json(o); }
+AugmentOptions augment_options_from_json(const JsonFields& f) { return augment_fields().from_json(f); }
 
 std::vector<std::string> split_words(const std::string& text) {
   std::vector<std::string> words;

@@ -86,10 +86,9 @@ Json convert(const std::string& flag, const Json& like, const std::vector<std::s
 
 }  // namespace
 
-StageApp::StageApp(std::string stage, std::string description, std::string example, Json defaults)
-    : stage_(std::move(stage)), defaults_(std::move(defaults)),
+StageApp::StageApp(std::string stage, std::string description, std::string example, ConfigSchema schema)
+    : stage_(std::move(stage)), defaults_(std::move(schema.defaults)),
       app_(std::make_unique<CLI::App>(description, "kdtext-" + stage_)) {
-  defaults_["run"] = to_json(RuntimeOptions{});
   app_->footer("Example:\n  " + example +
                "\n\nExit codes: 0 success, 2 usage or configuration error, 1 runtime error.");
   app_->set_version_flag("--version",
@@ -100,12 +99,19 @@ StageApp::StageApp(std::string stage, std::string description, std::string examp
                          "Print the version and exit");
   app_->add_option("--config", config_path_, "JSON configuration file; flags override its values");
   app_->add_flag("--dump-config", dump_config_, "Print the resolved configuration as JSON and exit");
-  option("--device", "run.device", "Device: auto, cpu, cuda or cuda:N");
-  option("--threads", "run.threads", "Intra-op CPU threads (0 = OMP_NUM_THREADS or all cores)");
-  option("--seed", "run.seed", "Random seed");
-  option("--log-level", "run.log_level", "trace, debug, info, warn, error or off");
-  option("--log-file", "run.log_file", "Also append log lines to this file");
-  flag("quiet", "run.quiet", "Only print warnings and errors");
+  if (!defaults_.contains("run")) {
+    defaults_["run"] = to_json(RuntimeOptions{});
+    runtime_fields().collect_flags(schema.flags, "run");
+  }
+  for (const auto& spec : schema.flags) bind(spec);
+}
+
+void StageApp::bind(const FlagSpec& spec) {
+  if (spec.is_switch) {
+    flag(spec.spelling.substr(spec.spelling.find_first_not_of('-')), spec.key, spec.help);
+  } else {
+    option(spec.spelling, spec.key, spec.help, spec.required);
+  }
 }
 
 StageApp::~StageApp() = default;
@@ -130,10 +136,6 @@ void StageApp::option(const std::string& flags, const std::string& key, const st
                                 : like.is_number() ? "NUMBER" : "TEXT");
   }
   bindings_.push_back(std::move(b));
-}
-
-void StageApp::positional(const std::string& name, const std::string& key, const std::string& help, bool required) {
-  option(name, key, help, required);
 }
 
 // Required values may come from flags or the --config file, so the check runs
@@ -270,50 +272,6 @@ int StageApp::run_body(const RunContext& ctx, const parallel::World& world,
     log::error(e.what());
     return 1;
   }
-}
-
-void add_data_format_flags(StageApp& app) {
-  app.option("--format", "data.format", "auto, tsv, csv or jsonl (classify also: lines)");
-  app.option("--text-column", "data.text_column", "Text column (name or 0-based index)");
-  app.option("--pair-column", "data.pair_column", "Second text column for pairs");
-  app.option("--label-column", "data.label_column", "Label column (name or index)");
-  app.option("--header", "data.header", "auto, yes or no");
-  app.option("--bad-lines", "data.bad_lines", "error or skip");
-}
-
-void add_training_flags(StageApp& app, bool output_required) {
-  app.allow_data_parallel();
-  app.option("-o,--output", "output", "Run directory", output_required);
-  app.flag("overwrite", "overwrite", "Start over in a non-empty output directory");
-  app.flag("resume", "resume", "Continue from the newest checkpoint in the output directory");
-  app.flag("accept-changes", "trainer.accept_changes",
-           "With --resume: accept settings that differ from the run's config.json and change its result "
-           "(recorded there); without it they are refused, naming each");
-  app.option("--max-len", "max_len", "Tokens per example (packed sequence length for shards)");
-  app.option("--batch-size", "batch_size", "Examples (sequences) per micro-batch");
-  app.option("--max-steps", "trainer.max_steps", "Optimiser steps (0: from --epochs where the stage has epochs)");
-  app.option("--lr", "trainer.lr", "Peak learning rate");
-  app.option("--warmup-ratio", "trainer.warmup_ratio", "Warm-up fraction of the steps");
-  app.option("--warmup-steps", "trainer.warmup_steps", "Warm-up steps (-1: --warmup-ratio)");
-  app.option("--schedule", "trainer.schedule", "linear, cosine or constant");
-  app.option("--grad-accum", "trainer.grad_accum", "Micro-batches per step");
-  app.option("--eval-every", "trainer.eval_every", "Evaluate every N steps (0: per epoch, or only at the end)");
-  app.option("--early-stopping", "trainer.early_stopping_patience", "Evaluations without improvement before stopping");
-  app.option("--log-every", "trainer.log_every", "Progress every N steps");
-  app.option("--save-every", "trainer.save_every", "Resumable checkpoint every N steps");
-  app.option("--max-minutes", "trainer.max_minutes", "Wall-clock budget in minutes (0: none)");
-  app.option("--stop-at-step", "trainer.stop_at_step", "Save and stop at this step (resume later)");
-  app.flag("bf16", "trainer.bf16", "bf16 autocast");
-}
-
-void add_labelled_training_flags(StageApp& app, bool files_required) {
-  app.option("--train", "train", "Labelled training file (tsv, csv or jsonl)", files_required);
-  app.option("--dev", "dev", "Labelled development file (selects the best checkpoint)", files_required);
-  app.option("--test", "test", "Labelled test file (reported only)");
-  add_data_format_flags(app);
-  app.option("--epochs", "epochs", "Epochs (when --max-steps is 0)");
-  app.option("--evals-per-epoch", "evals_per_epoch", "Evaluations per epoch (when --eval-every is 0)");
-  app.option("--metric", "metric", "accuracy or macro_f1 (selects the best checkpoint)");
 }
 
 }  // namespace kdtext::cli

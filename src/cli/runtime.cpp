@@ -3,12 +3,14 @@
 #include <torch/cuda.h>
 #include <torch/utils.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <cstring>
 #include <thread>
 
 #include "kdtext/error.h"
+#include "kdtext/util/memory.h"
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -17,21 +19,20 @@ extern char** environ;
 
 namespace kdtext::cli {
 
-Json to_json(const RuntimeOptions& o) {
-  return Json{{"device", o.device},       {"threads", o.threads},   {"seed", o.seed},
-              {"log_level", o.log_level}, {"log_file", o.log_file}, {"quiet", o.quiet}};
+const FieldTable<RuntimeOptions>& runtime_fields() {
+  using R = RuntimeOptions;
+  static const auto t = FieldTable<R>()
+      .field("device", &R::device, "Device: auto, cpu, cuda or cuda:N").flag("--device")
+      .field("threads", &R::threads, "Intra-op CPU threads (0 = OMP_NUM_THREADS or all cores)").flag("--threads")
+      .field("seed", &R::seed, "Random seed").flag("--seed")
+      .field("log_level", &R::log_level, "trace, debug, info, warn, error or off").flag("--log-level")
+      .field("log_file", &R::log_file, "Also append log lines to this file").flag("--log-file")
+      .field("quiet", &R::quiet, "Only print warnings and errors").flag("--quiet");
+  return t;
 }
 
-RuntimeOptions runtime_options_from_json(const JsonFields& f) {
-  RuntimeOptions o;
-  f.get("device", o.device);
-  f.get("threads", o.threads);
-  f.get("seed", o.seed);
-  f.get("log_level", o.log_level);
-  f.get("log_file", o.log_file);
-  f.get("quiet", o.quiet);
-  return o;
-}
+Json to_json(const RuntimeOptions& o) { return runtime_fields().to_json(o); }
+RuntimeOptions runtime_options_from_json(const JsonFields& f) { return runtime_fields().from_json(f); }
 
 int effective_threads(const RuntimeOptions& o) {
   if (o.threads > 0) return static_cast<int>(o.threads);
@@ -86,8 +87,13 @@ bool keep_freed_memory_for_training() {
   for (char** e = environ; *e != nullptr; ++e) {
     if (std::strncmp(*e, "MALLOC_", 7) == 0) return false;  // the user tunes malloc
   }
+  // The top padding is taken at every growth of the heap: under a tight limit
+  // (ulimit -v, a cgroup) a 256 MiB pad would make the first growth fail
+  // outright, so it stays at an eighth of what the process may still take.
+  const double left = available_memory().bytes;
+  const int pad = static_cast<int>(std::max(0.0, std::min<double>(256 << 20, left / 8)));
   return mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1 &&
-         mallopt(M_TOP_PAD, 256 << 20) == 1;
+         mallopt(M_TOP_PAD, pad) == 1;
 #else
   return false;
 #endif

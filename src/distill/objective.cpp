@@ -7,76 +7,52 @@
 
 namespace kdtext::distill {
 
-Json to_json(const LossOptions& l) {
-  return Json{{"output", choice_name(l.output, kOutputLosses)},
-              {"output_weight", l.output_weight},
-              {"output_weight_end", l.output_weight_end},
-              {"temperature", l.temperature},
-              {"temperature_end", l.temperature_end},
-              {"t2_scale", l.t2_scale},
-              {"hard_weight", l.hard_weight},
-              {"hard_weight_end", l.hard_weight_end},
-              {"hidden", choice_name(l.hidden, kHiddenLosses)},
-              {"hidden_weight", l.hidden_weight},
-              {"attention", choice_name(l.attention, kAttentionLosses)},
-              {"attention_weight", l.attention_weight},
-              {"embedding_weight", l.embedding_weight},
-              {"pkd_weight", l.pkd_weight},
-              {"mlm_weight", l.mlm_weight},
-              {"layer_map", choice_name(l.layer_map, kLayerMaps)},
-              {"skip_k", l.skip_k},
-              {"layer_list", l.layer_list},
-              {"projection", choice_name(l.projection, kProjections)}};
+const FieldTable<LossOptions>& loss_fields() {
+  using L = LossOptions;
+  static const auto t = FieldTable<L>()
+      .choice("output", &L::output, kOutputLosses, "kl, soft_ce or mse").flag("--output-loss")
+      .field("output_weight", &L::output_weight, "Weight of the output term", at_least(0)).flag("--output-weight")
+      .field("output_weight_end", &L::output_weight_end, "Output weight at the end (linear schedule; -1: none)")
+      .field("temperature", &L::temperature, "Softmax temperature for output terms", above(0)).flag("--temperature")
+      .field("temperature_end", &L::temperature_end, "Temperature at the end (linear schedule; -1: none)")
+      .field("t2_scale", &L::t2_scale, "Multiply kl and soft_ce by T^2")
+      .field("hard_weight", &L::hard_weight, "Weight of the gold-label cross-entropy", at_least(0))
+      .flag("--hard-weight")
+      .field("hard_weight_end", &L::hard_weight_end, "Hard-label weight at the end (linear schedule; -1: none)")
+      .choice("hidden", &L::hidden, kHiddenLosses, "mse or cosine")
+      .field("hidden_weight", &L::hidden_weight, "Weight of the hidden-state term", at_least(0))
+      .flag("--hidden-weight")
+      .choice("attention", &L::attention, kAttentionLosses, "scores_mse (TinyBERT) or probs_kl (MiniLM)")
+      .field("attention_weight", &L::attention_weight, "Weight of the attention term", at_least(0))
+      .flag("--attention-weight")
+      .field("embedding_weight", &L::embedding_weight, "Weight of the embedding-output term", at_least(0))
+      .flag("--embedding-weight")
+      .field("pkd_weight", &L::pkd_weight, "Weight of the Patient-KD [CLS] term", at_least(0))
+      .field("mlm_weight", &L::mlm_weight, "Weight of the student's masked-LM loss (general)", at_least(0))
+      .flag("--mlm-weight")
+      .choice("layer_map", &L::layer_map, kLayerMaps, "uniform, spread, last, skip or list").flag("--layer-map")
+      .field("skip_k", &L::skip_k, "k for skip: teacher layers k, 2k, ...")
+      .field("layer_list", &L::layer_list, "Teacher layer (1-based) per student layer, for --layer-map list")
+      .flag("--layer-list")
+      .choice("projection", &L::projection, kProjections, "per-layer or shared")
+      .rule([](const L& l, const std::string& p) {
+        if (l.output_weight + l.hard_weight + l.hidden_weight + l.attention_weight + l.embedding_weight +
+                l.pkd_weight + l.mlm_weight + std::max(0.0, l.output_weight_end) + std::max(0.0, l.hard_weight_end) <=
+            0) {
+          throw ConfigError(p + ": every term has weight 0");
+        }
+      });
+  return t;
 }
+
+Json to_json(const LossOptions& l) { return loss_fields().to_json(l); }
+LossOptions loss_options_from_json(const JsonFields& f) { return loss_fields().from_json(f); }
 
 namespace {
-void validate(const LossOptions& l) {
-  for (const auto& [key, w] : {std::pair<const char*, double>{"output_weight", l.output_weight},
-                               {"hard_weight", l.hard_weight},
-                               {"hidden_weight", l.hidden_weight},
-                               {"attention_weight", l.attention_weight},
-                               {"embedding_weight", l.embedding_weight},
-                               {"pkd_weight", l.pkd_weight},
-                               {"mlm_weight", l.mlm_weight}}) {
-    if (w < 0) throw ConfigError(std::string("loss.") + key + ": must be >= 0");
-  }
-  if (!(l.temperature > 0)) throw ConfigError("loss.temperature: must be > 0");
-  if (l.output_weight + l.hard_weight + l.hidden_weight + l.attention_weight + l.embedding_weight + l.pkd_weight +
-          l.mlm_weight + std::max(0.0, l.output_weight_end) + std::max(0.0, l.hard_weight_end) <=
-      0) {
-    throw ConfigError("loss: every term has weight 0");
-  }
-}
-
 double scheduled(double start, double end, double progress) {
   return end < 0 ? start : start + (end - start) * progress;
 }
 }  // namespace
-
-LossOptions loss_options_from_json(const JsonFields& f) {
-  LossOptions l;
-  f.get_choice("output", l.output, kOutputLosses);
-  f.get("output_weight", l.output_weight);
-  f.get("output_weight_end", l.output_weight_end);
-  f.get("temperature", l.temperature);
-  f.get("temperature_end", l.temperature_end);
-  f.get("t2_scale", l.t2_scale);
-  f.get("hard_weight", l.hard_weight);
-  f.get("hard_weight_end", l.hard_weight_end);
-  f.get_choice("hidden", l.hidden, kHiddenLosses);
-  f.get("hidden_weight", l.hidden_weight);
-  f.get_choice("attention", l.attention, kAttentionLosses);
-  f.get("attention_weight", l.attention_weight);
-  f.get("embedding_weight", l.embedding_weight);
-  f.get("pkd_weight", l.pkd_weight);
-  f.get("mlm_weight", l.mlm_weight);
-  f.get_choice("layer_map", l.layer_map, kLayerMaps);
-  f.get("skip_k", l.skip_k);
-  f.get_int_list("layer_list", l.layer_list);
-  f.get_choice("projection", l.projection, kProjections);
-  validate(l);
-  return l;
-}
 
 void LossTerms::add(const std::string& name, double weight, const torch::Tensor& term) {
   values[name] = term.item<double>();

@@ -66,25 +66,24 @@ int64_t packed_sequences(const ShardCorpus& corpus, const std::vector<uint64_t>&
   return static_cast<int64_t>(std::max<uint64_t>(1, (tokens + per_sequence - 1) / per_sequence));
 }
 
-Json to_json(const MaskingOptions& m) {
-  return Json{{"mask_prob", m.mask_prob},
-              {"replace_mask", m.replace_mask},
-              {"replace_random", m.replace_random},
-              {"whole_word", m.whole_word}};
+const FieldTable<MaskingOptions>& masking_fields() {
+  using M = MaskingOptions;
+  static const auto t = FieldTable<M>()
+      .field("mask_prob", &M::mask_prob, "Fraction of tokens to predict", in_open(0, 1)).flag("--mask-prob")
+      .field("replace_mask", &M::replace_mask, "Of those: replaced by [MASK]", in_range(0, 1))
+      .field("replace_random", &M::replace_random, "Of those: replaced by a random token", in_range(0, 1))
+      .field("whole_word", &M::whole_word, "Mask whole words").flag("--whole-word-mask")
+      .rule([](const M& m, const std::string& p) {
+        if (m.replace_mask + m.replace_random > 1) {
+          throw ConfigError(field_path(p, "replace_mask") + " + " + field_path(p, "replace_random") +
+                            ": must be within [0, 1]");
+        }
+      });
+  return t;
 }
 
-MaskingOptions masking_options_from_json(const JsonFields& f) {
-  MaskingOptions m;
-  f.get("mask_prob", m.mask_prob);
-  f.get("replace_mask", m.replace_mask);
-  f.get("replace_random", m.replace_random);
-  f.get("whole_word", m.whole_word);
-  if (!(m.mask_prob > 0 && m.mask_prob < 1)) throw ConfigError(f.path("mask_prob") + ": must be in (0, 1)");
-  if (m.replace_mask < 0 || m.replace_random < 0 || m.replace_mask + m.replace_random > 1) {
-    throw ConfigError(f.path("replace_mask") + " + " + f.path("replace_random") + ": must be within [0, 1]");
-  }
-  return m;
-}
+Json to_json(const MaskingOptions& m) { return masking_fields().to_json(m); }
+MaskingOptions masking_options_from_json(const JsonFields& f) { return masking_fields().from_json(f); }
 
 SequencePacker::SequencePacker(const ShardCorpus& corpus, std::vector<uint64_t> documents, int64_t max_len,
                                uint64_t seed, bool shuffle, text::SpecialIds specials)

@@ -4,35 +4,26 @@
 
 namespace kdtext::model {
 
-Json to_json(const StudentSpec& s) {
-  return Json{{"preset", s.preset},
-              {"layers", s.layers},
-              {"hidden", s.hidden},
-              {"heads", s.heads},
-              {"intermediate", s.intermediate},
-              {"max_len", s.max_len},
-              {"init", choice_name(s.init, kStudentInits)},
-              {"layer_selection", choice_name(s.layer_selection, kLayerSelections)},
-              {"every_k", s.every_k},
-              {"layer_list", s.layer_list}};
+const FieldTable<StudentSpec>& student_fields() {
+  using S = StudentSpec;
+  // Sizes are checked by resolve_student_spec, once a preset has set them.
+  static const auto t = FieldTable<S>()
+      .field("preset", &S::preset, "tinybert-4l-312, 4l-256, 3l-256, 4l-192, 2l-128 or 6l-768").flag("--preset")
+      .field("layers", &S::layers, "Transformer layers").flag("--layers")
+      .field("hidden", &S::hidden, "Hidden size").flag("--hidden")
+      .field("heads", &S::heads, "Attention heads").flag("--heads")
+      .field("intermediate", &S::intermediate, "Feed-forward size").flag("--intermediate")
+      .field("max_len", &S::max_len, "Max positions (0: the teacher's)").flag("--max-len")
+      .choice("init", &S::init, kStudentInits, "random or teacher-layers").flag("--init")
+      .choice("layer_selection", &S::layer_selection, kLayerSelections, "uniform, spread, every-k, last or list", true)
+      .flag("--layer-selection")
+      .field("every_k", &S::every_k, "k for every-k").flag("--every-k")
+      .field("layer_list", &S::layer_list, "Teacher layers (1-based), one per student layer").flag("--layer-list");
+  return t;
 }
 
-StudentSpec student_spec_from_json(const JsonFields& f) {
-  StudentSpec s;
-  f.get("preset", s.preset);
-  f.get("layers", s.layers);
-  f.get("hidden", s.hidden);
-  f.get("heads", s.heads);
-  f.get("intermediate", s.intermediate);
-  f.get("max_len", s.max_len);
-  f.get_choice("init", s.init, kStudentInits);
-  std::string selection = choice_name(s.layer_selection, kLayerSelections);
-  f.get("layer_selection", selection);
-  s.layer_selection = parse_layer_selection(selection, f.path("layer_selection"));
-  f.get("every_k", s.every_k);
-  f.get_int_list("layer_list", s.layer_list);
-  return s;
-}
+Json to_json(const StudentSpec& s) { return student_fields().to_json(s); }
+StudentSpec student_spec_from_json(const JsonFields& f) { return student_fields().from_json(f); }
 
 StudentSpec resolve_student_spec(const StudentSpec& in) {
   StudentSpec s = in;
@@ -68,7 +59,6 @@ StudentSpec resolve_student_spec(const StudentSpec& in) {
 }
 
 LayerSelection parse_layer_selection(const std::string& name, const std::string& key) {
-  if (name == "skip") return LayerSelection::kEveryK;
   for (const auto& [n, v] : kLayerSelections) {
     if (name == n) return v;
   }

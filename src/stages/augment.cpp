@@ -15,34 +15,27 @@
 namespace kdtext::stages {
 namespace fs = std::filesystem;
 
-Json to_json(const AugmentConfig& c) {
-  return Json{{"input", c.input},
-              {"teacher", c.teacher},
-              {"mlm", c.mlm},
-              {"output", c.output},
-              {"overwrite", c.overwrite},
-              {"data", text::to_json(c.data)},
-              {"augment", augment::to_json(c.augment)},
-              {"run", cli::to_json(c.run)}};
+const FieldTable<AugmentConfig>& augment_config_fields() {
+  using A = AugmentConfig;
+  static const auto t = FieldTable<A>()
+      .field("input", &A::input, "Labelled file (tsv, csv or jsonl)", required("a labelled file")).flag("input", true)
+      .field("teacher", &A::teacher, "Checkpoint whose tokenizer and input embeddings find the neighbours",
+             required("its tokenizer and embeddings find the neighbours"))
+      .flag("--teacher", true)
+      .field("mlm", &A::mlm,
+             "Checkpoint with a masked-LM head whose predictions in context replace single-piece words "
+             "(default: the teacher when it has one; none: embedding neighbours only)")
+      .flag("--mlm")
+      .field("output", &A::output, "Output file (JSON lines)", required()).flag("-o,--output", true)
+      .field("overwrite", &A::overwrite, "Replace an existing output file").flag("--overwrite")
+      .section("data", &A::data, text::labelled_format_fields())
+      .section("augment", &A::augment, augment::augment_fields())
+      .section("run", &A::run, cli::runtime_fields());
+  return t;
 }
 
-AugmentConfig augment_config_from_json(const Json& j) {
-  AugmentConfig c;
-  JsonFields f(j, "");
-  f.get("input", c.input);
-  f.get("teacher", c.teacher);
-  f.get("mlm", c.mlm);
-  f.get("output", c.output);
-  f.get("overwrite", c.overwrite);
-  c.data = text::labelled_format_from_json(f.child("data"));
-  c.augment = augment::augment_options_from_json(f.child("augment"));
-  c.run = cli::runtime_options_from_json(f.child("run"));
-  if (c.input.empty()) throw ConfigError("input: required (a labelled file)");
-  if (c.teacher.empty()) throw ConfigError("teacher: required (its tokenizer and embeddings find the neighbours)");
-  if (c.output.empty()) throw ConfigError("output: required");
-  text::validate(c.data, "data");
-  return c;
-}
+Json to_json(const AugmentConfig& c) { return augment_config_fields().to_json(c); }
+AugmentConfig augment_config_from_json(const Json& j) { return augment_config_fields().from_json(j); }
 
 namespace {
 

@@ -7,24 +7,23 @@
 
 namespace kdtext::stages {
 
-Json to_json(const BuildStudentConfig& c) {
-  return Json{{"teacher", c.teacher},     {"output", c.output},
-              {"overwrite", c.overwrite}, {"flops_tokens", c.flops_tokens},
-              {"student", model::to_json(c.student)}, {"run", cli::to_json(c.run)}};
+const FieldTable<BuildStudentConfig>& build_student_fields() {
+  using B = BuildStudentConfig;
+  static const auto t = FieldTable<B>()
+      .field("teacher", &B::teacher, "Fine-tuned teacher checkpoint", required()).flag("--teacher", true)
+      .field("output", &B::output, "Student checkpoint directory", required()).flag("-o,--output", true)
+      .field("overwrite", &B::overwrite, "Replace an existing output directory").flag("--overwrite")
+      .field("flops_tokens", &B::flops_tokens, "Sentence length at which FLOPs are compared with the teacher's",
+             at_least(1))
+      .flag("--flops-tokens")
+      .section("student", &B::student, model::student_fields())
+      .section("run", &B::run, cli::runtime_fields());
+  return t;
 }
 
+Json to_json(const BuildStudentConfig& c) { return build_student_fields().to_json(c); }
 BuildStudentConfig build_student_config_from_json(const Json& j) {
-  BuildStudentConfig c;
-  JsonFields f(j, "");
-  f.get("teacher", c.teacher);
-  f.get("output", c.output);
-  f.get("overwrite", c.overwrite);
-  f.get("flops_tokens", c.flops_tokens);
-  c.student = model::student_spec_from_json(f.child("student"));
-  c.run = cli::runtime_options_from_json(f.child("run"));
-  if (c.teacher.empty()) throw ConfigError("teacher: required");
-  if (c.output.empty()) throw ConfigError("output: required");
-  if (c.flops_tokens < 1) throw ConfigError("flops_tokens: must be >= 1, got " + std::to_string(c.flops_tokens));
+  BuildStudentConfig c = build_student_fields().from_json(j);
   c.student = model::resolve_student_spec(c.student);  // build_config.json records the preset's sizes
   return c;
 }

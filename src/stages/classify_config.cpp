@@ -13,73 +13,9 @@ ClassifyConfig default_classify_config() {
   return c;
 }
 
-Json to_json(const ClassifyConfig& c) {
-  return Json{{"checkpoint", c.checkpoint},
-              {"inputs", c.inputs},
-              {"data", text::to_json(c.data)},
-              {"output", c.output},
-              {"output_format", choice_name(c.output_format, kOutputFormats)},
-              {"all_probabilities", c.all_probabilities},
-              {"top_k", c.top_k},
-              {"logits", c.logits},
-              {"batch_size", c.batch_size},
-              {"max_len", c.max_len},
-              {"precision", infer::precision_name(c.precision)},
-              {"adaptive_threads", c.adaptive_threads},
-              {"eval", c.eval},
-              {"metrics", c.metrics},
-              {"timings", c.timings},
-              {"stream", choice_name(c.stream, kStreamModes)},
-              {"stream_wait_ms", c.stream_wait_ms},
-              {"run", cli::to_json(c.run)}};
-}
-
 namespace {
-// Parsed once; the message names the choices as the flag's help does.
-void read_stream_mode(const JsonFields& f, StreamMode& mode) {
-  std::string name = choice_name(mode, kStreamModes);
-  f.get("stream", name);
-  for (const auto& [n, v] : kStreamModes) {
-    if (name == n) {
-      mode = v;
-      return;
-    }
-  }
-  throw ConfigError("stream: unknown '" + name + "' (expected auto, on or off)");
-}
-}  // namespace
-
-ClassifyConfig classify_config_from_json(const Json& j) {
-  ClassifyConfig c = default_classify_config();
-  JsonFields f(j, "");
-  f.get("checkpoint", c.checkpoint);
-  f.get("inputs", c.inputs);
-  c.data = text::labelled_format_from_json(f.child("data"));
-  f.get("output", c.output);
-  f.get_choice("output_format", c.output_format, kOutputFormats);
-  f.get("all_probabilities", c.all_probabilities);
-  f.get("top_k", c.top_k);
-  f.get("logits", c.logits);
-  f.get("batch_size", c.batch_size);
-  f.get("max_len", c.max_len);
-  std::string precision = infer::precision_name(c.precision);
-  f.get("precision", precision);
-  c.precision = infer::parse_precision(precision, "precision");
-  f.get("adaptive_threads", c.adaptive_threads);
-  f.get("eval", c.eval);
-  f.get("metrics", c.metrics);
-  f.get("timings", c.timings);
-  read_stream_mode(f, c.stream);
-  f.get("stream_wait_ms", c.stream_wait_ms);
-  c.run = cli::runtime_options_from_json(f.child("run"));
-  if (c.checkpoint.empty()) throw ConfigError("checkpoint: required (--model DIR)");
-  if (c.inputs.empty()) c.inputs = {"-"};
-  text::validate(c.data, "data");
-  if (c.top_k < 1) throw ConfigError("top_k: must be >= 1");
-  if (c.batch_size < 1) throw ConfigError("batch_size: must be >= 1");
-  if (c.max_len < 0) throw ConfigError("max_len: must be >= 0");
+void validate_classify(const ClassifyConfig& c) {
   if (c.eval && c.data.label_column.empty()) throw ConfigError("eval: needs a label column (data.label_column)");
-  if (c.stream_wait_ms < 0) throw ConfigError("stream_wait_ms: must be >= 0");
   if (c.stream == StreamMode::kOn) {
     const char* why = c.inputs != std::vector<std::string>{"-"} ? "reads standard input alone (inputs: -)"
                       : c.output != "-"                          ? "writes standard output (output: -); a file is "
@@ -90,6 +26,55 @@ ClassifyConfig classify_config_from_json(const Json& j) {
                           : nullptr;
     if (why) throw ConfigError(std::string("stream: on ") + why);
   }
+}
+}  // namespace
+
+const FieldTable<ClassifyConfig>& classify_fields() {
+  using C = ClassifyConfig;
+  static const auto t = FieldTable<C>()
+      .field("inputs", &C::inputs, "Input files ('-' or none: standard input)").flag("inputs")
+      .field("checkpoint", &C::checkpoint, "Classification checkpoint directory", required("--model DIR"))
+      .flag("-m,--model", true)
+      .field("output", &C::output, "Output file ('-': standard output)").flag("-o,--output")
+      .choice("output_format", &C::output_format, kOutputFormats, "tsv or jsonl").flag("--output-format")
+      .field("all_probabilities", &C::all_probabilities, "Print every label's probability").flag("--all-probs")
+      .field("top_k", &C::top_k, "Print the k most probable labels", at_least(1)).flag("--top-k")
+      .field("logits", &C::logits, "Also print the raw classifier logits").flag("--logits")
+      .section("data", &C::data, text::labelled_format_fields())
+      .field("batch_size", &C::batch_size, "Texts per batch", at_least(1)).flag("--batch-size")
+      .parsed<infer::Precision>(
+          "precision", &C::precision, infer::parse_precision, infer::precision_name,
+          "fp32 | bf16 (bfloat16 weights and activations; CPUs with AVX512-BF16, GPUs) | int8 (dynamically "
+          "quantized Linear layers, per-channel weight scales; CPU only)")
+      .flag("--precision")
+      .field("adaptive_threads", &C::adaptive_threads,
+             "Use fewer intra-op threads while other processes keep the cores busy (OpenMP threads of two "
+             "processes spin against each other); a change is logged")
+      .flag("--adaptive-threads")
+      .field("max_len", &C::max_len, "Tokens per text (0: the model's maximum)", at_least(0)).flag("--max-len")
+      .field("eval", &C::eval, "Compute accuracy, F1 and the confusion matrix against gold labels").flag("--eval")
+      .field("metrics", &C::metrics, "Where --eval writes its JSON").flag("--metrics")
+      .field("timings", &C::timings, "Write tokenisation time and per-batch latencies (JSON) here").flag("--timings")
+      .choice("stream", &C::stream, kStreamModes,
+              "on: answer standard input line by line as it arrives (micro-batches, flushed); off: read it whole "
+              "first; auto: on when standard input is a pipe or terminal",
+              /*unknown_form=*/true)
+      .flag("--stream")
+      .field("stream_wait_ms", &C::stream_wait_ms, "A micro-batch closes this long after its first line, or when full",
+             at_least(0))
+      .flag("--stream-wait-ms")
+      .section("run", &C::run, cli::runtime_fields())
+      .rule([](const C& c, const std::string&) { validate_classify(c); });
+  return t;
+}
+
+Json to_json(const ClassifyConfig& c) { return classify_fields().to_json(c); }
+
+ClassifyConfig classify_config_from_json(const Json& j) {
+  ClassifyConfig c = default_classify_config();
+  classify_fields().read(JsonFields(j, ""), c);
+  if (c.inputs.empty()) c.inputs = {"-"};
+  classify_fields().check(c, "");
   return c;
 }
 

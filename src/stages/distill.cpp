@@ -20,22 +20,6 @@ DistillConfig default_distill_config() {
   return c;
 }
 
-Json to_json(const DistillConfig& c) {
-  Json j{{"mode", choice_name(c.mode, kDistillModes)},
-         {"teacher", c.teacher},
-         {"student", c.student},
-         {"shards", c.shards},
-         {"validation_every", c.validation_every},
-         {"eval_sequences", c.eval_sequences},
-         {"masking", feed::to_json(c.masking)},
-         {"cache_teacher_logits", c.cache_teacher_logits},
-         {"teacher_logits", c.teacher_logits},
-         {"store", c.store},
-         {"loss", distill::to_json(c.loss)}};
-  c.add_to_json(j);
-  return j;
-}
-
 namespace {
 // General distillation has no labels or teacher logits.
 void validate_general(const DistillConfig& c) {
@@ -55,30 +39,13 @@ void validate_general(const DistillConfig& c) {
     throw ConfigError("loss: general distillation needs an intermediate term or loss.mlm_weight above 0");
   }
 }
-}  // namespace
 
-DistillConfig distill_config_from_json(const Json& j) {
-  DistillConfig c = default_distill_config();
-  JsonFields f(j, "");
-  f.get_choice("mode", c.mode, kDistillModes);
+// Checks across fields (each field's own checks are in the table).
+void validate_distill(const DistillConfig& c) {
   const bool general = c.mode == DistillMode::kGeneral;
-  f.get("store", c.store);
   if (!c.store.empty() && !general) throw ConfigError("store: only for mode general (a task run is not shared)");
-  c.read_from_json(f, !general, /*output_required=*/false);
+  c.require(/*labelled=*/!general, /*output_required=*/false);
   if (c.output.empty() && c.store.empty()) throw ConfigError("output: required (--output DIR, or --store DIR for mode general)");
-  f.get("teacher", c.teacher);
-  f.get("student", c.student);
-  f.get("shards", c.shards);
-  f.get("validation_every", c.validation_every);
-  f.get("eval_sequences", c.eval_sequences);
-  c.masking = feed::masking_options_from_json(f.child("masking"));
-  f.get("cache_teacher_logits", c.cache_teacher_logits);
-  f.get("teacher_logits", c.teacher_logits);
-  c.loss = distill::loss_options_from_json(f.child("loss"));
-  if (c.teacher.empty()) throw ConfigError("teacher: required");
-  if (c.student.empty()) throw ConfigError("student: required");
-  if (c.validation_every < 2) throw ConfigError("validation_every: must be >= 2");
-  if (c.eval_sequences < 1) throw ConfigError("eval_sequences: must be >= 1");
   if (!c.teacher_logits.empty() && (general || c.loss.layer_wise() || c.loss.uses_hidden_states())) {
     throw ConfigError("teacher_logits: a logits cache serves task distillation with output and hard-label terms "
                       "only (this configuration needs the teacher's hidden states or attention every step)");
@@ -91,8 +58,42 @@ DistillConfig distill_config_from_json(const Json& j) {
   } else if (c.loss.mlm_weight > 0) {
     throw ConfigError("loss.mlm_weight: the masked-LM term is for mode general (token shards), not a labelled task");
   }
-  return c;
 }
+}  // namespace
+
+const FieldTable<DistillConfig>& distill_fields() {
+  using D = DistillConfig;
+  static const auto t = FieldTable<D>()
+      .choice("mode", &D::mode, kDistillModes, "task (labelled set) or general (token shards)").flag("--mode")
+      .field("teacher", &D::teacher, "Teacher checkpoint (fine-tuned for --mode task)", required())
+      .flag("--teacher", true)
+      .field("student", &D::student, "Initial student checkpoint (kdtext-build-student or a general distillation)",
+             required())
+      .flag("--student", true)
+      .base(supervised_fields(/*required_flags=*/false))
+      .field("shards", &D::shards, "kdtext-preprocess output directory (general)").flag("--shards")
+      .field("teacher_logits", &D::teacher_logits,
+             "File caching the teacher's logits on --train across runs (output/hard terms only)")
+      .flag("--teacher-logits")
+      .field("store", &D::store,
+             "General: keep the run under DIR/general-<key of teacher, student init, corpus, budget and settings>, "
+             "reuse a finished one (--overwrite: train it again), resume an unfinished one; prints the run directory "
+             "(instead of --output)")
+      .flag("--store")
+      .field("validation_every", &D::validation_every, "Hold out every N-th document (general)", at_least(2))
+      .flag("--validation-every")
+      .field("eval_sequences", &D::eval_sequences, "Held-out sequences scored at each evaluation (general)",
+             at_least(1))
+      .section("masking", &D::masking, feed::masking_fields())
+      .field("cache_teacher_logits", &D::cache_teacher_logits,
+             "Compute the teacher's logits once, before training (output and hard terms only)")
+      .section("loss", &D::loss, distill::loss_fields())
+      .rule([](const D& c, const std::string&) { validate_distill(c); });
+  return t;
+}
+
+Json to_json(const DistillConfig& c) { return distill_fields().to_json(c); }
+DistillConfig distill_config_from_json(const Json& j) { return distill_fields().from_json(j, default_distill_config()); }
 
 Json run_distill(const DistillConfig& config, torch::Device device) {
   DistillConfig c = config;

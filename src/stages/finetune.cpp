@@ -24,20 +24,19 @@ FinetuneConfig default_finetune_config() {
   return c;
 }
 
-Json to_json(const FinetuneConfig& c) {
-  Json j{{"from", c.from}, {"class_weights", choice_name(c.class_weights, kClassWeights)}};
-  c.add_to_json(j);
-  return j;
+const FieldTable<FinetuneConfig>& finetune_fields() {
+  using F = FinetuneConfig;
+  static const auto t = FieldTable<F>()
+      .field("from", &F::from, "Pretrained checkpoint directory", required()).flag("--from", true)
+      .base(supervised_fields(/*required_flags=*/true))
+      .choice("class_weights", &F::class_weights, kClassWeights, "none or balanced").flag("--class-weights")
+      .rule([](const F& c, const std::string&) { c.require(/*labelled=*/true, /*output_required=*/true); });
+  return t;
 }
 
+Json to_json(const FinetuneConfig& c) { return finetune_fields().to_json(c); }
 FinetuneConfig finetune_config_from_json(const Json& j) {
-  FinetuneConfig c = default_finetune_config();
-  JsonFields f(j, "");
-  c.read_from_json(f);
-  f.get("from", c.from);
-  f.get_choice("class_weights", c.class_weights, kClassWeights);
-  if (c.from.empty()) throw ConfigError("from: required");
-  return c;
+  return finetune_fields().from_json(j, default_finetune_config());
 }
 
 namespace {

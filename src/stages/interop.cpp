@@ -21,21 +21,19 @@ namespace fs = std::filesystem;
 
 // ------------------------------------------------------------ import-hf
 
-Json to_json(const ImportHfConfig& c) {
-  return Json{{"source", c.source}, {"output", c.output}, {"overwrite", c.overwrite}, {"run", cli::to_json(c.run)}};
+const FieldTable<ImportHfConfig>& import_hf_fields() {
+  using I = ImportHfConfig;
+  static const auto t = FieldTable<I>()
+      .field("source", &I::source, "Hugging Face model directory", required("a Hugging Face model directory"))
+      .flag("source", true)
+      .field("output", &I::output, "kdtext checkpoint directory to write", required()).flag("output", true)
+      .field("overwrite", &I::overwrite, "Replace an existing output directory").flag("--overwrite")
+      .section("run", &I::run, cli::runtime_fields());
+  return t;
 }
 
-ImportHfConfig import_hf_config_from_json(const Json& j) {
-  ImportHfConfig c;
-  JsonFields f(j, "");
-  f.get("source", c.source);
-  f.get("output", c.output);
-  f.get("overwrite", c.overwrite);
-  c.run = cli::runtime_options_from_json(f.child("run"));
-  if (c.source.empty()) throw ConfigError("source: required (a Hugging Face model directory)");
-  if (c.output.empty()) throw ConfigError("output: required");
-  return c;
-}
+Json to_json(const ImportHfConfig& c) { return import_hf_fields().to_json(c); }
+ImportHfConfig import_hf_config_from_json(const Json& j) { return import_hf_fields().from_json(j); }
 
 Json run_import_hf(const ImportHfConfig& c) {
   const fs::path src(c.source);
@@ -85,21 +83,22 @@ Json run_import_hf(const ImportHfConfig& c) {
 
 // ------------------------------------------------------------ tokenize
 
-Json to_json(const TokenizeConfig& c) {
-  return Json{{"tokenizer", c.tokenizer}, {"inputs", c.inputs},   {"output", c.output},
-              {"pieces", c.pieces},       {"special", c.special}, {"run", cli::to_json(c.run)}};
+const FieldTable<TokenizeConfig>& tokenize_fields() {
+  using T = TokenizeConfig;
+  static const auto t = FieldTable<T>()
+      .field("inputs", &T::inputs, "Text files, one text per line ('-' or none: standard input)").flag("inputs")
+      .field("tokenizer", &T::tokenizer, "Tokenizer, checkpoint or Hugging Face directory", required())
+      .flag("-t,--tokenizer", true)
+      .field("output", &T::output, "Output file ('-': standard output)").flag("-o,--output")
+      .field("pieces", &T::pieces, "Print pieces instead of ids").flag("--pieces")
+      .field("special", &T::special, "Add [CLS] and [SEP]").flag("--special")
+      .section("run", &T::run, cli::runtime_fields());
+  return t;
 }
 
+Json to_json(const TokenizeConfig& c) { return tokenize_fields().to_json(c); }
 TokenizeConfig tokenize_config_from_json(const Json& j) {
-  TokenizeConfig c;
-  JsonFields f(j, "");
-  f.get("tokenizer", c.tokenizer);
-  f.get("inputs", c.inputs);
-  f.get("output", c.output);
-  f.get("pieces", c.pieces);
-  f.get("special", c.special);
-  c.run = cli::runtime_options_from_json(f.child("run"));
-  if (c.tokenizer.empty()) throw ConfigError("tokenizer: required");
+  TokenizeConfig c = tokenize_fields().from_json(j);
   if (c.inputs.empty()) c.inputs = {"-"};
   return c;
 }

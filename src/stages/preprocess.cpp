@@ -18,46 +18,33 @@
 namespace kdtext::stages {
 namespace fs = std::filesystem;
 
-Json to_json(const PreprocessConfig& c) {
-  return Json{{"inputs", c.inputs},
-              {"output", c.output},
-              {"overwrite", c.overwrite},
-              {"doc_mode", c.doc_mode},
-              {"clean", text::to_json(c.clean)},
-              {"tokenizer", c.tokenizer},
-              {"train", text::to_json(c.train)},
-              {"shard_tokens", c.shard_tokens},
-              {"batch_documents", c.batch_documents},
-              {"run", cli::to_json(c.run)}};
+const FieldTable<PreprocessConfig>& preprocess_fields() {
+  using P = PreprocessConfig;
+  static const auto t = FieldTable<P>()
+      .field("inputs", &P::inputs, "Input text files or directories (UTF-8)").flag("inputs", true)
+      .field("output", &P::output, "Output directory", required("--output DIR")).flag("-o,--output", true)
+      .field("overwrite", &P::overwrite, "Replace a non-empty output directory").flag("--overwrite")
+      .field("doc_mode", &P::doc_mode, "line: one document per line; paragraph: blank-line separated")
+      .flag("--doc-mode")
+      .section("clean", &P::clean, text::clean_fields())
+      .field("tokenizer", &P::tokenizer, "Reuse this tokenizer directory instead of training one").flag("--tokenizer")
+      .section("train", &P::train, text::spm_fields())
+      .field("shard_tokens", &P::shard_tokens, "Tokens per shard", at_least(1024)).flag("--shard-tokens")
+      .field("batch_documents", &P::batch_documents, "Documents cleaned and encoded per parallel batch", at_least(1))
+      .section("run", &P::run, cli::runtime_fields())
+      .rule([](const P& c, const std::string&) {
+        if (c.inputs.empty()) throw ConfigError("inputs: give at least one input file or directory");
+        text::parse_doc_mode(c.doc_mode, "doc_mode");
+        if (!c.tokenizer.empty() && !fs::exists(fs::path(c.tokenizer) / text::kTokenizerMetaFile)) {
+          throw ConfigError("tokenizer: '" + c.tokenizer + "' is not a kdtext tokenizer directory (no " +
+                            text::kTokenizerMetaFile + ")");
+        }
+      });
+  return t;
 }
 
-PreprocessConfig preprocess_config_from_json(const Json& j) {
-  PreprocessConfig c;
-  JsonFields f(j, "");
-  f.get("inputs", c.inputs);
-  f.get("output", c.output);
-  f.get("overwrite", c.overwrite);
-  f.get("doc_mode", c.doc_mode);
-  c.clean = text::clean_options_from_json(f.child("clean"));
-  f.get("tokenizer", c.tokenizer);
-  c.train = text::spm_options_from_json(f.child("train"));
-  f.get("shard_tokens", c.shard_tokens);
-  f.get("batch_documents", c.batch_documents);
-  c.run = cli::runtime_options_from_json(f.child("run"));
-
-  if (c.inputs.empty()) throw ConfigError("inputs: give at least one input file or directory");
-  if (c.output.empty()) throw ConfigError("output: required (--output DIR)");
-  text::parse_doc_mode(c.doc_mode, "doc_mode");
-  text::validate(c.clean, "clean");
-  text::validate(c.train, "train");
-  if (c.shard_tokens < 1024) throw ConfigError("shard_tokens: must be >= 1024, got " + std::to_string(c.shard_tokens));
-  if (c.batch_documents < 1) throw ConfigError("batch_documents: must be >= 1");
-  if (!c.tokenizer.empty() && !fs::exists(fs::path(c.tokenizer) / text::kTokenizerMetaFile)) {
-    throw ConfigError("tokenizer: '" + c.tokenizer + "' is not a kdtext tokenizer directory (no " +
-                      text::kTokenizerMetaFile + ")");
-  }
-  return c;
-}
+Json to_json(const PreprocessConfig& c) { return preprocess_fields().to_json(c); }
+PreprocessConfig preprocess_config_from_json(const Json& j) { return preprocess_fields().from_json(j); }
 
 namespace {
 

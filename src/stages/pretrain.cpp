@@ -16,47 +16,32 @@
 namespace kdtext::stages {
 namespace fs = std::filesystem;
 
-Json to_json(const PretrainConfig& c) {
-  return Json{{"data", c.data},
-              {"output", c.output},
-              {"model", c.model},
-              {"overwrite", c.overwrite},
-              {"resume", c.resume},
-              {"max_len", c.max_len},
-              {"batch_size", c.batch_size},
-              {"masking", feed::to_json(c.masking)},
-              {"validation_every", c.validation_every},
-              {"eval_sequences", c.eval_sequences},
-              {"trainer", train::to_json(c.trainer)},
-              {"run", cli::to_json(c.run)}};
+const FieldTable<PretrainConfig>& pretrain_fields() {
+  using P = PretrainConfig;
+  static const auto t = FieldTable<P>()
+      .field("data", &P::data, "kdtext-preprocess output directory", required("a kdtext-preprocess output directory"))
+      .flag("data", true)
+      .field("model", &P::model, "Model preset (bert-tiny, bert-small, bert-base) or config.json path").flag("--model")
+      .field("output", &P::output, "Run directory", required()).flag("-o,--output", true)
+      .field("overwrite", &P::overwrite, "Start over in a non-empty output directory").flag("--overwrite")
+      .field("resume", &P::resume, "Continue from the newest checkpoint in the output directory").flag("--resume")
+      .field("max_len", &P::max_len, "Packed sequence length", at_least(8)).flag("--max-len")
+      .field("batch_size", &P::batch_size, "Sequences per micro-batch", at_least(1)).flag("--batch-size")
+      .section("masking", &P::masking, feed::masking_fields())
+      .field("validation_every", &P::validation_every, "Hold out every N-th document", at_least(2))
+      .flag("--validation-every")
+      .field("eval_sequences", &P::eval_sequences, "Held-out sequences evaluated (fixed masks)", at_least(1))
+      .section("trainer", &P::trainer, train::trainer_fields())
+      .section("run", &P::run, cli::runtime_fields())
+      .rule([](const P& c, const std::string&) {
+        if (c.resume && c.overwrite) throw ConfigError("resume and overwrite exclude each other");
+        train::validate(c.trainer, "trainer");  // no epochs here: max_steps must be given
+      });
+  return t;
 }
 
-PretrainConfig pretrain_config_from_json(const Json& j) {
-  PretrainConfig c;
-  JsonFields f(j, "");
-  f.get("data", c.data);
-  f.get("output", c.output);
-  f.get("model", c.model);
-  f.get("overwrite", c.overwrite);
-  f.get("resume", c.resume);
-  f.get("max_len", c.max_len);
-  f.get("batch_size", c.batch_size);
-  c.masking = feed::masking_options_from_json(f.child("masking"));
-  f.get("validation_every", c.validation_every);
-  f.get("eval_sequences", c.eval_sequences);
-  c.trainer = train::trainer_options_from_json(f.child("trainer"));
-  c.run = cli::runtime_options_from_json(f.child("run"));
-
-  if (c.data.empty()) throw ConfigError("data: required (a kdtext-preprocess output directory)");
-  if (c.output.empty()) throw ConfigError("output: required");
-  if (c.max_len < 8) throw ConfigError("max_len: must be >= 8, got " + std::to_string(c.max_len));
-  if (c.batch_size < 1) throw ConfigError("batch_size: must be >= 1");
-  if (c.validation_every < 2) throw ConfigError("validation_every: must be >= 2");
-  if (c.eval_sequences < 1) throw ConfigError("eval_sequences: must be >= 1");
-  if (c.resume && c.overwrite) throw ConfigError("resume and overwrite exclude each other");
-  train::validate(c.trainer, "trainer");
-  return c;
-}
+Json to_json(const PretrainConfig& c) { return pretrain_fields().to_json(c); }
+PretrainConfig pretrain_config_from_json(const Json& j) { return pretrain_fields().from_json(j); }
 
 namespace {
 

@@ -10,35 +10,13 @@ namespace fs = std::filesystem;
 
 RecipeConfig default_recipe_config() { return RecipeConfig{}; }
 
-Json to_json(const RecipeConfig& c) {
-  return Json{{"train", c.train},
-              {"dev", c.dev},
-              {"test", c.test},
-              {"data", text::to_json(c.data)},
-              {"teacher", c.teacher},
-              {"base", c.base},
-              {"preset", c.preset},
-              {"budget", c.budget},
-              {"general_minutes", c.general_minutes},
-              {"task_minutes", c.task_minutes},
-              {"corpus", c.corpus},
-              {"store", c.store},
-              {"copies", c.copies ? Json(std::to_string(*c.copies)) : Json("auto")},
-              {"output", c.output},
-              {"overwrite", c.overwrite},
-              {"max_len", c.max_len},
-              {"batch_size", c.batch_size},
-              {"task_seed", c.task_seed ? Json(static_cast<int64_t>(*c.task_seed)) : Json(-1)},
-              {"run", cli::to_json(c.run)}};
-}
-
 namespace {
 
 // "auto" or a count (a string from the flag, a number from a --config file).
-std::optional<int64_t> read_copies(const JsonFields& f, const Json& j) {
-  if (!j.contains("copies")) return std::nullopt;
-  const Json& v = j["copies"];
-  if (v.is_number_integer() && v.get<int64_t>() >= 0) return v.get<int64_t>();
+std::optional<int64_t> read_copies(const JsonFields& f, std::optional<int64_t> current) {
+  const Json* v = f.find("copies");
+  if (!v) return current;
+  if (v->is_number_integer() && v->get<int64_t>() >= 0) return v->get<int64_t>();
   std::string s;
   f.get("copies", s);
   if (s == "auto") return std::nullopt;
@@ -74,35 +52,8 @@ void check_max_len(const RecipeConfig& c) {
 
 std::string absolute(const std::string& p) { return p.empty() ? p : fs::absolute(p).lexically_normal().string(); }
 
-}  // namespace
-
-RecipeConfig recipe_config_from_json(const Json& j) {
-  RecipeConfig c;
-  JsonFields f(j, "");
-  for (const auto& [key, field] : {std::pair<const char*, std::string*>{"train", &c.train}, {"dev", &c.dev},
-                                   {"test", &c.test}, {"teacher", &c.teacher}, {"base", &c.base},
-                                   {"preset", &c.preset}, {"store", &c.store}, {"output", &c.output}}) {
-    f.get(key, *field);
-  }
-  c.data = text::labelled_format_from_json(f.child("data"));
-  f.get("budget", c.budget);
-  f.get("general_minutes", c.general_minutes);
-  f.get("task_minutes", c.task_minutes);
-  f.get("corpus", c.corpus);
-  c.copies = read_copies(f, j);
-  f.get("overwrite", c.overwrite);
-  f.get("max_len", c.max_len);
-  f.get("batch_size", c.batch_size);
-  int64_t task_seed = -1;
-  f.get("task_seed", task_seed);
-  if (task_seed < -1) throw ConfigError("task_seed: a seed (>= 0), or -1 for run.seed");
-  if (task_seed >= 0) c.task_seed = static_cast<uint64_t>(task_seed);
-  c.run = cli::runtime_options_from_json(f.child("run"));
-
-  for (const auto& [key, v] : {std::pair<const char*, const std::string*>{"train", &c.train}, {"dev", &c.dev},
-                               {"output", &c.output}}) {
-    if (v->empty()) throw ConfigError(std::string(key) + ": required (--" + key + ")");
-  }
+// Everything that can be checked before the recipe writes a file.
+void validate_recipe(const RecipeConfig& c) {
   if (c.teacher.empty() && c.base.empty()) {
     throw ConfigError("give --teacher (a fine-tuned classifier) or --base (a pretrained encoder to fine-tune)");
   }
@@ -123,6 +74,69 @@ RecipeConfig recipe_config_from_json(const Json& j) {
   }
   if (c.batch_size < 1) throw ConfigError("--batch-size: must be >= 1, got " + std::to_string(c.batch_size));
   check_max_len(c);
+}
+
+void read_task_seed(const JsonFields& f, RecipeConfig& c) {
+  int64_t task_seed = c.task_seed ? static_cast<int64_t>(*c.task_seed) : -1;
+  f.get("task_seed", task_seed);
+  if (task_seed < -1) throw ConfigError("task_seed: a seed (>= 0), or -1 for run.seed");
+  c.task_seed = task_seed >= 0 ? std::optional<uint64_t>(static_cast<uint64_t>(task_seed)) : std::nullopt;
+}
+
+}  // namespace
+
+const FieldTable<RecipeConfig>& recipe_fields() {
+  using R = RecipeConfig;
+  static const auto t = FieldTable<R>()
+      .field("train", &R::train, "Labelled training file (tsv, csv or jsonl)", required("--train")).flag("--train", true)
+      .field("dev", &R::dev, "Labelled development file (selects checkpoints)", required("--dev")).flag("--dev", true)
+      .field("test", &R::test, "Labelled test file (reported only)").flag("--test")
+      .section("data", &R::data, text::labelled_format_fields())
+      .field("teacher", &R::teacher, "A fine-tuned classifier (kdtext-finetune best/)").flag("--teacher")
+      .field("base", &R::base,
+             "A pretrained encoder (kdtext-pretrain final/, kdtext-import-hf): the teacher is fine-tuned from it when "
+             "--teacher is not given, and the student is built and generally distilled from it")
+      .flag("--base")
+      .field("preset", &R::preset, "Student shape (kdtext-build-student --preset)").flag("--preset")
+      .field("budget", &R::budget,
+             "Minutes for the student's training stages in all; with a corpus half goes to general distillation; of "
+             "the task's share 60% to the intermediate and 40% to the prediction stage (each also stops at its "
+             "epochs)")
+      .flag("--budget")
+      .field("general_minutes", &R::general_minutes, "Minutes of general distillation (-1: from --budget)")
+      .flag("--general-minutes")
+      .field("task_minutes", &R::task_minutes, "Minutes of the task stages (-1: --budget less the general share)")
+      .flag("--task-minutes")
+      .field("corpus", &R::corpus, "Unlabelled text (file or directory; repeat the flag) for general distillation")
+      .flag("--corpus")
+      .field("store", &R::store,
+             "Where general distillations are kept ($KDTEXT_CACHE/general or ~/.cache/kdtext/general)")
+      .flag("--store")
+      .custom("copies", "Augmented copies per training example (auto: up to 20, ~60k rows in all)",
+              [](const JsonFields& f, R& c) { c.copies = read_copies(f, c.copies); },
+              [](const R& c) { return c.copies ? Json(std::to_string(*c.copies)) : Json("auto"); })
+      .flag("--copies")
+      .field("output", &R::output, "Run directory", required("--output")).flag("-o,--output", true)
+      .field("overwrite", &R::overwrite,
+             "Start over (the old run is kept aside, and put back if the new run fails)")
+      .flag("--overwrite")
+      .field("max_len", &R::max_len, "Tokens per example").flag("--max-len")
+      .field("batch_size", &R::batch_size, "Examples per micro-batch").flag("--batch-size")
+      .custom("task_seed",
+              "Seed of augmentation and the task stages (-1: --seed); repeat with other task seeds to measure the "
+              "spread (the general distillation is reused from the store)",
+              read_task_seed,
+              [](const R& c) { return c.task_seed ? Json(static_cast<int64_t>(*c.task_seed)) : Json(-1); })
+      .flag("--task-seed")
+      .section("run", &R::run, cli::runtime_fields())
+      .rule([](const R& c, const std::string&) { validate_recipe(c); });
+  return t;
+}
+
+Json to_json(const RecipeConfig& c) { return recipe_fields().to_json(c); }
+
+RecipeConfig recipe_config_from_json(const Json& j) {
+  RecipeConfig c = recipe_fields().from_json(j);
   for (auto* p : {&c.train, &c.dev, &c.test, &c.teacher, &c.base, &c.store, &c.output}) *p = absolute(*p);
   for (auto& p : c.corpus) p = absolute(p);
   return c;

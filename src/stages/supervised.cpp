@@ -8,52 +8,45 @@
 
 namespace kdtext::stages {
 
-void SupervisedRunOptions::add_to_json(Json& j) const {
-  j["train"] = train;
-  j["dev"] = dev;
-  j["test"] = test;
-  j["output"] = output;
-  j["overwrite"] = overwrite;
-  j["resume"] = resume;
-  j["data"] = text::to_json(data);
-  j["max_len"] = max_len;
-  j["batch_size"] = batch_size;
-  j["epochs"] = epochs;
-  j["evals_per_epoch"] = evals_per_epoch;
-  j["metric"] = metric;
-  j["trainer"] = train::to_json(trainer);
-  j["run"] = cli::to_json(run);
+namespace {
+FieldTable<SupervisedRunOptions> make_supervised_fields(bool required_flags) {
+  using S = SupervisedRunOptions;
+  return FieldTable<S>()
+      .field("train", &S::train, "Labelled training file (tsv, csv or jsonl)").flag("--train", required_flags)
+      .field("dev", &S::dev, "Labelled development file (selects the best checkpoint)").flag("--dev", required_flags)
+      .field("test", &S::test, "Labelled test file (reported only)").flag("--test")
+      .section("data", &S::data, text::labelled_format_fields())
+      .field("epochs", &S::epochs, "Epochs (when --max-steps is 0)", at_least(1)).flag("--epochs")
+      .field("evals_per_epoch", &S::evals_per_epoch, "Evaluations per epoch (when --eval-every is 0)", at_least(1))
+      .flag("--evals-per-epoch")
+      .field("metric", &S::metric, "accuracy or macro_f1 (selects the best checkpoint)",
+             one_of({"accuracy", "macro_f1"}))
+      .flag("--metric")
+      .field("output", &S::output, "Run directory").flag("-o,--output", required_flags)
+      .field("overwrite", &S::overwrite, "Start over in a non-empty output directory").flag("--overwrite")
+      .field("resume", &S::resume, "Continue from the newest checkpoint in the output directory").flag("--resume")
+      .field("max_len", &S::max_len, "Tokens per example", at_least(4)).flag("--max-len")
+      .field("batch_size", &S::batch_size, "Examples per micro-batch", at_least(1)).flag("--batch-size")
+      .section("trainer", &S::trainer, train::trainer_fields())
+      .section("run", &S::run, cli::runtime_fields())
+      .rule([](const S& s, const std::string&) {
+        if (s.resume && s.overwrite) throw ConfigError("resume and overwrite exclude each other");
+      });
+}
+}  // namespace
+
+const FieldTable<SupervisedRunOptions>& supervised_fields(bool required_flags) {
+  static const auto with = make_supervised_fields(true);
+  static const auto without = make_supervised_fields(false);
+  return required_flags ? with : without;
 }
 
-void SupervisedRunOptions::read_from_json(const JsonFields& f, bool labelled, bool output_required) {
-  f.get("train", train);
-  f.get("dev", dev);
-  f.get("test", test);
-  f.get("output", output);
-  f.get("overwrite", overwrite);
-  f.get("resume", resume);
-  data = text::labelled_format_from_json(f.child("data"));
-  f.get("max_len", max_len);
-  f.get("batch_size", batch_size);
-  f.get("epochs", epochs);
-  f.get("evals_per_epoch", evals_per_epoch);
-  f.get("metric", metric);
-  trainer = train::trainer_options_from_json(f.child("trainer"));
-  run = cli::runtime_options_from_json(f.child("run"));
+void SupervisedRunOptions::require(bool labelled, bool output_required) const {
   if (labelled) {
     if (train.empty()) throw ConfigError("train: required");
     if (dev.empty()) throw ConfigError("dev: required");
   }
   if (output_required && output.empty()) throw ConfigError("output: required");
-  text::validate(data, "data");
-  if (max_len < 4) throw ConfigError("max_len: must be >= 4, got " + std::to_string(max_len));
-  if (batch_size < 1) throw ConfigError("batch_size: must be >= 1");
-  if (epochs < 1) throw ConfigError("epochs: must be >= 1");
-  if (evals_per_epoch < 1) throw ConfigError("evals_per_epoch: must be >= 1");
-  if (metric != "accuracy" && metric != "macro_f1") {
-    throw ConfigError("metric: expected accuracy or macro_f1, got '" + metric + "'");
-  }
-  if (resume && overwrite) throw ConfigError("resume and overwrite exclude each other");
 }
 
 train::TrainerOptions SupervisedRunOptions::resolved_trainer(int64_t examples) const {

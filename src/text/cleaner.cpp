@@ -24,35 +24,27 @@ const char* to_string(InvalidUtf8Policy policy) {
   return "?";
 }
 
-Json to_json(const CleanOptions& o) {
-  Json j = to_json(o.normalizer);
-  j["invalid_utf8"] = o.invalid_utf8;
-  j["min_chars"] = o.min_chars;
-  j["max_chars"] = o.max_chars;
-  j["dedup"] = o.dedup;
-  return j;
+const FieldTable<CleanOptions>& clean_fields() {
+  using O = CleanOptions;
+  static const auto t = FieldTable<O>()
+      .merge(&O::normalizer, normalizer_fields())
+      .field("invalid_utf8", &O::invalid_utf8, "error, repair (U+FFFD) or skip", one_of({"error", "repair", "skip"}))
+      .flag("--invalid-utf8")
+      .field("min_chars", &O::min_chars, "Drop documents with fewer code points", at_least(0)).flag("--min-chars")
+      .field("max_chars", &O::max_chars, "Drop documents with more code points", at_least(1)).flag("--max-chars")
+      .field("dedup", &O::dedup, "Drop exact duplicate documents").flag("--dedup")
+      .rule([](const O& o, const std::string& p) {
+        if (o.max_chars < o.min_chars) {
+          throw ConfigError(field_path(p, "max_chars") + ": must be >= min_chars (" + std::to_string(o.min_chars) +
+                            "), got " + std::to_string(o.max_chars));
+        }
+      });
+  return t;
 }
 
-CleanOptions clean_options_from_json(const JsonFields& f) {
-  CleanOptions o;
-  o.normalizer = normalizer_options_from_json(f);
-  f.get("invalid_utf8", o.invalid_utf8);
-  f.get("min_chars", o.min_chars);
-  f.get("max_chars", o.max_chars);
-  f.get("dedup", o.dedup);
-  return o;
-}
-
-void validate(const CleanOptions& o, const std::string& prefix) {
-  parse_invalid_utf8_policy(o.invalid_utf8, prefix + ".invalid_utf8");
-  if (o.min_chars < 0) {
-    throw ConfigError(prefix + ".min_chars: must be >= 0, got " + std::to_string(o.min_chars));
-  }
-  if (o.max_chars < o.min_chars || o.max_chars < 1) {
-    throw ConfigError(prefix + ".max_chars: must be >= 1 and >= min_chars (" + std::to_string(o.min_chars) +
-                      "), got " + std::to_string(o.max_chars));
-  }
-}
+Json to_json(const CleanOptions& o) { return clean_fields().to_json(o); }
+CleanOptions clean_options_from_json(const JsonFields& f) { return clean_fields().from_json(f); }
+void validate(const CleanOptions& o, const std::string& prefix) { clean_fields().check(o, prefix); }
 
 Json CleanStats::to_json() const {
   return Json{{"documents_read", documents_read},

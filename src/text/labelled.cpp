@@ -15,36 +15,22 @@
 namespace kdtext::text {
 namespace fs = std::filesystem;
 
-Json to_json(const LabelledFormat& f) {
-  return Json{{"format", choice_name(f.format, kDataFormats)},         {"text_column", f.text_column}, {"pair_column", f.pair_column},
-              {"label_column", f.label_column}, {"header", f.header},
-              {"bad_lines", choice_name(f.bad_lines, kBadLines)}};
+const FieldTable<LabelledFormat>& labelled_format_fields() {
+  using F = LabelledFormat;
+  static const auto t = FieldTable<F>()
+      .choice("format", &F::format, kDataFormats, "auto, tsv, csv or jsonl (classify also: lines)", true)
+      .flag("--format")
+      .field("text_column", &F::text_column, "Text column (name or 0-based index)", required()).flag("--text-column")
+      .field("pair_column", &F::pair_column, "Second text column for pairs").flag("--pair-column")
+      .field("label_column", &F::label_column, "Label column (name or index)").flag("--label-column")
+      .field("header", &F::header, "auto, yes or no", one_of({"auto", "yes", "no"})).flag("--header")
+      .choice("bad_lines", &F::bad_lines, kBadLines, "error or skip").flag("--bad-lines");
+  return t;
 }
 
-LabelledFormat labelled_format_from_json(const JsonFields& f) {
-  LabelledFormat o;
-  std::string format = choice_name(o.format, kDataFormats);
-  f.get("format", format);
-  for (const auto& [name, v] : kDataFormats) {
-    if (format == name) o.format = v;
-  }
-  if (choice_name(o.format, kDataFormats) != format) {
-    throw ConfigError(f.path("format") + ": unknown '" + format + "' (expected auto, tsv, csv, jsonl or lines)");
-  }
-  f.get("text_column", o.text_column);
-  f.get("pair_column", o.pair_column);
-  f.get("label_column", o.label_column);
-  f.get("header", o.header);
-  f.get_choice("bad_lines", o.bad_lines, kBadLines);
-  return o;
-}
-
-void validate(const LabelledFormat& f, const std::string& p) {
-  if (f.header != "auto" && f.header != "yes" && f.header != "no") {
-    throw ConfigError(p + ".header: expected auto, yes or no, got '" + f.header + "'");
-  }
-  if (f.text_column.empty()) throw ConfigError(p + ".text_column: required");
-}
+Json to_json(const LabelledFormat& f) { return labelled_format_fields().to_json(f); }
+LabelledFormat labelled_format_from_json(const JsonFields& f) { return labelled_format_fields().from_json(f); }
+void validate(const LabelledFormat& f, const std::string& p) { labelled_format_fields().check(f, p); }
 
 namespace {
 

@@ -9,21 +9,18 @@
 
 namespace kdtext::text {
 
-Json to_json(const NormalizerOptions& o) {
-  return Json{{"nfkc", o.nfkc},
-              {"lowercase", o.lowercase},
-              {"remove_control", o.remove_control},
-              {"collapse_whitespace", o.collapse_whitespace}};
+const FieldTable<NormalizerOptions>& normalizer_fields() {
+  using N = NormalizerOptions;
+  static const auto t = FieldTable<N>()
+      .field("nfkc", &N::nfkc, "Unicode NFKC normalisation").flag("--nfkc")
+      .field("lowercase", &N::lowercase, "Lowercase the text").flag("--lowercase")
+      .field("remove_control", &N::remove_control, "Remove control and format characters").flag("--remove-control")
+      .field("collapse_whitespace", &N::collapse_whitespace, "Collapse whitespace runs to one space, trim the ends");
+  return t;
 }
 
-NormalizerOptions normalizer_options_from_json(const JsonFields& f) {
-  NormalizerOptions o;
-  f.get("nfkc", o.nfkc);
-  f.get("lowercase", o.lowercase);
-  f.get("remove_control", o.remove_control);
-  f.get("collapse_whitespace", o.collapse_whitespace);
-  return o;
-}
+Json to_json(const NormalizerOptions& o) { return normalizer_fields().to_json(o); }
+NormalizerOptions normalizer_options_from_json(const JsonFields& f) { return normalizer_fields().from_json(f); }
 
 Normalizer::Normalizer(NormalizerOptions options) : options_(options) {
   if (options_.nfkc) {

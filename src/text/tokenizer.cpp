@@ -34,52 +34,28 @@ std::string fingerprint_file(const fs::path& path) {
   return fp.substr(0, fp.rfind(':'));
 }
 
-Json to_json(const SentencePieceTrainOptions& o) {
-  return Json{{"model_type", o.model_type},
-              {"vocab_size", o.vocab_size},
-              {"character_coverage", o.character_coverage},
-              {"sample_documents", o.sample_documents},
-              {"sample_bytes", o.sample_bytes},
-              {"max_sentence_bytes", o.max_sentence_bytes},
-              {"byte_fallback", o.byte_fallback},
-              {"threads", o.threads}};
+const FieldTable<SentencePieceTrainOptions>& spm_fields() {
+  using O = SentencePieceTrainOptions;
+  static const auto t = FieldTable<O>()
+      .field("model_type", &O::model_type, "Tokenizer model: unigram or bpe", one_of({"unigram", "bpe"}))
+      .flag("--model-type")
+      .field("vocab_size", &O::vocab_size, "Tokenizer vocabulary size", in_range(16, 1 << 24)).flag("--vocab-size")
+      .field("character_coverage", &O::character_coverage, "Character coverage (0.9995 for Chinese)",
+             in_open_closed(0, 1))
+      .flag("--character-coverage")
+      .field("sample_documents", &O::sample_documents, "Most documents sampled for tokenizer training", at_least(1))
+      .flag("--sample-documents")
+      .field("sample_bytes", &O::sample_bytes, "Most bytes sampled for tokenizer training", at_least(1024))
+      .flag("--sample-bytes")
+      .field("max_sentence_bytes", &O::max_sentence_bytes, "Longer sample documents are truncated", at_least(16))
+      .field("byte_fallback", &O::byte_fallback, "Encode unknown characters as bytes").flag("--byte-fallback")
+      .field("threads", &O::threads, "Threads training the tokenizer (0: the run's)", at_least(0));
+  return t;
 }
 
-SentencePieceTrainOptions spm_options_from_json(const JsonFields& f) {
-  SentencePieceTrainOptions o;
-  f.get("model_type", o.model_type);
-  f.get("vocab_size", o.vocab_size);
-  f.get("character_coverage", o.character_coverage);
-  f.get("sample_documents", o.sample_documents);
-  f.get("sample_bytes", o.sample_bytes);
-  f.get("max_sentence_bytes", o.max_sentence_bytes);
-  f.get("byte_fallback", o.byte_fallback);
-  f.get("threads", o.threads);
-  return o;
-}
-
-void validate(const SentencePieceTrainOptions& o, const std::string& prefix) {
-  if (o.model_type != "unigram" && o.model_type != "bpe") {
-    throw ConfigError(prefix + ".model_type: unknown '" + o.model_type + "' (expected unigram or bpe)");
-  }
-  if (o.vocab_size < 16 || o.vocab_size > (1 << 24)) {
-    throw ConfigError(prefix + ".vocab_size: must be in [16, 16777216], got " + std::to_string(o.vocab_size));
-  }
-  if (!(o.character_coverage > 0.0 && o.character_coverage <= 1.0)) {
-    throw ConfigError(prefix + ".character_coverage: must be in (0, 1], got " +
-                      std::to_string(o.character_coverage));
-  }
-  if (o.sample_documents < 1) {
-    throw ConfigError(prefix + ".sample_documents: must be >= 1, got " + std::to_string(o.sample_documents));
-  }
-  if (o.sample_bytes < 1024) {
-    throw ConfigError(prefix + ".sample_bytes: must be >= 1024, got " + std::to_string(o.sample_bytes));
-  }
-  if (o.max_sentence_bytes < 16) {
-    throw ConfigError(prefix + ".max_sentence_bytes: must be >= 16, got " + std::to_string(o.max_sentence_bytes));
-  }
-  if (o.threads < 0) throw ConfigError(prefix + ".threads: must be >= 0");
-}
+Json to_json(const SentencePieceTrainOptions& o) { return spm_fields().to_json(o); }
+SentencePieceTrainOptions spm_options_from_json(const JsonFields& f) { return spm_fields().from_json(f); }
+void validate(const SentencePieceTrainOptions& o, const std::string& prefix) { spm_fields().check(o, prefix); }
 
 struct SentencePieceTokenizer::Impl {
   sentencepiece::SentencePieceProcessor sp;

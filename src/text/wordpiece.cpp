@@ -16,37 +16,25 @@
 namespace kdtext::text {
 namespace fs = std::filesystem;
 
-Json to_json(const WordPieceOptions& o) {
-  return Json{{"lowercase", o.lowercase},
-              {"strip_accents", o.strip_accents},
-              {"chinese_chars", o.chinese_chars},
-              {"clean_text", o.clean_text},
-              {"max_chars_per_word", o.max_chars_per_word},
-              {"continuation", o.continuation},
-              {"unk", o.unk},
-              {"cls", o.cls},
-              {"sep", o.sep},
-              {"pad", o.pad},
-              {"mask", o.mask}};
+const FieldTable<WordPieceOptions>& wordpiece_fields() {
+  using O = WordPieceOptions;
+  static const auto t = FieldTable<O>()
+      .field("lowercase", &O::lowercase, "do_lower_case")
+      .field("strip_accents", &O::strip_accents, "-1: follows lowercase, 0: keep, 1: strip", in_range(-1, 1))
+      .field("chinese_chars", &O::chinese_chars, "Spaces around CJK ideographs")
+      .field("clean_text", &O::clean_text, "Drop control characters, map whitespace to spaces")
+      .field("max_chars_per_word", &O::max_chars_per_word, "Longer words become [UNK]", at_least(1))
+      .field("continuation", &O::continuation, "Prefix of word-continuing pieces")
+      .field("unk", &O::unk, "Unknown token")
+      .field("cls", &O::cls, "Classification token")
+      .field("sep", &O::sep, "Separator token")
+      .field("pad", &O::pad, "Padding token")
+      .field("mask", &O::mask, "Mask token");
+  return t;
 }
 
-WordPieceOptions wordpiece_options_from_json(const JsonFields& f) {
-  WordPieceOptions o;
-  f.get("lowercase", o.lowercase);
-  f.get("strip_accents", o.strip_accents);
-  f.get("chinese_chars", o.chinese_chars);
-  f.get("clean_text", o.clean_text);
-  f.get("max_chars_per_word", o.max_chars_per_word);
-  f.get("continuation", o.continuation);
-  f.get("unk", o.unk);
-  f.get("cls", o.cls);
-  f.get("sep", o.sep);
-  f.get("pad", o.pad);
-  f.get("mask", o.mask);
-  if (o.strip_accents < -1 || o.strip_accents > 1) throw ConfigError(f.path("strip_accents") + ": expected -1, 0 or 1");
-  if (o.max_chars_per_word < 1) throw ConfigError(f.path("max_chars_per_word") + ": must be >= 1");
-  return o;
-}
+Json to_json(const WordPieceOptions& o) { return wordpiece_fields().to_json(o); }
+WordPieceOptions wordpiece_options_from_json(const JsonFields& f) { return wordpiece_fields().from_json(f); }
 
 namespace {
 

@@ -8,80 +8,49 @@
 
 namespace kdtext::train {
 
-Json to_json(const TrainerOptions& o) {
-  return Json{{"max_steps", o.max_steps},
-              {"grad_accum", o.grad_accum},
-              {"lr", o.lr},
-              {"weight_decay", o.weight_decay},
-              {"adam_beta1", o.adam_beta1},
-              {"adam_beta2", o.adam_beta2},
-              {"adam_eps", o.adam_eps},
-              {"warmup_steps", o.warmup_steps},
-              {"warmup_ratio", o.warmup_ratio},
-              {"schedule", choice_name(o.schedule, kSchedules)},
-              {"max_grad_norm", o.max_grad_norm},
-              {"bf16", o.bf16},
-              {"log_every", o.log_every},
-              {"eval_every", o.eval_every},
-              {"save_every", o.save_every},
-              {"keep_last", o.keep_last},
-              {"accept_changes", o.accept_changes},
-              {"early_stopping_patience", o.early_stopping_patience},
-              {"stop_at_step", o.stop_at_step},
-              {"max_minutes", o.max_minutes}};
+const FieldTable<TrainerOptions>& trainer_fields() {
+  using T = TrainerOptions;
+  // max_steps 0 means "from the epochs" until with_epochs() resolves it;
+  // validate() then asks for >= 1.
+  static const auto t = FieldTable<T>()
+      .field("max_steps", &T::max_steps, "Optimiser steps (0: from --epochs where the stage has epochs)", at_least(0))
+      .flag("--max-steps")
+      .field("grad_accum", &T::grad_accum, "Micro-batches per step", at_least(1)).flag("--grad-accum")
+      .field("lr", &T::lr, "Peak learning rate", above(0)).flag("--lr")
+      .field("weight_decay", &T::weight_decay, "AdamW weight decay (never on biases or LayerNorm)", at_least(0))
+      .field("adam_beta1", &T::adam_beta1, "Adam beta1", in_half_open(0, 1))
+      .field("adam_beta2", &T::adam_beta2, "Adam beta2", in_half_open(0, 1))
+      .field("adam_eps", &T::adam_eps, "Adam epsilon", above(0))
+      .field("warmup_steps", &T::warmup_steps, "Warm-up steps (-1: --warmup-ratio)").flag("--warmup-steps")
+      .field("warmup_ratio", &T::warmup_ratio, "Warm-up fraction of the steps", in_range(0, 1)).flag("--warmup-ratio")
+      .choice("schedule", &T::schedule, kSchedules, "linear, cosine or constant").flag("--schedule")
+      .field("max_grad_norm", &T::max_grad_norm, "Gradient clipping norm (<= 0: none)")
+      .field("bf16", &T::bf16, "bf16 autocast").flag("--bf16")
+      .field("log_every", &T::log_every, "Progress every N steps", at_least(1)).flag("--log-every")
+      .field("eval_every", &T::eval_every, "Evaluate every N steps (0: per epoch, or only at the end)", at_least(0))
+      .flag("--eval-every")
+      .field("save_every", &T::save_every, "Resumable checkpoint every N steps", at_least(0)).flag("--save-every")
+      .field("keep_last", &T::keep_last, "Resumable checkpoints kept", at_least(1))
+      .field("accept_changes", &T::accept_changes,
+             "With --resume: accept settings that differ from the run's config.json and change its result "
+             "(recorded there); without it they are refused, naming each")
+      .flag("--accept-changes")
+      .field("early_stopping_patience", &T::early_stopping_patience,
+             "Evaluations without improvement before stopping", at_least(0))
+      .flag("--early-stopping")
+      .field("stop_at_step", &T::stop_at_step, "Save and stop at this step (resume later)", at_least(0))
+      .flag("--stop-at-step")
+      .field("max_minutes", &T::max_minutes, "Wall-clock budget in minutes (0: none)", at_least(0))
+      .flag("--max-minutes");
+  return t;
 }
 
-TrainerOptions trainer_options_from_json(const JsonFields& f) {
-  TrainerOptions o;
-  f.get("max_steps", o.max_steps);
-  f.get("grad_accum", o.grad_accum);
-  f.get("lr", o.lr);
-  f.get("weight_decay", o.weight_decay);
-  f.get("adam_beta1", o.adam_beta1);
-  f.get("adam_beta2", o.adam_beta2);
-  f.get("adam_eps", o.adam_eps);
-  f.get("warmup_steps", o.warmup_steps);
-  f.get("warmup_ratio", o.warmup_ratio);
-  f.get_choice("schedule", o.schedule, kSchedules);
-  f.get("max_grad_norm", o.max_grad_norm);
-  f.get("bf16", o.bf16);
-  f.get("log_every", o.log_every);
-  f.get("eval_every", o.eval_every);
-  f.get("save_every", o.save_every);
-  f.get("keep_last", o.keep_last);
-  f.get("accept_changes", o.accept_changes);
-  f.get("early_stopping_patience", o.early_stopping_patience);
-  f.get("stop_at_step", o.stop_at_step);
-  f.get("max_minutes", o.max_minutes);
-  // Checked as they are read, before any output exists; max_steps 0 means
-  // "from the epochs" until with_epochs() resolves it (validate() then).
-  TrainerOptions early = o;
-  const std::string prefix = f.path("x").substr(0, f.path("x").size() - 2);  // "trainer" (no trailing ".x")
-  if (early.max_steps < 0) throw ConfigError(f.path("max_steps") + ": must be >= 0, got " + std::to_string(o.max_steps));
-  if (early.max_steps == 0) early.max_steps = 1;
-  validate(early, prefix.empty() ? "trainer" : prefix);
-  return o;
-}
+Json to_json(const TrainerOptions& o) { return trainer_fields().to_json(o); }
+TrainerOptions trainer_options_from_json(const JsonFields& f) { return trainer_fields().from_json(f); }
 
 void validate(const TrainerOptions& o, const std::string& p) {
-  const auto bad = [&](const std::string& key, const std::string& why) {
-    return ConfigError(p + "." + key + ": " + why);
-  };
-  if (o.max_steps < 1) throw bad("max_steps", "must be >= 1, got " + std::to_string(o.max_steps));
-  if (o.grad_accum < 1) throw bad("grad_accum", "must be >= 1");
-  if (!(o.lr > 0) || !std::isfinite(o.lr)) throw bad("lr", "must be a finite number > 0");
-  if (o.weight_decay < 0) throw bad("weight_decay", "must be >= 0");
-  if (!(o.adam_beta1 >= 0 && o.adam_beta1 < 1)) throw bad("adam_beta1", "must be in [0, 1)");
-  if (!(o.adam_beta2 >= 0 && o.adam_beta2 < 1)) throw bad("adam_beta2", "must be in [0, 1)");
-  if (!(o.adam_eps > 0)) throw bad("adam_eps", "must be > 0");
-  if (!(o.warmup_ratio >= 0 && o.warmup_ratio <= 1)) throw bad("warmup_ratio", "must be in [0, 1]");
-  if (o.log_every < 1) throw bad("log_every", "must be >= 1");
-  if (o.eval_every < 0) throw bad("eval_every", "must be >= 0");
-  if (o.save_every < 0) throw bad("save_every", "must be >= 0");
-  if (o.keep_last < 1) throw bad("keep_last", "must be >= 1");
-  if (o.early_stopping_patience < 0) throw bad("early_stopping_patience", "must be >= 0");
-  if (o.stop_at_step < 0) throw bad("stop_at_step", "must be >= 0");
-  if (o.max_minutes < 0) throw bad("max_minutes", "must be >= 0");
+  trainer_fields().check(o, p);
+  if (o.max_steps < 1) throw ConfigError(p + ".max_steps: must be >= 1, got " + std::to_string(o.max_steps));
 }
 
 TrainerOptions with_epochs(TrainerOptions o, int64_t examples, int64_t batch_size, int64_t epochs,

@@ -3,10 +3,12 @@
 #include "kdtext/util/file.h"
 
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
 #include "kdtext/error.h"
+#include "kdtext/util/fields.h"
 
 namespace kdtext {
 namespace {
@@ -121,13 +123,21 @@ JsonFields JsonFields::child(const char* key) const {
   return JsonFields(it == object_.end() ? kEmpty : *it, path(key));
 }
 
+std::string number_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.15g", v);
+  return buf;
+}
+
 std::string JsonFields::path(const char* key) const { return join_key(prefix_, key); }
 
 void JsonFields::throw_type_error(const char* key, const char* expected, const Json& got) const {
   throw ConfigError("config key '" + path(key) + "' should be " + expected + ", got " + got.dump());
 }
 
-void JsonFields::throw_choice_error(const char* key, const std::string& choices, const std::string& got) const {
+void JsonFields::throw_choice_error(const char* key, const std::string& choices, const std::string& got,
+                                    bool unknown_form) const {
+  if (unknown_form) throw ConfigError(path(key) + ": unknown '" + got + "' (expected " + choices + ")");
   throw ConfigError(path(key) + ": expected " + choices + ", got '" + got + "'");
 }
 

@@ -32,14 +32,14 @@ Json resolve(std::unique_ptr<cli::StageApp>& app, std::vector<std::string> args)
 std::unique_ptr<cli::StageApp> make_app() {
   Json defaults{{"output", ""}, {"count", 3}, {"rate", 0.5}, {"inputs", Json::array()},
                 {"nested", {{"flag", false}, {"name", "x"}}}};
-  auto app = std::make_unique<cli::StageApp>("test", "test app", "kdtext-test in --output out", defaults);
-  app->positional("inputs", "inputs", "inputs");
-  app->option("--output", "output", "output", true);
-  app->option("--count", "count", "count");
-  app->option("--rate", "rate", "rate");
-  app->option("--name", "nested.name", "name");
-  app->flag("flag", "nested.flag", "flag");
-  return app;
+  std::vector<FlagSpec> flags{{"inputs", "inputs", "inputs"},
+                              {"--output", "output", "output", /*required=*/true},
+                              {"--count", "count", "count"},
+                              {"--rate", "rate", "rate"},
+                              {"--name", "nested.name", "name"},
+                              {"--flag", "nested.flag", "flag", false, /*is_switch=*/true}};
+  return std::make_unique<cli::StageApp>("test", "test app", "kdtext-test in --output out",
+                                         ConfigSchema{defaults, flags});
 }
 }  // namespace
 

@@ -229,7 +229,7 @@ TEST(DistillObjective, OptionsAreParsedOnceAndErrorsNameTheKey) {
   };
   EXPECT_EQ(error({{"output", "foo"}}), "loss.output: expected kl, soft_ce or mse, got 'foo'");
   EXPECT_EQ(error({{"layer_map", "diagonal"}}), "loss.layer_map: expected uniform, spread, last, skip or list, got 'diagonal'");
-  EXPECT_EQ(error({{"hidden_weight", -1.0}}), "loss.hidden_weight: must be >= 0");
+  EXPECT_EQ(error({{"hidden_weight", -1.0}}), "loss.hidden_weight: must be >= 0, got -1");
   EXPECT_EQ(error({{"output_weight", 0.0}}), "loss: every term has weight 0");
   const auto o = loss_options_from_json(
       JsonFields(Json{{"output", "soft_ce"}, {"attention", "probs_kl"}, {"projection", "shared"}}, "loss"));

@@ -16,6 +16,7 @@
 #include "kdtext/model/bert.h"
 #include "kdtext/text/labelled.h"
 #include "kdtext/text/tokenizer.h"
+#include "kdtext/util/fields.h"
 #include "kdtext/util/json.h"
 
 namespace kdtext::augment {
@@ -32,6 +33,8 @@ struct AugmentOptions {
   int64_t max_len = 128;        // tokens a masked-LM reads a text with (words past it: neighbours)
 };
 
+// The "augment" section of kdtext-augment and its flags.
+const FieldTable<AugmentOptions>& augment_fields();
 Json to_json(const AugmentOptions& o);
 // Reads and validates (errors name `prefix.key`).
 AugmentOptions augment_options_from_json(const JsonFields& f);

@@ -4,9 +4,9 @@
 //   --version, --help with an example.
 // Exit codes: 0 success, 2 usage or configuration error, 1 runtime error.
 //
-// A stage describes its configuration as JSON defaults (from its typed
-// options struct), binds flags to dotted keys of that JSON, and receives the
-// resolved JSON: defaults < --config file < flags.
+// A stage describes its configuration with a FieldTable (util/fields.h): the
+// JSON defaults and the flags bound to dotted keys of that JSON come from it,
+// and the stage receives the resolved JSON: defaults < --config file < flags.
 #pragma once
 
 #include <functional>
@@ -32,20 +32,12 @@ struct RunContext {
 class StageApp {
  public:
   // `stage` names the executable (kdtext-<stage>); `example` is shown in --help.
-  StageApp(std::string stage, std::string description, std::string example, Json defaults);
+  // Every flag of `schema` is bound (in its order); a schema without a "run"
+  // section gets the runtime options' defaults and flags.
+  StageApp(std::string stage, std::string description, std::string example, ConfigSchema schema);
   ~StageApp();
   StageApp(const StageApp&) = delete;
   StageApp& operator=(const StageApp&) = delete;
-
-  // Binds an option taking a value to a dotted config key. The value is
-  // converted to the JSON type of the default at that key (integer, number,
-  // string, boolean, or array of strings for a repeated option).
-  // A required option must come from the flags or the --config file.
-  void option(const std::string& flags, const std::string& key, const std::string& help, bool required = false);
-  // Binds a positional argument (a list when the key holds an array).
-  void positional(const std::string& name, const std::string& key, const std::string& help, bool required = false);
-  // Binds a boolean switch: "--flag" sets true and "--no-flag" sets false.
-  void flag(const std::string& name, const std::string& key, const std::string& help);
 
   // Parses argv, resolves the configuration, applies the runtime options and
   // calls `body`. Returns the process exit code; never throws.
@@ -53,7 +45,7 @@ class StageApp {
 
   // Lets the stage run as several processes started by torchrun, mpirun or
   // srun (parallel/group.h): run() connects them before the body. Stages that do
-  // not call it refuse such a launch. add_training_flags calls it.
+  // not call it refuse such a launch.
   void allow_data_parallel() { data_parallel_ = true; }
 
   // Resolves the configuration only (used by tests): throws ConfigError.
@@ -61,6 +53,13 @@ class StageApp {
 
  private:
   struct Binding;
+  // An option taking a value, converted to the JSON type of the default at
+  // `key` (integer, number, string, boolean, or array of strings for a
+  // repeated option); a spelling without '-' is a positional argument.
+  void option(const std::string& flags, const std::string& key, const std::string& help, bool required);
+  // A boolean switch: "--name" sets true and "--no-name" sets false.
+  void flag(const std::string& name, const std::string& key, const std::string& help);
+  void bind(const FlagSpec& spec);
   Json resolve_parsed();
   void check_required(const Json& config) const;
   int run_body(const RunContext& ctx, const parallel::World& world, const std::function<void(const RunContext&)>& body);
@@ -72,24 +71,6 @@ class StageApp {
   bool dump_config_ = false;
   bool data_parallel_ = false;
 };
-
-// Flag sets shared by several stages, each defined once (the keys they bind
-// must exist in the stage's JSON defaults).
-//
-// Labelled-data format: --format, --text-column, --pair-column,
-// --label-column, --header, --bad-lines (data.*).
-void add_data_format_flags(StageApp& app);
-// Every training stage (pretrain, finetune, distill): -o/--output,
-// --overwrite, --resume, --max-len, --batch-size and the trainer.* flags
-// (--max-steps, --lr, --warmup-ratio, --warmup-steps, --schedule,
-// --grad-accum, --eval-every, --early-stopping, --log-every, --save-every,
-// --max-minutes, --stop-at-step, --bf16). `output_required`: false where the
-// stage can choose the directory itself (the configuration then checks it).
-void add_training_flags(StageApp& app, bool output_required = true);
-// Stages that train on a labelled set (finetune, distill): --train, --dev,
-// --test, the data format, --epochs, --evals-per-epoch, --metric.
-// `files_required`: --train and --dev must be given.
-void add_labelled_training_flags(StageApp& app, bool files_required);
 
 // Semantic version of this build, e.g. "0.1.0".
 const char* version();

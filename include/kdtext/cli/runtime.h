@@ -11,6 +11,7 @@
 #include "kdtext/device/device.h"
 #include "kdtext/util/log.h"
 #include "kdtext/parallel/world.h"
+#include "kdtext/util/fields.h"
 #include "kdtext/util/json.h"
 
 namespace kdtext::cli {
@@ -24,6 +25,8 @@ struct RuntimeOptions {
   bool quiet = false;           // warnings and errors only
 };
 
+// The "run" section: device, threads, seed and logging flags of every stage.
+const FieldTable<RuntimeOptions>& runtime_fields();
 Json to_json(const RuntimeOptions& o);
 RuntimeOptions runtime_options_from_json(const JsonFields& f);
 

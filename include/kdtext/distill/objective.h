@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kdtext/model/bert.h"
+#include "kdtext/util/fields.h"
 #include "kdtext/util/json.h"
 
 namespace kdtext::distill {
@@ -66,6 +67,8 @@ struct LossOptions {
   }
 };
 
+// The "loss" section of kdtext-distill and its flags.
+const FieldTable<LossOptions>& loss_fields();
 Json to_json(const LossOptions& l);
 // Reads and validates (errors name the dotted key under "loss.").
 LossOptions loss_options_from_json(const JsonFields& f);

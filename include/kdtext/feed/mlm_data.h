@@ -12,6 +12,7 @@
 
 #include "kdtext/text/shard.h"
 #include "kdtext/text/tokenizer.h"
+#include "kdtext/util/fields.h"
 #include "kdtext/util/json.h"
 
 namespace kdtext::feed {
@@ -90,6 +91,8 @@ struct MaskingOptions {
   bool whole_word = false;       // mask whole words (every piece of a word: text::Tokenizer::starts_word)
 };
 
+// The "masking" section and its flags.
+const FieldTable<MaskingOptions>& masking_fields();
 Json to_json(const MaskingOptions& m);
 // Reads and validates (errors name the dotted key).
 MaskingOptions masking_options_from_json(const JsonFields& f);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kdtext/model/bert.h"
+#include "kdtext/util/fields.h"
 #include "kdtext/util/json.h"
 
 namespace kdtext::model {
@@ -15,7 +16,7 @@ namespace kdtext::model {
 enum class LayerSelection { kUniform, kSpread, kLast, kEveryK, kList };
 inline constexpr std::pair<const char*, LayerSelection> kLayerSelections[] = {
     {"uniform", LayerSelection::kUniform}, {"spread", LayerSelection::kSpread}, {"last", LayerSelection::kLast},
-    {"every-k", LayerSelection::kEveryK},  {"list", LayerSelection::kList}};
+    {"every-k", LayerSelection::kEveryK},  {"list", LayerSelection::kList},    {"skip", LayerSelection::kEveryK}};
 // Parsed once: ConfigError naming `key` for an unknown name.
 LayerSelection parse_layer_selection(const std::string& name, const std::string& key);
 
@@ -38,6 +39,8 @@ struct StudentSpec {
   std::vector<int64_t> layer_list;     // for list: teacher layer (1-based) per student layer
 };
 
+// The "student" section of kdtext-build-student and its flags.
+const FieldTable<StudentSpec>& student_fields();
 Json to_json(const StudentSpec& s);
 StudentSpec student_spec_from_json(const JsonFields& f);
 

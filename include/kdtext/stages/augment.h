@@ -6,6 +6,7 @@
 #include "kdtext/augment/augment.h"
 #include "kdtext/cli/runtime.h"
 #include "kdtext/text/labelled.h"
+#include "kdtext/util/fields.h"
 #include "kdtext/util/json.h"
 
 namespace kdtext::stages {
@@ -22,6 +23,7 @@ struct AugmentConfig {
   cli::RuntimeOptions run;
 };
 
+const FieldTable<AugmentConfig>& augment_config_fields();
 Json to_json(const AugmentConfig& c);
 AugmentConfig augment_config_from_json(const Json& j);
 // Writes the original examples and their copies; returns counts. The

@@ -5,6 +5,7 @@
 
 #include "kdtext/cli/runtime.h"
 #include "kdtext/model/student.h"
+#include "kdtext/util/fields.h"
 #include "kdtext/util/json.h"
 
 namespace kdtext::stages {
@@ -17,6 +18,7 @@ struct BuildStudentConfig {
   model::StudentSpec student;
   cli::RuntimeOptions run;
 };
+const FieldTable<BuildStudentConfig>& build_student_fields();
 Json to_json(const BuildStudentConfig& c);
 BuildStudentConfig build_student_config_from_json(const Json& j);
 // Writes the initial student checkpoint; returns its summary (sizes, mapping,

@@ -8,6 +8,7 @@
 #include "kdtext/cli/runtime.h"
 #include "kdtext/infer/engine.h"
 #include "kdtext/text/labelled.h"
+#include "kdtext/util/fields.h"
 #include "kdtext/util/json.h"
 
 namespace kdtext::stages {
@@ -44,6 +45,7 @@ struct ClassifyConfig {
 };
 
 ClassifyConfig default_classify_config();
+const FieldTable<ClassifyConfig>& classify_fields();
 Json to_json(const ClassifyConfig& c);
 ClassifyConfig classify_config_from_json(const Json& j);
 

@@ -7,6 +7,7 @@
 #include "kdtext/distill/objective.h"
 #include "kdtext/stages/supervised.h"
 #include "kdtext/feed/mlm_data.h"
+#include "kdtext/util/fields.h"
 #include "kdtext/util/json.h"
 
 namespace kdtext::stages {
@@ -35,6 +36,7 @@ struct DistillConfig : SupervisedRunOptions {
   distill::LossOptions loss;
 };
 DistillConfig default_distill_config();
+const FieldTable<DistillConfig>& distill_fields();
 Json to_json(const DistillConfig& c);
 DistillConfig distill_config_from_json(const Json& j);
 Json run_distill(const DistillConfig& c, torch::Device device);

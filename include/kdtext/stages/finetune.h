@@ -4,6 +4,7 @@
 #include <string>
 
 #include "kdtext/stages/supervised.h"
+#include "kdtext/util/fields.h"
 #include "kdtext/util/json.h"
 
 namespace kdtext::stages {
@@ -18,6 +19,7 @@ struct FinetuneConfig : SupervisedRunOptions {
 };
 
 FinetuneConfig default_finetune_config();
+const FieldTable<FinetuneConfig>& finetune_fields();
 Json to_json(const FinetuneConfig& c);
 FinetuneConfig finetune_config_from_json(const Json& j);
 

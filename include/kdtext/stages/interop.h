@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kdtext/cli/runtime.h"
+#include "kdtext/util/fields.h"
 #include "kdtext/util/json.h"
 
 namespace kdtext::stages {
@@ -18,6 +19,7 @@ struct ImportHfConfig {
   bool overwrite = false;
   cli::RuntimeOptions run;
 };
+const FieldTable<ImportHfConfig>& import_hf_fields();
 Json to_json(const ImportHfConfig& c);
 ImportHfConfig import_hf_config_from_json(const Json& j);
 // Writes the checkpoint; returns a summary (architecture, heads, parameters).
@@ -31,6 +33,7 @@ struct TokenizeConfig {
   bool special = false;                  // add [CLS] ... [SEP]
   cli::RuntimeOptions run;
 };
+const FieldTable<TokenizeConfig>& tokenize_fields();
 Json to_json(const TokenizeConfig& c);
 TokenizeConfig tokenize_config_from_json(const Json& j);
 void run_tokenize(const TokenizeConfig& c);

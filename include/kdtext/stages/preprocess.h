@@ -13,6 +13,7 @@
 #include "kdtext/cli/runtime.h"
 #include "kdtext/text/cleaner.h"
 #include "kdtext/text/tokenizer.h"
+#include "kdtext/util/fields.h"
 #include "kdtext/util/json.h"
 
 namespace kdtext::stages {
@@ -30,6 +31,7 @@ struct PreprocessConfig {
   cli::RuntimeOptions run;                     // device, threads, seed, logging
 };
 
+const FieldTable<PreprocessConfig>& preprocess_fields();
 Json to_json(const PreprocessConfig& c);
 // Typed view of a resolved JSON config; validates, throwing ConfigError naming the key.
 PreprocessConfig preprocess_config_from_json(const Json& j);

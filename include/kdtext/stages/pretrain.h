@@ -6,6 +6,7 @@
 #include "kdtext/cli/runtime.h"
 #include "kdtext/feed/mlm_data.h"
 #include "kdtext/train/trainer.h"
+#include "kdtext/util/fields.h"
 #include "kdtext/util/json.h"
 
 namespace kdtext::stages {
@@ -25,6 +26,7 @@ struct PretrainConfig {
   cli::RuntimeOptions run;
 };
 
+const FieldTable<PretrainConfig>& pretrain_fields();
 Json to_json(const PretrainConfig& c);
 PretrainConfig pretrain_config_from_json(const Json& j);
 

@@ -25,6 +25,7 @@
 
 #include "kdtext/cli/runtime.h"
 #include "kdtext/text/labelled.h"
+#include "kdtext/util/fields.h"
 #include "kdtext/util/json.h"
 
 namespace kdtext::stages {
@@ -54,6 +55,7 @@ struct RecipeConfig {
 };
 
 RecipeConfig default_recipe_config();
+const FieldTable<RecipeConfig>& recipe_fields();
 Json to_json(const RecipeConfig& c);
 // Reads and checks everything that can be checked before a file is written:
 // files, checkpoints, numbers, --max-len against the models' positions.

@@ -12,6 +12,7 @@
 #include "kdtext/text/labelled.h"
 #include "kdtext/train/run_directory.h"
 #include "kdtext/train/trainer.h"
+#include "kdtext/util/fields.h"
 #include "kdtext/util/json.h"
 
 namespace kdtext::stages {
@@ -32,11 +33,8 @@ struct SupervisedRunOptions {
   train::TrainerOptions trainer;
   cli::RuntimeOptions run;
 
-  // Adds these fields to a stage's JSON object.
-  void add_to_json(Json& j) const;
-  // Reads and validates these fields (required: output, and train and dev
-  // when `labelled`).
-  void read_from_json(const JsonFields& f, bool labelled = true, bool output_required = true);
+  // Throws ConfigError when train and dev (`labelled`) or output are empty.
+  void require(bool labelled, bool output_required) const;
   // The trainer options with max_steps/eval_every derived from epochs when 0.
   train::TrainerOptions resolved_trainer(int64_t examples) const;
 
@@ -51,5 +49,9 @@ struct SupervisedRunOptions {
   // With `count_parameters`, also records the best model's parameter count.
   Json report_best(Json metrics, torch::Device device, const std::string& stage, bool count_parameters) const;
 };
+
+// These fields, stored flat in a stage's table (FieldTable::base);
+// `required_flags`: --train, --dev and --output are required flags.
+const FieldTable<SupervisedRunOptions>& supervised_fields(bool required_flags);
 
 }  // namespace kdtext::stages

@@ -9,6 +9,7 @@
 
 #include "kdtext/text/corpus.h"
 #include "kdtext/text/normalizer.h"
+#include "kdtext/util/fields.h"
 #include "kdtext/util/json.h"
 
 namespace kdtext::text {
@@ -25,6 +26,8 @@ struct CleanOptions {
   bool dedup = true;                                    // drop exact duplicates (after cleaning)
 };
 
+// The "clean" section (normaliser options stored flat in it) and its flags.
+const FieldTable<CleanOptions>& clean_fields();
 Json to_json(const CleanOptions& o);
 CleanOptions clean_options_from_json(const JsonFields& f);
 // Throws ConfigError naming the key.

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kdtext/util/fields.h"
 #include "kdtext/util/json.h"
 
 namespace kdtext::text {
@@ -42,6 +43,8 @@ struct LabelledFormat {
   BadLines bad_lines = BadLines::kError;  // error | skip (malformed lines, unknown labels)
 };
 
+// The "data" section (labelled-file format) and its flags.
+const FieldTable<LabelledFormat>& labelled_format_fields();
 Json to_json(const LabelledFormat& f);
 LabelledFormat labelled_format_from_json(const JsonFields& f);
 void validate(const LabelledFormat& f, const std::string& prefix);

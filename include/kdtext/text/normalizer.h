@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "kdtext/util/fields.h"
 #include "kdtext/util/json.h"
 
 namespace kdtext::text {
@@ -17,6 +18,7 @@ struct NormalizerOptions {
   bool collapse_whitespace = true;  // whitespace runs -> one space; trim both ends
 };
 
+const FieldTable<NormalizerOptions>& normalizer_fields();
 Json to_json(const NormalizerOptions& o);
 NormalizerOptions normalizer_options_from_json(const JsonFields& f);
 

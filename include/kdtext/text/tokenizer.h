@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kdtext/text/normalizer.h"
+#include "kdtext/util/fields.h"
 #include "kdtext/util/json.h"
 
 namespace kdtext::text {
@@ -80,6 +81,8 @@ struct SentencePieceTrainOptions {
   int64_t threads = 0;                  // 0: the run's thread count
 };
 
+// The "train" section of kdtext-preprocess and its flags.
+const FieldTable<SentencePieceTrainOptions>& spm_fields();
 Json to_json(const SentencePieceTrainOptions& o);
 SentencePieceTrainOptions spm_options_from_json(const JsonFields& f);
 void validate(const SentencePieceTrainOptions& o, const std::string& prefix);

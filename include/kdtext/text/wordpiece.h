@@ -25,6 +25,7 @@ struct WordPieceOptions {
   std::string unk = "[UNK]", cls = "[CLS]", sep = "[SEP]", pad = "[PAD]", mask = "[MASK]";
 };
 
+const FieldTable<WordPieceOptions>& wordpiece_fields();
 Json to_json(const WordPieceOptions& o);
 WordPieceOptions wordpiece_options_from_json(const JsonFields& f);
 

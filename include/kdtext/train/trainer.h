@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "kdtext/util/fields.h"
 #include "kdtext/util/json.h"
 
 namespace kdtext::train {
@@ -44,8 +45,12 @@ struct TrainerOptions {
                                        // the schedule follows it too (schedule_step)
 };
 
+// The "trainer" section of every training stage, and its flags.
+const FieldTable<TrainerOptions>& trainer_fields();
 Json to_json(const TrainerOptions& o);
+// Reads and checks (max_steps 0 allowed: from the epochs).
 TrainerOptions trainer_options_from_json(const JsonFields& f);
+// The checks once max_steps is resolved (>= 1 then).
 void validate(const TrainerOptions& o, const std::string& prefix);
 
 // Fills max_steps (when 0) from epochs and eval_every (when 0) from

@@ -53,8 +53,10 @@ class JsonFields {
   // An enum-like option: the string at `key` must be one of the names in
   // `table` ({"name", value} pairs); otherwise a ConfigError names the key,
   // the value and the choices. Parsed once, so no code compares strings later.
+  // `unknown_form`: the message reads "key: unknown 'x' (expected a, b or c)"
+  // (the older spelling of some keys) instead of "key: expected a, b or c, got 'x'".
   template <typename E, size_t N>
-  void get_choice(const char* key, E& out, const std::pair<const char*, E> (&table)[N]) const {
+  void get_choice(const char* key, E& out, const std::pair<const char*, E> (&table)[N], bool unknown_form = false) const {
     if (object_.find(key) == object_.end()) return;  // keep the default
     std::string name;
     get(key, name);
@@ -66,13 +68,20 @@ class JsonFields {
     }
     std::string choices;
     for (size_t i = 0; i < N; ++i) choices += std::string(i == 0 ? "" : (i + 1 == N ? " or " : ", ")) + table[i].first;
-    throw_choice_error(key, choices, name);
+    throw_choice_error(key, choices, name, unknown_form);
   }
   // A list of integers; numeric strings (as list flags produce) are accepted.
   void get_int_list(const char* key, std::vector<int64_t>& out) const;
+  // The value at `key`, or nullptr when absent.
+  const Json* find(const char* key) const {
+    auto it = object_.find(key);
+    return it == object_.end() ? nullptr : &*it;
+  }
   // The object under `key` (empty object if absent).
   JsonFields child(const char* key) const;
   std::string path(const char* key) const;
+  // The dotted position of this object ("" at the root).
+  const std::string& prefix() const { return prefix_; }
 
  private:
   template <typename T>
@@ -87,7 +96,8 @@ class JsonFields {
   // `v` is an integer (or an integral float) within [lo, hi].
   static bool fits_integer(const Json& v, int64_t lo, uint64_t hi);
   [[noreturn]] void throw_type_error(const char* key, const char* expected, const Json& got) const;
-  [[noreturn]] void throw_choice_error(const char* key, const std::string& choices, const std::string& got) const;
+  [[noreturn]] void throw_choice_error(const char* key, const std::string& choices, const std::string& got,
+                                       bool unknown_form) const;
 
   const Json& object_;
   std::string prefix_;
