@@ -14,9 +14,9 @@ int main(int argc, char** argv) {
                     "masked-LM). Presets in configs/distill/.",
                     "kdtext-distill --config configs/distill/distilbert.json --teacher runs/teacher/best "
                     "--student runs/student-init --train train.tsv --dev dev.tsv --output runs/student",
-                    schema_of(stages::distill_fields(), stages::default_distill_config()));
+                    schema_of(distill::distill_fields(), distill::default_distill_config()));
   app.allow_data_parallel();
   return app.run(argc, argv, [](const cli::RunContext& ctx) {
-    stages::run_distill(stages::distill_config_from_json(ctx.config), ctx.device);
+    stages::run_distill(distill::distill_config_from_json(ctx.config), ctx.device);
   });
 }

@@ -28,7 +28,7 @@ const FieldTable<FinetuneConfig>& finetune_fields() {
   using F = FinetuneConfig;
   static const auto t = FieldTable<F>()
       .field("from", &F::from, "Pretrained checkpoint directory", required()).flag("--from", true)
-      .base(supervised_fields(/*required_flags=*/true))
+      .base(train::supervised_fields(/*required_flags=*/true))
       .choice("class_weights", &F::class_weights, kClassWeights, "none or balanced").flag("--class-weights")
       .rule([](const F& c, const std::string&) { c.require(/*labelled=*/true, /*output_required=*/true); });
   return t;

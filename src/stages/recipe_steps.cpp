@@ -119,9 +119,9 @@ fs::path RecipeRun::general_distillation(const fs::path& init) {
                {"shards", (out_ / "corpus").string()}, {"store", c_.store}, {"epochs", 100},
                {"max_len", c_.max_len}, {"batch_size", c_.batch_size}, {"loss", {{"layer_map", "spread"}}},
                {"trainer", {{"max_minutes", budget_.general}, {"eval_every", 200}, {"save_every", 200}}}};
-  const Json j = stage_config(to_json(default_distill_config()), "tinybert-general", s, c_.run.seed, false);
+  const Json j = stage_config(to_json(distill::default_distill_config()), "tinybert-general", s, c_.run.seed, false);
   const Json result =
-      in_stage("distill", c_.run.seed, false, [&] { return run_distill(distill_config_from_json(j), device_); });
+      in_stage("distill", c_.run.seed, false, [&] { return run_distill(distill::distill_config_from_json(j), device_); });
   stages_["general"] = result;
   general_dir_ = result.value("output", "");
   if (general_dir_.empty() || !fs::exists(fs::path(general_dir_) / "best" / "model.safetensors")) {
@@ -154,20 +154,20 @@ void RecipeRun::task_stages(const std::string& teacher, const fs::path& start) {
   const auto seed = c_.resolved_task_seed();
   const Json task = task_settings((out_ / "train.aug.jsonl").string());
   const auto distill = [&](const Json& config) {
-    return in_stage("distill", seed, false, [&] { return run_distill(distill_config_from_json(config), device_); });
+    return in_stage("distill", seed, false, [&] { return run_distill(distill::distill_config_from_json(config), device_); });
   };
   Json s = task;
   s.update(Json{{"teacher", teacher}, {"student", start.string()}, {"loss", {{"layer_map", "spread"}}},
                 {"epochs", 10}, {"trainer", {{"max_minutes", budget_.intermediate}}}});
   train_stage("intermediate-layer distillation (" + distill::minutes_text(budget_.intermediate) + " min)",
               "intermediate", out_ / "intermediate",
-              stage_config(to_json(default_distill_config()), "tinybert-intermediate", s, seed, false), distill);
+              stage_config(to_json(distill::default_distill_config()), "tinybert-intermediate", s, seed, false), distill);
   s = task;
   s.update(Json{{"teacher", teacher}, {"student", (out_ / "intermediate" / "final").string()},
                 {"teacher_logits", (out_ / "teacher-logits.safetensors").string()}, {"epochs", 3},
                 {"evals_per_epoch", 2}, {"trainer", {{"max_minutes", budget_.prediction}}}});
   train_stage("prediction-layer distillation (" + distill::minutes_text(budget_.prediction) + " min)", "prediction",
-              out_ / "student", stage_config(to_json(default_distill_config()), "tinybert-prediction", s, seed, false),
+              out_ / "student", stage_config(to_json(distill::default_distill_config()), "tinybert-prediction", s, seed, false),
               distill);
   s = task;
   s.update(Json{{"from", (out_ / "student-init").string()}, {"epochs", 3}, {"evals_per_epoch", 2},

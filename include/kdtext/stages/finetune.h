@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "kdtext/stages/supervised.h"
+#include "kdtext/train/supervised.h"
 #include "kdtext/util/fields.h"
 #include "kdtext/util/json.h"
 
@@ -13,7 +13,7 @@ enum class ClassWeights { kNone, kBalanced };
 inline constexpr std::pair<const char*, ClassWeights> kClassWeights[] = {{"none", ClassWeights::kNone},
                                                                          {"balanced", ClassWeights::kBalanced}};
 
-struct FinetuneConfig : SupervisedRunOptions {
+struct FinetuneConfig : train::SupervisedRunOptions {
   std::string from;                              // pretrained (or imported) checkpoint directory
   ClassWeights class_weights = ClassWeights::kNone;  // none | balanced (inverse class frequency)
 };

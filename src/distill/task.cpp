@@ -1,7 +1,7 @@
 // Task distillation: a labelled set, every loss term.
 #include <filesystem>
 
-#include "distill_tasks.h"
+#include "kdtext/distill/tasks.h"
 #include "kdtext/parallel/group.h"
 #include "kdtext/eval/metrics.h"
 #include "kdtext/infer/predict.h"
@@ -10,7 +10,7 @@
 #include "kdtext/feed/feeds.h"
 #include "kdtext/error.h"
 
-namespace kdtext::stages {
+namespace kdtext::distill {
 namespace fs = std::filesystem;
 
 namespace {
@@ -191,4 +191,4 @@ std::unique_ptr<DistillBase> make_task_distill(const DistillConfig& c, torch::De
   return std::make_unique<TaskDistill>(c, device);
 }
 
-}  // namespace kdtext::stages
+}  // namespace kdtext::distill

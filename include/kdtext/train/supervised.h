@@ -15,7 +15,7 @@
 #include "kdtext/util/fields.h"
 #include "kdtext/util/json.h"
 
-namespace kdtext::stages {
+namespace kdtext::train {
 
 struct SupervisedRunOptions {
   std::string train;                 // labelled training file
@@ -30,19 +30,19 @@ struct SupervisedRunOptions {
   int64_t epochs = 3;                // used when trainer.max_steps is 0
   int64_t evals_per_epoch = 1;       // used when trainer.eval_every is 0
   std::string metric = "accuracy";   // accuracy | macro_f1: selects the best checkpoint
-  train::TrainerOptions trainer;
+  TrainerOptions trainer;
   cli::RuntimeOptions run;
 
   // Throws ConfigError when train and dev (`labelled`) or output are empty.
   void require(bool labelled, bool output_required) const;
   // The trainer options with max_steps/eval_every derived from epochs when 0.
-  train::TrainerOptions resolved_trainer(int64_t examples) const;
+  TrainerOptions resolved_trainer(int64_t examples) const;
 
   // Prepares the run directory (resume / overwrite rules) and writes
   // config.json: `config` with the resolved trainer.max_steps and
   // trainer.eval_every. Returns the checkpoint to resume from, if any.
   // Data parallel: the writer does this; every process gets resume_from.
-  train::OpenedRun begin_run(Json config, const train::TrainerOptions& resolved) const;
+  OpenedRun begin_run(Json config, const TrainerOptions& resolved) const;
 
   // After training: scores best/ on dev (and test) into `metrics`, writes
   // metrics.json (which marks a finished run) and logs the dev metric.
@@ -54,4 +54,4 @@ struct SupervisedRunOptions {
 // `required_flags`: --train, --dev and --output are required flags.
 const FieldTable<SupervisedRunOptions>& supervised_fields(bool required_flags);
 
-}  // namespace kdtext::stages
+}  // namespace kdtext::train

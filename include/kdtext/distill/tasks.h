@@ -1,6 +1,7 @@
-// The two training tasks of kdtext-distill (private to the stage). Each wires
-// a data feed (text/feeds.h), the frozen teacher, the student and the
-// objective (distill/objective.h) into a train::TrainingTask.
+// The two training tasks of kdtext-distill (task and general), its store of
+// general runs and its teacher-logits cache key. Each task wires a data feed
+// (feed/feeds.h), the frozen teacher, the student and the objective
+// (distill/objective.h) into a train::TrainingTask.
 #pragma once
 
 #include <map>
@@ -11,13 +12,13 @@
 
 #include "kdtext/distill/objective.h"
 #include "kdtext/model/bert.h"
-#include "kdtext/stages/distill.h"
+#include "kdtext/distill/config.h"
 #include "kdtext/feed/batching.h"
 #include "kdtext/text/labelled.h"
 #include "kdtext/text/tokenizer.h"
 #include "kdtext/train/trainer.h"
 
-namespace kdtext::stages {
+namespace kdtext::distill {
 
 // What task and general distillation share: the frozen teacher, the student
 // and the objective with its projections (student + projections are trained).
@@ -59,6 +60,11 @@ class DistillBase : public train::TrainingTask {
 
 std::unique_ptr<DistillBase> make_task_distill(const DistillConfig& c, torch::Device device);
 std::unique_ptr<DistillBase> make_general_distill(const DistillConfig& c, torch::Device device);
+// The key a general distillation is stored under: the teacher's and the
+// initial student's weights (content, not paths), the token shards' content,
+// the time budget, the device kind and every setting that changes training
+// (paths, logging and checkpoint cadence left out).
+Json store_key(const DistillConfig& c, torch::Device device);
 // --store: sets c.output to <store>/general-<key> (resuming an unfinished run
 // there), or gives the metrics of a finished run with the same key.
 struct StorePlacement {
@@ -76,4 +82,4 @@ std::map<std::string, std::string> teacher_logits_key(const std::string& teacher
 // The task for c.mode.
 std::unique_ptr<DistillBase> make_distill_task(const DistillConfig& c, torch::Device device);
 
-}  // namespace kdtext::stages
+}  // namespace kdtext::distill

@@ -1,4 +1,4 @@
-#include "kdtext/stages/supervised.h"
+#include "kdtext/train/supervised.h"
 
 #include "kdtext/parallel/group.h"
 #include "kdtext/infer/predict.h"
@@ -6,7 +6,7 @@
 #include "kdtext/util/atomic.h"
 #include "kdtext/error.h"
 
-namespace kdtext::stages {
+namespace kdtext::train {
 
 namespace {
 FieldTable<SupervisedRunOptions> make_supervised_fields(bool required_flags) {
@@ -49,12 +49,12 @@ void SupervisedRunOptions::require(bool labelled, bool output_required) const {
   if (output_required && output.empty()) throw ConfigError("output: required");
 }
 
-train::TrainerOptions SupervisedRunOptions::resolved_trainer(int64_t examples) const {
+TrainerOptions SupervisedRunOptions::resolved_trainer(int64_t examples) const {
   // Steps per epoch count global batches: batch_size rows from each process.
   return train::with_epochs(trainer, examples, batch_size * parallel::world_size(), epochs, evals_per_epoch);
 }
 
-train::OpenedRun SupervisedRunOptions::begin_run(Json config, const train::TrainerOptions& resolved) const {
+OpenedRun SupervisedRunOptions::begin_run(Json config, const TrainerOptions& resolved) const {
   const std::filesystem::path out(output);
   config["trainer"]["max_steps"] = resolved.max_steps;
   config["trainer"]["eval_every"] = resolved.eval_every;
@@ -78,4 +78,4 @@ Json SupervisedRunOptions::report_best(Json metrics, torch::Device device, const
   return metrics;
 }
 
-}  // namespace kdtext::stages
+}  // namespace kdtext::train

@@ -1,13 +1,13 @@
 #include <filesystem>
 
-#include "distill_tasks.h"
+#include "kdtext/distill/tasks.h"
 #include "kdtext/infer/predict.h"
 #include "kdtext/io/checkpoint.h"
 #include "kdtext/io/safetensors.h"
 #include "kdtext/util/log.h"
 #include "kdtext/error.h"
 
-namespace kdtext::stages {
+namespace kdtext::distill {
 namespace fs = std::filesystem;
 
 namespace {
@@ -114,4 +114,4 @@ std::map<std::string, std::string> teacher_logits_key(const std::string& teacher
           {"max_len", std::to_string(max_len)}};
 }
 
-}  // namespace kdtext::stages
+}  // namespace kdtext::distill

@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "distill_tasks.h"
+#include "kdtext/distill/tasks.h"
 #include "kdtext/parallel/group.h"
 #include "kdtext/util/log.h"
 #include "kdtext/text/shard.h"
@@ -14,7 +14,7 @@
 #include "kdtext/error.h"
 #include "kdtext/util/file.h"
 
-namespace kdtext::stages {
+namespace kdtext::distill {
 namespace fs = std::filesystem;
 
 namespace {
@@ -30,9 +30,8 @@ std::string corpus_fingerprint(const fs::path& shards_dir) {
   return text::fingerprint_bytes(all);
 }
 
-// What the result depends on: the teacher's and the initial student's
-// weights, the corpus, the budget, the device kind and every setting that
-// changes training (paths, logging and checkpoint cadence left out).
+}  // namespace
+
 Json store_key(const DistillConfig& c, torch::Device device) {
   Json recipe = to_json(c);
   for (const char* k : {"output", "overwrite", "resume", "store", "teacher", "student", "shards", "train", "dev",
@@ -48,8 +47,6 @@ Json store_key(const DistillConfig& c, torch::Device device) {
               {"device", device.is_cuda() ? "cuda" : "cpu"},
               {"recipe", recipe}};
 }
-
-}  // namespace
 
 StorePlacement place_in_store(DistillConfig& c, torch::Device device) {
   StorePlacement p;
@@ -101,4 +98,4 @@ void announce_store_run(const fs::path& dir) {
   std::fflush(stdout);
 }
 
-}  // namespace kdtext::stages
+}  // namespace kdtext::distill

@@ -2,14 +2,14 @@
 // student's optional masked-LM term.
 #include <filesystem>
 
-#include "distill_tasks.h"
+#include "kdtext/distill/tasks.h"
 #include "kdtext/parallel/group.h"
 #include "kdtext/util/log.h"
 #include "kdtext/feed/feeds.h"
 #include "kdtext/train/objectives.h"
 #include "kdtext/error.h"
 
-namespace kdtext::stages {
+namespace kdtext::distill {
 namespace fs = std::filesystem;
 
 namespace {
@@ -125,4 +125,4 @@ std::unique_ptr<DistillBase> make_distill_task(const DistillConfig& c, torch::De
   return make_task_distill(c, device);
 }
 
-}  // namespace kdtext::stages
+}  // namespace kdtext::distill
