@@ -8,7 +8,10 @@
   - no function in src/ is over 60 lines (a brace-matching heuristic for this code's style);
   - every file the product writes goes through util/atomic (AtomicFileWriter, write_file_atomic):
     no other std::ofstream, fopen, fstream, O_CREAT open or torch::save to a path, except the
-    append-only logs and the lock file listed in WRITERS_ALLOWED (issue 26).
+    append-only logs and the lock file listed in WRITERS_ALLOWED (issue 26);
+  - src/CMakeLists.txt's KDTEXT_TORCH_FREE_SOURCES lists exactly the sources that reach no
+    LibTorch header (they skip the LibTorch precompiled header, whose load costs them more than
+    their own compilation).
 Prints every violation and exits 1 if there is one.   usage: check-layout.py [REPO]"""
 import os
 import re
@@ -89,6 +92,41 @@ def long_functions(text):
     return out
 
 
+def reaches_torch(path, root, memo):
+    """Whether `path` includes a LibTorch header, directly or through kdtext's headers."""
+    if path in memo:
+        return memo[path]
+    memo[path] = False  # include cycles end here
+    text = open(path, encoding="utf-8").read()
+    found = bool(re.search(r"#include\s*<(torch|ATen|c10|caffe2)/", text))
+    for m in re.finditer(r'#include\s*"([^"]+)"', text):
+        for cand in (os.path.join(root, "include", m.group(1)), os.path.join(os.path.dirname(path), m.group(1))):
+            if not found and os.path.exists(cand) and reaches_torch(cand, root, memo):
+                found = True
+    memo[path] = found
+    return found
+
+
+def torch_free_list_problems(root, folder, subfolders):
+    """KDTEXT_TORCH_FREE_SOURCES in FOLDER/CMakeLists.txt against its sources (in `subfolders`, or all)."""
+    cmake = open(os.path.join(root, folder, "CMakeLists.txt"), encoding="utf-8").read()
+    m = re.search(r"set\(KDTEXT_TORCH_FREE_SOURCES([^)]*)\)", cmake)
+    if not m:
+        return [f"{folder}/CMakeLists.txt: no set(KDTEXT_TORCH_FREE_SOURCES ...)"]
+    listed = set(m.group(1).split())
+    memo, free = {}, set()
+    for d, _, files in os.walk(os.path.join(root, folder)):
+        for f in files:
+            full = os.path.join(d, f)
+            rel = os.path.relpath(full, os.path.join(root, folder))
+            if (f.endswith(".cpp") and (subfolders is None or rel.split("/")[0] in subfolders) and "/engines/" not in full
+                    and not reaches_torch(full, root, memo)):
+                free.add(rel)
+    return ([f"{folder}/{f}: includes no LibTorch header; add it to KDTEXT_TORCH_FREE_SOURCES in "
+             f"{folder}/CMakeLists.txt" for f in sorted(free - listed)] +
+            [f"{folder}/{f}: in KDTEXT_TORCH_FREE_SOURCES but reaches a LibTorch header" for f in sorted(listed - free)])
+
+
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..")
     problems = []
@@ -125,6 +163,8 @@ def main():
             for line, n, sig in long_functions(text):
                 if n > MAX_FUNCTION_LINES:
                     problems.append(f"{rel}:{line}: function of {n} lines (limit {MAX_FUNCTION_LINES}): {sig}")
+    problems += torch_free_list_problems(root, "src", None)
+    problems += torch_free_list_problems(root, "tests", {"unit", "e2e"})
     for p in problems:
         print(p)
     print(f"layout: {len(problems)} problem(s)")

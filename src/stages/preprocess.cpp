@@ -44,7 +44,10 @@ const FieldTable<PreprocessConfig>& preprocess_fields() {
 }
 
 Json to_json(const PreprocessConfig& c) { return preprocess_fields().to_json(c); }
-PreprocessConfig preprocess_config_from_json(const Json& j) { return preprocess_fields().from_json(j); }
+PreprocessConfig preprocess_config_from_json(const Json& j) {
+  static const PreprocessConfig defaults;  // not a temporary: GCC 12 warns wrongly (maybe-uninitialized) on one
+  return preprocess_fields().from_json(j, defaults);
+}
 
 namespace {
 

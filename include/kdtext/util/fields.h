@@ -245,12 +245,15 @@ class FieldTable {
     for (const auto& rule : rules_) rule(c, prefix);
   }
   // read() then check(), starting from `defaults`.
-  C from_json(const JsonFields& f, C defaults = C{}) const {
-    read(f, defaults);
-    check(defaults, f.prefix());
-    return defaults;
+  C from_json(const JsonFields& f, const C& defaults) const {
+    C c = defaults;
+    read(f, c);
+    check(c, f.prefix());
+    return c;
   }
-  C from_json(const Json& j, C defaults = C{}) const { return from_json(JsonFields(j, ""), std::move(defaults)); }
+  C from_json(const JsonFields& f) const { return from_json(f, C{}); }
+  C from_json(const Json& j, const C& defaults) const { return from_json(JsonFields(j, ""), defaults); }
+  C from_json(const Json& j) const { return from_json(JsonFields(j, ""), C{}); }
 
   // The flags of this table and its sections, in declaration order.
   std::vector<FlagSpec> flags() const {
