@@ -1,0 +1,223 @@
+#include "kdtext/model/sentence.h"
+
+#include <algorithm>
+#include <limits>
+#include <stdexcept>
+
+#include "kdtext/error.h"
+
+namespace kdtext::model {
+
+namespace {
+constexpr int64_t kNgramPrime = 1000003;
+
+void require(bool ok, const std::string& what) {
+  if (!ok) throw std::invalid_argument(what);
+}
+}  // namespace
+
+const FieldTable<SentenceConfig>& sentence_fields() {
+  using S = SentenceConfig;
+  static const auto t = FieldTable<S>()
+      .choice("arch", &S::arch, kSentenceArchs, "bilstm, cnn or bag")
+      .field("vocab_size", &S::vocab_size, "Token vocabulary (the teacher's tokenizer)", at_least(1))
+      .field("pad_token_id", &S::pad_token_id, "Padding token id", at_least(0))
+      .field("embedding", &S::embedding, "Token embedding width", at_least(1))
+      .field("hidden", &S::hidden, "bilstm: units per direction; cnn: filters per width; bag: hidden layer (0: none)",
+             at_least(0))
+      .field("layers", &S::layers, "bilstm: 1 or 2 layers", in_range(1, 2))
+      .field("widths", &S::widths, "cnn: window widths in tokens")
+      .choice("pooling", &S::pooling, kPoolings, "bilstm: max, mean or max_mean")
+      .field("ngram_buckets", &S::ngram_buckets, "bag: hashed n-gram embeddings (0: none)", at_least(0))
+      .field("ngram_order", &S::ngram_order, "bag: n-grams of 2..N tokens", at_least(2))
+      .field("dropout", &S::dropout, "Dropout before the classifier", in_half_open(0, 1))
+      .field("num_labels", &S::num_labels, "Classes", at_least(2))
+      .rule([](const S& c, const std::string& prefix) {
+        try {
+          c.check();
+        } catch (const std::invalid_argument& e) {
+          throw ConfigError(field_path(prefix, e.what()));
+        }
+      });
+  return t;
+}
+
+int64_t SentenceConfig::sentence_width() const {
+  switch (arch) {
+    case SentenceArch::kBiLstm: return 2 * hidden * (pooling == Pooling::kMaxMean ? 2 : 1);
+    case SentenceArch::kCnn: return hidden * static_cast<int64_t>(widths.size());
+    case SentenceArch::kBag: return hidden > 0 ? hidden : embedding;
+  }
+  return 0;
+}
+
+void SentenceConfig::check() const {
+  require(vocab_size >= 1, "vocab_size: must be >= 1, got " + std::to_string(vocab_size));
+  require(pad_token_id >= 0 && pad_token_id < vocab_size, "pad_token_id: must be a token id below vocab_size");
+  require(embedding >= 1, "embedding: must be >= 1, got " + std::to_string(embedding));
+  require(num_labels >= 2, "num_labels: must be >= 2, got " + std::to_string(num_labels));
+  require(dropout >= 0 && dropout < 1, "dropout: must be in [0, 1)");
+  if (arch == SentenceArch::kBiLstm) {
+    require(hidden >= 1, "hidden: must be >= 1 for bilstm, got " + std::to_string(hidden));
+    require(layers == 1 || layers == 2, "layers: must be 1 or 2 for bilstm, got " + std::to_string(layers));
+  } else if (arch == SentenceArch::kCnn) {
+    require(hidden >= 1, "hidden: must be >= 1 for cnn (filters per width), got " + std::to_string(hidden));
+    require(!widths.empty(), "widths: at least one window width for cnn");
+    for (int64_t w : widths) require(w >= 1, "widths: each must be >= 1, got " + std::to_string(w));
+  } else {
+    require(hidden >= 0, "hidden: must be >= 0 for bag (0: no hidden layer), got " + std::to_string(hidden));
+    require(ngram_buckets >= 0, "ngram_buckets: must be >= 0, got " + std::to_string(ngram_buckets));
+    require(ngram_buckets == 0 || ngram_order >= 2, "ngram_order: must be >= 2 with n-gram buckets");
+    require(ngram_buckets <= (int64_t(1) << 40), "ngram_buckets: must be <= 2^40");
+  }
+}
+
+torch::Tensor ngram_buckets(const torch::Tensor& input_ids, const torch::Tensor& attention_mask, int64_t order,
+                            int64_t buckets) {
+  const int64_t b = input_ids.size(0), t = input_ids.size(1);
+  auto out = torch::full({b, t, std::max<int64_t>(order - 1, 0)}, -1, input_ids.options().dtype(torch::kLong));
+  const auto ids = input_ids.to(torch::kLong);
+  const auto real = attention_mask.to(torch::kBool);
+  for (int64_t n = 2; n <= order && n <= t; ++n) {
+    const int64_t starts = t - n + 1;
+    auto h = ids.slice(1, 0, starts) % buckets;
+    auto valid = real.slice(1, 0, starts);
+    for (int64_t j = 1; j < n; ++j) {
+      h = (h * kNgramPrime + ids.slice(1, j, j + starts)) % buckets;
+      valid = valid & real.slice(1, j, j + starts);
+    }
+    out.select(2, n - 2).slice(1, 0, starts).copy_(torch::where(valid, h, torch::full_like(h, -1)));
+  }
+  return out;
+}
+
+SentenceClassifierImpl::SentenceClassifierImpl(const SentenceConfig& c) : config_(c) {
+  c.check();
+  embeddings = register_module("embeddings", torch::nn::Embedding(c.vocab_size, c.embedding));
+  if (c.arch == SentenceArch::kBiLstm) {
+    lstm = register_module("lstm", torch::nn::LSTM(torch::nn::LSTMOptions(c.embedding, c.hidden)
+                                                       .num_layers(c.layers)
+                                                       .bidirectional(true)
+                                                       .batch_first(true)
+                                                       .dropout(c.layers > 1 ? c.dropout : 0.0)));
+  } else if (c.arch == SentenceArch::kCnn) {
+    convs = register_module("convs", torch::nn::ModuleList());
+    for (int64_t w : c.widths) convs->push_back(torch::nn::Conv1d(torch::nn::Conv1dOptions(c.embedding, c.hidden, w)));
+  } else {
+    if (c.ngram_buckets > 0) {
+      ngram_embeddings = register_module("ngram_embeddings", torch::nn::Embedding(c.ngram_buckets, c.embedding));
+    }
+    if (c.hidden > 0) hidden = register_module("hidden", torch::nn::Linear(c.embedding, c.hidden));
+  }
+  dropout = register_module("dropout", torch::nn::Dropout(c.dropout));
+  classifier = register_module("classifier", torch::nn::Linear(c.sentence_width(), c.num_labels));
+}
+
+torch::Tensor SentenceClassifierImpl::encode_lstm(const torch::Tensor& x, const torch::Tensor& mask) {
+  namespace rnn = torch::nn::utils::rnn;
+  const auto lengths = mask.sum(1).to(torch::kCPU, torch::kLong);
+  const auto packed = rnn::pack_padded_sequence(x, lengths, /*batch_first=*/true, /*enforce_sorted=*/false);
+  const auto [out_packed, state] = lstm->forward_with_packed_input(packed);
+  const auto h = std::get<0>(rnn::pad_packed_sequence(out_packed, /*batch_first=*/true, 0.0, x.size(1)));
+  const auto m = mask.unsqueeze(-1).to(torch::kBool);
+  const auto max = h.masked_fill(~m, -std::numeric_limits<float>::infinity()).amax(1);
+  const auto mean = (h * m).sum(1) / m.sum(1).clamp_min(1);
+  switch (config_.pooling) {
+    case Pooling::kMax: return max;
+    case Pooling::kMean: return mean;
+    case Pooling::kMaxMean: return torch::cat({max, mean}, 1);
+  }
+  return max;
+}
+
+torch::Tensor SentenceClassifierImpl::encode_cnn(const torch::Tensor& x, const torch::Tensor& mask) {
+  const int64_t widest = *std::max_element(config_.widths.begin(), config_.widths.end());
+  // Padded positions are zero vectors; a sentence shorter than the widest
+  // window is zero-padded to its width (Kim 2014) and its windows end there,
+  // so a sentence's windows never depend on the batch's length.
+  auto in = (x * mask.unsqueeze(-1).to(x.dtype())).transpose(1, 2);  // [B, E, T]
+  if (in.size(2) < widest) in = torch::constant_pad_nd(in, {0, widest - in.size(2)});
+  const auto lengths = mask.sum(1).clamp_min(widest);  // each sentence as zero-padded to the widest window
+  std::vector<torch::Tensor> pooled;
+  for (size_t i = 0; i < config_.widths.size(); ++i) {
+    const int64_t w = config_.widths[i];
+    const auto y = torch::relu(convs[i]->as<torch::nn::Conv1d>()->forward(in));  // [B, F, T' - w + 1]
+    const auto windows = lengths - w + 1;                                       // windows per row
+    const auto position = torch::arange(y.size(2), lengths.options()).unsqueeze(0);
+    const auto valid = (position < windows.unsqueeze(1)).unsqueeze(1);           // [B, 1, W]
+    pooled.push_back(y.masked_fill(~valid, -std::numeric_limits<float>::infinity()).amax(2));
+  }
+  return torch::cat(pooled, 1);
+}
+
+torch::Tensor SentenceClassifierImpl::encode_bag(const torch::Tensor& ids, const torch::Tensor& x,
+                                                 const torch::Tensor& mask) {
+  const auto m = mask.to(x.dtype());
+  auto sum = (x * m.unsqueeze(-1)).sum(1);
+  auto count = m.sum(1);
+  if (config_.ngram_buckets > 0) {
+    const auto b = ngram_buckets(ids, mask, config_.ngram_order, config_.ngram_buckets);  // [B, T, O]
+    const auto valid = (b >= 0).to(x.dtype());
+    sum = sum + (ngram_embeddings->forward(b.clamp_min(0)) * valid.unsqueeze(-1)).sum({1, 2});
+    count = count + valid.sum({1, 2});
+  }
+  auto s = sum / count.clamp_min(1).unsqueeze(1);
+  if (config_.hidden > 0) s = torch::relu(hidden->forward(s));
+  return s;
+}
+
+torch::Tensor SentenceClassifierImpl::encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
+  const auto x = embeddings->forward(input_ids);
+  switch (config_.arch) {
+    case SentenceArch::kBiLstm: return encode_lstm(x, attention_mask);
+    case SentenceArch::kCnn: return encode_cnn(x, attention_mask);
+    case SentenceArch::kBag: return encode_bag(input_ids, x, attention_mask);
+  }
+  return x;
+}
+
+SentenceOutput SentenceClassifierImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
+  SentenceOutput out;
+  out.sentence = encode(input_ids, attention_mask);
+  out.logits = classifier->forward(dropout->forward(out.sentence));
+  return out;
+}
+
+int64_t parameter_count(const SentenceConfig& c) {
+  int64_t n = c.vocab_size * c.embedding;
+  if (c.arch == SentenceArch::kBiLstm) {
+    for (int64_t l = 0; l < c.layers; ++l) {
+      const int64_t in = l == 0 ? c.embedding : 2 * c.hidden;
+      n += 2 * (4 * c.hidden * (in + c.hidden) + 2 * 4 * c.hidden);  // two directions; b_ih and b_hh
+    }
+  } else if (c.arch == SentenceArch::kCnn) {
+    for (int64_t w : c.widths) n += c.hidden * c.embedding * w + c.hidden;
+  } else {
+    n += c.ngram_buckets * c.embedding;
+    if (c.hidden > 0) n += c.embedding * c.hidden + c.hidden;
+  }
+  return n + c.sentence_width() * c.num_labels + c.num_labels;
+}
+
+int64_t inference_flops(const SentenceConfig& c, int64_t tokens) {
+  int64_t macs = c.sentence_width() * c.num_labels, adds = 0;
+  if (c.arch == SentenceArch::kBiLstm) {
+    for (int64_t l = 0; l < c.layers; ++l) {
+      const int64_t in = l == 0 ? c.embedding : 2 * c.hidden;
+      macs += 2 * tokens * 4 * c.hidden * (in + c.hidden);
+    }
+  } else if (c.arch == SentenceArch::kCnn) {
+    const int64_t widest = *std::max_element(c.widths.begin(), c.widths.end());
+    for (int64_t w : c.widths) macs += (std::max(tokens, widest) - w + 1) * c.hidden * c.embedding * w;
+  } else {
+    int64_t vectors = tokens;
+    if (c.ngram_buckets > 0) {
+      for (int64_t n = 2; n <= c.ngram_order; ++n) vectors += std::max<int64_t>(tokens - n + 1, 0);
+    }
+    adds = vectors * c.embedding;
+    if (c.hidden > 0) macs += c.embedding * c.hidden;
+  }
+  return 2 * macs + adds;
+}
+
+}  // namespace kdtext::model
