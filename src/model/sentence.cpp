@@ -183,6 +183,22 @@ SentenceOutput SentenceClassifierImpl::forward(const torch::Tensor& input_ids, c
   return out;
 }
 
+torch::Tensor reduce_embeddings(const torch::Tensor& embeddings, int64_t width) {
+  const int64_t h = embeddings.size(1);
+  require(width >= 1 && width <= h, "embedding: must be between 1 and the teacher's hidden size (" +
+                                        std::to_string(h) + ") to start from its embeddings, got " +
+                                        std::to_string(width));
+  torch::NoGradGuard no_grad;
+  const auto x = embeddings.detach().to(torch::kDouble);
+  const auto centred = x - x.mean(0, /*keepdim=*/true);
+  const auto vh = std::get<2>(torch::linalg_svd(centred, /*full_matrices=*/false));  // [k, H], descending
+  auto projected = centred.matmul(vh.slice(0, 0, width).t());                          // [V, width]
+  const auto largest = projected.abs().argmax(0);
+  const auto sign = torch::sign(projected.gather(0, largest.unsqueeze(0)));
+  projected = projected * torch::where(sign == 0, torch::ones_like(sign), sign);
+  return projected.to(embeddings.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat);
+}
+
 int64_t parameter_count(const SentenceConfig& c) {
   int64_t n = c.vocab_size * c.embedding;
   if (c.arch == SentenceArch::kBiLstm) {

@@ -283,3 +283,27 @@ TEST(SentenceStudents, ConfigurationRoundTripsThroughJsonAndErrorsNameTheKey) {
   EXPECT_EQ(error({{"layers", 3}}), "student.layers: must be in [1, 2], got 3");
   EXPECT_EQ(error({{"widths", kdtext::Json::array()}}), "student.widths: at least one window width for cnn");
 }
+
+TEST(SentenceStudents, TeacherEmbeddingsReducedByPcaMatchAnEigenDecompositionOfTheCovariance) {
+  // Rows with most of their variance in 2 directions of 6.
+  torch::manual_seed(7);
+  const auto basis = torch::randn({2, 6}, torch::kDouble);
+  const auto x = (torch::randn({40, 2}, torch::kDouble) * torch::tensor({5.0, 2.0}, torch::kDouble)).matmul(basis) +
+                 0.05 * torch::randn({40, 6}, torch::kDouble) + 3.0;
+  const auto got = reduce_embeddings(x.to(torch::kFloat), 2).to(torch::kDouble);
+  ASSERT_EQ(got.sizes(), (std::vector<int64_t>{40, 2}));
+  // Reference: eigenvectors of the covariance (another algorithm), largest first.
+  const auto c = x - x.mean(0, true);
+  const auto [values, vectors] = torch::linalg_eigh(c.t().matmul(c), "L");  // ascending
+  for (int64_t k = 0; k < 2; ++k) {
+    auto want = c.matmul(vectors.select(1, 5 - k));
+    const auto largest = want.abs().argmax();
+    if (want[largest].item<double>() < 0) want = -want;
+    EXPECT_TRUE(torch::allclose(got.select(1, k), want, 1e-4, 1e-4)) << "component " << k;
+    // The variance a component keeps is its eigenvalue.
+    EXPECT_NEAR(got.select(1, k).pow(2).sum().item<double>(), values[5 - k].item<double>(),
+                1e-4 * values[5 - k].item<double>());
+  }
+  EXPECT_THROW(reduce_embeddings(x, 7), std::invalid_argument);
+  EXPECT_THROW(reduce_embeddings(x, 0), std::invalid_argument);
+}

@@ -93,6 +93,13 @@ class SentenceClassifierImpl : public torch::nn::Module {
 };
 TORCH_MODULE(SentenceClassifier);
 
+// A teacher's input embeddings [V, H] reduced to `width` <= H columns by PCA:
+// the rows centred on their mean and projected on the `width` right singular
+// vectors with the largest singular values (computed in float64; each
+// column's sign fixed so its largest-magnitude entry is positive). Returns
+// float32 [V, width]. Throws std::invalid_argument when width is not in [1, H].
+torch::Tensor reduce_embeddings(const torch::Tensor& embeddings, int64_t width);
+
 // Parameters of the model `c` describes (all of them, embeddings included).
 int64_t parameter_count(const SentenceConfig& c);
 // Inference FLOPs of one sentence of `tokens` tokens, counted as for BERT
