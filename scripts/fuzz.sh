@@ -3,7 +3,8 @@
 # for SECONDS (default 60) over its seed corpus in tests/fuzz/corpus/<target>.
 # The corpus a run grows is kept in BUILD/corpus/<target> (next run continues
 # from it); a crashing input is written to BUILD/crashes/ and the script exits 1.
-#   usage: scripts/fuzz.sh [--build-dir DIR] [--jobs N] [--runs N] [SECONDS [TARGET...]]
+#   usage: scripts/fuzz.sh [--build-dir DIR] [--jobs N] [--runs N] [--build-only] [SECONDS [TARGET...]]
+# --build-only builds the targets and runs none (scripts/test.sh, before ctest).
 # --runs N stops each target after N executions instead (SECONDS is then a cap).
 # Targets: safetensors json_configs labelled wordpiece cleaner shard.
 # Prints one line per target: executions, exec/s, coverage, corpus size, result.
@@ -12,12 +13,14 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=$ROOT/build-fuzz
 JOBS=1
 RUNS=-1
+BUILD_ONLY=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --build-dir) BUILD=$2; shift 2 ;;
     --jobs) JOBS=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    --build-only) BUILD_ONLY=1; shift ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) break ;;
   esac
 done
@@ -35,6 +38,7 @@ if [ ! -f "$BUILD/CMakeCache.txt" ]; then
   cmake -S "$ROOT/tests/fuzz" -B "$BUILD" -G Ninja -DCMAKE_CXX_COMPILER="$CXX" "${launcher[@]}" >/dev/null
 fi
 cmake --build "$BUILD" -j "${KDTEXT_JOBS:-$(nproc)}" >/dev/null
+[ "$BUILD_ONLY" = 0 ] || exit 0
 
 mkdir -p "$BUILD/crashes" "$BUILD/logs"
 status=0
