@@ -3,6 +3,7 @@
 #include <chrono>
 #include <ctime>
 
+#include "kdtext/io/sentence_checkpoint.h"
 #include "kdtext/util/atomic.h"
 #include "kdtext/error.h"
 #include "kdtext/version.h"
@@ -76,6 +77,10 @@ Checkpoint read_checkpoint(const fs::path& dir) {
   ck.dir = dir;
   ck.meta = read_json_file(meta_path);
   const CheckpointMeta meta = parse_checkpoint_meta(ck.meta, meta_path.string());
+  if (const std::string arch = checkpoint_architecture(ck.meta); arch != "bert") {
+    throw InputError(dir.string() + ": a " + arch + " student; this takes BERT checkpoints (teachers and transformer "
+                     "students) only");
+  }
   ck.heads = heads_from_name(meta.heads, meta_path.string());
   try {
     ck.config = model::bert_config_from_json(read_json_file(dir / "config.json"), (dir / "config.json").string());

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "kdtext/io/checkpoint.h"
+#include "kdtext/io/sentence_checkpoint.h"
 #include "kdtext/error.h"
 #include "test_util.h"
 
@@ -121,4 +122,46 @@ TEST(Checkpoint, RefusesNewerFormatsAndInconsistentDirectories) {
 
   msg = input_error([&] { io::read_checkpoint(dir / "nope"); });
   EXPECT_NE(msg.find("does not exist"), std::string::npos) << msg;
+}
+
+TEST(Checkpoint, SentenceStudentsRoundTripAndAreToldApartFromBert) {
+  TempDir dir;
+  auto tok = tiny_tokenizer();
+  for (auto arch : {model::SentenceArch::kBiLstm, model::SentenceArch::kCnn, model::SentenceArch::kBag}) {
+    model::SentenceConfig c;
+    c.arch = arch;
+    c.vocab_size = tok->vocab_size();
+    c.embedding = 8;
+    c.hidden = 4;
+    c.layers = 2;
+    c.ngram_buckets = arch == model::SentenceArch::kBag ? 32 : 0;
+    c.num_labels = 3;
+    model::SentenceClassifier m(c);
+    const auto out = dir / choice_name(arch, model::kSentenceArchs);
+    io::save_sentence_checkpoint(out, *m, {"a", "b", "c"}, *tok, {"build-student", Json::object()});
+    const auto ck = io::read_sentence_checkpoint(out);
+    EXPECT_EQ(ck.labels, (std::vector<std::string>{"a", "b", "c"}));
+    EXPECT_EQ(model::sentence_fields().to_json(ck.config), model::sentence_fields().to_json(c));
+    EXPECT_EQ(io::checkpoint_architecture(ck.meta), choice_name(arch, model::kSentenceArchs));
+    auto copy = io::load_sentence_classifier(ck);
+    m->eval();
+    copy->eval();
+    const auto ids = torch::tensor({{2, 3, 4, 5}}, torch::kLong), mask = torch::ones({1, 4}, torch::kLong);
+    EXPECT_TRUE(torch::equal(m->forward(ids, mask).logits, copy->forward(ids, mask).logits));
+    // A BERT reader refuses it by name, and the reverse.
+    EXPECT_NE(input_error([&] { io::read_checkpoint(out); }).find("student"), std::string::npos);
+  }
+  auto cfg = config_for(*tok);
+  cfg.labels = {"neg", "pos"};
+  model::Bert bert(cfg, model::Heads::kClassifier);
+  io::save_checkpoint(dir / "bert", *bert, *tok, {"finetune", Json::object()});
+  EXPECT_NE(input_error([&] { io::read_sentence_checkpoint(dir / "bert"); }).find("a BERT checkpoint"),
+            std::string::npos);
+  // A config.json edited to another architecture than kdtext.json records.
+  const auto bag = dir / "bag" / "config.json";
+  Json j = read_json_file(bag);
+  j["kdtext_architecture"] = "cnn";
+  write_file(bag, j.dump());
+  EXPECT_NE(input_error([&] { io::read_sentence_checkpoint(dir / "bag"); }).find("kdtext_architecture"),
+            std::string::npos);
 }

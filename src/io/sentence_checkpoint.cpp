@@ -1,0 +1,122 @@
+#include "kdtext/io/sentence_checkpoint.h"
+
+#include "kdtext/error.h"
+#include "kdtext/io/checkpoint_meta.h"
+#include "kdtext/util/atomic.h"
+#include "kdtext/version.h"
+
+namespace kdtext::io {
+namespace fs = std::filesystem;
+
+namespace {
+constexpr const char* kArchitectureKey = "kdtext_architecture";
+
+Json labels_json(const std::vector<std::string>& labels, Json& label2id) {
+  Json id2label = Json::object();
+  label2id = Json::object();
+  for (size_t i = 0; i < labels.size(); ++i) {
+    id2label[std::to_string(i)] = labels[i];
+    label2id[labels[i]] = i;
+  }
+  return id2label;
+}
+
+std::vector<std::string> labels_from(const Json& j, int64_t expected, const std::string& origin) {
+  if (!j.contains("id2label") || !j["id2label"].is_object()) throw InputError(origin + ": id2label: required");
+  std::vector<std::string> labels;
+  for (int64_t i = 0; i < static_cast<int64_t>(j["id2label"].size()); ++i) {
+    const auto it = j["id2label"].find(std::to_string(i));
+    if (it == j["id2label"].end() || !it->is_string()) {
+      throw InputError(origin + ": id2label: missing \"" + std::to_string(i) + "\"");
+    }
+    labels.push_back(it->get<std::string>());
+  }
+  if (static_cast<int64_t>(labels.size()) != expected) {
+    throw InputError(origin + ": id2label has " + std::to_string(labels.size()) + " labels, num_labels says " +
+                     std::to_string(expected));
+  }
+  return labels;
+}
+}  // namespace
+
+std::string checkpoint_architecture(const Json& meta) {
+  const auto it = meta.find("architecture");
+  return it != meta.end() && it->is_string() ? it->get<std::string>() : "bert";
+}
+
+void save_sentence_checkpoint(const fs::path& dir, model::SentenceClassifierImpl& model,
+                              const std::vector<std::string>& labels, const text::Tokenizer& tokenizer,
+                              const CheckpointInfo& info) {
+  const auto& c = model.config();
+  if (static_cast<int64_t>(labels.size()) != c.num_labels) {
+    throw std::invalid_argument("save_sentence_checkpoint: " + std::to_string(labels.size()) + " labels for " +
+                                std::to_string(c.num_labels) + " classes");
+  }
+  const std::string arch = choice_name(c.arch, model::kSentenceArchs);
+  Json config = model::sentence_fields().to_json(c);
+  config[kArchitectureKey] = arch;
+  Json label2id;
+  config["id2label"] = labels_json(labels, label2id);
+  config["label2id"] = label2id;
+  const NamedTensors tensors = module_tensors(model);
+  StagedDirectory staged(dir, /*overwrite=*/true, /*lock=*/false);
+  write_file_atomic(staged.path() / "config.json", config.dump(2) + "\n");
+  save_safetensors(staged.path() / "model.safetensors", tensors, {{"format", "pt"}});
+  tokenizer.save(staged.path() / "tokenizer");
+  Json meta{{"format_version", kCheckpointFormatVersion},
+            {"stage", info.stage},
+            {"architecture", arch},
+            {"heads", "classifier"},
+            {"labels", labels},
+            {"tokenizer", {{"type", tokenizer.type()}, {"fingerprint", tokenizer.fingerprint()}}},
+            {"kdtext_version", KDTEXT_VERSION},
+            {"provenance", info.provenance}};
+  write_file_atomic(staged.path() / kCheckpointMetaFile, meta.dump(2) + "\n");
+  staged.commit();
+}
+
+SentenceCheckpoint read_sentence_checkpoint(const fs::path& dir) {
+  const fs::path meta_path = dir / kCheckpointMetaFile, config_path = dir / "config.json";
+  if (!fs::is_directory(dir)) throw InputError(dir.string() + ": checkpoint directory does not exist");
+  if (!fs::exists(meta_path)) throw InputError(dir.string() + ": not a kdtext checkpoint (no kdtext.json)");
+  SentenceCheckpoint ck;
+  ck.dir = dir;
+  ck.meta = read_json_file(meta_path);
+  const CheckpointMeta meta = parse_checkpoint_meta(ck.meta, meta_path.string());
+  const std::string arch = checkpoint_architecture(ck.meta);
+  if (arch == "bert") {
+    throw InputError(meta_path.string() + ": a BERT checkpoint; a bilstm, cnn or bag student was expected");
+  }
+  const Json config = read_json_file(config_path);
+  if (!config.is_object() || config.value(kArchitectureKey, "") != arch) {
+    throw InputError(config_path.string() + ": " + kArchitectureKey + " does not match kdtext.json's architecture '" +
+                     arch + "'");
+  }
+  Json fields = config;
+  for (const char* k : {kArchitectureKey, "id2label", "label2id"}) fields.erase(k);
+  try {
+    ck.config = model::sentence_fields().from_json(JsonFields(fields, ""));
+  } catch (const ConfigError& e) {
+    throw InputError(config_path.string() + ": " + e.what());
+  }
+  ck.labels = labels_from(config, ck.config.num_labels, config_path.string());
+  ck.tokenizer = text::Tokenizer::load(dir / "tokenizer");
+  if (!meta.tokenizer_fingerprint.empty() && meta.tokenizer_fingerprint != ck.tokenizer->fingerprint()) {
+    throw InputError(meta_path.string() + ": tokenizer fingerprint " + ck.tokenizer->fingerprint() +
+                     " does not match the recorded " + meta.tokenizer_fingerprint);
+  }
+  if (ck.tokenizer->vocab_size() != ck.config.vocab_size) {
+    throw InputError(config_path.string() + ": vocab_size " + std::to_string(ck.config.vocab_size) +
+                     " does not match the tokenizer's " + std::to_string(ck.tokenizer->vocab_size()));
+  }
+  ck.weights = load_safetensors(dir / "model.safetensors").tensors;
+  return ck;
+}
+
+model::SentenceClassifier load_sentence_classifier(const SentenceCheckpoint& ck) {
+  model::SentenceClassifier m(ck.config);
+  load_tensors(module_tensors(*m), ck.weights, (ck.dir / "model.safetensors").string());
+  return m;
+}
+
+}  // namespace kdtext::io
