@@ -10,33 +10,6 @@ namespace fs = std::filesystem;
 
 namespace {
 constexpr const char* kArchitectureKey = "kdtext_architecture";
-
-Json labels_json(const std::vector<std::string>& labels, Json& label2id) {
-  Json id2label = Json::object();
-  label2id = Json::object();
-  for (size_t i = 0; i < labels.size(); ++i) {
-    id2label[std::to_string(i)] = labels[i];
-    label2id[labels[i]] = i;
-  }
-  return id2label;
-}
-
-std::vector<std::string> labels_from(const Json& j, int64_t expected, const std::string& origin) {
-  if (!j.contains("id2label") || !j["id2label"].is_object()) throw InputError(origin + ": id2label: required");
-  std::vector<std::string> labels;
-  for (int64_t i = 0; i < static_cast<int64_t>(j["id2label"].size()); ++i) {
-    const auto it = j["id2label"].find(std::to_string(i));
-    if (it == j["id2label"].end() || !it->is_string()) {
-      throw InputError(origin + ": id2label: missing \"" + std::to_string(i) + "\"");
-    }
-    labels.push_back(it->get<std::string>());
-  }
-  if (static_cast<int64_t>(labels.size()) != expected) {
-    throw InputError(origin + ": id2label has " + std::to_string(labels.size()) + " labels, num_labels says " +
-                     std::to_string(expected));
-  }
-  return labels;
-}
 }  // namespace
 
 std::string checkpoint_architecture(const Json& meta) {
@@ -55,9 +28,7 @@ void save_sentence_checkpoint(const fs::path& dir, model::SentenceClassifierImpl
   const std::string arch = choice_name(c.arch, model::kSentenceArchs);
   Json config = model::sentence_fields().to_json(c);
   config[kArchitectureKey] = arch;
-  Json label2id;
-  config["id2label"] = labels_json(labels, label2id);
-  config["label2id"] = label2id;
+  model::add_labels_json(config, labels);  // num_labels: the same value as the sentence field
   const NamedTensors tensors = module_tensors(model);
   StagedDirectory staged(dir, /*overwrite=*/true, /*lock=*/false);
   write_file_atomic(staged.path() / "config.json", config.dump(2) + "\n");
@@ -99,7 +70,15 @@ SentenceCheckpoint read_sentence_checkpoint(const fs::path& dir) {
   } catch (const ConfigError& e) {
     throw InputError(config_path.string() + ": " + e.what());
   }
-  ck.labels = labels_from(config, ck.config.num_labels, config_path.string());
+  try {
+    ck.labels = model::labels_from_json(config, config_path.string());  // its messages name the file
+  } catch (const ConfigError& e) {
+    throw InputError(e.what());
+  }
+  if (static_cast<int64_t>(ck.labels.size()) != ck.config.num_labels) {
+    throw InputError(config_path.string() + ": id2label: " + std::to_string(ck.labels.size()) + " labels for num_labels " +
+                     std::to_string(ck.config.num_labels));
+  }
   ck.tokenizer = text::Tokenizer::load(dir / "tokenizer");
   if (!meta.tokenizer_fingerprint.empty() && meta.tokenizer_fingerprint != ck.tokenizer->fingerprint()) {
     throw InputError(meta_path.string() + ": tokenizer fingerprint " + ck.tokenizer->fingerprint() +

@@ -76,21 +76,21 @@ Json to_json(const BertConfig& c) {
          {"pad_token_id", c.pad_token_id},
          {"position_embedding_type", "absolute"}};
   if (c.classifier_dropout >= 0) j["classifier_dropout"] = c.classifier_dropout;
-  if (!c.labels.empty()) {
-    Json id2label = Json::object(), label2id = Json::object();
-    for (size_t i = 0; i < c.labels.size(); ++i) {
-      id2label[std::to_string(i)] = c.labels[i];
-      label2id[c.labels[i]] = i;
-    }
-    j["id2label"] = id2label;
-    j["label2id"] = label2id;
-    j["num_labels"] = c.labels.size();
-  }
+  if (!c.labels.empty()) add_labels_json(j, c.labels);
   return j;
 }
 
-namespace {
-// id2label's names in id order; label2id and num_labels, where present, must agree.
+void add_labels_json(Json& j, const std::vector<std::string>& labels) {
+  Json id2label = Json::object(), label2id = Json::object();
+  for (size_t i = 0; i < labels.size(); ++i) {
+    id2label[std::to_string(i)] = labels[i];
+    label2id[labels[i]] = i;
+  }
+  j["id2label"] = id2label;
+  j["label2id"] = label2id;
+  j["num_labels"] = labels.size();
+}
+
 std::vector<std::string> labels_from_json(const Json& j, const std::string& origin) {
   std::vector<std::string> labels;
   if (j.contains("id2label") && j["id2label"].is_object() && !j["id2label"].empty()) {
@@ -122,7 +122,6 @@ std::vector<std::string> labels_from_json(const Json& j, const std::string& orig
   }
   return labels;
 }
-}  // namespace
 
 BertConfig bert_config_from_json(const Json& j, const std::string& origin) {
   BertConfig c;

@@ -49,6 +49,13 @@ Json to_json(const BertConfig& c);
 // (transformers writes many); wrong types and invalid values are errors
 // naming `origin` and the key.
 BertConfig bert_config_from_json(const Json& j, const std::string& origin);
+
+// A classifier's labels as Hugging Face writes them: id2label, label2id and
+// num_labels (also used by the non-transformer students' config.json).
+void add_labels_json(Json& j, const std::vector<std::string>& labels);
+// id2label's names in id order (empty when absent); label2id and num_labels,
+// where present, must agree. ConfigError naming `origin` otherwise.
+std::vector<std::string> labels_from_json(const Json& j, const std::string& origin);
 // Loads configs/<preset>.json by name or a path to a JSON file.
 BertConfig load_bert_config(const std::string& preset_or_path);
 
