@@ -62,17 +62,26 @@ Classifier::Classifier(const std::string& checkpoint_dir, const ClassifierOption
   impl_->model.threads = std::move(threads);
   impl_->labels = impl_->model.labels.names();
   impl_->batch_size = options.batch_size;
-  const auto& c = impl_->model.config;
   ModelFacts& f = impl_->facts;
+  const auto& m = impl_->model;
   f.checkpoint = checkpoint_dir;
+  f.architecture = m.architecture;
   f.device = device.str();
   f.precision = infer::precision_name(precision);
-  f.layers = c.num_hidden_layers;
-  f.hidden_size = c.hidden_size;
-  f.heads = c.num_attention_heads;
-  f.intermediate_size = c.intermediate_size;
-  f.vocab_size = c.vocab_size;
-  f.max_len = infer::checked_max_len(options.max_len, c, "ClassifierOptions.max_len");
+  if (m.architecture == "bert") {
+    const auto& c = m.config;
+    f.layers = c.num_hidden_layers;
+    f.hidden_size = c.hidden_size;
+    f.heads = c.num_attention_heads;
+    f.intermediate_size = c.intermediate_size;
+    f.vocab_size = c.vocab_size;
+  } else {
+    const auto& c = m.sentence;
+    f.layers = c.arch == model::SentenceArch::kBiLstm ? c.layers : 1;
+    f.hidden_size = c.sentence_width();
+    f.vocab_size = c.vocab_size;
+  }
+  f.max_len = infer::checked_max_len(options.max_len, m, "ClassifierOptions.max_len");
   f.parameters = impl_->model.parameters;
 }
 

@@ -61,8 +61,12 @@ struct Prediction {
 // What a loaded model is.
 struct ModelFacts {
   std::string checkpoint;  // the directory it was loaded from
+  std::string architecture;  // "bert" (a transformer), or a "bilstm", "cnn" or "bag" student
   std::string device;      // e.g. "cpu", "cuda:0"
   std::string precision;   // "fp32", "bf16", "int8"
+  // Transformers: their sizes. Other students: layers (bilstm: LSTM layers;
+  // cnn, bag: 1), hidden_size = the sentence vector's width, heads and
+  // intermediate_size 0.
   int64_t layers = 0, hidden_size = 0, heads = 0, intermediate_size = 0;
   int64_t vocab_size = 0;
   int64_t max_len = 0;     // tokens per input used (options.max_len or the model's limit)

@@ -21,10 +21,11 @@ void validate_general(const DistillConfig& c) {
   for (const auto& [key, w] : {std::pair<const char*, double>{"output_weight", l.output_weight},
                                {"output_weight_end", l.output_weight_end},
                                {"hard_weight", l.hard_weight},
-                               {"hard_weight_end", l.hard_weight_end}}) {
+                               {"hard_weight_end", l.hard_weight_end},
+                               {"sentence_weight", l.sentence_weight}}) {
     if (w > 0) {
       throw ConfigError(std::string("loss.") + key +
-                        ": general distillation has no labels or teacher logits; set it to 0 "
+                        ": general distillation has no labels or teacher logits (nor a trained pooler); set it to 0 "
                         "(configs/distill/tinybert-general.json does)");
     }
   }
@@ -40,8 +41,8 @@ void validate_distill(const DistillConfig& c) {
   c.require(/*labelled=*/!general, /*output_required=*/false);
   if (c.output.empty() && c.store.empty()) throw ConfigError("output: required (--output DIR, or --store DIR for mode general)");
   if (!c.teacher_logits.empty() && (general || c.loss.layer_wise() || c.loss.uses_hidden_states())) {
-    throw ConfigError("teacher_logits: a logits cache serves task distillation with output and hard-label terms "
-                      "only (this configuration needs the teacher's hidden states or attention every step)");
+    throw ConfigError("teacher_logits: a logits cache serves task distillation with output, hard-label and sentence "
+                      "terms only (this configuration needs the teacher's hidden states or attention every step)");
   }
   if (!c.store.empty() && !c.output.empty()) {
     throw ConfigError("output: leave it out with store, which chooses the run directory (printed on standard output)");

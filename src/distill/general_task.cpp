@@ -97,16 +97,17 @@ class GeneralDistill final : public DistillBase {
     auto fo = objective_->forward_options();
     fo.pooled = false;
     const bool layer_wise = objective_->needs_teacher_internals();
-    model::EncoderOutput t_out;
+    distill::ModelOutputs t_out, s_out;
     if (layer_wise) {
       torch::NoGradGuard no_grad;
-      t_out = teacher_->encode(ids, mask, {}, fo);
+      t_out.encoder = teacher_->encode(ids, mask, {}, fo);
     }
-    const auto s_out = student().encode(ids, mask, {}, fo);
+    s_out.encoder = bert_student().encode(ids, mask, {}, fo);
     distill::LossTerms sum;
     if (layer_wise) objective_->add_intermediate(s_out, t_out, mask, sum);
     if (mlm()) {
-      sum.add("loss_mlm", c_.loss.mlm_weight, train::masked_lm_loss(student(), s_out.last_hidden, labels_cpu.to(device_)));
+      sum.add("loss_mlm", c_.loss.mlm_weight,
+              train::masked_lm_loss(bert_student(), s_out.encoder.last_hidden, labels_cpu.to(device_)));
     }
     return sum;
   }

@@ -63,6 +63,16 @@ torch::Tensor normalized_cls_mse(const torch::Tensor& s, const torch::Tensor& t)
   return (ns - nt).pow(2).sum(-1).mean();
 }
 
+torch::Tensor vector_mse(const torch::Tensor& s, const torch::Tensor& t) {
+  check_same(s, t, "vector_mse");
+  return (s - t).pow(2).mean();
+}
+
+torch::Tensor vector_cosine(const torch::Tensor& s, const torch::Tensor& t) {
+  check_same(s, t, "vector_cosine");
+  return (1 - torch::cosine_similarity(s, t, -1, 1e-8)).mean();
+}
+
 torch::Tensor attention_score_mse(const torch::Tensor& student, const torch::Tensor& teacher,
                                   const torch::Tensor& mask) {
   auto [s, t] = align_heads(student, teacher);

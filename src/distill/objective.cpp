@@ -35,9 +35,13 @@ const FieldTable<LossOptions>& loss_fields() {
       .field("layer_list", &L::layer_list, "Teacher layer (1-based) per student layer, for --layer-map list")
       .flag("--layer-list")
       .choice("projection", &L::projection, kProjections, "per-layer or shared")
+      .choice("sentence", &L::sentence, kHiddenLosses, "mse or cosine")
+      .field("sentence_weight", &L::sentence_weight, "Weight of the sentence-vector term", at_least(0))
+      .flag("--sentence-weight")
+      .choice("sentence_target", &L::sentence_target, kSentenceTargets, "pooled or cls (the teacher's vector)")
       .rule([](const L& l, const std::string& p) {
         if (l.output_weight + l.hard_weight + l.hidden_weight + l.attention_weight + l.embedding_weight +
-                l.pkd_weight + l.mlm_weight + std::max(0.0, l.output_weight_end) + std::max(0.0, l.hard_weight_end) <=
+                l.pkd_weight + l.mlm_weight + l.sentence_weight + std::max(0.0, l.output_weight_end) + std::max(0.0, l.hard_weight_end) <=
             0) {
           throw ConfigError(p + ": every term has weight 0");
         }
@@ -74,24 +78,60 @@ model::LayerSelection student_layers_of(LayerMap m) {
 }
 }  // namespace
 
-DistillObjective::DistillObjective(LossOptions options, const model::BertConfig& s, const model::BertConfig& t)
+StudentShape shape_of(const model::BertConfig& c) {
+  StudentShape s;
+  s.layers = c.num_hidden_layers;
+  s.hidden = c.hidden_size;
+  s.heads = c.num_attention_heads;
+  s.sentence_width = c.hidden_size;
+  return s;
+}
+
+namespace {
+// Terms that compare transformer layers: refused by name for other students.
+void check_terms_for(const StudentShape& s, const LossOptions& l) {
+  if (s.transformer()) return;
+  const std::pair<const char*, double> layer_terms[] = {{"hidden_weight", l.hidden_weight},
+                                                        {"attention_weight", l.attention_weight},
+                                                        {"embedding_weight", l.embedding_weight},
+                                                        {"pkd_weight", l.pkd_weight},
+                                                        {"mlm_weight", l.mlm_weight}};
+  for (const auto& [key, weight] : layer_terms) {
+    if (weight > 0) {
+      throw ConfigError(std::string("loss.") + key + ": a " + s.architecture +
+                        " student has no transformer layers to compare; set it to 0 (loss.sentence_weight "
+                        "regresses its sentence vector on the teacher's)");
+    }
+  }
+}
+}  // namespace
+
+DistillObjective::DistillObjective(LossOptions options, const StudentShape& s, const model::BertConfig& t)
     : options_(std::move(options)) {
   const auto& l = options_;
+  check_terms_for(s, l);
   // The layer mapping matters only to the layer-wise terms (an output-only
   // stage must not fail on a mapping it never uses).
   if (l.layer_wise()) {
-    layer_map_ = model::select_teacher_layers(student_layers_of(l.layer_map), s.num_hidden_layers, t.num_hidden_layers, l.skip_k,
+    layer_map_ = model::select_teacher_layers(student_layers_of(l.layer_map), s.layers, t.num_hidden_layers, l.skip_k,
                                               l.layer_list, "loss.layer_map");
   }
   need_hidden_ = l.uses_hidden_states();
   need_attention_ = l.attention_weight > 0;
-  if (need_hidden_ && s.hidden_size != t.hidden_size) {
+  if (need_hidden_ && s.hidden != t.hidden_size) {
     const size_t n = l.projection == Projection::kShared ? 1 : layer_map_.size() + 1;
-    for (size_t i = 0; i < n; ++i) projections_->push_back(torch::nn::Linear(s.hidden_size, t.hidden_size));
+    for (size_t i = 0; i < n; ++i) projections_->push_back(torch::nn::Linear(s.hidden, t.hidden_size));
   }
-  if (need_attention_ && l.attention == AttentionLoss::kScoresMse &&
-      s.num_attention_heads != t.num_attention_heads) {
+  if (need_attention_ && l.attention == AttentionLoss::kScoresMse && s.heads != t.num_attention_heads) {
     log::warn("student and teacher head counts differ: attention maps are compared head-averaged");
+  }
+  all_projections_ = torch::nn::ModuleList();
+  for (const auto& p : *projections_) all_projections_->push_back(p);
+  // A transformer student of the teacher's width shares its space (as for the
+  // hidden-state terms); any other sentence vector goes through a projection.
+  if (l.sentence_weight > 0 && (!s.transformer() || s.sentence_width != t.hidden_size)) {
+    sentence_projection_ = torch::nn::Linear(s.sentence_width, t.hidden_size);
+    all_projections_->push_back(sentence_projection_);
   }
 }
 
@@ -126,7 +166,7 @@ LossTerms DistillObjective::compute(const ModelOutputs& student, const ModelOutp
     }
   }
   if (w_hard > 0) sum.add("loss_hard", w_hard, hard_cross_entropy(s, labels));
-  if (needs_teacher_internals()) add_intermediate(student.encoder, teacher.encoder, mask, sum);
+  add_intermediate(student, teacher, mask, sum);
   if (!sum.total.defined() && s.defined()) sum.total = (s * 0).sum();  // every scheduled weight is 0 at this step
   return sum;
 }
@@ -137,8 +177,29 @@ torch::Tensor DistillObjective::project(const torch::Tensor& h, size_t layer) co
   return projections_->ptr(k)->as<torch::nn::LinearImpl>()->forward(h);
 }
 
-void DistillObjective::add_intermediate(const model::EncoderOutput& s, const model::EncoderOutput& t,
-                                        const torch::Tensor& mask, LossTerms& sum) const {
+torch::Tensor DistillObjective::teacher_sentence(const model::EncoderOutput& t) const {
+  return options_.sentence_target == SentenceTarget::kPooled ? t.pooled : t.last_hidden.select(1, 0);
+}
+
+torch::Tensor DistillObjective::sentence_of(const ModelOutputs& o) const {
+  return o.sentence.defined() ? o.sentence : teacher_sentence(o.encoder);
+}
+
+void DistillObjective::add_intermediate(const ModelOutputs& s, const ModelOutputs& t, const torch::Tensor& mask,
+                                        LossTerms& sum) const {
+  const auto& l = options_;
+  if (l.sentence_weight > 0) {
+    auto v = sentence_of(s).to(torch::kFloat32);
+    if (!sentence_projection_.is_empty()) v = sentence_projection_.ptr()->forward(v);
+    const auto target = sentence_of(t).to(torch::kFloat32);
+    sum.add("loss_sentence", l.sentence_weight,
+            l.sentence == HiddenLoss::kMse ? vector_mse(v, target) : vector_cosine(v, target));
+  }
+  if (needs_teacher_internals()) add_layer_wise(s.encoder, t.encoder, mask, sum);
+}
+
+void DistillObjective::add_layer_wise(const model::EncoderOutput& s, const model::EncoderOutput& t,
+                                      const torch::Tensor& mask, LossTerms& sum) const {
   const auto& l = options_;
   const auto zero = [&] { return torch::zeros({}, s.last_hidden.options().dtype(torch::kFloat32)); };
   if (l.embedding_weight > 0) {

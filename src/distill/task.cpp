@@ -53,11 +53,8 @@ class TaskDistill final : public DistillBase {
     ++step_;
     if (b.index.empty()) return {};  // data parallel: no rows of the epoch's short last batch for this process
     const auto ids = b.input_ids.to(device_), mask = b.attention_mask.to(device_), seg = b.token_type_ids.to(device_);
-    const auto fo = objective_->forward_options();
     const auto teacher = teacher_outputs(b.index, ids, mask, seg);
-    distill::ModelOutputs s;
-    s.encoder = student().encode(ids, mask, seg, fo);
-    s.logits = student().classify(s.encoder.pooled).to(torch::kFloat32);
+    const auto s = student_->forward(ids, mask, seg, objective_->forward_options());
     auto sum = objective_->compute(s, teacher, mask, b.labels.to(device_), progress());
     train::StepOutput out;
     out.terms = std::move(sum.values);
@@ -69,7 +66,7 @@ class TaskDistill final : public DistillBase {
   }
 
   train::EvalResult evaluate() override {
-    auto pred = infer::predict_probabilities(student(), dev_.inputs, c_.batch_size, device_).argmax(1);
+    auto pred = student_->predict_logits(dev_.inputs, c_.batch_size, device_).argmax(1);
     std::vector<int64_t> p(pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.numel());
     const auto m = eval::classification_metrics(dev_.labels, p, labels_.size());
     train::EvalResult r{{{"accuracy", m.accuracy}, {"macro_f1", m.macro_f1}}};
@@ -88,8 +85,13 @@ class TaskDistill final : public DistillBase {
   }
 
  private:
-  // Only the teacher's logits are needed: computed once per example.
+  // Only the teacher's logits (and sentence targets) are needed: computed once per example.
   bool cacheable() const { return c_.cache_teacher_logits && !objective_->needs_teacher_internals(); }
+  int64_t num_labels() const { return static_cast<int64_t>(labels_.size()); }
+  // Cached per example: the K logits, then the sentence target when that term is on.
+  int64_t cache_width() const {
+    return num_labels() + (objective_->needs_teacher_sentence() ? teacher_config_.hidden_size : 0);
+  }
 
   // Teacher outputs without gradients; the cached logits when only they are needed.
   distill::ModelOutputs teacher_outputs(const std::vector<size_t>& rows, const torch::Tensor& ids,
@@ -98,7 +100,9 @@ class TaskDistill final : public DistillBase {
     if (cacheable()) {  // filled for every example before the first step
       std::vector<torch::Tensor> parts;
       for (size_t r : rows) parts.push_back(logit_cache_[r]);
-      t.logits = torch::stack(parts).to(device_);
+      const auto rows_out = torch::stack(parts).to(device_);
+      t.logits = rows_out.narrow(1, 0, num_labels());
+      if (objective_->needs_teacher_sentence()) t.sentence = rows_out.narrow(1, num_labels(), teacher_config_.hidden_size);
       return t;
     }
     torch::NoGradGuard no_grad;
@@ -107,19 +111,31 @@ class TaskDistill final : public DistillBase {
     return t;
   }
 
+  // What the cache holds for `inputs`: [N, cache_width()].
+  torch::Tensor teacher_rows(const std::vector<feed::Encoded>& inputs) {
+    const auto forward = [&](const feed::Batch& b) {
+      const auto e = teacher_->encode(b.input_ids.to(device_), b.attention_mask.to(device_),
+                                      b.token_type_ids.to(device_), model::ForwardOptions{});
+      auto row = teacher_->classify(e.pooled).to(torch::kFloat32);
+      if (objective_->needs_teacher_sentence()) row = torch::cat({row, objective_->teacher_sentence(e).to(torch::kFloat32)}, 1);
+      return row.to(torch::kCPU);
+    };
+    return infer::predict_rows(inputs, c_.batch_size, cache_width(), forward);
+  }
+
   // Data parallel: each process scores every N-th example, then all share them.
   torch::Tensor teacher_logits_on_training_set() {
     torch::NoGradGuard no_grad;  // plain tensors: they meet the student's graph in the loss
     const auto& inputs = batches_.data().inputs;
     auto* group = parallel::process_group();
-    if (group == nullptr) return infer::predict_logits(*teacher_, inputs, c_.batch_size, device_);
+    if (group == nullptr) return teacher_rows(inputs);
     const int world = group->size();
     std::vector<std::vector<int64_t>> rows(static_cast<size_t>(world));
     for (size_t i = 0; i < inputs.size(); ++i) rows[i % static_cast<size_t>(world)].push_back(static_cast<int64_t>(i));
     std::vector<feed::Encoded> mine;
     for (int64_t i : rows[static_cast<size_t>(group->rank())]) mine.push_back(inputs[static_cast<size_t>(i)]);
-    const auto k = static_cast<int64_t>(labels_.size());
-    const auto part = mine.empty() ? torch::empty({0, k}) : infer::predict_logits(*teacher_, mine, c_.batch_size, device_);
+    const auto k = cache_width();
+    const auto part = mine.empty() ? torch::empty({0, k}) : teacher_rows(mine);
     auto all = torch::empty({static_cast<int64_t>(inputs.size()), k});
     for (int root = 0; root < world; ++root) {
       const auto& r = rows[static_cast<size_t>(root)];
@@ -142,7 +158,7 @@ class TaskDistill final : public DistillBase {
   void fill_logit_cache_from_file() {
     const fs::path file(c_.teacher_logits);
     const auto& inputs = batches_.data().inputs;
-    const auto key = teacher_logits_key(c_.teacher, inputs, max_len_);
+    const auto key = teacher_logits_key(c_.teacher, inputs, max_len_, sentence_target_name());
     torch::Tensor logits;
     if (fs::exists(file)) {  // read before any process writes it (the writer does, after the collective pass)
       auto cached = io::load_safetensors(file);
@@ -163,7 +179,11 @@ class TaskDistill final : public DistillBase {
     fill_logit_cache(logits);
   }
 
-  // The weighted layer-wise loss on dev, per example.
+  std::string sentence_target_name() const {
+    return objective_->needs_teacher_sentence() ? choice_name(c_.loss.sentence_target, kSentenceTargets) : "none";
+  }
+
+  // The weighted intermediate loss on dev, per example.
   double dev_distill_loss() {
     torch::NoGradGuard no_grad;
     const auto fo = objective_->forward_options();
@@ -171,8 +191,9 @@ class TaskDistill final : public DistillBase {
     for (const auto& rows : feed::sorted_batches(dev_.inputs, c_.batch_size)) {
       const auto b = feed::make_batch(dev_.inputs, rows);
       const auto ids = b.input_ids.to(device_), mask = b.attention_mask.to(device_), seg = b.token_type_ids.to(device_);
-      const auto t_out = teacher_->encode(ids, mask, seg, fo);
-      const auto s_out = student().encode(ids, mask, seg, fo);
+      distill::ModelOutputs t_out;
+      t_out.encoder = teacher_->encode(ids, mask, seg, fo);
+      const auto s_out = student_->forward(ids, mask, seg, fo);
       distill::LossTerms terms;
       objective_->add_intermediate(s_out, t_out, mask, terms);
       sum += terms.total.item<double>() * static_cast<double>(rows.size());

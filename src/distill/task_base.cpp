@@ -4,6 +4,7 @@
 #include "kdtext/infer/predict.h"
 #include "kdtext/io/checkpoint.h"
 #include "kdtext/io/safetensors.h"
+#include "kdtext/io/sentence_checkpoint.h"
 #include "kdtext/util/log.h"
 #include "kdtext/error.h"
 
@@ -11,6 +12,13 @@ namespace kdtext::distill {
 namespace fs = std::filesystem;
 
 namespace {
+
+void check_same_tokenizer(const DistillConfig& c, const text::Tokenizer& teacher, const text::Tokenizer& student) {
+  if (teacher.fingerprint() != student.fingerprint()) {
+    throw InputError(c.student + ": its tokenizer (" + student.fingerprint() + ") differs from the teacher's (" +
+                     teacher.fingerprint() + "); build the student from this teacher");
+  }
+}
 
 // The teacher and student as distillation loads them: which heads each
 // keeps and which stored weights may be missing or left over.
@@ -21,10 +29,7 @@ struct LoadPlan {
 };
 
 LoadPlan plan_loading(const DistillConfig& c, const io::Checkpoint& tck, const io::Checkpoint& sck) {
-  if (tck.tokenizer->fingerprint() != sck.tokenizer->fingerprint()) {
-    throw InputError(c.student + ": its tokenizer (" + sck.tokenizer->fingerprint() + ") differs from the teacher's (" +
-                     tck.tokenizer->fingerprint() + "); build the student from this teacher");
-  }
+  check_same_tokenizer(c, *tck.tokenizer, *sck.tokenizer);
   LoadPlan p;
   p.student_config = sck.config;
   if (c.mode == DistillMode::kGeneral) {
@@ -56,11 +61,41 @@ LoadPlan plan_loading(const DistillConfig& c, const io::Checkpoint& tck, const i
 
 }  // namespace
 
+namespace {
+// A bilstm, cnn or bag student: task mode, the teacher's tokenizer and labels.
+std::unique_ptr<Student> load_sentence_student(const DistillConfig& c, const io::Checkpoint& tck,
+                                               std::unique_ptr<text::Tokenizer>& tokenizer) {
+  auto sck = io::read_sentence_checkpoint(c.student);
+  const std::string arch = choice_name(sck.config.arch, model::kSentenceArchs);
+  if (c.mode == DistillMode::kGeneral) {
+    throw ConfigError("mode: general distillation trains transformer students; " + c.student + " is a " + arch +
+                      " student (distil it with mode task)");
+  }
+  if (tck.heads != model::Heads::kClassifier) {
+    throw InputError(c.teacher + ": the teacher has no classification head; fine-tune it first");
+  }
+  check_same_tokenizer(c, *tck.tokenizer, *sck.tokenizer);
+  if (tck.config.labels != sck.labels) throw InputError(c.student + ": its labels differ from the teacher's");
+  tokenizer = std::move(sck.tokenizer);
+  return make_sentence_student(io::load_sentence_classifier(sck));
+}
+}  // namespace
+
 DistillBase::DistillBase(const DistillConfig& c, torch::Device device) : c_(c), device_(device) {
   auto tck = io::read_checkpoint(c.teacher);
-  auto sck = io::read_checkpoint(c.student);
-  const LoadPlan plan = plan_loading(c, tck, sck);
-  model::check_fits_in_memory(plan.student_config, c.student + "/config.json", 4, "train as the student");
+  LoadPlan plan;
+  if (io::architecture_at(c.student) != "bert") {
+    student_ = load_sentence_student(c, tck, tokenizer_);
+  } else {
+    auto sck = io::read_checkpoint(c.student);
+    plan = plan_loading(c, tck, sck);
+    model::check_fits_in_memory(plan.student_config, c.student + "/config.json", 4, "train as the student");
+    model::Bert s(plan.student_config, plan.student_heads);
+    io::load_weights(*s, sck.weights, c.student, plan.student_rules);
+    infer::checked_max_len(c.max_len, sck.config, "max_len");
+    student_ = make_bert_student(s);
+    tokenizer_ = std::move(sck.tokenizer);
+  }
   teacher_config_ = tck.config;
   teacher_ = model::Bert(tck.config, plan.teacher_heads);
   io::load_weights(*teacher_, tck.weights, c.teacher, plan.teacher_rules);
@@ -68,15 +103,12 @@ DistillBase::DistillBase(const DistillConfig& c, torch::Device device) : c_(c), 
   teacher_->eval();
   for (auto& p : teacher_->parameters()) p.set_requires_grad(false);
   trainable_ = std::make_shared<Trainable>();
-  trainable_->student = trainable_->register_module("student", model::Bert(plan.student_config, plan.student_heads));
-  io::load_weights(*trainable_->student, sck.weights, c.student, plan.student_rules);
-  tokenizer_ = std::move(sck.tokenizer);
+  trainable_->student = trainable_->register_module("student", student_->module());
   labels_ = text::LabelMap(tck.config.labels);
-  objective_ = std::make_unique<distill::DistillObjective>(c.loss, sck.config, tck.config);
+  objective_ = std::make_unique<distill::DistillObjective>(c.loss, student_->shape(), tck.config);
   trainable_->projections = trainable_->register_module("projections", objective_->projections());
   trainable_->to(device);
   infer::checked_max_len(c.max_len, tck.config, "max_len");
-  infer::checked_max_len(c.max_len, sck.config, "max_len");
   max_len_ = c.max_len;
 }
 
@@ -87,21 +119,22 @@ void DistillBase::write_model(const fs::path& dir, const Json& provenance) {
   info.provenance["student_init"] = c_.student;
   info.provenance["layer_map"] = objective_->layer_map();
   if (c_.mode == DistillMode::kGeneral) info.provenance["shards"] = fs::absolute(c_.shards).string();
-  io::write_checkpoint_files(dir, student(), *tokenizer_, info);
+  student_->write(dir, labels_.names(), *tokenizer_, info);
   // Projections are training-only: kept beside the student for resume, never loaded by classify.
   const auto projections = io::module_tensors(*trainable_->projections);
   if (!projections.empty()) io::save_safetensors(dir / "distill_projections.safetensors", projections);
 }
 
 void DistillBase::load_for_resume(const fs::path& dir) {
-  io::load_weights(student(), io::load_safetensors(dir / "model.safetensors").tensors, dir.string());
+  student_->load(io::load_safetensors(dir / "model.safetensors").tensors, dir.string());
   if (trainable_->projections->size() > 0) {
     io::load_module_file(*trainable_->projections, dir / "distill_projections.safetensors");
   }
 }
 
 std::map<std::string, std::string> teacher_logits_key(const std::string& teacher,
-                                                      const std::vector<feed::Encoded>& inputs, int64_t max_len) {
+                                                      const std::vector<feed::Encoded>& inputs, int64_t max_len,
+                                                      const std::string& sentence_target) {
   std::string bytes;
   for (const auto& e : inputs) {
     bytes.append(reinterpret_cast<const char*>(e.ids.data()), e.ids.size() * sizeof(int64_t));
@@ -111,7 +144,8 @@ std::map<std::string, std::string> teacher_logits_key(const std::string& teacher
   return {{"teacher", text::fingerprint_file(std::filesystem::path(teacher) / "model.safetensors")},
           {"inputs", text::fingerprint_bytes(bytes)},
           {"examples", std::to_string(inputs.size())},
-          {"max_len", std::to_string(max_len)}};
+          {"max_len", std::to_string(max_len)},
+          {"sentence_target", sentence_target}};
 }
 
 }  // namespace kdtext::distill

@@ -3,34 +3,29 @@
 #include <chrono>
 
 #include "kdtext/eval/metrics.h"
+#include "kdtext/infer/sentence_engine.h"
 #include "kdtext/io/checkpoint.h"
+#include "kdtext/io/sentence_checkpoint.h"
 #include "kdtext/util/log.h"
 #include "kdtext/error.h"
 #include "kdtext/util/progress.h"
 
 namespace kdtext::infer {
 
-namespace {
-// Logits [N, k] of `encoded` through `forward` (CPU batch -> CPU float32 logits),
-// in length-sorted batches.
-template <typename Forward>
-torch::Tensor batched_logits(int64_t k, const std::vector<feed::Encoded>& encoded, int64_t batch_size,
-                             const Forward& forward, std::vector<std::pair<int64_t, double>>* batch_seconds) {
-  auto logits = torch::empty({static_cast<int64_t>(encoded.size()), k}, torch::kFloat32);
-  if (encoded.empty()) return logits;
+torch::Tensor predict_rows(const std::vector<feed::Encoded>& encoded, int64_t batch_size, int64_t width,
+                           const std::function<torch::Tensor(const feed::Batch&)>& forward,
+                           std::vector<std::pair<int64_t, double>>* batch_seconds) {
+  auto out = torch::empty({static_cast<int64_t>(encoded.size()), width}, torch::kFloat32);
+  if (encoded.empty()) return out;
   for (const auto& rows : feed::sorted_batches(encoded, batch_size)) {
     const auto t0 = std::chrono::steady_clock::now();
     const auto z = forward(feed::make_batch(encoded, rows));
     auto index = torch::tensor(std::vector<int64_t>(rows.begin(), rows.end()), torch::kLong);
-    logits.index_copy_(0, index, z);
-    if (batch_seconds) {
-      batch_seconds->emplace_back(static_cast<int64_t>(rows.size()),
-                                  seconds_since(t0));
-    }
+    out.index_copy_(0, index, z);
+    if (batch_seconds) batch_seconds->emplace_back(static_cast<int64_t>(rows.size()), seconds_since(t0));
   }
-  return logits;
+  return out;
 }
-}  // namespace
 
 torch::Tensor predict_logits(model::BertImpl& model, const std::vector<feed::Encoded>& encoded, int64_t batch_size,
                              torch::Device device, std::vector<std::pair<int64_t, double>>* batch_seconds) {
@@ -39,16 +34,16 @@ torch::Tensor predict_logits(model::BertImpl& model, const std::vector<feed::Enc
     auto out = model.encode(b.input_ids.to(device), b.attention_mask.to(device), b.token_type_ids.to(device), fo);
     return model.classify(out.pooled).to(torch::kCPU, torch::kFloat32);
   };
-  return batched_logits(static_cast<int64_t>(model.config.labels.size()), encoded, batch_size, forward, batch_seconds);
+  return predict_rows(encoded, batch_size, static_cast<int64_t>(model.config.labels.size()), forward, batch_seconds);
 }
 
-torch::Tensor predict_logits(const Engine& engine, const std::vector<feed::Encoded>& encoded, int64_t batch_size,
+torch::Tensor predict_logits(const ClassifierEngine& engine, const std::vector<feed::Encoded>& encoded, int64_t batch_size,
                              std::vector<std::pair<int64_t, double>>* batch_seconds, AdaptiveThreads* threads) {
   const auto forward = [&](const feed::Batch& b) {
     if (threads) threads->update();
     return engine.logits(b.input_ids, b.attention_mask, b.token_type_ids);
   };
-  return batched_logits(engine.num_labels(), encoded, batch_size, forward, batch_seconds);
+  return predict_rows(encoded, batch_size, engine.num_labels(), forward, batch_seconds);
 }
 
 torch::Tensor predict_probabilities(model::BertImpl& model, const std::vector<feed::Encoded>& encoded,
@@ -56,7 +51,25 @@ torch::Tensor predict_probabilities(model::BertImpl& model, const std::vector<fe
   return torch::softmax(predict_logits(model, encoded, batch_size, device), -1);
 }
 
+namespace {
+LoadedModel load_sentence_classifier(const std::filesystem::path& dir, torch::Device device, Precision precision) {
+  auto ck = io::read_sentence_checkpoint(dir);
+  LoadedModel c;
+  c.dir = dir;
+  c.architecture = choice_name(ck.config.arch, model::kSentenceArchs);
+  c.engine = std::make_shared<const SentenceEngine>(ck.config, ck.weights, precision, device,
+                                                    (dir / "model.safetensors").string());
+  c.parameters = c.engine->parameters();
+  c.sentence = ck.config;
+  c.tokenizer = std::move(ck.tokenizer);
+  c.labels = text::LabelMap(ck.labels);
+  c.device = device;
+  return c;
+}
+}  // namespace
+
 LoadedModel load_classifier(const std::filesystem::path& dir, torch::Device device, Precision precision) {
+  if (io::architecture_at(dir) != "bert") return load_sentence_classifier(dir, device, precision);
   auto ck = io::read_checkpoint(dir);
   if (ck.heads != model::Heads::kClassifier) {
     throw InputError(dir.string() + ": this checkpoint has no classification head (stage '" +
@@ -81,6 +94,11 @@ int64_t checked_max_len(int64_t requested, const model::BertConfig& config, cons
                       std::to_string(config.max_position_embeddings));
   }
   return requested > 0 ? requested : config.max_position_embeddings;
+}
+
+int64_t checked_max_len(int64_t requested, const LoadedModel& model, const std::string& key) {
+  if (model.architecture == "bert") return checked_max_len(requested, model.config, key);
+  return requested > 0 ? requested : kSentenceDefaultMaxLen;
 }
 
 Json evaluate_on_file(const LoadedModel& classifier, const text::LabelledFormat& format, const std::string& path,

@@ -17,9 +17,20 @@ std::string checkpoint_architecture(const Json& meta) {
   return it != meta.end() && it->is_string() ? it->get<std::string>() : "bert";
 }
 
-void save_sentence_checkpoint(const fs::path& dir, model::SentenceClassifierImpl& model,
-                              const std::vector<std::string>& labels, const text::Tokenizer& tokenizer,
-                              const CheckpointInfo& info) {
+std::string architecture_at(const fs::path& dir) {
+  const fs::path meta = dir / kCheckpointMetaFile;
+  std::error_code ec;
+  if (!fs::is_regular_file(meta, ec)) return "bert";
+  try {
+    return checkpoint_architecture(read_json_file(meta));
+  } catch (const std::exception&) {
+    return "bert";
+  }
+}
+
+void write_sentence_checkpoint_files(const fs::path& dir, const model::SentenceClassifierImpl& model,
+                                     const std::vector<std::string>& labels, const text::Tokenizer& tokenizer,
+                                     const CheckpointInfo& info) {
   const auto& c = model.config();
   if (static_cast<int64_t>(labels.size()) != c.num_labels) {
     throw std::invalid_argument("save_sentence_checkpoint: " + std::to_string(labels.size()) + " labels for " +
@@ -30,10 +41,9 @@ void save_sentence_checkpoint(const fs::path& dir, model::SentenceClassifierImpl
   config[kArchitectureKey] = arch;
   model::add_labels_json(config, labels);  // num_labels: the same value as the sentence field
   const NamedTensors tensors = module_tensors(model);
-  StagedDirectory staged(dir, /*overwrite=*/true, /*lock=*/false);
-  write_file_atomic(staged.path() / "config.json", config.dump(2) + "\n");
-  save_safetensors(staged.path() / "model.safetensors", tensors, {{"format", "pt"}});
-  tokenizer.save(staged.path() / "tokenizer");
+  write_file_atomic(dir / "config.json", config.dump(2) + "\n");
+  save_safetensors(dir / "model.safetensors", tensors, {{"format", "pt"}});
+  tokenizer.save(dir / "tokenizer");
   Json meta{{"format_version", kCheckpointFormatVersion},
             {"stage", info.stage},
             {"architecture", arch},
@@ -42,7 +52,14 @@ void save_sentence_checkpoint(const fs::path& dir, model::SentenceClassifierImpl
             {"tokenizer", {{"type", tokenizer.type()}, {"fingerprint", tokenizer.fingerprint()}}},
             {"kdtext_version", KDTEXT_VERSION},
             {"provenance", info.provenance}};
-  write_file_atomic(staged.path() / kCheckpointMetaFile, meta.dump(2) + "\n");
+  write_file_atomic(dir / kCheckpointMetaFile, meta.dump(2) + "\n");
+}
+
+void save_sentence_checkpoint(const fs::path& dir, const model::SentenceClassifierImpl& model,
+                              const std::vector<std::string>& labels, const text::Tokenizer& tokenizer,
+                              const CheckpointInfo& info) {
+  StagedDirectory staged(dir, /*overwrite=*/true, /*lock=*/false);
+  write_sentence_checkpoint_files(staged.path(), model, labels, tokenizer, info);
   staged.commit();
 }
 

@@ -4,10 +4,32 @@
 
 namespace kdtext::model {
 
+const FieldTable<SentenceStudentSpec>& sentence_student_fields() {
+  using S = SentenceStudentSpec;
+  // Checked with the teacher's sizes by sentence_student_config.
+  static const auto t = FieldTable<S>()
+      .field("embedding", &S::embedding, "Token embedding width (0: the architecture's default)").flag("--embedding")
+      .field("hidden", &S::hidden, "bilstm: units per direction; cnn: filters per width; bag: hidden layer "
+                                   "(-1: the architecture's default)")
+      .flag("--sentence-hidden")
+      .field("layers", &S::layers, "bilstm: 1 or 2 layers").flag("--sentence-layers")
+      .field("widths", &S::widths, "cnn: window widths in tokens (empty: 2, 3, 4)").flag("--widths")
+      .choice("pooling", &S::pooling, kPoolings, "bilstm: max, mean or max_mean").flag("--pooling")
+      .field("ngram_buckets", &S::ngram_buckets, "bag: hashed n-gram buckets (-1: 100000; 0: none)")
+      .flag("--ngram-buckets")
+      .field("ngram_order", &S::ngram_order, "bag: n-grams of 2..N tokens").flag("--ngram-order")
+      .field("dropout", &S::dropout, "Dropout before the classifier", in_half_open(0, 1))
+      .choice("embedding_init", &S::embedding_init, kEmbeddingInits, "teacher (PCA of its embeddings) or random")
+      .flag("--embedding-init");
+  return t;
+}
+
 const FieldTable<StudentSpec>& student_fields() {
   using S = StudentSpec;
   // Sizes are checked by resolve_student_spec, once a preset has set them.
   static const auto t = FieldTable<S>()
+      .choice("arch", &S::arch, kStudentArchs, "bert (a transformer), bilstm, cnn or bag").flag("--arch")
+      .section("sentence", &S::sentence, sentence_student_fields())
       .field("preset", &S::preset, "tinybert-4l-312, 4l-256, 3l-256, 4l-192, 2l-128 or 6l-768").flag("--preset")
       .field("layers", &S::layers, "Transformer layers").flag("--layers")
       .field("hidden", &S::hidden, "Hidden size").flag("--hidden")
@@ -161,6 +183,60 @@ BuiltStudent build_student(BertImpl& teacher, const StudentSpec& in) {
     }
   }
   return out;
+}
+
+}  // namespace kdtext::model
+
+namespace kdtext::model {
+
+SentenceConfig sentence_student_config(StudentArch arch, const SentenceStudentSpec& s, const BertConfig& teacher) {
+  if (arch == StudentArch::kBert) throw std::invalid_argument("sentence_student_config: a transformer arch");
+  if (teacher.labels.empty()) {
+    throw ConfigError("student.arch: a " + std::string(choice_name(arch, kStudentArchs)) +
+                      " student takes its labels from a fine-tuned teacher; this teacher has no classification head");
+  }
+  SentenceConfig c;
+  c.arch = arch == StudentArch::kBiLstm ? SentenceArch::kBiLstm
+           : arch == StudentArch::kCnn  ? SentenceArch::kCnn
+                                        : SentenceArch::kBag;
+  c.vocab_size = teacher.vocab_size;
+  c.pad_token_id = teacher.pad_token_id;
+  c.num_labels = static_cast<int64_t>(teacher.labels.size());
+  const bool bag = c.arch == SentenceArch::kBag;
+  c.embedding = s.embedding > 0 ? s.embedding : (bag ? 128 : 256);
+  c.hidden = s.hidden >= 0 ? s.hidden : (bag ? 0 : c.arch == SentenceArch::kBiLstm ? 192 : 256);
+  c.layers = s.layers;
+  c.widths = s.widths.empty() ? std::vector<int64_t>{2, 3, 4} : s.widths;
+  c.pooling = s.pooling;
+  c.ngram_buckets = bag ? (s.ngram_buckets >= 0 ? s.ngram_buckets : 100000) : 0;
+  if (!bag && s.ngram_buckets > 0) throw ConfigError("student.sentence.ngram_buckets: only the bag student hashes n-grams");
+  c.ngram_order = s.ngram_order;
+  c.dropout = s.dropout;
+  try {
+    c.check();
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(std::string("student.sentence.") + e.what());
+  }
+  if (s.embedding_init == EmbeddingInit::kTeacher && c.embedding > teacher.hidden_size) {
+    throw ConfigError("student.sentence.embedding: " + std::to_string(c.embedding) + " is wider than the teacher's " +
+                      std::to_string(teacher.hidden_size) + " (its embeddings are reduced, not widened); use at most " +
+                      std::to_string(teacher.hidden_size) + " or embedding_init random");
+  }
+  return c;
+}
+
+SentenceClassifier build_sentence_student(const BertImpl& teacher, StudentArch arch, const SentenceStudentSpec& s) {
+  const SentenceConfig c = sentence_student_config(arch, s, teacher.config);
+  SentenceClassifier m(c);
+  torch::NoGradGuard no_grad;
+  const double bound = 1.0 / static_cast<double>(c.embedding);  // fastText's U(-1/dim, 1/dim)
+  if (s.embedding_init == EmbeddingInit::kTeacher) {
+    m->embeddings->weight.copy_(reduce_embeddings(teacher.bert->embeddings->word_embeddings->weight, c.embedding));
+  } else if (c.arch == SentenceArch::kBag) {
+    m->embeddings->weight.uniform_(-bound, bound);
+  }
+  if (c.ngram_buckets > 0) m->ngram_embeddings->weight.uniform_(-bound, bound);
+  return m;
 }
 
 }  // namespace kdtext::model

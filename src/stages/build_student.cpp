@@ -1,6 +1,7 @@
 #include "kdtext/stages/build_student.h"
 
 #include "kdtext/io/checkpoint.h"
+#include "kdtext/io/sentence_checkpoint.h"
 #include "kdtext/util/log.h"
 #include "kdtext/util/atomic.h"
 #include "kdtext/error.h"
@@ -24,15 +25,52 @@ const FieldTable<BuildStudentConfig>& build_student_fields() {
 Json to_json(const BuildStudentConfig& c) { return build_student_fields().to_json(c); }
 BuildStudentConfig build_student_config_from_json(const Json& j) {
   BuildStudentConfig c = build_student_fields().from_json(j);
+  if (c.student.arch != model::StudentArch::kBert && !c.student.preset.empty()) {
+    throw ConfigError("student.preset: '" + c.student.preset + "' is a transformer preset; a " +
+                      choice_name(c.student.arch, model::kStudentArchs) +
+                      " student takes its sizes from student.sentence (its defaults are its preset)");
+  }
   c.student = model::resolve_student_spec(c.student);  // build_config.json records the preset's sizes
   return c;
 }
+
+namespace {
+// A bilstm, cnn or bag student: its config, embeddings from the teacher's,
+// the same summary (parameters, FLOPs against the teacher's).
+Json build_sentence_student(const BuildStudentConfig& c, const io::Checkpoint& ck, model::BertImpl& teacher) {
+  auto student = model::build_sentence_student(teacher, c.student.arch, c.student.sentence);
+  const auto& sc = student->config();
+  const std::string arch = choice_name(sc.arch, model::kSentenceArchs);
+  const int64_t sp = model::parameter_count(sc), tp = teacher.parameter_count().total;
+  const int64_t tf = model::inference_flops(teacher.config, c.flops_tokens);
+  const int64_t sf = model::inference_flops(sc, c.flops_tokens);
+  const double ratio = double(sf) / double(tf);
+  Json summary{{"teacher", c.teacher},
+               {"architecture", arch},
+               {"init", choice_name(c.student.sentence.embedding_init, model::kEmbeddingInits)},
+               {"student", model::sentence_fields().to_json(sc)},
+               {"parameters", sp},
+               {"teacher_parameters", tp},
+               {"flops_per_sentence", {{"tokens", c.flops_tokens}, {"teacher", tf}, {"student", sf}, {"ratio", ratio}}}};
+  StagedDirectory out(c.output, c.overwrite);
+  write_file_atomic(out.path() / "build_config.json", to_json(c).dump(2) + "\n");
+  io::write_sentence_checkpoint_files(out.path(), *student, ck.config.labels, *ck.tokenizer,
+                                      io::CheckpointInfo{"build-student", summary});
+  out.commit();
+  log::info("student: ", arch, ", sentence vector ", sc.sentence_width(), ", ", sp, " parameters (teacher ", tp, ", ",
+            log::fixed(double(tp) / double(sp), 1), "x), ", log::fixed(ratio, 4), "x the teacher's FLOPs per ",
+            c.flops_tokens, "-token sentence, embeddings ", summary["init"].get<std::string>(), " -> ",
+            out.final_path().string());
+  return summary;
+}
+}  // namespace
 
 Json run_build_student(const BuildStudentConfig& c) {
   auto ck = io::read_checkpoint(c.teacher);
   model::Bert teacher(ck.config, ck.heads);
   io::load_weights(*teacher, ck.weights, c.teacher);
   torch::manual_seed(c.run.seed);
+  if (c.student.arch != model::StudentArch::kBert) return build_sentence_student(c, ck, *teacher);
   auto built = model::build_student(*teacher, c.student);
   const auto tp = teacher->parameter_count(), sp = built.model->parameter_count();
   Json summary{{"teacher", c.teacher},

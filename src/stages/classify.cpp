@@ -99,7 +99,7 @@ Json run_classify(const ClassifyConfig& c, torch::Device device) {
   options.adaptive_threads = c.adaptive_threads;
   const Classifier api(c.checkpoint, options);  // the C++ API (kdtext/classifier.h) loads and holds the model
   const auto& m = api.model();
-  const int64_t max_len = infer::checked_max_len(c.max_len, m.config, "max_len");
+  const int64_t max_len = infer::checked_max_len(c.max_len, m, "max_len");
   PredictionWriter writer(c, m.labels.names());
   ClassifyTotals totals;
   if (streams_stdin(c)) {  // written as it goes

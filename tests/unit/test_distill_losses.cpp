@@ -72,6 +72,16 @@ TEST(DistillLosses, LogitMseAndHardLabels) {
   EXPECT_NEAR(hard_cross_entropy(t2d(kStudent), labels).item<double>(), ce, 1e-12);
 }
 
+TEST(DistillLosses, SentenceVectorMseAndCosineByHand) {
+  const auto s = torch::tensor({{1.0, 2.0}, {3.0, 4.0}}, torch::kDouble);
+  const auto t = torch::tensor({{1.0, 0.0}, {0.0, 4.0}}, torch::kDouble);
+  // (0 + 4 + 9 + 0) / 4 elements.
+  EXPECT_NEAR(vector_mse(s, t).item<double>(), 3.25, 1e-12);
+  // Row 1: cos = 1 / sqrt(5); row 2: cos = 16 / (5 * 4) = 0.8.
+  EXPECT_NEAR(vector_cosine(s, t).item<double>(), ((1 - 1 / std::sqrt(5.0)) + (1 - 0.8)) / 2, 1e-12);
+  EXPECT_THROW(vector_mse(s, torch::zeros({2, 3}, torch::kDouble)), std::exception);
+}
+
 TEST(DistillLosses, HiddenMseIgnoresPadding) {
   // B=1, T=3 (last position padding), H=2.
   auto s = torch::tensor({1.0, 2.0, 3.0, 4.0, 100.0, -100.0}, torch::kFloat64).view({1, 3, 2});

@@ -163,6 +163,90 @@ TEST(DistillObjective, ProjectionsMapTheStudentWidthToTheTeachers) {
   EXPECT_GT(proj(0)->weight.grad().abs().sum().item<double>(), 0.0);
 }
 
+TEST(DistillObjective, SentenceTermRegressesAStudentVectorOnTheTeachersThroughAProjection) {
+  StudentShape bilstm;
+  bilstm.architecture = "bilstm";
+  bilstm.sentence_width = 4;
+  const auto t_cfg = shape(2, 6, 2);
+  LossOptions o;
+  o.output_weight = 0;
+  o.sentence_weight = 2.0;
+  torch::manual_seed(7);
+  DistillObjective obj(o, bilstm, t_cfg);
+  ASSERT_EQ(obj.projections()->size(), 1u);
+  EXPECT_TRUE(obj.needs_teacher_sentence());
+  EXPECT_FALSE(obj.needs_teacher_internals());  // cacheable with the logits
+  const auto w = obj.projections()->ptr(0)->as<torch::nn::LinearImpl>()->weight.to(torch::kDouble);
+  const auto b = obj.projections()->ptr(0)->as<torch::nn::LinearImpl>()->bias.to(torch::kDouble);
+  ModelOutputs s, t;
+  s.sentence = torch::randn({2, 4});
+  t.encoder.pooled = torch::randn({2, 6});
+  t.encoder.last_hidden = torch::randn({2, 3, 6});
+  // Projected student rows, then the mean squared difference, in float64 loops.
+  const auto reference = [&](const torch::Tensor& target, bool cosine) {
+    double total = 0;
+    for (int64_t i = 0; i < 2; ++i) {
+      double dot = 0, ns = 0, nt = 0, sq = 0;
+      for (int64_t h = 0; h < 6; ++h) {
+        double x = b[h].item<double>();
+        for (int64_t k = 0; k < 4; ++k) x += w[h][k].item<double>() * s.sentence[i][k].item<double>();
+        const double y = target[i][h].item<double>();
+        sq += (x - y) * (x - y), dot += x * y, ns += x * x, nt += y * y;
+      }
+      total += cosine ? 1 - dot / std::sqrt(ns * nt) : sq / 6;
+    }
+    return total / 2;
+  };
+  auto terms = obj.compute(s, t, mask(), {}, 0.0);
+  EXPECT_NEAR(terms.values.at("loss_sentence"), reference(t.encoder.pooled, false), 1e-5);
+  EXPECT_NEAR(terms.total.item<double>(), 2.0 * reference(t.encoder.pooled, false), 1e-4);
+  terms.total.backward();  // the projection is trained
+  EXPECT_GT(obj.projections()->ptr(0)->as<torch::nn::LinearImpl>()->weight.grad().abs().sum().item<double>(), 0.0);
+
+  // Cosine against the teacher's [CLS] state; a cached target (t.sentence) wins over the encoder's.
+  LossOptions cls = o;
+  cls.sentence = HiddenLoss::kCosine;
+  cls.sentence_target = SentenceTarget::kCls;
+  torch::manual_seed(7);
+  DistillObjective cos_obj(cls, bilstm, t_cfg);
+  EXPECT_NEAR(cos_obj.compute(s, t, mask(), {}, 0.0).values.at("loss_sentence"),
+              reference(t.encoder.last_hidden.select(1, 0), true), 1e-5);
+  ModelOutputs cached;
+  cached.sentence = t.encoder.pooled;
+  EXPECT_NEAR(obj.compute(s, cached, mask(), {}, 0.0).values.at("loss_sentence"),
+              reference(t.encoder.pooled, false), 1e-5);
+
+  // A transformer student of the teacher's width shares its space: no projection, its pooled output is used.
+  ModelOutputs bert;
+  bert.encoder.pooled = t.encoder.pooled + 1.0;
+  DistillObjective same(o, shape(1, 6, 2), t_cfg);
+  EXPECT_EQ(same.projections()->size(), 0u);
+  EXPECT_NEAR(same.compute(bert, t, mask(), {}, 0.0).values.at("loss_sentence"), 1.0, 1e-6);
+}
+
+TEST(DistillObjective, LayerTermsAreRefusedByNameForStudentsWithoutLayers) {
+  StudentShape cnn;
+  cnn.architecture = "cnn";
+  cnn.sentence_width = 8;
+  for (const auto& [key, field] : std::vector<std::pair<std::string, double LossOptions::*>>{
+           {"hidden_weight", &LossOptions::hidden_weight},
+           {"attention_weight", &LossOptions::attention_weight},
+           {"embedding_weight", &LossOptions::embedding_weight},
+           {"pkd_weight", &LossOptions::pkd_weight}}) {
+    LossOptions o;
+    o.*field = 1.0;
+    try {
+      DistillObjective obj(o, cnn, shape(2, 6, 2));
+      ADD_FAILURE() << key << " was accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("loss." + key + ": a cnn student has no transformer layers"),
+                std::string::npos) << e.what();
+    }
+  }
+  LossOptions output_only;  // the output term alone is fine
+  EXPECT_NO_THROW(DistillObjective(output_only, cnn, shape(2, 6, 2)));
+}
+
 TEST(DistillObjective, ScheduledWeightsAndTemperature) {
   LossOptions o;
   o.output_weight = 1.0;

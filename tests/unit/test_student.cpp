@@ -144,3 +144,75 @@ TEST(Student, QuarterCostPresetsAgainstAMiniLmShapedTeacher) {
   EXPECT_GT(ratio("tinybert-4l-312"), 0.25);  // the TinyBERT-4 shape is not a quarter of this teacher
   EXPECT_GT(ratio("4l-256"), 0.25);
 }
+
+TEST(Student, SentenceStudentDefaultsPerArchitectureAndErrorsNameTheKey) {
+  BertConfig minilm;  // the sizes that matter: vocabulary, width, labels
+  minilm.vocab_size = 30522;
+  minilm.hidden_size = 384;
+  minilm.pad_token_id = 0;
+  minilm.labels = {"neg", "pos"};
+  const SentenceStudentSpec defaults;
+  const auto lstm = sentence_student_config(StudentArch::kBiLstm, defaults, minilm);
+  EXPECT_EQ(lstm.arch, SentenceArch::kBiLstm);
+  EXPECT_EQ(lstm.vocab_size, 30522);
+  EXPECT_EQ(lstm.num_labels, 2);
+  EXPECT_EQ(lstm.embedding, 256);
+  EXPECT_EQ(lstm.hidden, 192);
+  EXPECT_EQ(lstm.ngram_buckets, 0);
+  const auto cnn = sentence_student_config(StudentArch::kCnn, defaults, minilm);
+  EXPECT_EQ(cnn.hidden, 256);
+  EXPECT_EQ(cnn.widths, (std::vector<int64_t>{2, 3, 4}));
+  const auto bag = sentence_student_config(StudentArch::kBag, defaults, minilm);
+  EXPECT_EQ(bag.embedding, 128);
+  EXPECT_EQ(bag.hidden, 0);
+  EXPECT_EQ(bag.ngram_buckets, 100000);
+  SentenceStudentSpec given;
+  given.embedding = 64;
+  given.hidden = 32;
+  given.ngram_buckets = 0;
+  const auto small_bag = sentence_student_config(StudentArch::kBag, given, minilm);
+  EXPECT_EQ(small_bag.embedding, 64);
+  EXPECT_EQ(small_bag.hidden, 32);
+  EXPECT_EQ(small_bag.ngram_buckets, 0);
+
+  SentenceStudentSpec wide;
+  wide.embedding = 512;
+  EXPECT_NE(config_error([&] { sentence_student_config(StudentArch::kCnn, wide, minilm); })
+                .find("student.sentence.embedding: 512 is wider than the teacher's 384"),
+            std::string::npos);
+  wide.embedding_init = EmbeddingInit::kRandom;  // random embeddings may be any width
+  EXPECT_EQ(sentence_student_config(StudentArch::kCnn, wide, minilm).embedding, 512);
+  SentenceStudentSpec lstm3;
+  lstm3.layers = 3;
+  EXPECT_NE(config_error([&] { sentence_student_config(StudentArch::kBiLstm, lstm3, minilm); })
+                .find("student.sentence.layers"),
+            std::string::npos);
+  SentenceStudentSpec hashed;
+  hashed.ngram_buckets = 10;
+  EXPECT_NE(config_error([&] { sentence_student_config(StudentArch::kCnn, hashed, minilm); })
+                .find("student.sentence.ngram_buckets"),
+            std::string::npos);
+  BertConfig pretrained = minilm;
+  pretrained.labels.clear();
+  EXPECT_NE(config_error([&] { sentence_student_config(StudentArch::kBag, defaults, pretrained); })
+                .find("student.arch: a bag student takes its labels from a fine-tuned teacher"),
+            std::string::npos);
+}
+
+TEST(Student, SentenceStudentStartsFromTheTeachersEmbeddingsReduced) {
+  auto teacher = teacher_model();
+  SentenceStudentSpec s;
+  s.embedding = 6;
+  s.hidden = 5;
+  const auto m = build_sentence_student(*teacher, StudentArch::kBiLstm, s);
+  EXPECT_EQ(m->config().num_labels, 3);
+  EXPECT_TRUE(torch::allclose(m->embeddings->weight,
+                              reduce_embeddings(teacher->bert->embeddings->word_embeddings->weight, 6), 1e-6, 1e-6));
+  s.embedding_init = EmbeddingInit::kRandom;
+  s.ngram_buckets = 11;
+  const auto bag = build_sentence_student(*teacher, StudentArch::kBag, s);
+  // fastText's start: every token and n-gram row within +-1/E.
+  EXPECT_LE(bag->embeddings->weight.abs().max().item<double>(), 1.0 / 6);
+  EXPECT_LE(bag->ngram_embeddings->weight.abs().max().item<double>(), 1.0 / 6);
+  EXPECT_GT(bag->ngram_embeddings->weight.abs().max().item<double>(), 0.0);
+}

@@ -31,6 +31,11 @@ torch::Tensor hidden_cosine(const torch::Tensor& student, const torch::Tensor& t
 // Patient-KD: squared distance between L2-normalised [CLS] vectors, averaged over the batch.
 torch::Tensor normalized_cls_mse(const torch::Tensor& student, const torch::Tensor& teacher);
 
+// Sentence vectors [B, D]: mean squared error over every element, and
+// 1 - cosine similarity averaged over the batch.
+torch::Tensor vector_mse(const torch::Tensor& student, const torch::Tensor& teacher);
+torch::Tensor vector_cosine(const torch::Tensor& student, const torch::Tensor& teacher);
+
 // TinyBERT attention loss: MSE between pre-softmax scores over real
 // query/key pairs (padded positions contribute nothing). When head counts
 // differ, the head-averaged maps are compared.

@@ -23,6 +23,7 @@ enum class HiddenLoss { kMse, kCosine };
 enum class AttentionLoss { kScoresMse, kProbsKl };
 enum class LayerMap { kUniform, kSpread, kLast, kSkip, kList };
 enum class Projection { kPerLayer, kShared };
+enum class SentenceTarget { kPooled, kCls };
 
 inline constexpr std::pair<const char*, OutputLoss> kOutputLosses[] = {
     {"kl", OutputLoss::kKl}, {"soft_ce", OutputLoss::kSoftCe}, {"mse", OutputLoss::kMse}};
@@ -33,6 +34,8 @@ inline constexpr std::pair<const char*, AttentionLoss> kAttentionLosses[] = {
 inline constexpr std::pair<const char*, LayerMap> kLayerMaps[] = {
     {"uniform", LayerMap::kUniform}, {"spread", LayerMap::kSpread}, {"last", LayerMap::kLast},
     {"skip", LayerMap::kSkip},       {"list", LayerMap::kList}};
+inline constexpr std::pair<const char*, SentenceTarget> kSentenceTargets[] = {{"pooled", SentenceTarget::kPooled},
+                                                                              {"cls", SentenceTarget::kCls}};
 inline constexpr std::pair<const char*, Projection> kProjections[] = {{"per-layer", Projection::kPerLayer},
                                                                       {"shared", Projection::kShared}};
 
@@ -53,6 +56,14 @@ struct LossOptions {
   double embedding_weight = 0.0;      // MSE of embedding outputs (through a projection if widths differ)
   double pkd_weight = 0.0;            // Patient-KD normalised [CLS] MSE over mapped layers
   double mlm_weight = 0.0;            // general mode: the student's masked-LM loss on the (masked) shards
+  // The student's sentence vector (a transformer's pooled output or [CLS]
+  // state; a bilstm/cnn/bag student's pooled encoding), through a learned
+  // projection to the teacher's width, regressed on the teacher's (Tang et al.
+  // 2019 regress logits; this is the intermediate term they lack).
+  HiddenLoss sentence = HiddenLoss::kMse;  // mse | cosine
+  double sentence_weight = 0.0;
+  SentenceTarget sentence_target = SentenceTarget::kPooled;  // the teacher's pooled output (what its classifier
+                                                             // reads) or its last [CLS] hidden state
   LayerMap layer_map = LayerMap::kUniform;  // uniform | spread | last | skip | list
   int64_t skip_k = 2;                 // for skip: teacher layers k, 2k, ...
   std::vector<int64_t> layer_list;    // for list: teacher layer (1-based) per student layer
@@ -82,10 +93,24 @@ struct LossTerms {
 
 // One model's outputs for a batch. `logits` may be undefined (no output
 // terms), as may the encoder output of a teacher whose logits were cached.
+// `sentence` [B, D]: a non-transformer student's sentence vector, or a
+// teacher's cached sentence target; when undefined the objective takes it
+// from `encoder` (pooled or [CLS], as loss.sentence_target says).
 struct ModelOutputs {
   model::EncoderOutput encoder;
   torch::Tensor logits;
+  torch::Tensor sentence;
 };
+
+// What the objective needs to know of the student: a transformer's sizes, or
+// (architecture bilstm, cnn or bag) only the width of its sentence vector.
+struct StudentShape {
+  std::string architecture = "bert";
+  int64_t layers = 0, hidden = 0, heads = 0;
+  int64_t sentence_width = 0;
+  bool transformer() const { return architecture == "bert"; }
+};
+StudentShape shape_of(const model::BertConfig& c);
 
 // The objective with its trainable part: linear projections from the
 // student's to the teacher's width (one per mapped layer plus one for the
@@ -93,7 +118,11 @@ struct ModelOutputs {
 // hidden states is on.
 class DistillObjective {
  public:
-  DistillObjective(LossOptions options, const model::BertConfig& student, const model::BertConfig& teacher);
+  // A loss.*_weight term the student cannot have (a layer-wise term for a
+  // non-transformer student) is a ConfigError naming the key.
+  DistillObjective(LossOptions options, const StudentShape& student, const model::BertConfig& teacher);
+  DistillObjective(LossOptions options, const model::BertConfig& student, const model::BertConfig& teacher)
+      : DistillObjective(std::move(options), shape_of(student), teacher) {}
 
   const LossOptions& options() const { return options_; }
   // Teacher layer (1-based) per student layer; empty when no layer-wise term is on.
@@ -101,8 +130,13 @@ class DistillObjective {
   // What both forward passes must return for compute().
   model::ForwardOptions forward_options() const;
   // Whether compute() reads the teacher's encoder outputs (not only its logits).
+  // Sentence targets may be cached with the logits (teacher_sentence()).
   bool needs_teacher_internals() const { return need_hidden_ || need_attention_; }
-  torch::nn::ModuleList projections() const { return projections_; }
+  bool needs_teacher_sentence() const { return options_.sentence_weight > 0; }
+  // The teacher's sentence target [B, H] from its encoder output (pooled or [CLS]).
+  torch::Tensor teacher_sentence(const model::EncoderOutput& t) const;
+  // Every trainable projection: the layer-wise ones, then the sentence term's.
+  torch::nn::ModuleList projections() const { return all_projections_; }
 
   // Scheduled values at `progress` in [0, 1] of training.
   double temperature(double progress) const;
@@ -110,21 +144,26 @@ class DistillObjective {
   double hard_weight(double progress) const;
 
   // Every term that is on: output (logits), hard (labels), then the
-  // intermediate terms. `mask` [B, T] marks real tokens; `labels` [B] may be
+  // sentence and layer-wise terms. `mask` [B, T] marks real tokens; `labels` [B] may be
   // undefined when no hard term is on. When every scheduled weight is 0 at
   // this point, total is a zero that still depends on the student's logits.
   LossTerms compute(const ModelOutputs& student, const ModelOutputs& teacher, const torch::Tensor& mask,
                     const torch::Tensor& labels, double progress) const;
-  // Embedding, hidden-state, Patient-KD and attention terms only.
-  void add_intermediate(const model::EncoderOutput& s, const model::EncoderOutput& t, const torch::Tensor& mask,
+  // The sentence, embedding, hidden-state, Patient-KD and attention terms only.
+  void add_intermediate(const ModelOutputs& s, const ModelOutputs& t, const torch::Tensor& mask,
                         LossTerms& terms) const;
 
  private:
+  void add_layer_wise(const model::EncoderOutput& s, const model::EncoderOutput& t, const torch::Tensor& mask,
+                      LossTerms& terms) const;
   torch::Tensor project(const torch::Tensor& h, size_t layer) const;
+  torch::Tensor sentence_of(const ModelOutputs& o) const;
   LossOptions options_;
   std::vector<int64_t> layer_map_;
   bool need_hidden_ = false, need_attention_ = false;
-  torch::nn::ModuleList projections_;
+  torch::nn::ModuleList projections_;               // layer-wise terms
+  torch::nn::Linear sentence_projection_{nullptr};  // the sentence term, when the vectors' spaces differ
+  torch::nn::ModuleList all_projections_;
 };
 
 }  // namespace kdtext::distill

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kdtext/distill/objective.h"
+#include "kdtext/distill/student.h"
 #include "kdtext/model/bert.h"
 #include "kdtext/distill/config.h"
 #include "kdtext/feed/batching.h"
@@ -38,11 +39,13 @@ class DistillBase : public train::TrainingTask {
  protected:
   // Training progress in [0, 1] of the current step, for scheduled weights.
   double progress() const { return total_steps_ > 1 ? double(step_ - 1) / double(total_steps_ - 1) : 0.0; }
-  model::BertImpl& student() { return *trainable_->student; }
+  // The transformer student (general distillation, layer-wise terms): only
+  // such students get there (checked at construction).
+  model::BertImpl& bert_student() { return *student_->bert(); }
 
   // Student + projections: the parameters distillation trains.
   struct Trainable : torch::nn::Module {
-    model::Bert student{nullptr};
+    std::shared_ptr<torch::nn::Module> student;
     torch::nn::ModuleList projections{nullptr};
   };
 
@@ -50,6 +53,7 @@ class DistillBase : public train::TrainingTask {
   torch::Device device_;
   model::BertConfig teacher_config_;
   model::Bert teacher_{nullptr};
+  std::unique_ptr<Student> student_;
   std::shared_ptr<Trainable> trainable_;
   std::unique_ptr<distill::DistillObjective> objective_;
   std::unique_ptr<text::Tokenizer> tokenizer_;
@@ -76,9 +80,11 @@ void finish_store_run(const std::filesystem::path& dir, const Json& key);
 // Prints a store run's directory on standard output (for scripts).
 void announce_store_run(const std::filesystem::path& dir);
 // What a teacher-logits cache file (--teacher-logits) records and is checked
-// against: the teacher's weights, the encoded inputs, their count and max_len.
+// against: the teacher's weights, the encoded inputs, their count, max_len
+// and the sentence target cached beside the logits ("none", "pooled", "cls").
 std::map<std::string, std::string> teacher_logits_key(const std::string& teacher,
-                                                      const std::vector<feed::Encoded>& inputs, int64_t max_len);
+                                                      const std::vector<feed::Encoded>& inputs, int64_t max_len,
+                                                      const std::string& sentence_target);
 // The task for c.mode.
 std::unique_ptr<DistillBase> make_distill_task(const DistillConfig& c, torch::Device device);
 

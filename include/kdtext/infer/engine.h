@@ -53,7 +53,24 @@ class PreparedLinear {
   int64_t out_features_ = 0;
 };
 
-class Engine {
+// What every prepared classifier answers (the BERT Engine below, the
+// non-transformer students' SentenceEngine in infer/sentence_engine.h):
+// logits for a CPU batch. Implementations are immutable after construction
+// and may be shared by threads.
+class ClassifierEngine {
+ public:
+  virtual ~ClassifierEngine() = default;
+  // Classification logits [B, K], float32, on the CPU. Inputs are CPU int64
+  // [B, T] (token types may be undefined: all zero); attention_mask 1 = token.
+  virtual torch::Tensor logits(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                               const torch::Tensor& token_type_ids) const = 0;
+  virtual int64_t num_labels() const = 0;
+  virtual Precision precision() const = 0;
+  virtual int64_t parameters() const = 0;  // weights read (the model's parameter count)
+  virtual torch::Device device() const = 0;
+};
+
+class Engine final : public ClassifierEngine {
  public:
   // From a classification checkpoint's weights by Hugging Face name, checked
   // against `config` as io::load_weights checks a model: a missing,
@@ -67,15 +84,13 @@ class Engine {
   // copied; the model may be discarded afterwards).
   Engine(const model::BertImpl& model, Precision precision, torch::Device device);
 
-  // Classification logits [B, K], float32, on the CPU. Inputs are CPU int64
-  // [B, T] (token types may be undefined: all zero); attention_mask 1 = token.
   torch::Tensor logits(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
-                       const torch::Tensor& token_type_ids) const;
+                       const torch::Tensor& token_type_ids) const override;
 
-  int64_t num_labels() const { return classifier_.out_features(); }
-  Precision precision() const { return precision_; }
-  int64_t parameters() const { return parameters_; }  // weights read (the model's parameter count)
-  torch::Device device() const { return device_; }
+  int64_t num_labels() const override { return classifier_.out_features(); }
+  Precision precision() const override { return precision_; }
+  int64_t parameters() const override { return parameters_; }
+  torch::Device device() const override { return device_; }
 
  private:
   struct Layer {

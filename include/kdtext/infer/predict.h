@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -13,12 +14,21 @@
 #include "kdtext/infer/engine.h"
 #include "kdtext/infer/threads.h"
 #include "kdtext/model/bert.h"
+#include "kdtext/model/sentence.h"
 #include "kdtext/feed/batching.h"
 #include "kdtext/text/labelled.h"
 #include "kdtext/text/tokenizer.h"
 #include "kdtext/util/json.h"
 
 namespace kdtext::infer {
+
+// The batched routine behind every prediction: rows [N, width] (CPU,
+// float32) in the order of `encoded`, computed by `forward` (a CPU batch to
+// its CPU float32 rows) over length-sorted batches. When `batch_seconds` is
+// given, (rows, wall time) of every batch is appended to it.
+torch::Tensor predict_rows(const std::vector<feed::Encoded>& encoded, int64_t batch_size, int64_t width,
+                           const std::function<torch::Tensor(const feed::Batch&)>& forward,
+                           std::vector<std::pair<int64_t, double>>* batch_seconds = nullptr);
 
 // Classifier logits [N, K] (CPU, float32) in the order of `encoded`.
 // Batches are sorted by length for speed; the model must be in eval mode.
@@ -28,7 +38,7 @@ torch::Tensor predict_logits(model::BertImpl& model, const std::vector<feed::Enc
 
 // The same for a prepared inference engine (kdtext-classify, evaluation of a
 // saved checkpoint); `threads`, when given, is updated before each batch.
-torch::Tensor predict_logits(const Engine& engine, const std::vector<feed::Encoded>& encoded, int64_t batch_size,
+torch::Tensor predict_logits(const ClassifierEngine& engine, const std::vector<feed::Encoded>& encoded, int64_t batch_size,
                              std::vector<std::pair<int64_t, double>>* batch_seconds = nullptr,
                              AdaptiveThreads* threads = nullptr);
 
@@ -38,11 +48,15 @@ torch::Tensor predict_probabilities(model::BertImpl& model, const std::vector<fe
 
 // A classification checkpoint loaded for inference: its engine (weights
 // prepared for `device` and the precision), config, tokenizer and label names.
+// A transformer ("bert") has `config`; a bilstm, cnn or bag student
+// (model/sentence.h) has `sentence`.
 struct LoadedModel {
   std::filesystem::path dir;
+  std::string architecture = "bert";
   model::BertConfig config;
+  model::SentenceConfig sentence;
   int64_t parameters = 0;
-  std::shared_ptr<const Engine> engine;
+  std::shared_ptr<const ClassifierEngine> engine;
   std::shared_ptr<AdaptiveThreads> threads;  // null: the thread count stays fixed
   std::unique_ptr<text::Tokenizer> tokenizer;
   text::LabelMap labels;
@@ -58,6 +72,10 @@ LoadedModel load_classifier(const std::filesystem::path& dir, torch::Device devi
 // max_position_embeddings). A request over the model's limit is a
 // ConfigError naming `key` (no silent clamp).
 int64_t checked_max_len(int64_t requested, const model::BertConfig& config, const std::string& key);
+// The same for any loaded model. The non-transformer students have no
+// position limit: 0 then means kSentenceDefaultMaxLen tokens.
+inline constexpr int64_t kSentenceDefaultMaxLen = 512;
+int64_t checked_max_len(int64_t requested, const LoadedModel& model, const std::string& key);
 
 // Reads a labelled file, classifies it and scores the predictions; the
 // returned JSON holds the metrics plus "file" and "skipped_lines".

@@ -21,6 +21,9 @@ namespace kdtext::io {
 // kdtext.json's "architecture": "bert" when absent (every checkpoint written
 // before non-transformer students existed).
 std::string checkpoint_architecture(const Json& meta);
+// The architecture of the checkpoint directory `dir` by its kdtext.json;
+// "bert" when that file is absent or unreadable (the BERT reader then says why).
+std::string architecture_at(const std::filesystem::path& dir);
 
 struct SentenceCheckpoint {
   std::filesystem::path dir;
@@ -31,9 +34,13 @@ struct SentenceCheckpoint {
   TensorMap weights;
 };
 
-// Atomically (re)places the checkpoint directory `dir`. `labels` (one per
-// class, config.num_labels of them) become id2label.
-void save_sentence_checkpoint(const std::filesystem::path& dir, model::SentenceClassifierImpl& model,
+// Writes the checkpoint files into `dir` (an existing, normally staged,
+// directory). `labels` (one per class, config.num_labels of them) become id2label.
+void write_sentence_checkpoint_files(const std::filesystem::path& dir, const model::SentenceClassifierImpl& model,
+                                     const std::vector<std::string>& labels, const text::Tokenizer& tokenizer,
+                                     const CheckpointInfo& info);
+// Atomically (re)places the checkpoint directory `dir`.
+void save_sentence_checkpoint(const std::filesystem::path& dir, const model::SentenceClassifierImpl& model,
                               const std::vector<std::string>& labels, const text::Tokenizer& tokenizer,
                               const CheckpointInfo& info);
 // Reads and validates it; InputError naming the file and key (a BERT

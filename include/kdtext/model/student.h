@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kdtext/model/bert.h"
+#include "kdtext/model/sentence.h"
 #include "kdtext/util/fields.h"
 #include "kdtext/util/json.h"
 
@@ -26,7 +27,41 @@ enum class StudentInit { kRandom, kTeacherLayers };
 inline constexpr std::pair<const char*, StudentInit> kStudentInits[] = {{"random", StudentInit::kRandom},
                                                                         {"teacher-layers", StudentInit::kTeacherLayers}};
 
+// What the student is: a transformer (the fields of StudentSpec) or a
+// bilstm, cnn or bag student (model/sentence.h; StudentSpec::sentence).
+enum class StudentArch { kBert, kBiLstm, kCnn, kBag };
+inline constexpr std::pair<const char*, StudentArch> kStudentArchs[] = {
+    {"bert", StudentArch::kBert}, {"bilstm", StudentArch::kBiLstm}, {"cnn", StudentArch::kCnn}, {"bag", StudentArch::kBag}};
+
+// How a non-transformer student's token embeddings start: the teacher's
+// input embeddings reduced to the student's width by PCA
+// (model::reduce_embeddings), or random (N(0, 1) for bilstm and cnn, as
+// LibTorch starts an Embedding; U(-1/E, 1/E) for bag, as fastText does).
+enum class EmbeddingInit { kTeacher, kRandom };
+inline constexpr std::pair<const char*, EmbeddingInit> kEmbeddingInits[] = {{"teacher", EmbeddingInit::kTeacher},
+                                                                            {"random", EmbeddingInit::kRandom}};
+
+// A bilstm, cnn or bag student's sizes. 0, -1 or empty take the
+// architecture's default (its preset):
+//   bilstm  embedding 256, 192 units per direction, 1 layer, max pooling;
+//   cnn     embedding 256, 256 filters of each width 2, 3, 4;
+//   bag     embedding 128, 100,000 hashed bigram buckets, no hidden layer.
+struct SentenceStudentSpec {
+  int64_t embedding = 0;
+  int64_t hidden = -1;                 // bilstm: units per direction; cnn: filters per width; bag: hidden layer
+  int64_t layers = 1;                  // bilstm: 1 or 2
+  std::vector<int64_t> widths;         // cnn
+  Pooling pooling = Pooling::kMax;     // bilstm
+  int64_t ngram_buckets = -1;          // bag (0: tokens only)
+  int64_t ngram_order = 2;             // bag
+  double dropout = 0.1;
+  EmbeddingInit embedding_init = EmbeddingInit::kTeacher;
+};
+const FieldTable<SentenceStudentSpec>& sentence_student_fields();
+
 struct StudentSpec {
+  StudentArch arch = StudentArch::kBert;
+  SentenceStudentSpec sentence;        // arch bilstm, cnn or bag
   std::string preset;                  // tinybert-4l-312 | 4l-256 | 6l-768 | "" (use the fields below)
   int64_t layers = 4;
   int64_t hidden = 312;
@@ -70,5 +105,14 @@ struct BuiltStudent {
 // Builds the student for `teacher` (its config, heads and weights): same
 // vocabulary, tokenizer and labels.
 BuiltStudent build_student(BertImpl& teacher, const StudentSpec& spec);
+
+// The model config of a bilstm, cnn or bag student of `teacher` (its
+// vocabulary, padding id and labels), defaults filled in; ConfigError naming
+// the "student.sentence." key for impossible values.
+SentenceConfig sentence_student_config(StudentArch arch, const SentenceStudentSpec& spec, const BertConfig& teacher);
+// That student with its embeddings started as spec.embedding_init says
+// (hashed n-gram embeddings always U(-1/E, 1/E)). The teacher must have a
+// classification head (its labels are the student's).
+SentenceClassifier build_sentence_student(const BertImpl& teacher, StudentArch arch, const SentenceStudentSpec& spec);
 
 }  // namespace kdtext::model

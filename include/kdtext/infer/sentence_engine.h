@@ -1,0 +1,46 @@
+// The inference engine of the non-transformer students (model/sentence.h):
+// bilstm and cnn run the trained module itself in inference mode (float32);
+// bag runs one at::embedding_bag (mean) over a single table holding the token
+// rows, then the hashed n-gram rows, with the n-gram indices computed in one
+// pass over each sentence on the CPU (fastText's own layout), then its hidden
+// and classifier layers. The answers equal the module's (tests/unit/test_sentence_engine.cpp).
+// bf16 and int8 are not built yet for these students: asking for them is a
+// ConfigError saying so (no silent fallback to fp32).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+#include "kdtext/infer/engine.h"
+#include "kdtext/io/safetensors.h"
+#include "kdtext/model/sentence.h"
+
+namespace kdtext::infer {
+
+class SentenceEngine final : public ClassifierEngine {
+ public:
+  // From a sentence checkpoint's weights (checked by name and shape; errors name `origin`).
+  SentenceEngine(const model::SentenceConfig& config, const io::TensorMap& weights, Precision precision,
+                 torch::Device device, const std::string& origin);
+
+  torch::Tensor logits(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                       const torch::Tensor& token_type_ids) const override;
+  int64_t num_labels() const override { return config_.num_labels; }
+  Precision precision() const override { return precision_; }
+  int64_t parameters() const override { return parameters_; }
+  torch::Device device() const override { return device_; }
+
+ private:
+  torch::Tensor bag_sentence(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) const;
+
+  model::SentenceConfig config_;
+  Precision precision_;
+  torch::Device device_;
+  int64_t parameters_ = 0;
+  model::SentenceClassifier module_{nullptr};  // bilstm, cnn
+  torch::Tensor bag_table_;                    // bag: [vocab + buckets, embedding]
+  torch::Tensor hidden_weight_, hidden_bias_, classifier_weight_, classifier_bias_;  // bag
+};
+
+}  // namespace kdtext::infer

@@ -1,0 +1,89 @@
+#include "kdtext/infer/sentence_engine.h"
+
+#include "kdtext/error.h"
+#include "kdtext/util/fields.h"
+
+namespace kdtext::infer {
+
+namespace {
+// The same hash as model::ngram_buckets, for one sentence of real tokens.
+constexpr int64_t kNgramPrime = 1000003;
+}  // namespace
+
+SentenceEngine::SentenceEngine(const model::SentenceConfig& c, const io::TensorMap& weights, Precision precision,
+                               torch::Device device, const std::string& origin)
+    : config_(c), precision_(precision), device_(device) {
+  if (precision != Precision::kFloat32) {
+    throw ConfigError("--precision " + precision_name(precision) + " is not built yet for " +
+                      choice_name(c.arch, model::kSentenceArchs) + " students; use fp32");
+  }
+  torch::NoGradGuard no_grad;
+  module_ = model::SentenceClassifier(c);
+  io::load_tensors(io::module_tensors(*module_), weights, origin);  // names and shapes checked
+  for (const auto& p : module_->parameters()) parameters_ += p.numel();
+  if (c.arch == model::SentenceArch::kBag) {
+    const auto& m = *module_;
+    bag_table_ = c.ngram_buckets > 0 ? torch::cat({m.embeddings->weight, m.ngram_embeddings->weight})
+                                     : m.embeddings->weight.clone();
+    bag_table_ = bag_table_.to(device).contiguous();
+    if (c.hidden > 0) {
+      hidden_weight_ = m.hidden->weight.to(device).contiguous();
+      hidden_bias_ = m.hidden->bias.to(device).contiguous();
+    }
+    classifier_weight_ = m.classifier->weight.to(device).contiguous();
+    classifier_bias_ = m.classifier->bias.to(device).contiguous();
+    module_ = nullptr;  // the table above holds every weight it needs
+    return;
+  }
+  module_->to(device);
+  module_->eval();
+}
+
+torch::Tensor SentenceEngine::bag_sentence(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) const {
+  // One flat index list (tokens, then n-grams offset by the vocabulary) and its bag offsets.
+  const auto ids = input_ids.to(torch::kCPU, torch::kLong).contiguous();
+  const auto mask = attention_mask.defined() ? attention_mask.to(torch::kCPU, torch::kLong).contiguous()
+                                             : torch::ones_like(ids);
+  const int64_t b = ids.size(0), t = ids.size(1), order = config_.ngram_order, buckets = config_.ngram_buckets;
+  const int64_t* id = ids.data_ptr<int64_t>();
+  const int64_t* real = mask.data_ptr<int64_t>();
+  std::vector<int64_t> flat, offsets(static_cast<size_t>(b));
+  flat.reserve(static_cast<size_t>(b * t * (buckets > 0 ? order : 1)));
+  std::vector<int64_t> tokens;
+  for (int64_t r = 0; r < b; ++r) {
+    offsets[static_cast<size_t>(r)] = static_cast<int64_t>(flat.size());
+    tokens.clear();
+    for (int64_t i = 0; i < t; ++i) {
+      if (real[r * t + i]) tokens.push_back(id[r * t + i]);
+    }
+    flat.insert(flat.end(), tokens.begin(), tokens.end());
+    if (buckets == 0) continue;
+    const auto n_tokens = static_cast<int64_t>(tokens.size());
+    for (int64_t i = 0; i < n_tokens; ++i) {
+      int64_t h = tokens[static_cast<size_t>(i)] % buckets;
+      for (int64_t n = 2; n <= order && i + n <= n_tokens; ++n) {
+        h = (h * kNgramPrime + tokens[static_cast<size_t>(i + n - 1)]) % buckets;
+        flat.push_back(config_.vocab_size + h);
+      }
+    }
+  }
+  const auto index = torch::from_blob(flat.data(), {static_cast<int64_t>(flat.size())}, torch::kLong).to(device_);
+  const auto offset = torch::from_blob(offsets.data(), {b}, torch::kLong).to(device_);
+  // mode 1: the mean of each bag's rows.
+  return std::get<0>(at::embedding_bag(bag_table_, index, offset, false, 1));
+}
+
+torch::Tensor SentenceEngine::logits(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                                     const torch::Tensor& /*token_type_ids: the students read none*/) const {
+  TORCH_CHECK(input_ids.dim() == 2, "input_ids must be [batch, time], got ", input_ids.sizes());
+  torch::InferenceMode guard;
+  if (config_.arch != model::SentenceArch::kBag) {
+    const auto mask = attention_mask.defined() ? attention_mask : torch::ones_like(input_ids);
+    return module_.ptr()->forward(input_ids.to(device_), mask.to(device_)).logits.to(torch::kCPU, torch::kFloat32);
+  }
+  auto s = bag_sentence(input_ids, attention_mask);
+  if (hidden_weight_.defined()) s = at::relu(at::linear(s, hidden_weight_, hidden_bias_));
+  return at::linear(s, classifier_weight_, classifier_bias_).to(torch::kCPU, torch::kFloat32);
+}
+
+}  // namespace kdtext::infer

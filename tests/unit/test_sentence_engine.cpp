@@ -1,0 +1,91 @@
+// The non-transformer students' inference engine (infer/sentence_engine.h)
+// against the trained module it is loaded from: the same logits for every
+// architecture, with padding; the bag's flat embedding_bag path against the
+// module's own tensor path (itself checked against float64 loops in
+// test_sentence_students.cpp). Loading errors name the tensor.
+#include <gtest/gtest.h>
+
+#include "kdtext/error.h"
+#include "kdtext/infer/sentence_engine.h"
+#include "kdtext/model/sentence.h"
+
+using namespace kdtext;
+using namespace kdtext::model;
+
+namespace sentence_engine_test {
+
+SentenceConfig config(SentenceArch arch) {
+  SentenceConfig c;
+  c.arch = arch;
+  c.vocab_size = 30;
+  c.embedding = 6;
+  c.hidden = 5;
+  c.layers = 2;
+  c.widths = {2, 4};
+  c.pooling = Pooling::kMaxMean;
+  c.ngram_buckets = arch == SentenceArch::kBag ? 13 : 0;
+  c.ngram_order = 3;
+  c.num_labels = 3;
+  return c;
+}
+
+io::TensorMap weights_of(const SentenceClassifierImpl& m) {
+  io::TensorMap w;
+  for (const auto& p : m.named_parameters()) w[p.key()] = p.value().detach().clone();
+  return w;
+}
+
+// Three sentences of 6, 3 and 1 tokens (pad id 0).
+torch::Tensor ids() { return torch::tensor({{4, 9, 2, 17, 5, 29}, {11, 3, 8, 0, 0, 0}, {21, 0, 0, 0, 0, 0}}, torch::kLong); }
+torch::Tensor mask() { return (ids() != 0).to(torch::kLong); }
+
+}  // namespace sentence_engine_test
+
+
+TEST(SentenceEngine, LogitsEqualTheModulesForEveryArchitecture) {
+  for (const auto arch : {SentenceArch::kBiLstm, SentenceArch::kCnn, SentenceArch::kBag}) {
+    for (const int64_t hidden : {0, 5}) {
+      auto c = sentence_engine_test::config(arch);
+      if (arch != SentenceArch::kBag && hidden == 0) continue;  // only the bag may have no hidden layer
+      c.hidden = hidden;
+      torch::manual_seed(3);
+      SentenceClassifier m(c);
+      m->eval();
+      torch::NoGradGuard g;
+      const auto expected = m->forward(sentence_engine_test::ids(), sentence_engine_test::mask()).logits;
+      const infer::SentenceEngine e(c, sentence_engine_test::weights_of(*m), infer::Precision::kFloat32, torch::kCPU, "ck");
+      const auto got = e.logits(sentence_engine_test::ids(), sentence_engine_test::mask(), {});
+      EXPECT_TRUE(torch::allclose(got, expected, 1e-5, 1e-5))
+          << choice_name(arch, kSentenceArchs) << " hidden " << hidden << "\n" << got << "\n" << expected;
+      EXPECT_EQ(e.num_labels(), 3);
+      int64_t n = 0;
+      for (const auto& p : m->parameters()) n += p.numel();
+      EXPECT_EQ(e.parameters(), n);
+      // A sentence's answer does not depend on the batch it is in.
+      const auto alone = e.logits(sentence_engine_test::ids().narrow(0, 1, 1).narrow(1, 0, 3),
+                                sentence_engine_test::mask().narrow(0, 1, 1).narrow(1, 0, 3), {});
+      EXPECT_TRUE(torch::allclose(alone[0], got[1], 1e-5, 1e-5)) << choice_name(arch, kSentenceArchs);
+    }
+  }
+}
+
+TEST(SentenceEngine, PrecisionsNotBuiltAndBadWeightsAreErrorsNamingThem) {
+  const auto c = sentence_engine_test::config(SentenceArch::kBag);
+  SentenceClassifier m(c);
+  auto w = sentence_engine_test::weights_of(*m);
+  try {
+    infer::SentenceEngine e(c, w, infer::Precision::kInt8, torch::kCPU, "ck");
+    ADD_FAILURE() << "int8 accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("--precision int8 is not built yet for bag students"), std::string::npos)
+        << e.what();
+  }
+  w.erase("ngram_embeddings.weight");
+  try {
+    infer::SentenceEngine e(c, w, infer::Precision::kFloat32, torch::kCPU, "ck/model.safetensors");
+    ADD_FAILURE() << "a missing tensor accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("ngram_embeddings.weight"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("ck/model.safetensors"), std::string::npos) << e.what();
+  }
+}
