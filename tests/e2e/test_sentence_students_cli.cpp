@@ -1,0 +1,97 @@
+// The non-transformer students (issue 28) as a user runs them: built from the
+// pipeline's fine-tuned teacher with kdtext-build-student --arch, distilled
+// with kdtext-distill (output, hard-label and sentence terms), run by
+// kdtext-classify; and the combinations that cannot work, refused by name.
+#include <gtest/gtest.h>
+
+#include "e2e/pipeline_fixture.h"
+#include "kdtext/util/json.h"
+#include "test_util.h"
+
+using namespace kdtext;
+using namespace kdtext::testing;
+namespace fs = std::filesystem;
+
+namespace sentence_cli_test {
+CommandResult build(const std::string& arch, const fs::path& out, const std::string& extra = "") {
+  return run_command(bin("kdtext-build-student") + " --teacher " + quote((pipeline().ft / "best").string()) +
+                     " --arch " + arch + " --embedding 32 --sentence-hidden 32 " + extra + " -o " +
+                     quote(out.string()) + " --quiet");
+}
+}  // namespace sentence_cli_test
+
+TEST(SentenceStudentsCli, EachArchitectureIsBuiltDistilledAndClassified) {
+  auto& p = pipeline();
+  TempDir dir;
+  const auto data = source_dir() / "data" / "task";
+  const double teacher = read_json_file(p.ft / "metrics.json")["dev"]["accuracy"].get<double>();
+  for (const std::string arch : {"bilstm", "cnn", "bag"}) {
+    const auto init = dir / (arch + "-init"), out = dir / arch;
+    auto r = sentence_cli_test::build(arch, init, arch == "bag" ? "--ngram-buckets 1000" : "");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const Json meta = read_json_file(init / "kdtext.json");
+    EXPECT_EQ(meta["architecture"], arch);
+    EXPECT_EQ(meta["stage"], "build-student");
+    EXPECT_LT(meta["provenance"]["flops_per_sentence"]["ratio"].get<double>(), 1.0) << arch;
+    EXPECT_EQ(read_json_file(init / "config.json")["kdtext_architecture"], arch);
+    r = run_command(distill_command(init, data / "train.tsv", out) +
+                    "--epochs 5 --batch-size 16 --lr 3e-3 --hard-weight 0.5 --sentence-weight 1 --max-len 48 "
+                    "--threads 1 --quiet");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const Json m = read_json_file(out / "metrics.json");
+    EXPECT_GE(m["dev"]["accuracy"].get<double>(), teacher - 0.1) << arch << m.dump(2);
+    const std::string log = read_file(out / "metrics.jsonl");
+    for (const char* term : {"loss_output", "loss_hard", "loss_sentence"}) {
+      EXPECT_NE(log.find(term), std::string::npos) << arch << " " << term;
+    }
+    EXPECT_EQ(read_json_file(out / "best" / "kdtext.json")["architecture"], arch);
+    EXPECT_TRUE(fs::exists(out / "best" / "distill_projections.safetensors")) << arch;  // the sentence projection
+    r = run_command(classify("-m " + quote((out / "best").string()) + " " + quote((data / "test.tsv").string()) +
+                             " --eval -o " + quote((dir / (arch + ".tsv")).string()) + " --threads 1 --quiet"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_GE(read_json_file(dir / (arch + ".tsv.metrics.json"))["accuracy"].get<double>(), teacher - 0.15) << arch;
+  }
+}
+
+TEST(SentenceStudentsCli, CombinationsThatCannotWorkAreRefusedByName) {
+  auto& p = pipeline();
+  TempDir dir;
+  const auto data = source_dir() / "data" / "task";
+  // A transformer preset, or embeddings wider than the teacher's 64 to start from.
+  auto r = sentence_cli_test::build("bag", dir / "a", "--preset 3l-256");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("student.preset: '3l-256' is a transformer preset"), std::string::npos) << r.output;
+  r = run_command(bin("kdtext-build-student") + " --teacher " + quote((p.ft / "best").string()) +
+                  " --arch cnn --embedding 100 -o " + quote((dir / "b").string()));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("student.sentence.embedding: 100 is wider than the teacher's 64"), std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(dir / "a"));
+  EXPECT_FALSE(fs::exists(dir / "b"));
+
+  ASSERT_EQ(sentence_cli_test::build("bilstm", dir / "init").exit_code, 0);
+  // Layer-wise terms need layers.
+  r = run_command(distill_command(dir / "init", data / "train.tsv", dir / "out") + "--hidden-weight 1 --threads 1");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("loss.hidden_weight: a bilstm student has no transformer layers"), std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(dir / "out" / "best"));
+  // General distillation trains transformers.
+  r = run_command(bin("kdtext-distill") + " --mode general --teacher " + quote((p.mlm / "best").string()) +
+                  " --student " + quote((dir / "init").string()) + " --shards " + quote(p.prep.string()) +
+                  " --output-weight 0 --attention-weight 1 -o " + quote((dir / "general").string()) + " --threads 1");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("general distillation trains transformer students"), std::string::npos) << r.output;
+  // Fine-tuning reads BERT checkpoints only, and says what it was given.
+  r = run_command(bin("kdtext-finetune") + " --from " + quote((dir / "init").string()) + " --train " +
+                  quote((data / "train.tsv").string()) + " --dev " + quote((data / "dev.tsv").string()) + " -o " +
+                  quote((dir / "ft").string()) + " --threads 1");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("a bilstm student; this takes BERT checkpoints"), std::string::npos) << r.output;
+  // Precisions not built for these students are refused, not replaced by fp32.
+  r = run_command(classify("-m " + quote((dir / "init").string()) + " " + quote((data / "test.tsv").string()) +
+                           " --precision int8 -o " + quote((dir / "p.tsv").string())));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--precision int8 is not built yet for bilstm students"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "p.tsv"));
+}
