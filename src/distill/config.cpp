@@ -44,6 +44,10 @@ void validate_distill(const DistillConfig& c) {
     throw ConfigError("teacher_logits: a logits cache serves task distillation with output, hard-label and sentence "
                       "terms only (this configuration needs the teacher's hidden states or attention every step)");
   }
+  if (!c.transfer.empty() && (general || !c.cache_teacher_logits || c.loss.layer_wise() || c.loss.uses_hidden_states())) {
+    throw ConfigError("transfer: unlabelled text is labelled once by the teacher's cached logits: task mode, "
+                      "cache_teacher_logits on, and no layer-wise term");
+  }
   if (!c.store.empty() && !c.output.empty()) {
     throw ConfigError("output: leave it out with store, which chooses the run directory (printed on standard output)");
   }
@@ -69,6 +73,10 @@ const FieldTable<DistillConfig>& distill_fields() {
       .field("teacher_logits", &D::teacher_logits,
              "File caching the teacher's logits on --train across runs (output/hard terms only)")
       .flag("--teacher-logits")
+      .field("transfer", &D::transfer,
+             "Task: unlabelled in-domain text (one per line) added to the training set, labelled by the teacher "
+             "(its logits, and its most probable class for the hard term)")
+      .flag("--transfer")
       .field("store", &D::store,
              "General: keep the run under DIR/general-<key of teacher, student init, corpus, budget and settings>, "
              "reuse a finished one (--overwrite: train it again), resume an unfinished one; prints the run directory "

@@ -1,4 +1,5 @@
 // Task distillation: a labelled set, every loss term.
+#include <algorithm>
 #include <filesystem>
 
 #include "kdtext/distill/tasks.h"
@@ -21,17 +22,32 @@ feed::EncodedSet read_set(const DistillConfig& c, const std::string& path, const
   return feed::encode_labelled(data, labels, c.data, tokenizer, max_len);
 }
 
+// The training set: --train, then the --transfer lines (label -1 until the teacher labels them).
+feed::EncodedSet read_training_set(const DistillConfig& c, const text::LabelMap& labels,
+                                   const text::Tokenizer& tokenizer, int64_t max_len) {
+  auto set = read_set(c, c.train, labels, tokenizer, max_len);
+  if (c.transfer.empty()) return set;
+  text::LabelledFormat lines;
+  lines.format = text::DataFormat::kLines;
+  auto data = text::read_labelled(c.transfer, lines, /*need_labels=*/false);
+  auto inputs = feed::encode_examples(tokenizer, data.examples, max_len);
+  set.inputs.insert(set.inputs.end(), std::make_move_iterator(inputs.begin()), std::make_move_iterator(inputs.end()));
+  set.labels.resize(set.inputs.size(), -1);
+  log::info("transfer set: ", inputs.size(), " unlabelled texts from ", c.transfer, " beside ",
+            set.labels.size() - inputs.size(), " labelled examples");
+  return set;
+}
+
 // Task distillation: output terms, hard labels and any intermediate terms;
 // model selection by dev accuracy or macro-F1 (or, with layer-wise terms
 // only, by the distillation loss on dev: the classifier is not trained then).
 class TaskDistill final : public DistillBase {
  public:
   TaskDistill(const DistillConfig& c, torch::Device device)
-      : DistillBase(c, device), batches_(read_set(c, c.train, labels_, *tokenizer_, max_len_), c.batch_size, c.run.seed,
+      : DistillBase(c, device), batches_(read_training_set(c, labels_, *tokenizer_, max_len_), c.batch_size, c.run.seed,
                  feed::DataShard{parallel::rank(), parallel::world_size()}),
         dev_(read_set(c, c.dev, labels_, *tokenizer_, max_len_)) {
     if (batches_.data().size() == 0 || dev_.size() == 0) throw InputError("distill: empty training or dev data");
-    logit_cache_.resize(batches_.data().size());
     if (!c.teacher_logits.empty()) {
       fill_logit_cache_from_file();
     } else if (cacheable()) {
@@ -41,6 +57,7 @@ class TaskDistill final : public DistillBase {
       fill_logit_cache(teacher_logits_on_training_set());
       log::info("teacher logits computed for ", batches_.data().size(), " training examples");
     }
+    label_transfer_rows();
   }
 
   bool intermediate_only() const { return c_.loss.intermediate_only(); }
@@ -98,9 +115,8 @@ class TaskDistill final : public DistillBase {
                                         const torch::Tensor& mask, const torch::Tensor& seg) {
     distill::ModelOutputs t;
     if (cacheable()) {  // filled for every example before the first step
-      std::vector<torch::Tensor> parts;
-      for (size_t r : rows) parts.push_back(logit_cache_[r]);
-      const auto rows_out = torch::stack(parts).to(device_);
+      const auto index = torch::tensor(std::vector<int64_t>(rows.begin(), rows.end()), torch::kLong);
+      const auto rows_out = logit_cache_.index_select(0, index).to(device_);
       t.logits = rows_out.narrow(1, 0, num_labels());
       if (objective_->needs_teacher_sentence()) t.sentence = rows_out.narrow(1, num_labels(), teacher_config_.hidden_size);
       return t;
@@ -147,8 +163,17 @@ class TaskDistill final : public DistillBase {
     return all;
   }
 
-  void fill_logit_cache(const torch::Tensor& logits) {
-    for (size_t i = 0; i < logit_cache_.size(); ++i) logit_cache_[i] = logits[static_cast<int64_t>(i)].clone();
+  void fill_logit_cache(const torch::Tensor& logits) { logit_cache_ = logits.to(torch::kCPU).contiguous(); }
+
+  // The transfer rows' hard label: the teacher's most probable class.
+  void label_transfer_rows() {
+    const auto& labels = batches_.data().labels;
+    if (std::none_of(labels.begin(), labels.end(), [](int64_t l) { return l < 0; })) return;
+    const auto best = logit_cache_.narrow(1, 0, num_labels()).argmax(1).contiguous();
+    const int64_t* b = best.data_ptr<int64_t>();
+    for (size_t r = 0; r < labels.size(); ++r) {
+      if (labels[r] < 0) batches_.set_label(r, b[r]);
+    }
   }
 
   // Teacher logits on the whole training set from `teacher_logits`, or
@@ -203,7 +228,7 @@ class TaskDistill final : public DistillBase {
 
   feed::LabelledBatches batches_;
   feed::EncodedSet dev_;
-  std::vector<torch::Tensor> logit_cache_;
+  torch::Tensor logit_cache_;  // [training rows, cache_width()] on the CPU, when cacheable
 };
 
 }  // namespace

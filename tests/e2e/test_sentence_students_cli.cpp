@@ -4,6 +4,8 @@
 // kdtext-classify; and the combinations that cannot work, refused by name.
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "e2e/pipeline_fixture.h"
 #include "kdtext/util/json.h"
 #include "test_util.h"
@@ -51,6 +53,33 @@ TEST(SentenceStudentsCli, EachArchitectureIsBuiltDistilledAndClassified) {
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_GE(read_json_file(dir / (arch + ".tsv.metrics.json"))["accuracy"].get<double>(), teacher - 0.15) << arch;
   }
+}
+
+TEST(SentenceStudentsCli, UnlabelledTransferTextIsLabelledByTheTeacher) {
+  auto& p = pipeline();
+  TempDir dir;
+  const auto data = source_dir() / "data" / "task";
+  // Three labelled rows, and the training set's texts without their labels:
+  // trained on the hard term alone, the student can only learn the classes
+  // from the labels the teacher gives the transfer rows.
+  std::string train_text = read_file(data / "train.tsv"), head, lines;
+  std::istringstream in(train_text);
+  std::string line;
+  for (int i = 0; std::getline(in, line); ++i) {
+    if (i <= 3) head += line + "\n";
+    if (i > 0) lines += line.substr(line.find('\t') + 1) + "\n";
+  }
+  write_file(dir / "few.tsv", head);
+  write_file(dir / "transfer.txt", lines);
+  ASSERT_EQ(sentence_cli_test::build("cnn", dir / "init").exit_code, 0);
+  const auto r = run_command(distill_command(dir / "init", dir / "few.tsv", dir / "out") + "--transfer " +
+                             quote((dir / "transfer.txt").string()) +
+                             " --output-weight 0 --hard-weight 1 --epochs 4 --batch-size 16 --lr 3e-3 --max-len 48 "
+                             "--threads 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("transfer set: 600 unlabelled texts"), std::string::npos) << r.output;
+  const double teacher = read_json_file(p.ft / "metrics.json")["dev"]["accuracy"].get<double>();
+  EXPECT_GE(read_json_file(dir / "out" / "metrics.json")["dev"]["accuracy"].get<double>(), teacher - 0.1);
 }
 
 TEST(SentenceStudentsCli, CombinationsThatCannotWorkAreRefusedByName) {

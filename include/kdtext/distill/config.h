@@ -32,6 +32,8 @@ struct DistillConfig : train::SupervisedRunOptions {
   bool cache_teacher_logits = true;  // teacher logits computed once, before training (output/hard terms only)
   std::string teacher_logits;        // task: a file caching the teacher's logits on the training set across runs
                                      // (computed once, reused while teacher, data and max_len match)
+  std::string transfer;              // task: unlabelled in-domain text, one per line, added to the training set and
+                                     // labelled by the teacher (its logits; its most probable class for the hard term)
   std::string store;                 // general: keep the run under <store>/general-<key> and reuse a finished
                                      // one with the same key (teacher, student init, corpus, budget, recipe)
   LossOptions loss;

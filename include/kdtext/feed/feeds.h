@@ -49,6 +49,8 @@ class LabelledBatches {
   // holds the rows, Batch::labels their label ids.
   Batch next();
   const EncodedSet& data() const { return data_; }
+  // Sets the label of training row `row` (rows labelled after loading, e.g. by a teacher).
+  void set_label(size_t row, int64_t label) { data_.labels.at(row) = label; }
   size_t batches_per_epoch() const { return batches_.size(); }
   // {"epoch", "batch", "global_batch"}: the position of the next batch. A
   // state saved with another global batch size (another number of
