@@ -1,5 +1,7 @@
 #include "kdtext/model/student.h"
 
+#include <algorithm>
+
 #include "kdtext/error.h"
 
 namespace kdtext::model {
@@ -203,8 +205,10 @@ SentenceConfig sentence_student_config(StudentArch arch, const SentenceStudentSp
   c.pad_token_id = teacher.pad_token_id;
   c.num_labels = static_cast<int64_t>(teacher.labels.size());
   const bool bag = c.arch == SentenceArch::kBag;
-  c.embedding = s.embedding > 0 ? s.embedding : (bag ? 128 : 256);
-  c.hidden = s.hidden >= 0 ? s.hidden : (bag ? 0 : c.arch == SentenceArch::kBiLstm ? 192 : 256);
+  // The default width, or the teacher's when that is narrower and the embeddings start from it.
+  c.embedding = s.embedding > 0 ? s.embedding : 128;
+  if (s.embedding <= 0 && s.embedding_init == EmbeddingInit::kTeacher) c.embedding = std::min(c.embedding, teacher.hidden_size);
+  c.hidden = s.hidden >= 0 ? s.hidden : (bag ? 0 : 128);
   c.layers = s.layers;
   c.widths = s.widths.empty() ? std::vector<int64_t>{2, 3, 4} : s.widths;
   c.pooling = s.pooling;

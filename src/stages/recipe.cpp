@@ -51,6 +51,13 @@ void RecipeRun::say(const std::string& message) const { log::info(message); }
 
 Json RecipeRun::run(const fs::path& probe) {
   log::init("recipe", log::LogOptions{c_.run.log_level, log_file_, c_.run.quiet});
+  if (c_.student != "transformer") {
+    const auto n = recipe_sentence_archs(c_.student).size();
+    say("run directory " + out_.string() + " (log: " + log_file_ + "); budget: " + distill::minutes_text(budget_.task) +
+        " min for " + std::to_string(n) + " student(s), each distilled for " +
+        distill::minutes_text(budget_.task / static_cast<double>(n)) + " min and its labels-only twin as long");
+    return run_sentence_students();
+  }
   say("run directory " + out_.string() + " (log: " + log_file_ + "); budget: general " +
       distill::minutes_text(budget_.general) + " min, intermediate " + distill::minutes_text(budget_.intermediate) +
       " min, prediction " + distill::minutes_text(budget_.prediction) + " min");
@@ -77,7 +84,7 @@ std::string default_store() {
 // same input content) continues the run; anything else is another recipe.
 Json recipe_identity(const RecipeConfig& c, const distill::RecipeBudget& b) {
   Json id{{"train", c.train}, {"dev", c.dev}, {"test", c.test}, {"teacher", c.teacher}, {"base", c.base},
-          {"preset", c.preset}, {"general_minutes", b.general}, {"task_minutes", b.task},
+          {"preset", c.preset}, {"student", c.student}, {"general_minutes", b.general}, {"task_minutes", b.task},
           {"copies", c.copies ? std::to_string(*c.copies) : "auto"}, {"max_len", c.max_len},
           {"batch_size", c.batch_size}, {"seed", c.run.seed}, {"task_seed", c.resolved_task_seed()},
           {"device", c.run.device}, {"store", c.store}, {"corpus", c.corpus}, {"data", text::to_json(c.data)}};
@@ -172,7 +179,9 @@ Json run_recipe(const RecipeConfig& config, torch::Device device) {
   }
   StudentProbe::remove_probes_of_killed_runs();
   std::optional<StudentProbe> probe;
-  if (!(same && !c.overwrite && fs::exists(out / "student-init" / "kdtext.json", ec))) probe.emplace(c, c.output);
+  if (c.student == "transformer" && !(same && !c.overwrite && fs::exists(out / "student-init" / "kdtext.json", ec))) {
+    probe.emplace(c, c.output);
+  }
   train::RunDirectory dir(out, /*resume=*/same && !c.overwrite, c.overwrite, recipe_rules());
   write_file_atomic(out / "recipe.json", identity.dump(2) + "\n");
   RecipeRun run(c, device, out, budget);

@@ -72,6 +72,14 @@ void validate_recipe(const RecipeConfig& c) {
                                {"task_minutes", c.task_minutes}}) {
     if (v < 0 && v != -1) throw ConfigError(std::string(key) + ": minutes (>= 0), or -1 to derive it from the budget");
   }
+  if (c.student != "transformer" && c.student != "bilstm" && c.student != "cnn" && c.student != "bag" &&
+      c.student != "frontier") {
+    throw ConfigError("--student: transformer, bilstm, cnn, bag or frontier, got '" + c.student + "'");
+  }
+  if (c.student != "transformer" && (!c.corpus.empty() || c.general_minutes > 0)) {
+    throw ConfigError("--corpus: general distillation serves the transformer student; --student " + c.student +
+                      " is distilled on the task's (augmented) set only");
+  }
   if (c.batch_size < 1) throw ConfigError("--batch-size: must be >= 1, got " + std::to_string(c.batch_size));
   check_max_len(c);
 }
@@ -98,6 +106,10 @@ const FieldTable<RecipeConfig>& recipe_fields() {
              "--teacher is not given, and the student is built and generally distilled from it")
       .flag("--base")
       .field("preset", &R::preset, "Student shape (kdtext-build-student --preset)").flag("--preset")
+      .field("student", &R::student,
+             "transformer (the --preset student), bilstm, cnn or bag, or frontier: all three with their labels-only "
+             "twins, the accuracy-against-speed front (report.md, frontier.svg)")
+      .flag("--student")
       .field("budget", &R::budget,
              "Minutes for the student's training stages in all; with a corpus half goes to general distillation; of "
              "the task's share 60% to the intermediate and 40% to the prediction stage (each also stops at its "

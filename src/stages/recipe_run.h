@@ -4,11 +4,15 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "kdtext/distill/recipe.h"
 #include "kdtext/stages/recipe.h"
 
 namespace kdtext::stages {
+
+// The sentence students --student names: bilstm, cnn or bag, or all three for frontier.
+std::vector<std::string> recipe_sentence_archs(const std::string& student);
 
 class RecipeRun {
  public:
@@ -40,6 +44,12 @@ class RecipeRun {
   Json train_stage(const std::string& what, const std::string& key, const std::filesystem::path& dir, Json config,
                    const std::function<Json(const Json&)>& run);
   Json task_settings(const std::string& train) const;
+  // recipe_sentence.cpp: --student bilstm, cnn, bag or frontier
+  Json run_sentence_students();
+  std::filesystem::path sentence_init(const std::string& arch, const std::string& teacher,
+                                      const std::filesystem::path& dir);
+  void sentence_stages(const std::string& arch, const std::string& teacher, const std::filesystem::path& dir,
+                       double minutes);
   // recipe_report.cpp
   Json measure(const std::string& name, const std::string& checkpoint);
   Json write_report(const std::string& teacher);

@@ -156,11 +156,11 @@ TEST(Student, SentenceStudentDefaultsPerArchitectureAndErrorsNameTheKey) {
   EXPECT_EQ(lstm.arch, SentenceArch::kBiLstm);
   EXPECT_EQ(lstm.vocab_size, 30522);
   EXPECT_EQ(lstm.num_labels, 2);
-  EXPECT_EQ(lstm.embedding, 256);
-  EXPECT_EQ(lstm.hidden, 192);
+  EXPECT_EQ(lstm.embedding, 128);
+  EXPECT_EQ(lstm.hidden, 128);
   EXPECT_EQ(lstm.ngram_buckets, 0);
   const auto cnn = sentence_student_config(StudentArch::kCnn, defaults, minilm);
-  EXPECT_EQ(cnn.hidden, 256);
+  EXPECT_EQ(cnn.hidden, 128);
   EXPECT_EQ(cnn.widths, (std::vector<int64_t>{2, 3, 4}));
   const auto bag = sentence_student_config(StudentArch::kBag, defaults, minilm);
   EXPECT_EQ(bag.embedding, 128);
@@ -175,6 +175,9 @@ TEST(Student, SentenceStudentDefaultsPerArchitectureAndErrorsNameTheKey) {
   EXPECT_EQ(small_bag.hidden, 32);
   EXPECT_EQ(small_bag.ngram_buckets, 0);
 
+  BertConfig narrow = minilm;  // the default width is at most the teacher's when starting from its embeddings
+  narrow.hidden_size = 64;
+  EXPECT_EQ(sentence_student_config(StudentArch::kBiLstm, defaults, narrow).embedding, 64);
   SentenceStudentSpec wide;
   wide.embedding = 512;
   EXPECT_NE(config_error([&] { sentence_student_config(StudentArch::kCnn, wide, minilm); })

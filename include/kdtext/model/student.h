@@ -42,9 +42,10 @@ inline constexpr std::pair<const char*, EmbeddingInit> kEmbeddingInits[] = {{"te
                                                                             {"random", EmbeddingInit::kRandom}};
 
 // A bilstm, cnn or bag student's sizes. 0, -1 or empty take the
-// architecture's default (its preset):
-//   bilstm  embedding 256, 192 units per direction, 1 layer, max pooling;
-//   cnn     embedding 256, 256 filters of each width 2, 3, 4;
+// architecture's default (its preset; the embedding width is at most the
+// teacher's when the embeddings start from it):
+//   bilstm  embedding 128, 128 units per direction, 1 layer, max pooling;
+//   cnn     embedding 128, 128 filters of each width 2, 3, 4;
 //   bag     embedding 128, 100,000 hashed bigram buckets, no hidden layer.
 struct SentenceStudentSpec {
   int64_t embedding = 0;

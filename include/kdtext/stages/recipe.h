@@ -36,6 +36,8 @@ struct RecipeConfig {
   std::string teacher;               // a fine-tuned classifier ("" = fine-tune one from base)
   std::string base;                  // a pretrained encoder: the teacher's start and the student's source
   std::string preset = "3l-256";     // student shape (build-student presets)
+  std::string student = "transformer";  // transformer (the --preset student), bilstm, cnn, bag, or frontier (all
+                                        // three: the accuracy-against-speed front; recipe_sentence.cpp)
   double budget = 20;                // minutes for the student's training stages in all
   double general_minutes = -1;       // -1: half the budget with a corpus, else 0
   double task_minutes = -1;          // -1: the budget less the general share
