@@ -8,6 +8,7 @@
 #include "kdtext/infer/predict.h"
 #include "kdtext/io/safetensors.h"
 #include "kdtext/util/log.h"
+#include "kdtext/util/progress.h"
 #include "kdtext/feed/feeds.h"
 #include "kdtext/error.h"
 
@@ -127,9 +128,12 @@ class TaskDistill final : public DistillBase {
     return t;
   }
 
-  // What the cache holds for `inputs`: [N, cache_width()].
+  // What the cache holds for `inputs`: [N, cache_width()], with a progress line every 10 s.
   torch::Tensor teacher_rows(const std::vector<feed::Encoded>& inputs) {
+    Progress progress("teacher logits", static_cast<double>(inputs.size()), "examples", 1.0, 10.0);
+    double done = 0;
     const auto forward = [&](const feed::Batch& b) {
+      progress.update(done += static_cast<double>(b.input_ids.size(0)));
       const auto e = teacher_->encode(b.input_ids.to(device_), b.attention_mask.to(device_),
                                       b.token_type_ids.to(device_), model::ForwardOptions{});
       auto row = teacher_->classify(e.pooled).to(torch::kFloat32);
