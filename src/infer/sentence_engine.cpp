@@ -1,5 +1,7 @@
 #include "kdtext/infer/sentence_engine.h"
 
+#include <limits>
+
 #include "kdtext/error.h"
 #include "kdtext/util/fields.h"
 
@@ -33,6 +35,23 @@ SentenceEngine::SentenceEngine(const model::SentenceConfig& c, const io::TensorM
     classifier_weight_ = m.classifier->weight.to(device).contiguous();
     classifier_bias_ = m.classifier->bias.to(device).contiguous();
     module_ = nullptr;  // the table above holds every weight it needs
+    return;
+  }
+  if (c.arch == model::SentenceArch::kBiLstm) {
+    auto named = module_->lstm->named_parameters();
+    for (int64_t l = 0; l < c.layers; ++l) {
+      for (const std::string suffix : {"", "_reverse"}) {
+        std::vector<torch::Tensor> p;
+        for (const char* kind : {"weight_ih_l", "weight_hh_l", "bias_ih_l", "bias_hh_l"}) {
+          p.push_back(named[kind + std::to_string(l) + suffix].detach().to(device).contiguous());
+        }
+        lstm_params_.push_back(std::move(p));
+      }
+    }
+    embeddings_ = module_->embeddings->weight.detach().to(device).contiguous();
+    classifier_weight_ = module_->classifier->weight.detach().to(device).contiguous();
+    classifier_bias_ = module_->classifier->bias.detach().to(device).contiguous();
+    module_ = nullptr;
     return;
   }
   module_->to(device);
@@ -73,11 +92,48 @@ torch::Tensor SentenceEngine::bag_sentence(const torch::Tensor& input_ids, const
   return std::get<0>(at::embedding_bag(bag_table_, index, offset, false, 1));
 }
 
+torch::Tensor SentenceEngine::lstm_sentence(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) const {
+  const int64_t b = input_ids.size(0), t = input_ids.size(1), h = config_.hidden;
+  const auto ids = input_ids.to(device_);
+  const auto lengths = (attention_mask.defined() ? attention_mask.to(device_, torch::kLong) : torch::ones_like(ids)).sum(1);
+  // Each row's real tokens in reverse order, padding left where it is: position p < L -> L-1-p.
+  const auto position = torch::arange(t, lengths.options()).unsqueeze(0).expand({b, t});
+  const auto real = position < lengths.unsqueeze(1);
+  const auto reversed = torch::where(real, lengths.unsqueeze(1) - 1 - position, position);
+  const auto flip_rows = [&](const torch::Tensor& x) {
+    return x.gather(1, reversed.unsqueeze(-1).expand({b, t, x.size(2)}));
+  };
+  const auto one_direction = [&](const torch::Tensor& x, const std::vector<torch::Tensor>& p) {
+    const auto zeros = torch::zeros({1, b, h}, x.options());
+    return std::get<0>(at::lstm(x, {zeros, zeros}, p, /*has_biases=*/true, /*num_layers=*/1, /*dropout=*/0.0,
+                                /*train=*/false, /*bidirectional=*/false, /*batch_first=*/true));
+  };
+  auto x = at::embedding(embeddings_, ids);  // [B, T, E]
+  for (size_t l = 0; l < lstm_params_.size(); l += 2) {
+    const auto forward = one_direction(x, lstm_params_[l]);
+    const auto backward = flip_rows(one_direction(flip_rows(x), lstm_params_[l + 1]));
+    x = torch::cat({forward, backward}, 2);  // [B, T, 2H]
+  }
+  const auto m = real.unsqueeze(-1);
+  const auto max = x.masked_fill(~m, -std::numeric_limits<float>::infinity()).amax(1);
+  const auto mean = (x * m).sum(1) / lengths.clamp_min(1).unsqueeze(1).to(x.dtype());
+  switch (config_.pooling) {
+    case model::Pooling::kMax: return max;
+    case model::Pooling::kMean: return mean;
+    case model::Pooling::kMaxMean: return torch::cat({max, mean}, 1);
+  }
+  return max;
+}
+
 torch::Tensor SentenceEngine::logits(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                      const torch::Tensor& /*token_type_ids: the students read none*/) const {
   TORCH_CHECK(input_ids.dim() == 2, "input_ids must be [batch, time], got ", input_ids.sizes());
   torch::InferenceMode guard;
-  if (config_.arch != model::SentenceArch::kBag) {
+  if (config_.arch == model::SentenceArch::kBiLstm) {
+    return at::linear(lstm_sentence(input_ids, attention_mask), classifier_weight_, classifier_bias_)
+        .to(torch::kCPU, torch::kFloat32);
+  }
+  if (config_.arch == model::SentenceArch::kCnn) {
     const auto mask = attention_mask.defined() ? attention_mask : torch::ones_like(input_ids);
     return module_.ptr()->forward(input_ids.to(device_), mask.to(device_)).logits.to(torch::kCPU, torch::kFloat32);
   }

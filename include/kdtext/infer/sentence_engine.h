@@ -1,6 +1,8 @@
 // The inference engine of the non-transformer students (model/sentence.h):
-// bilstm and cnn run the trained module itself in inference mode (float32);
-// bag runs one at::embedding_bag (mean) over a single table holding the token
+// bilstm runs each direction as a one-directional LSTM over padded rows (the
+// backward one over each row's tokens reversed in place), which lets LibTorch
+// take its fused CPU kernel (oneDNN) instead of stepping a packed sequence;
+// cnn runs the trained module itself in inference mode (float32); bag runs one at::embedding_bag (mean) over a single table holding the token
 // rows, then the hashed n-gram rows, with the n-gram indices computed in one
 // pass over each sentence on the CPU (fastText's own layout), then its hidden
 // and classifier layers. The answers equal the module's (tests/unit/test_sentence_engine.cpp).
@@ -33,6 +35,9 @@ class SentenceEngine final : public ClassifierEngine {
 
  private:
   torch::Tensor bag_sentence(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) const;
+  torch::Tensor lstm_sentence(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) const;
+  std::vector<std::vector<torch::Tensor>> lstm_params_;  // per layer and direction: w_ih, w_hh, b_ih, b_hh
+  torch::Tensor embeddings_;                             // bilstm
 
   model::SentenceConfig config_;
   Precision precision_;
