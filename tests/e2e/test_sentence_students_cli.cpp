@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "e2e/pipeline_fixture.h"
+#include "kdtext/classifier.h"
 #include "kdtext/util/json.h"
 #include "test_util.h"
 
@@ -52,6 +53,21 @@ TEST(SentenceStudentsCli, EachArchitectureIsBuiltDistilledAndClassified) {
                              " --eval -o " + quote((dir / (arch + ".tsv")).string()) + " --threads 1 --quiet"));
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_GE(read_json_file(dir / (arch + ".tsv.metrics.json"))["accuracy"].get<double>(), teacher - 0.15) << arch;
+    // The C++ API loads the same student and gives kdtext-classify's labels.
+    const kdtext::Classifier api((out / "best").string());
+    EXPECT_EQ(api.facts().architecture, arch);
+    std::vector<std::string> texts, expected;
+    std::istringstream test_rows(read_file(data / "test.tsv")), predicted(read_file(dir / (arch + ".tsv")));
+    std::string row, answer;
+    std::getline(test_rows, row);
+    std::getline(predicted, answer);  // the headers
+    while (std::getline(test_rows, row) && std::getline(predicted, answer)) {
+      texts.push_back(row.substr(row.find('\t') + 1));
+      expected.push_back(answer.substr(0, answer.find('\t')));
+    }
+    const auto got = api.classify(texts);
+    ASSERT_EQ(got.size(), expected.size());
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].label, expected[i]) << arch << " row " << i;
   }
 }
 
