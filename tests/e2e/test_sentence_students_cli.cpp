@@ -4,6 +4,7 @@
 // kdtext-classify; and the combinations that cannot work, refused by name.
 #include <gtest/gtest.h>
 
+#include <set>
 #include <sstream>
 
 #include "e2e/pipeline_fixture.h"
@@ -139,4 +140,44 @@ TEST(SentenceStudentsCli, CombinationsThatCannotWorkAreRefusedByName) {
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("--precision int8 is not built yet for bilstm students"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir / "p.tsv"));
+}
+
+TEST(SentenceStudentsCli, RecipeFrontierTrainsEveryArchitectureAndWritesTheFront) {
+  auto& p = pipeline();
+  TempDir dir;
+  const auto data = source_dir() / "data" / "task";
+  const std::string base = bin("kdtext-recipe") + " --train " + quote((data / "train.tsv").string()) + " --dev " +
+                           quote((data / "dev.tsv").string()) + " --test " + quote((data / "test.tsv").string()) +
+                           " --teacher " + quote((p.ft / "best").string()) + " --max-len 48 --threads 1 ";
+  auto r = run_command(base + "--student frontier --budget 0.3 --copies 0 -o " + quote((dir / "run").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Json rep = read_json_file(dir / "run" / "report.json");
+  ASSERT_EQ(rep["models"].size(), 7u) << rep.dump(2);  // the teacher, three students and their twins
+  std::set<std::string> names;
+  for (const auto& m : rep["models"]) {
+    names.insert(m["model"].get<std::string>());
+    EXPECT_GT(m["sentences_per_s"].get<double>(), 0.0);
+    EXPECT_TRUE(m["dev"]["accuracy"].is_number());
+    EXPECT_TRUE(m["test"]["accuracy"].is_number());
+  }
+  for (const char* name : {"teacher", "bilstm", "bilstm-labels-only", "cnn", "cnn-labels-only", "bag",
+                           "bag-labels-only"}) {
+    EXPECT_TRUE(names.count(name)) << name;
+  }
+  for (const char* points : {"1", "2", "3"}) EXPECT_TRUE(rep["fastest_within"].contains(points));
+  for (const char* arch : {"bilstm", "cnn", "bag"}) {
+    EXPECT_EQ(read_json_file(dir / "run" / arch / "student" / "best" / "kdtext.json")["architecture"], arch);
+  }
+  EXPECT_NE(read_file(dir / "run" / "frontier.svg").find("<svg"), std::string::npos);
+  EXPECT_NE(read_file(dir / "run" / "report.md").find("| bag | distilled |"), std::string::npos);
+  // General distillation has no part in it: a corpus is refused before anything is written.
+  r = run_command(base + "--student bag --corpus " + quote((source_dir() / "data" / "corpus").string()) + " -o " +
+                  quote((dir / "bad").string()));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--corpus: general distillation serves the transformer student"), std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(dir / "bad"));
+  r = run_command(base + "--student lstm -o " + quote((dir / "bad").string()));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--student: transformer, bilstm, cnn, bag or frontier, got 'lstm'"), std::string::npos);
 }
