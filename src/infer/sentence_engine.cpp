@@ -1,6 +1,12 @@
 #include "kdtext/infer/sentence_engine.h"
 
+#include <ATen/core/dispatch/Dispatcher.h>
+
+#include <algorithm>
 #include <limits>
+#include <map>
+#include <mutex>
+#include <optional>
 
 #include "kdtext/error.h"
 #include "kdtext/util/fields.h"
@@ -10,12 +16,30 @@ namespace kdtext::infer {
 namespace {
 // The same hash as model::ngram_buckets, for one sentence of real tokens.
 constexpr int64_t kNgramPrime = 1000003;
+
+// FBGEMM's byte-rowwise embedding operators, found by name in the dispatcher.
+const c10::OperatorHandle* byte_op(const char* name) {
+  static std::map<std::string, std::optional<c10::OperatorHandle>> ops;
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& op = ops[name];
+  if (!op) op = c10::Dispatcher::singleton().findSchema({name, ""});
+  if (!op) throw ConfigError(std::string("--precision int8 needs LibTorch's ") + name + ", which this LibTorch lacks");
+  return &*op;
+}
+
+c10::IValue call_boxed(const c10::OperatorHandle& op, std::vector<c10::IValue> stack) {
+  op.callBoxed(&stack);
+  return std::move(stack.at(0));
+}
 }  // namespace
 
 SentenceEngine::SentenceEngine(const model::SentenceConfig& c, const io::TensorMap& weights, Precision precision,
                                torch::Device device, const std::string& origin)
     : config_(c), precision_(precision), device_(device) {
-  if (precision != Precision::kFloat32) {
+  const bool int8_bag = precision == Precision::kInt8 && c.arch == model::SentenceArch::kBag;
+  if (int8_bag && !device.is_cpu()) throw ConfigError("--precision int8 runs on the CPU only; use fp32 on " + device.str());
+  if (precision != Precision::kFloat32 && !int8_bag) {
     throw ConfigError("--precision " + precision_name(precision) + " is not built yet for " +
                       choice_name(c.arch, model::kSentenceArchs) + " students; use fp32");
   }
@@ -27,7 +51,9 @@ SentenceEngine::SentenceEngine(const model::SentenceConfig& c, const io::TensorM
     const auto& m = *module_;
     bag_table_ = c.ngram_buckets > 0 ? torch::cat({m.embeddings->weight, m.ngram_embeddings->weight})
                                      : m.embeddings->weight.clone();
-    bag_table_ = bag_table_.to(device).contiguous();
+    bag_table_ = int8_bag ? call_boxed(*byte_op("quantized::embedding_bag_byte_prepack"), {bag_table_.contiguous()})
+                                .toTensor()
+                          : bag_table_.to(device).contiguous();
     if (c.hidden > 0) {
       hidden_weight_ = m.hidden->weight.to(device).contiguous();
       hidden_bias_ = m.hidden->bias.to(device).contiguous();
@@ -89,6 +115,18 @@ torch::Tensor SentenceEngine::bag_sentence(const torch::Tensor& input_ids, const
   const auto index = torch::from_blob(flat.data(), {static_cast<int64_t>(flat.size())}, torch::kLong).to(device_);
   const auto offset = torch::from_blob(offsets.data(), {b}, torch::kLong).to(device_);
   // mode 1: the mean of each bag's rows.
+  if (precision_ == Precision::kInt8) {  // FBGEMM's byte kernel sums (its mode is ignored): divided here
+    static const auto* op = byte_op("quantized::embedding_bag_byte_rowwise_offsets");
+    std::vector<float> counts(static_cast<size_t>(b));
+    for (int64_t r = 0; r < b; ++r) {
+      const int64_t end = r + 1 < b ? offsets[static_cast<size_t>(r + 1)] : static_cast<int64_t>(flat.size());
+      counts[static_cast<size_t>(r)] = static_cast<float>(std::max<int64_t>(end - offsets[static_cast<size_t>(r)], 1));
+    }
+    const auto sums = call_boxed(*op, {bag_table_, index, offset, false, int64_t{0}, false, c10::IValue(),
+                                       c10::IValue(), false})
+                          .toTensor();
+    return sums / torch::from_blob(counts.data(), {b, 1}, torch::kFloat32);
+  }
   return std::get<0>(at::embedding_bag(bag_table_, index, offset, false, 1));
 }
 

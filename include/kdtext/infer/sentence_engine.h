@@ -6,7 +6,10 @@
 // rows, then the hashed n-gram rows, with the n-gram indices computed in one
 // pass over each sentence on the CPU (fastText's own layout), then its hidden
 // and classifier layers. The answers equal the module's (tests/unit/test_sentence_engine.cpp).
-// bf16 and int8 are not built yet for these students: asking for them is a
+// int8 (CPU): the bag's embedding table stored as 8-bit rows with a scale and
+// offset each (FBGEMM's byte rowwise format, a quarter of the memory) and read
+// by its embedding_bag kernel; its hidden and classifier layers stay float32.
+// bf16, and int8 for bilstm and cnn, are not built yet: asking for them is a
 // ConfigError saying so (no silent fallback to fp32).
 #pragma once
 
@@ -44,7 +47,7 @@ class SentenceEngine final : public ClassifierEngine {
   torch::Device device_;
   int64_t parameters_ = 0;
   model::SentenceClassifier module_{nullptr};  // bilstm, cnn
-  torch::Tensor bag_table_;                    // bag: [vocab + buckets, embedding]
+  torch::Tensor bag_table_;                    // bag: [vocab + buckets, embedding] (int8: byte rowwise, packed)
   torch::Tensor hidden_weight_, hidden_bias_, classifier_weight_, classifier_bias_;  // bag
 };
 
