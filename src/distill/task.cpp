@@ -49,7 +49,9 @@ class TaskDistill final : public DistillBase {
                  feed::DataShard{parallel::rank(), parallel::world_size()}),
         dev_(read_set(c, c.dev, labels_, *tokenizer_, max_len_)) {
     if (batches_.data().size() == 0 || dev_.size() == 0) throw InputError("distill: empty training or dev data");
-    if (!c.teacher_logits.empty()) {
+    if (!needs_teacher() && !has_transfer_rows()) {
+      log::info("no term reads the teacher (hard labels only): its logits are not computed");
+    } else if (!c.teacher_logits.empty()) {
       fill_logit_cache_from_file();
     } else if (cacheable()) {
       // All at once, before the first step, in batches of their own: an
@@ -103,6 +105,17 @@ class TaskDistill final : public DistillBase {
   }
 
  private:
+  // Whether any term reads the teacher's outputs at some point of training.
+  bool needs_teacher() const {
+    const auto& l = c_.loss;
+    return l.output_weight > 0 || l.output_weight_end > 0 || objective_->needs_teacher_sentence() ||
+           objective_->needs_teacher_internals();
+  }
+  bool has_transfer_rows() const {
+    const auto& labels = batches_.data().labels;
+    return std::any_of(labels.begin(), labels.end(), [](int64_t l) { return l < 0; });
+  }
+
   // Only the teacher's logits (and sentence targets) are needed: computed once per example.
   bool cacheable() const { return c_.cache_teacher_logits && !objective_->needs_teacher_internals(); }
   int64_t num_labels() const { return static_cast<int64_t>(labels_.size()); }
@@ -115,6 +128,7 @@ class TaskDistill final : public DistillBase {
   distill::ModelOutputs teacher_outputs(const std::vector<size_t>& rows, const torch::Tensor& ids,
                                         const torch::Tensor& mask, const torch::Tensor& seg) {
     distill::ModelOutputs t;
+    if (!needs_teacher()) return t;  // hard labels only
     if (cacheable()) {  // filled for every example before the first step
       const auto index = torch::tensor(std::vector<int64_t>(rows.begin(), rows.end()), torch::kLong);
       const auto rows_out = logit_cache_.index_select(0, index).to(device_);
@@ -171,8 +185,8 @@ class TaskDistill final : public DistillBase {
 
   // The transfer rows' hard label: the teacher's most probable class.
   void label_transfer_rows() {
+    if (!has_transfer_rows()) return;
     const auto& labels = batches_.data().labels;
-    if (std::none_of(labels.begin(), labels.end(), [](int64_t l) { return l < 0; })) return;
     const auto best = logit_cache_.narrow(1, 0, num_labels()).argmax(1).contiguous();
     const int64_t* b = best.data_ptr<int64_t>();
     for (size_t r = 0; r < labels.size(); ++r) {

@@ -97,6 +97,11 @@ TEST(SentenceStudentsCli, UnlabelledTransferTextIsLabelledByTheTeacher) {
   EXPECT_NE(r.output.find("transfer set: 600 unlabelled texts"), std::string::npos) << r.output;
   const double teacher = read_json_file(p.ft / "metrics.json")["dev"]["accuracy"].get<double>();
   EXPECT_GE(read_json_file(dir / "out" / "metrics.json")["dev"]["accuracy"].get<double>(), teacher - 0.1);
+  // Without transfer rows the hard term alone never reads the teacher: its pass is skipped.
+  const auto twin = run_command(distill_command(dir / "init", dir / "few.tsv", dir / "twin") +
+                                "--output-weight 0 --hard-weight 1 --epochs 1 --max-len 48 --threads 1");
+  ASSERT_EQ(twin.exit_code, 0) << twin.output;
+  EXPECT_NE(twin.output.find("no term reads the teacher (hard labels only)"), std::string::npos) << twin.output;
 }
 
 TEST(SentenceStudentsCli, CombinationsThatCannotWorkAreRefusedByName) {
