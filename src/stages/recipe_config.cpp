@@ -80,7 +80,12 @@ void validate_recipe(const RecipeConfig& c) {
     throw ConfigError("--corpus: general distillation serves the transformer student; --student " + c.student +
                       " is distilled on the task's (augmented) set only");
   }
-  if (c.batch_size < 1) throw ConfigError("--batch-size: must be >= 1, got " + std::to_string(c.batch_size));
+  if (!c.peers.empty()) {
+    if (c.student == "transformer") throw ConfigError("--peers: for --student bilstm, cnn, bag or frontier");
+    check_file("--peers", c.peers);
+    recipe_peers(c.peers);
+  }
+    if (c.batch_size < 1) throw ConfigError("--batch-size: must be >= 1, got " + std::to_string(c.batch_size));
   check_max_len(c);
 }
 
@@ -92,6 +97,26 @@ void read_task_seed(const JsonFields& f, RecipeConfig& c) {
 }
 
 }  // namespace
+
+std::vector<Json> recipe_peers(const std::string& path) {
+  const Json peers = read_json_file(path);
+  if (!peers.is_array()) throw ConfigError("--peers " + path + ": a JSON array of models was expected");
+  std::vector<Json> out;
+  for (size_t i = 0; i < peers.size(); ++i) {
+    Json m = peers[i];
+    const bool ok = m.is_object() && m.contains("model") && m["model"].is_string() && m.contains("sentences_per_s") &&
+                    m["sentences_per_s"].is_number() && m["sentences_per_s"].get<double>() > 0 && m.contains("dev") &&
+                    m["dev"].is_object() && m["dev"].contains("accuracy") && m["dev"]["accuracy"].is_number();
+    if (!ok) {
+      throw ConfigError("--peers " + path + ": model " + std::to_string(i) +
+                        " needs \"model\", \"sentences_per_s\" (> 0) and \"dev\": {\"accuracy\"}");
+    }
+    m["kind"] = "peer";
+    if (!m.contains("test")) m["test"] = nullptr;
+    out.push_back(m);
+  }
+  return out;
+}
 
 const FieldTable<RecipeConfig>& recipe_fields() {
   using R = RecipeConfig;
@@ -110,6 +135,10 @@ const FieldTable<RecipeConfig>& recipe_fields() {
              "transformer (the --preset student), bilstm, cnn or bag, or frontier: all three with their labels-only "
              "twins, the accuracy-against-speed front (report.md, frontier.svg)")
       .flag("--student")
+      .field("peers", &R::peers,
+             "With a frontier: a JSON file [{\"model\", \"sentences_per_s\", \"dev\": {\"accuracy\"}, \"test\": "
+             "{\"accuracy\"} or null}, ...] of other models (e.g. fastText) measured elsewhere, plotted beside")
+      .flag("--peers")
       .field("budget", &R::budget,
              "Minutes for the student's training stages in all; with a corpus half goes to general distillation; of "
              "the task's share 60% to the intermediate and 40% to the prediction stage (each also stops at its "
@@ -149,7 +178,7 @@ Json to_json(const RecipeConfig& c) { return recipe_fields().to_json(c); }
 
 RecipeConfig recipe_config_from_json(const Json& j) {
   RecipeConfig c = recipe_fields().from_json(j);
-  for (auto* p : {&c.train, &c.dev, &c.test, &c.teacher, &c.base, &c.store, &c.output}) *p = absolute(*p);
+  for (auto* p : {&c.train, &c.dev, &c.test, &c.teacher, &c.base, &c.store, &c.output, &c.peers}) *p = absolute(*p);
   for (auto& p : c.corpus) p = absolute(p);
   return c;
 }

@@ -87,6 +87,9 @@ Json RecipeRun::run_sentence_students() {
     add(arch, "distilled", dir / "student" / "best");
     add(arch + "-labels-only", "labels_only", dir / "labels-only" / "best");
   }
+  if (!c_.peers.empty()) {
+    for (auto& m : recipe_peers(c_.peers)) models.push_back(std::move(m));
+  }
   Json report = distill::frontier_report(models);
   report["recipe"] = read_json_file(out_ / "recipe.json");
   report["training_rows"] = rows_;

@@ -154,10 +154,24 @@ TEST(SentenceStudentsCli, RecipeFrontierTrainsEveryArchitectureAndWritesTheFront
   const std::string base = bin("kdtext-recipe") + " --train " + quote((data / "train.tsv").string()) + " --dev " +
                            quote((data / "dev.tsv").string()) + " --test " + quote((data / "test.tsv").string()) +
                            " --teacher " + quote((p.ft / "best").string()) + " --max-len 48 --threads 1 ";
-  auto r = run_command(base + "--student frontier --budget 0.3 --copies 0 -o " + quote((dir / "run").string()));
+  // A peer measured elsewhere (here a made-up one) is plotted and listed, never picked as the student.
+  write_file(dir / "peers.json", R"([{"model": "fastText", "sentences_per_s": 1e9, "dev": {"accuracy": 1.0}}])");
+  write_file(dir / "bad-peers.json", R"([{"model": "fastText", "dev": {"accuracy": 0.9}}])");
+  auto r = run_command(base + "--student frontier --peers " + quote((dir / "bad-peers.json").string()) + " -o " +
+                       quote((dir / "run").string()));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("model 0 needs \"model\", \"sentences_per_s\" (> 0)"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "run"));
+  r = run_command(base + "--student frontier --budget 0.3 --copies 0 --peers " + quote((dir / "peers.json").string()) +
+                  " -o " + quote((dir / "run").string()));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  const Json rep = read_json_file(dir / "run" / "report.json");
-  ASSERT_EQ(rep["models"].size(), 7u) << rep.dump(2);  // the teacher, three students and their twins
+  Json rep = read_json_file(dir / "run" / "report.json");
+  ASSERT_EQ(rep["models"].size(), 8u) << rep.dump(2);  // the teacher, three students, their twins and the peer
+  EXPECT_EQ(rep["models"][7]["kind"], "peer");
+  EXPECT_TRUE(rep["models"][7]["pareto"].get<bool>());
+  EXPECT_NE(read_file(dir / "run" / "frontier.svg").find(">fastText</text>"), std::string::npos);
+  for (const char* points : {"1", "2", "3"}) EXPECT_NE(rep["fastest_within"][points], "fastText");
+  rep["models"].erase(7);
   std::set<std::string> names;
   for (const auto& m : rep["models"]) {
     names.insert(m["model"].get<std::string>());

@@ -36,6 +36,7 @@ struct RecipeConfig {
   std::string teacher;               // a fine-tuned classifier ("" = fine-tune one from base)
   std::string base;                  // a pretrained encoder: the teacher's start and the student's source
   std::string preset = "3l-256";     // student shape (build-student presets)
+  std::string peers;                 // frontier: a JSON array of other models' figures to plot beside ("" = none)
   std::string student = "transformer";  // transformer (the --preset student), bilstm, cnn, bag, or frontier (all
                                         // three: the accuracy-against-speed front; recipe_sentence.cpp)
   double budget = 20;                // minutes for the student's training stages in all
@@ -62,6 +63,10 @@ Json to_json(const RecipeConfig& c);
 // Reads and checks everything that can be checked before a file is written:
 // files, checkpoints, numbers, --max-len against the models' positions.
 RecipeConfig recipe_config_from_json(const Json& j);
+
+// The models of a --peers file, each with "kind": "peer"; ConfigError naming
+// the file and the model that lacks a figure.
+std::vector<Json> recipe_peers(const std::string& path);
 
 // Runs (or continues) the recipe; returns report.json's content.
 Json run_recipe(const RecipeConfig& c, torch::Device device);
