@@ -2,7 +2,11 @@
 # Packs the built executables into one folder that runs on a machine with
 # python's torch (LibTorch, CUDA) but none of our Debian packages and no
 # network, e.g. a GPU machine for scripts/gpu-check.sh:
-#   bin/                 kdtext-* and kdtext_tests, stripped
+#   bin/                 the programs the GPU check runs (kdtext_tests and the
+#                        stages with a device: preprocess, pretrain, finetune,
+#                        build-student, distill, classify), stripped; the recipe,
+#                        augment, import-hf and tokenize stay out (CPU-side tools,
+#                        and the bundle must fit the device tool's 64 MiB)
 #   lib/kdtext/          the data-parallel engines (NCCL, MPI), loaded at run time
 #   lib/                 the shared libraries they need that such a machine lacks
 #                        (sentencepiece, spdlog, fmt, ICU, ...), found with ldd;
@@ -32,6 +36,11 @@ while [ $# -gt 0 ]; do
 done
 BIN=$BUILD/bin
 [ -x "$BIN/kdtext-classify" ] && [ -x "$BIN/kdtext_tests" ] || die "$BIN: not built (run scripts/setup.sh or scripts/test.sh first)"
+PROGRAMS=()
+for p in kdtext-preprocess kdtext-pretrain kdtext-finetune kdtext-build-student kdtext-distill kdtext-classify kdtext_tests; do
+  [ -x "$BIN/$p" ] || die "$BIN/$p: not built"
+  PROGRAMS+=("$BIN/$p")
+done
 command -v ldd >/dev/null && command -v strip >/dev/null || die "ldd and strip are needed (binutils, libc-bin)"
 
 # Assemble beside the target and rename at the end: a failed run leaves an earlier bundle whole.
@@ -39,7 +48,7 @@ mkdir -p "$(dirname "$OUT")"
 STAGE=$(mktemp -d "$OUT.tmp.XXXXXX")
 trap 'rm -rf "$STAGE"' EXIT
 mkdir -p "$STAGE/bin" "$STAGE/lib" "$STAGE/share/kdtext" "$STAGE/bench"
-for exe in "$BIN"/kdtext-* "$BIN/kdtext_tests"; do strip -o "$STAGE/bin/$(basename "$exe")" "$exe"; done
+for exe in "${PROGRAMS[@]}"; do strip -o "$STAGE/bin/$(basename "$exe")" "$exe"; done
 
 # Libraries: whatever ldd resolves outside LibTorch's folders and the base system.
 is_base() {
@@ -49,7 +58,7 @@ is_base() {
   return 1
 }
 TORCH_LIB=""
-for exe in "$BIN"/kdtext-* "$BIN/kdtext_tests"; do
+for exe in "${PROGRAMS[@]}"; do
   while read -r name path; do
     [ -n "$path" ] || continue
     [ "$path" != "not" ] || die "$(basename "$exe"): $name is not found by ldd here; fix the build first"
