@@ -142,7 +142,8 @@ const FieldTable<RecipeConfig>& recipe_fields() {
       .field("budget", &R::budget,
              "Minutes for the student's training stages in all; with a corpus half goes to general distillation; of "
              "the task's share 60% to the intermediate and 40% to the prediction stage (each also stops at its "
-             "epochs)")
+             "epochs); with --student bilstm, cnn, bag or frontier: an equal share per student, as much again "
+             "for each labels-only twin")
       .flag("--budget")
       .field("general_minutes", &R::general_minutes, "Minutes of general distillation (-1: from --budget)")
       .flag("--general-minutes")
