@@ -18,12 +18,12 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def startup(binary, model, threads, runs):
+def one_line(cmd, runs, answer_lines):
+    """Wall seconds (median, max) and peak RSS of `cmd` answering one line on standard input, over `runs` runs."""
     walls, rss = [], []
     for _ in range(runs):
         t = time.perf_counter()
-        p = subprocess.Popen([binary, "-m", model, "--quiet", "--threads", str(threads)], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         p.stdin.write(b"a great movie\n")
         p.stdin.close()
         out = p.stdout.read()
@@ -31,8 +31,12 @@ def startup(binary, model, threads, runs):
         p.returncode = os.waitstatus_to_exitcode(status)
         walls.append(time.perf_counter() - t)
         rss.append(usage.ru_maxrss / 1024)
-        assert p.returncode == 0 and out.count(b"\n") == 2, out
+        assert p.returncode == 0 and out.count(b"\n") == answer_lines, out
     return {"wall_s_median": statistics.median(walls), "wall_s_max": max(walls), "peak_rss_mb": max(rss)}
+
+
+def startup(binary, model, threads, runs):
+    return one_line([binary, "-m", model, "--quiet", "--threads", str(threads)], runs, 2)  # header + answer
 
 
 def streaming(binary, model, threads, lines, gap_ms):

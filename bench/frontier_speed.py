@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from classify_startup import startup
+from classify_startup import one_line, startup
 from common import BIN
 from fasttext import prepare
 
@@ -51,17 +51,7 @@ def fasttext_rate(model, data, work, repeats):
 
 
 def fasttext_startup(model, runs):
-    walls, rss = [], []
-    for _ in range(runs):
-        t = time.perf_counter()
-        p = subprocess.Popen(["fasttext", "predict", model, "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        p.stdin.write(b"a great movie\n")
-        p.stdin.close()
-        p.stdout.read()
-        _, status, usage = os.wait4(p.pid, 0)
-        walls.append(time.perf_counter() - t)
-        rss.append(usage.ru_maxrss / 1024)
-    return {"wall_s_median": statistics.median(walls), "wall_s_max": max(walls), "peak_rss_mb": max(rss)}
+    return one_line(["fasttext", "predict", model, "-"], runs, 1)
 
 
 def main():
