@@ -12,6 +12,15 @@
 
 namespace kdtext::infer {
 
+std::optional<c10::OperatorHandle> find_op(const char* name) {
+  return c10::Dispatcher::singleton().findSchema({name, ""});
+}
+
+c10::IValue call_boxed(const c10::OperatorHandle& op, std::vector<c10::IValue> stack) {
+  op.callBoxed(&stack);
+  return std::move(stack.at(0));
+}
+
 Precision parse_precision(const std::string& name, const std::string& key) {
   if (name == "fp32") return Precision::kFloat32;
   if (name == "bf16") return Precision::kBFloat16;
@@ -29,16 +38,6 @@ std::string precision_name(Precision p) {
 
 namespace {
 
-// LibTorch operators without a C++ function of their own, found by name in
-// the dispatcher (as Python's torch.ops finds them).
-std::optional<c10::OperatorHandle> find_op(const char* name) {
-  return c10::Dispatcher::singleton().findSchema({name, ""});
-}
-
-c10::IValue call_boxed(const c10::OperatorHandle& op, std::vector<c10::IValue> stack) {
-  op.callBoxed(&stack);
-  return std::move(stack.at(0));
-}
 
 // Rows (batch x tokens) up to which the small-input kernels run: measured on
 // this CPU, FBGEMM's int8 and oneDNN's pre-reordered bf16 matmul are faster

@@ -1,7 +1,5 @@
 #include "kdtext/infer/sentence_engine.h"
 
-#include <ATen/core/dispatch/Dispatcher.h>
-
 #include <algorithm>
 #include <limits>
 #include <map>
@@ -17,20 +15,15 @@ namespace {
 // The same hash as model::ngram_buckets, for one sentence of real tokens.
 constexpr int64_t kNgramPrime = 1000003;
 
-// FBGEMM's byte-rowwise embedding operators, found by name in the dispatcher.
+// FBGEMM's byte-rowwise embedding operators (infer::find_op); a ConfigError without them.
 const c10::OperatorHandle* byte_op(const char* name) {
   static std::map<std::string, std::optional<c10::OperatorHandle>> ops;
   static std::mutex mutex;
   std::lock_guard<std::mutex> lock(mutex);
   auto& op = ops[name];
-  if (!op) op = c10::Dispatcher::singleton().findSchema({name, ""});
+  if (!op) op = find_op(name);
   if (!op) throw ConfigError(std::string("--precision int8 needs LibTorch's ") + name + ", which this LibTorch lacks");
   return &*op;
-}
-
-c10::IValue call_boxed(const c10::OperatorHandle& op, std::vector<c10::IValue> stack) {
-  op.callBoxed(&stack);
-  return std::move(stack.at(0));
 }
 }  // namespace
 

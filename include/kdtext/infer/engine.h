@@ -20,7 +20,10 @@
 // threads (each call allocates its own activations).
 #pragma once
 
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/torch.h>
+
+#include <optional>
 
 #include <string>
 #include <vector>
@@ -31,6 +34,12 @@
 namespace kdtext::infer {
 
 enum class Precision { kFloat32, kBFloat16, kInt8 };
+
+// LibTorch operators without a C++ function of their own, found by name in
+// the dispatcher (as Python's torch.ops finds them), and called boxed (the
+// first result returned). Used by both engines.
+std::optional<c10::OperatorHandle> find_op(const char* name);
+c10::IValue call_boxed(const c10::OperatorHandle& op, std::vector<c10::IValue> stack);
 
 // "fp32" | "bf16" | "int8"; anything else is a ConfigError naming `key`.
 Precision parse_precision(const std::string& name, const std::string& key);
