@@ -93,7 +93,10 @@ torch::Tensor ngram_buckets(const torch::Tensor& input_ids, const torch::Tensor&
 
 SentenceClassifierImpl::SentenceClassifierImpl(const SentenceConfig& c) : config_(c) {
   c.check();
-  embeddings = register_module("embeddings", torch::nn::Embedding(c.vocab_size, c.embedding));
+  // Sparse gradients: a batch touches a few thousand rows of the tables
+  // (train/sparse_rows.h updates only those).
+  embeddings = register_module("embeddings",
+                               torch::nn::Embedding(torch::nn::EmbeddingOptions(c.vocab_size, c.embedding).sparse(true)));
   if (c.arch == SentenceArch::kBiLstm) {
     lstm = register_module("lstm", torch::nn::LSTM(torch::nn::LSTMOptions(c.embedding, c.hidden)
                                                        .num_layers(c.layers)
@@ -105,7 +108,9 @@ SentenceClassifierImpl::SentenceClassifierImpl(const SentenceConfig& c) : config
     for (int64_t w : c.widths) convs->push_back(torch::nn::Conv1d(torch::nn::Conv1dOptions(c.embedding, c.hidden, w)));
   } else {
     if (c.ngram_buckets > 0) {
-      ngram_embeddings = register_module("ngram_embeddings", torch::nn::Embedding(c.ngram_buckets, c.embedding));
+      ngram_embeddings = register_module(
+          "ngram_embeddings",
+          torch::nn::Embedding(torch::nn::EmbeddingOptions(c.ngram_buckets, c.embedding).sparse(true)));
     }
     if (c.hidden > 0) hidden = register_module("hidden", torch::nn::Linear(c.embedding, c.hidden));
   }
@@ -150,28 +155,41 @@ torch::Tensor SentenceClassifierImpl::encode_cnn(const torch::Tensor& x, const t
   return torch::cat(pooled, 1);
 }
 
-torch::Tensor SentenceClassifierImpl::encode_bag(const torch::Tensor& ids, const torch::Tensor& x,
-                                                 const torch::Tensor& mask) {
-  const auto m = mask.to(x.dtype());
-  auto sum = (x * m.unsqueeze(-1)).sum(1);
-  auto count = m.sum(1);
+namespace {
+// Sum of table's rows at indices[valid], per row of `valid` ([B, ...]):
+// one embedding_bag over the valid indices only, so padding never reaches the
+// table (nor its sparse gradient).
+torch::Tensor masked_row_sum(const torch::Tensor& table, const torch::Tensor& indices, const torch::Tensor& valid) {
+  const auto counts = valid.flatten(1).sum(1);
+  const auto offsets = counts.cumsum(0) - counts;
+  namespace F = torch::nn::functional;
+  return F::embedding_bag(indices.masked_select(valid), table,
+                          F::EmbeddingBagFuncOptions().offsets(offsets).mode(torch::kSum).sparse(true));
+}
+}  // namespace
+
+torch::Tensor SentenceClassifierImpl::encode_bag(const torch::Tensor& ids, const torch::Tensor& mask) {
+  const auto real = mask.to(torch::kBool);
+  auto sum = masked_row_sum(embeddings->weight, ids, real);
+  auto count = real.sum(1);
   if (config_.ngram_buckets > 0) {
     const auto b = ngram_buckets(ids, mask, config_.ngram_order, config_.ngram_buckets);  // [B, T, O]
-    const auto valid = (b >= 0).to(x.dtype());
-    sum = sum + (ngram_embeddings->forward(b.clamp_min(0)) * valid.unsqueeze(-1)).sum({1, 2});
+    const auto valid = b >= 0;
+    sum = sum + masked_row_sum(ngram_embeddings->weight, b, valid);
     count = count + valid.sum({1, 2});
   }
-  auto s = sum / count.clamp_min(1).unsqueeze(1);
+  auto s = sum / count.clamp_min(1).unsqueeze(1).to(sum.dtype());
   if (config_.hidden > 0) s = torch::relu(hidden->forward(s));
   return s;
 }
 
 torch::Tensor SentenceClassifierImpl::encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
+  if (config_.arch == SentenceArch::kBag) return encode_bag(input_ids, attention_mask);
   const auto x = embeddings->forward(input_ids);
   switch (config_.arch) {
     case SentenceArch::kBiLstm: return encode_lstm(x, attention_mask);
     case SentenceArch::kCnn: return encode_cnn(x, attention_mask);
-    case SentenceArch::kBag: return encode_bag(input_ids, x, attention_mask);
+    case SentenceArch::kBag: break;
   }
   return x;
 }

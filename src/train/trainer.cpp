@@ -14,6 +14,7 @@
 #include "kdtext/parallel/group.h"
 #include "kdtext/io/safetensors.h"
 #include "kdtext/io/training_state.h"
+#include "kdtext/train/sparse_rows.h"
 #include "kdtext/util/log.h"
 #include "kdtext/util/atomic.h"
 #include "kdtext/util/signals.h"
@@ -286,10 +287,13 @@ class TrainingRun {
     }
     if (group_) {
       const auto t0 = std::chrono::steady_clock::now();
+      densify_sparse_grads(trained_);
       group_->sum_gradients(trained_);
       window_.comm_seconds += seconds_since(t0);
     }
+    coalesce_sparse_grads(trained_);
     grad_norm_ = o_.max_grad_norm > 0 ? torch::nn::utils::clip_grad_norm_(module_.parameters(), o_.max_grad_norm) : 0;
+    step_sparse_rows(*optimizer_);
     optimizer_->step();
     last_loss_ = step_loss;
     window_.loss_sum += step_loss;

@@ -9,6 +9,7 @@
 
 #include "kdtext/error.h"
 #include "kdtext/model/sentence.h"
+#include "kdtext/train/sparse_rows.h"
 
 using namespace kdtext::model;
 
@@ -246,12 +247,14 @@ TEST(SentenceStudents, EachArchitectureLearnsASeparableToyTask) {
     auto c = small(arch);
     c.ngram_buckets = arch == SentenceArch::kBag ? 16 : 0;
     SentenceClassifier model(c);
-    torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(0.05));
+    torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(0.05).weight_decay(0));
     double first = 0, last = 0;
     for (int step = 0; step < 60; ++step) {
       opt.zero_grad();
       const auto loss = torch::nn::functional::cross_entropy(model->forward(x, m).logits, y);
       loss.backward();
+      EXPECT_TRUE(model->embeddings->weight.grad().is_sparse());
+      kdtext::train::step_sparse_rows(opt);  // as the trainer does
       opt.step();
       (step == 0 ? first : last) = loss.item<double>();
     }

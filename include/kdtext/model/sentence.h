@@ -7,6 +7,7 @@
 //           over time (Kim 2014);
 //   bag     fastText's model: the mean of the token embeddings and of hashed
 //           token n-gram embeddings, an optional hidden layer (ReLU).
+// The embedding tables have sparse gradients (train/sparse_rows.h).
 // Padding never changes a sentence's result: the LSTM runs on packed
 // sequences, pooling and the bag's mean skip padded positions, and a
 // convolution sees zero vectors past a sentence's end, its windows ending at
@@ -88,7 +89,7 @@ class SentenceClassifierImpl : public torch::nn::Module {
  private:
   torch::Tensor encode_lstm(const torch::Tensor& x, const torch::Tensor& mask);
   torch::Tensor encode_cnn(const torch::Tensor& x, const torch::Tensor& mask);
-  torch::Tensor encode_bag(const torch::Tensor& ids, const torch::Tensor& x, const torch::Tensor& mask);
+  torch::Tensor encode_bag(const torch::Tensor& ids, const torch::Tensor& mask);
   SentenceConfig config_;
 };
 TORCH_MODULE(SentenceClassifier);
