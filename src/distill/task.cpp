@@ -146,6 +146,9 @@ class TaskDistill final : public DistillBase {
   torch::Tensor teacher_rows(const std::vector<feed::Encoded>& inputs) {
     Progress progress("teacher logits", static_cast<double>(inputs.size()), "examples", 1.0, 10.0);
     double done = 0;
+    return teacher_rows(inputs, progress, done);
+  }
+  torch::Tensor teacher_rows(const std::vector<feed::Encoded>& inputs, Progress& progress, double& done) {
     const auto forward = [&](const feed::Batch& b) {
       progress.update(done += static_cast<double>(b.input_ids.size(0)));
       const auto e = teacher_->encode(b.input_ids.to(device_), b.attention_mask.to(device_),
@@ -155,6 +158,25 @@ class TaskDistill final : public DistillBase {
       return row.to(torch::kCPU);
     };
     return infer::predict_rows(inputs, c_.batch_size, cache_width(), forward);
+  }
+
+  // The teacher's rows on the training set written to `file` a slice at a
+  // time: memory never holds more than one slice of them (the file is then
+  // mapped, not read: a transfer set's cache may exceed memory).
+  void write_teacher_rows(const fs::path& file, const std::map<std::string, std::string>& key) {
+    torch::NoGradGuard no_grad;
+    constexpr size_t kSlice = 65536;
+    const auto& inputs = batches_.data().inputs;
+    io::SafetensorsRowWriter out(file, "logits", torch::kFloat32,
+                                 {static_cast<int64_t>(inputs.size()), cache_width()}, key);
+    Progress progress("teacher logits", static_cast<double>(inputs.size()), "examples", 1.0, 10.0);
+    double done = 0;
+    for (size_t begin = 0; begin < inputs.size(); begin += kSlice) {
+      const auto end = inputs.begin() + static_cast<std::ptrdiff_t>(std::min(begin + kSlice, inputs.size()));
+      out.append(teacher_rows(std::vector<feed::Encoded>(inputs.begin() + static_cast<std::ptrdiff_t>(begin), end),
+                              progress, done));
+    }
+    out.commit();
   }
 
   // Data parallel: each process scores every N-th example, then all share them.
@@ -181,6 +203,7 @@ class TaskDistill final : public DistillBase {
     return all;
   }
 
+  // A mapped file's tensor stays mapped (contiguous CPU: no copy).
   void fill_logit_cache(const torch::Tensor& logits) { logit_cache_ = logits.to(torch::kCPU).contiguous(); }
 
   // The transfer rows' hard label: the teacher's most probable class.
@@ -204,7 +227,7 @@ class TaskDistill final : public DistillBase {
     const auto key = teacher_logits_key(c_.teacher, inputs, max_len_, sentence_target_name());
     torch::Tensor logits;
     if (fs::exists(file)) {  // read before any process writes it (the writer does, after the collective pass)
-      auto cached = io::load_safetensors(file);
+      auto cached = io::map_safetensors(file);
       if (cached.metadata == key && cached.tensors.count("logits")) {
         logits = cached.tensors.at("logits");
         log::info("teacher logits for ", inputs.size(), " training examples read from ", file.string());
@@ -214,11 +237,14 @@ class TaskDistill final : public DistillBase {
     }
     bool compute = !logits.defined();
     if (auto* group = parallel::process_group()) compute = group->max({compute ? 1.0 : 0.0})[0] > 0;  // all or none
-    if (compute) {
+    if (compute && parallel::process_group()) {
       logits = teacher_logits_on_training_set();
       if (parallel::is_writer()) io::save_safetensors(file, {{"logits", logits}}, key);
-      log::info("teacher logits for ", inputs.size(), " training examples written to ", file.string());
+    } else if (compute) {
+      write_teacher_rows(file, key);
+      logits = io::map_safetensors(file).tensors.at("logits");
     }
+    if (compute) log::info("teacher logits for ", inputs.size(), " training examples written to ", file.string());
     fill_logit_cache(logits);
   }
 

@@ -1,6 +1,11 @@
 #include "kdtext/io/safetensors.h"
 
+#include <sys/mman.h>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -38,6 +43,21 @@ const DType* dtype_by_type(torch::ScalarType t) {
   return nullptr;
 }
 
+// The 8-byte length and the JSON header, padded so the data section starts 8-byte aligned.
+std::string header_bytes(const Json& header) {
+  std::string h = header.dump();
+  while ((8 + h.size()) % 8 != 0) h.push_back(' ');
+  const uint64_t n = h.size();
+  return std::string(reinterpret_cast<const char*>(&n), 8) + h;
+}
+
+Json header_entry(const std::string& name, torch::ScalarType type, const std::vector<int64_t>& shape,
+                  uint64_t offset, uint64_t bytes) {
+  const DType* d = dtype_by_type(type);
+  if (!d) throw std::invalid_argument("safetensors: unsupported dtype for tensor '" + name + "'");
+  return {{"dtype", d->name}, {"shape", shape}, {"data_offsets", {offset, offset + bytes}}};
+}
+
 }  // namespace
 
 void save_safetensors(const fs::path& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
@@ -47,40 +67,54 @@ void save_safetensors(const fs::path& path, const std::vector<std::pair<std::str
   std::vector<torch::Tensor> data;
   uint64_t offset = 0;
   for (const auto& [name, tensor] : tensors) {
-    const DType* d = dtype_by_type(tensor.scalar_type());
-    if (!d) throw std::invalid_argument("safetensors: unsupported dtype for tensor '" + name + "'");
     if (header.contains(name)) throw std::invalid_argument("safetensors: duplicate tensor name '" + name + "'");
     auto t = tensor.detach().to(torch::kCPU).contiguous();
     const uint64_t bytes = static_cast<uint64_t>(t.numel()) * t.element_size();
-    header[name] = {{"dtype", d->name}, {"shape", t.sizes().vec()}, {"data_offsets", {offset, offset + bytes}}};
+    header[name] = header_entry(name, t.scalar_type(), t.sizes().vec(), offset, bytes);
     offset += bytes;
     data.push_back(t);
   }
-  std::string h = header.dump();
-  while ((8 + h.size()) % 8 != 0) h.push_back(' ');  // align the data section
-  std::string out;
-  out.reserve(8 + h.size() + offset);
-  const uint64_t n = h.size();
-  out.append(reinterpret_cast<const char*>(&n), 8);
-  out += h;
+  std::string out = header_bytes(header);
+  out.reserve(out.size() + offset);
   for (const auto& t : data) out.append(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
   write_file_atomic(path, out);
 }
 
-SafetensorsFile load_safetensors(const fs::path& path) {
-  const auto fail = [&](const std::string& why) { return InputError(path.string() + ": " + why); };
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw fail("cannot open safetensors file");
+namespace {
+
+InputError file_error(const fs::path& path, const std::string& why) { return InputError(path.string() + ": " + why); }
+
+// Opens `path` and reads and checks its header; `in` is left open.
+SafetensorsLayout read_layout(const fs::path& path, std::ifstream& in, uint64_t& size) {
+  in.open(path, std::ios::binary);
+  if (!in) throw file_error(path, "cannot open safetensors file");
   std::error_code ec;
-  const uint64_t size = fs::file_size(path, ec);
-  if (ec) throw fail("cannot read the file size: " + ec.message());
+  size = fs::file_size(path, ec);
+  if (ec) throw file_error(path, "cannot read the file size: " + ec.message());
   char first8[8] = {};
   in.read(first8, 8);
   const uint64_t n = safetensors_header_length(first8, in ? size : 0, path.string());
   std::string h(n, '\0');
   in.read(h.data(), static_cast<std::streamsize>(n));
-  if (!in) throw fail("cannot read header");
-  SafetensorsLayout layout = parse_safetensors_header(h, size, path.string());
+  if (!in) throw file_error(path, "cannot read header");
+  return parse_safetensors_header(h, size, path.string());
+}
+
+// A read-only private mapping of a whole file, unmapped with its last tensor.
+struct Mapping {
+  void* base = MAP_FAILED;
+  size_t size = 0;
+  ~Mapping() {
+    if (base != MAP_FAILED) munmap(base, size);
+  }
+};
+
+}  // namespace
+
+SafetensorsFile load_safetensors(const fs::path& path) {
+  std::ifstream in;
+  uint64_t size = 0;
+  SafetensorsLayout layout = read_layout(path, in, size);
   SafetensorsFile out;
   out.metadata = std::move(layout.metadata);
   // Straight into each tensor: no second copy of the file in memory.
@@ -89,11 +123,79 @@ SafetensorsFile load_safetensors(const fs::path& path) {
     if (e.end > e.begin) {
       in.seekg(static_cast<std::streamoff>(layout.data_start + e.begin));
       in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(e.end - e.begin));
-      if (!in) throw fail("cannot read the data of tensor '" + e.name + "'");
+      if (!in) throw file_error(path, "cannot read the data of tensor '" + e.name + "'");
     }
     out.tensors[e.name] = t;
   }
   return out;
+}
+
+SafetensorsFile map_safetensors(const fs::path& path) {
+  std::ifstream in;
+  uint64_t size = 0;
+  SafetensorsLayout layout = read_layout(path, in, size);
+  in.close();
+  auto mapping = std::make_shared<Mapping>();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw file_error(path, std::string("cannot open: ") + std::strerror(errno));
+  mapping->size = static_cast<size_t>(size);
+  mapping->base = ::mmap(nullptr, mapping->size, PROT_READ, MAP_PRIVATE, fd, 0);
+  const int mmap_errno = errno;
+  ::close(fd);  // the mapping keeps the file
+  if (mapping->base == MAP_FAILED) throw file_error(path, std::string("cannot map: ") + std::strerror(mmap_errno));
+  SafetensorsFile out;
+  out.metadata = std::move(layout.metadata);
+  for (const auto& e : layout.tensors) {
+    const auto type = dtype_by_name(e.dtype)->type;
+    char* data = static_cast<char*>(mapping->base) + layout.data_start + e.begin;
+    if (e.end == e.begin || reinterpret_cast<uintptr_t>(data) % e.element_bytes != 0) {  // empty or unaligned: a copy
+      auto t = torch::empty(e.shape, torch::TensorOptions().dtype(type));
+      std::memcpy(t.data_ptr(), data, e.end - e.begin);
+      out.tensors[e.name] = t;
+      continue;
+    }
+    out.tensors[e.name] = torch::from_blob(
+        data, e.shape, [mapping](void*) {}, torch::TensorOptions().dtype(type));
+  }
+  return out;
+}
+
+SafetensorsRowWriter::SafetensorsRowWriter(const fs::path& path, const std::string& name, torch::ScalarType dtype,
+                                           std::vector<int64_t> shape,
+                                           const std::map<std::string, std::string>& metadata)
+    : path_(path), name_(name), dtype_(dtype), shape_(std::move(shape)) {
+  if (shape_.empty()) throw std::invalid_argument("safetensors: a row writer needs at least one dimension");
+  uint64_t bytes = c10::elementSize(dtype_);
+  for (int64_t d : shape_) bytes *= static_cast<uint64_t>(d);
+  Json header = Json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  header[name_] = header_entry(name_, dtype_, shape_, 0, bytes);
+  out_ = std::make_unique<AtomicFileWriter>(path_);
+  out_->write(header_bytes(header));
+}
+
+SafetensorsRowWriter::~SafetensorsRowWriter() = default;
+
+void SafetensorsRowWriter::append(const torch::Tensor& rows) {
+  auto t = rows.detach().to(torch::kCPU).contiguous();
+  if (t.scalar_type() != dtype_) throw std::invalid_argument("safetensors: rows of another dtype for '" + name_ + "'");
+  std::vector<int64_t> expected = shape_;
+  expected[0] = t.dim() > 0 ? t.size(0) : -1;
+  if (t.sizes().vec() != expected || written_ + t.size(0) > shape_[0]) {
+    throw std::invalid_argument("safetensors: rows of shape " + Json(t.sizes().vec()).dump() + " do not fit '" +
+                                name_ + "' of shape " + Json(shape_).dump() + " after " + std::to_string(written_) +
+                                " rows");
+  }
+  out_->write(std::string_view(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size()));
+  written_ += t.size(0);
+}
+
+void SafetensorsRowWriter::commit() {
+  if (written_ != shape_[0]) {
+    throw std::logic_error(path_.string() + ": " + std::to_string(written_) + " of " + std::to_string(shape_[0]) +
+                           " rows written");
+  }
+  out_->commit();
 }
 
 namespace {

@@ -66,6 +66,58 @@ TEST(Safetensors, ReadsAHandWrittenFile) {
   EXPECT_FLOAT_EQ(f.tensors.at("x")[1].item<float>(), -2.0f);
 }
 
+TEST(Safetensors, RowsWrittenInSlicesReadBackMappedAndLoaded) {
+  TempDir dir;
+  const auto all = torch::randn({7, 3});
+  {
+    io::SafetensorsRowWriter w(dir / "rows.safetensors", "logits", torch::kFloat32, {7, 3}, {{"key", "v1"}});
+    w.append(all.slice(0, 0, 4));
+    EXPECT_THROW(w.append(torch::ones({2, 4})), std::invalid_argument);                  // row shape
+    EXPECT_THROW(w.append(torch::ones({2, 3}, torch::kFloat64)), std::invalid_argument);  // dtype
+    EXPECT_THROW(w.append(torch::ones({4, 3})), std::invalid_argument);                   // past 7 rows
+    EXPECT_THROW(w.commit(), std::logic_error);                                           // 4 of 7
+    EXPECT_FALSE(std::filesystem::exists(dir / "rows.safetensors"));
+    w.append(all.slice(0, 4, 7));
+    w.commit();
+  }
+  // An independent reader (the loader) sees what was written, and the mapping the same.
+  const auto loaded = io::load_safetensors(dir / "rows.safetensors");
+  EXPECT_EQ(loaded.metadata.at("key"), "v1");
+  EXPECT_TRUE(torch::equal(loaded.tensors.at("logits"), all));
+  auto mapped = io::map_safetensors(dir / "rows.safetensors");
+  EXPECT_EQ(mapped.metadata, loaded.metadata);
+  const auto view = mapped.tensors.at("logits");
+  mapped = {};  // the tensor keeps the mapping alive
+  EXPECT_TRUE(torch::equal(view, all));
+  EXPECT_TRUE(torch::equal(view.index_select(0, torch::tensor({6, 0})), torch::stack({all[6], all[0]})));
+  // Every dtype save_safetensors writes maps back equal (a scalar and an empty tensor too).
+  const auto ids = torch::arange(6, torch::kLong).view({2, 3});
+  io::save_safetensors(dir / "m.safetensors", {{"ids", ids}, {"s", torch::tensor(2.5)}, {"e", torch::empty({0, 2})}});
+  const auto m = io::map_safetensors(dir / "m.safetensors");
+  EXPECT_TRUE(torch::equal(m.tensors.at("ids"), ids));
+  EXPECT_EQ(m.tensors.at("s").item<double>(), 2.5);
+  EXPECT_EQ(m.tensors.at("e").sizes().vec(), (std::vector<int64_t>{0, 2}));
+}
+
+TEST(Safetensors, AnUncommittedRowWriterLeavesNothingAndMappingChecksLikeLoading) {
+  TempDir dir;
+  {
+    io::SafetensorsRowWriter w(dir / "x.safetensors", "logits", torch::kFloat32, {2, 2});
+    w.append(torch::ones({1, 2}));
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+  io::save_safetensors(dir / "ok.safetensors", {{"w", torch::ones({4, 4})}});
+  const std::string ok = read_file(dir / "ok.safetensors");
+  write_file(dir / "trunc.safetensors", ok.substr(0, ok.size() - 10));
+  try {
+    io::map_safetensors(dir / "trunc.safetensors");
+    ADD_FAILURE() << "a truncated file was mapped";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("trunc.safetensors"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(io::map_safetensors(dir / "missing.safetensors"), InputError);
+}
+
 TEST(Safetensors, RejectsCorruptFilesWithClearErrors) {
   TempDir dir;
   io::save_safetensors(dir / "ok.safetensors", {{"w", torch::ones({4, 4})}});

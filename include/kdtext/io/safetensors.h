@@ -8,9 +8,14 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
+
+namespace kdtext {
+class AtomicFileWriter;
+}
 
 namespace kdtext::io {
 
@@ -31,6 +36,44 @@ struct SafetensorsFile {
 // formed, known dtypes, shapes matching byte ranges, ranges inside the data
 // section and not overlapping. Throws InputError naming the file and tensor.
 SafetensorsFile load_safetensors(const std::filesystem::path& path);
+
+// Files too large to hold in memory (a teacher's cached rows on a transfer set
+// of millions of sentences, issue 28): written a slice of rows at a time, read
+// back as views of a read-only mapping, so the kernel pages them in as they
+// are read and may drop them again under memory pressure (clean file pages,
+// never swap).
+// The file as load_safetensors reads it (same checks, same errors naming the
+// file and tensor), but every tensor is a view of a private read-only mapping
+// kept alive by the tensors themselves. Writing to one is an error (the
+// mapping is read-only: the process faults), so clone() before changing.
+SafetensorsFile map_safetensors(const std::filesystem::path& path);
+
+// One tensor of known dtype and shape written to a safetensors file in slices
+// along its first dimension, in order: append() [k, shape[1:]...] rows until
+// all shape[0] are there, then commit(). Atomic as save_safetensors (a
+// temporary file, renamed by commit(); removed when destroyed uncommitted).
+class SafetensorsRowWriter {
+ public:
+  SafetensorsRowWriter(const std::filesystem::path& path, const std::string& name, torch::ScalarType dtype,
+                       std::vector<int64_t> shape, const std::map<std::string, std::string>& metadata = {});
+  ~SafetensorsRowWriter();
+  SafetensorsRowWriter(const SafetensorsRowWriter&) = delete;
+  SafetensorsRowWriter& operator=(const SafetensorsRowWriter&) = delete;
+  // std::invalid_argument for a wrong dtype, a wrong row shape, or rows past shape[0].
+  void append(const torch::Tensor& rows);
+  // std::logic_error when rows are missing; std::runtime_error naming the file on write failure.
+  void commit();
+  int64_t rows_written() const { return written_; }
+
+ private:
+  std::filesystem::path path_;
+  std::string name_;
+  torch::ScalarType dtype_;
+  std::vector<int64_t> shape_;
+  int64_t written_ = 0;
+  std::unique_ptr<AtomicFileWriter> out_;
+};
+
 
 using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 
