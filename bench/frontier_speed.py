@@ -8,7 +8,7 @@ one-line start-up (wall s) and peak RSS (bench/classify_startup.py's measurement
 fastText's. Prints a Markdown table and, with --json, every figure.
 
   python3 bench/frontier_speed.py --data sst2/dev.tsv --model teacher=runs/t/best \\
-      --model bag=runs/f/bag/student/best [--fasttext ft/sst2.bin] [--threads 2] [--startup]
+      --model bag=runs/f/bag/student/best --model bag-int8=runs/f/bag/student/best@int8 [--fasttext ft/sst2.bin] [--threads 2] [--startup]
 """
 import argparse
 import json
@@ -25,8 +25,10 @@ from fasttext import prepare
 
 
 def classify_rate(model, data, threads, timings):
-    subprocess.run([str(BIN / "kdtext-classify"), "-m", model, data, "--batch-size", "32", "--threads", str(threads),
-                    "--no-adaptive-threads", "--quiet", "-o", os.devnull, "--timings", timings], check=True)
+    path, _, precision = model.partition("@")
+    subprocess.run([str(BIN / "kdtext-classify"), "-m", path, data, "--batch-size", "32", "--threads", str(threads),
+                    "--precision", precision or "fp32", "--no-adaptive-threads", "--quiet", "-o", os.devnull,
+                    "--timings", timings], check=True)
     t = json.loads(Path(timings).read_text())
     return t["texts"] / (t["tokenize_seconds"] + t["model_seconds"])
 
@@ -57,7 +59,7 @@ def fasttext_startup(model, runs):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="labelled tsv (label, text) to classify")
-    ap.add_argument("--model", action="append", required=True, help="NAME=CHECKPOINT; the first is the teacher")
+    ap.add_argument("--model", action="append", required=True, help="NAME=CHECKPOINT[@fp32|bf16|int8]; the first is the teacher")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--fasttext", default="", help="a fastText supervised .bin to time on the same texts")
@@ -77,7 +79,7 @@ def main():
         row = {"model": name, "checkpoint": path, "median": statistics.median(rates[name]), "best": max(rates[name])}
         row["speedup"] = row["median"] / teacher
         if args.startup:
-            row["startup"] = startup(str(BIN / "kdtext-classify"), path, 1, 5)
+            row["startup"] = startup(str(BIN / "kdtext-classify"), path.partition("@")[0], 1, 5)
         result["models"].append(row)
     if args.fasttext:
         row = {"model": "fastText", "checkpoint": args.fasttext,

@@ -31,10 +31,17 @@ SentenceEngine::SentenceEngine(const model::SentenceConfig& c, const io::TensorM
                                torch::Device device, const std::string& origin)
     : config_(c), precision_(precision), device_(device) {
   const bool int8_bag = precision == Precision::kInt8 && c.arch == model::SentenceArch::kBag;
-  if (int8_bag && !device.is_cpu()) throw ConfigError("--precision int8 runs on the CPU only; use fp32 on " + device.str());
-  if (precision != Precision::kFloat32 && !int8_bag) {
-    throw ConfigError("--precision " + precision_name(precision) + " is not built yet for " +
-                      choice_name(c.arch, model::kSentenceArchs) + " students; use fp32");
+  const bool cnn = c.arch == model::SentenceArch::kCnn;
+  if (precision == Precision::kInt8 && !device.is_cpu()) {
+    throw ConfigError("--precision int8 runs on the CPU only; use fp32 on " + device.str());
+  }
+  if (precision != Precision::kFloat32 && !int8_bag && !cnn) {
+    throw ConfigError("--precision " + precision_name(precision) + " is not offered for " +
+                      choice_name(c.arch, model::kSentenceArchs) + " students (" +
+                      (c.arch == model::SentenceArch::kBiLstm
+                           ? "LibTorch's int8 LSTM measured slower than fp32, docs/RESULTS.md"
+                           : "bf16 tables would only halve memory") +
+                      "); use fp32" + (c.arch == model::SentenceArch::kBag ? " or int8" : ""));
   }
   torch::NoGradGuard no_grad;
   module_ = model::SentenceClassifier(c);
@@ -73,8 +80,39 @@ SentenceEngine::SentenceEngine(const model::SentenceConfig& c, const io::TensorM
     module_ = nullptr;
     return;
   }
-  module_->to(device);
-  module_->eval();
+  // cnn: each convolution as one matrix product over its windows (unfolded), so
+  // that every precision PreparedLinear offers (fp32, bf16, int8) serves it.
+  embeddings_ = module_->embeddings->weight.detach().to(device).contiguous();
+  for (size_t i = 0; i < c.widths.size(); ++i) {
+    const auto& conv = *module_->convs[i]->as<torch::nn::Conv1d>();
+    // [F, E, w] -> [F, w * E]: window position k's E inputs at columns k*E..k*E+E-1.
+    const auto w = conv.weight.detach().permute({0, 2, 1}).reshape({c.hidden, -1});
+    convs_.emplace_back(w, conv.bias.detach(), precision, device);
+  }
+  classifier_weight_ = module_->classifier->weight.detach().to(device).contiguous();
+  classifier_bias_ = module_->classifier->bias.detach().to(device).contiguous();
+  module_ = nullptr;
+}
+
+torch::Tensor SentenceEngine::cnn_sentence(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) const {
+  const int64_t b = input_ids.size(0), e = config_.embedding;
+  const int64_t widest = *std::max_element(config_.widths.begin(), config_.widths.end());
+  const auto ids = input_ids.to(device_);
+  const auto mask = attention_mask.defined() ? attention_mask.to(device_, torch::kLong) : torch::ones_like(ids);
+  auto x = at::embedding(embeddings_, ids) * mask.unsqueeze(-1).to(torch::kFloat32);  // [B, T, E], padding zero
+  if (precision_ == Precision::kBFloat16) x = x.to(torch::kBFloat16);
+  if (x.size(1) < widest) x = at::constant_pad_nd(x, {0, 0, 0, widest - x.size(1)});  // Kim's zero padding
+  const auto lengths = mask.sum(1).clamp_min(widest);
+  std::vector<torch::Tensor> pooled;
+  for (size_t i = 0; i < convs_.size(); ++i) {
+    const int64_t w = config_.widths[i], windows = x.size(1) - w + 1;
+    const auto flat = x.unfold(1, w, 1).transpose(2, 3).reshape({b * windows, w * e});  // [B*W, w*E]
+    const auto y = at::relu(convs_[i](flat)).view({b, windows, -1});
+    const auto position = torch::arange(windows, lengths.options()).unsqueeze(0);
+    const auto valid = (position < (lengths - w + 1).unsqueeze(1)).unsqueeze(-1);  // [B, W, 1]
+    pooled.push_back(y.masked_fill(~valid, -std::numeric_limits<float>::infinity()).amax(1));
+  }
+  return torch::cat(pooled, 1).to(torch::kFloat32);
 }
 
 torch::Tensor SentenceEngine::bag_sentence(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) const {
@@ -165,8 +203,8 @@ torch::Tensor SentenceEngine::logits(const torch::Tensor& input_ids, const torch
         .to(torch::kCPU, torch::kFloat32);
   }
   if (config_.arch == model::SentenceArch::kCnn) {
-    const auto mask = attention_mask.defined() ? attention_mask : torch::ones_like(input_ids);
-    return module_.ptr()->forward(input_ids.to(device_), mask.to(device_)).logits.to(torch::kCPU, torch::kFloat32);
+    return at::linear(cnn_sentence(input_ids, attention_mask), classifier_weight_, classifier_bias_)
+        .to(torch::kCPU, torch::kFloat32);
   }
   auto s = bag_sentence(input_ids, attention_mask);
   if (hidden_weight_.defined()) s = at::relu(at::linear(s, hidden_weight_, hidden_bias_));

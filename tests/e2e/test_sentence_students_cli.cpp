@@ -164,7 +164,7 @@ TEST(SentenceStudentsCli, CombinationsThatCannotWorkAreRefusedByName) {
   r = run_command(classify("-m " + quote((dir / "init").string()) + " " + quote((data / "test.tsv").string()) +
                            " --precision int8 -o " + quote((dir / "p.tsv").string())));
   EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find("--precision int8 is not built yet for bilstm students"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--precision int8 is not offered for bilstm students"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir / "p.tsv"));
 }
 

@@ -88,16 +88,47 @@ TEST(SentenceEngine, Int8BagStaysWithinItsRowQuantisationBound) {
   EXPECT_GT(diff, 0.0);  // it is quantised
 }
 
-TEST(SentenceEngine, PrecisionsNotBuiltAndBadWeightsAreErrorsNamingThem) {
-  const auto cnn = sentence_engine_test::config(SentenceArch::kCnn);
-  SentenceClassifier cnn_model(cnn);
-  try {
-    infer::SentenceEngine e(cnn, sentence_engine_test::weights_of(*cnn_model), infer::Precision::kInt8, torch::kCPU,
-                            "ck");
-    ADD_FAILURE() << "int8 accepted";
-  } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("--precision int8 is not built yet for cnn students"), std::string::npos)
-        << e.what();
+TEST(SentenceEngine, CnnInInt8AndBf16StaysCloseToFloat32) {
+  // Wider than the other tests' models so that quantisation error averages as in real ones.
+  auto c = sentence_engine_test::config(SentenceArch::kCnn);
+  c.embedding = 32;
+  c.hidden = 24;
+  c.widths = {1, 3};
+  torch::manual_seed(11);
+  SentenceClassifier m(c);
+  m->eval();
+  torch::NoGradGuard g;
+  const auto ids = torch::randint(1, 30, {16, 12}, torch::kLong);
+  auto mask = torch::ones_like(ids);
+  mask.narrow(1, 7, 5).narrow(0, 0, 8).zero_();  // half the rows 7 tokens long
+  const auto expected = m->forward(ids, mask).logits;
+  const auto w = sentence_engine_test::weights_of(*m);
+  const double scale = expected.abs().max().item<double>();
+  // int8: weights per output channel (step max|w| / 127) and activations per batch (step range / 255);
+  // bf16: 8 significant bits. Both well under 5% of the largest logit here, and not exact.
+  for (const auto precision : {infer::Precision::kInt8, infer::Precision::kBFloat16}) {
+    const infer::SentenceEngine e(c, w, precision, torch::kCPU, "ck");
+    const auto got = e.logits(ids, mask, {});
+    const double diff = (got - expected).abs().max().item<double>();
+    EXPECT_LT(diff, 0.05 * scale) << infer::precision_name(precision) << "\n" << got << "\n" << expected;
+    EXPECT_GT(diff, 0.0) << infer::precision_name(precision);
+    EXPECT_EQ(e.precision(), precision);
+  }
+}
+
+TEST(SentenceEngine, PrecisionsNotOfferedAndBadWeightsAreErrorsNamingThem) {
+  const auto lstm = sentence_engine_test::config(SentenceArch::kBiLstm);
+  SentenceClassifier lstm_model(lstm);
+  for (const auto precision : {infer::Precision::kInt8, infer::Precision::kBFloat16}) {
+    try {
+      infer::SentenceEngine e(lstm, sentence_engine_test::weights_of(*lstm_model), precision, torch::kCPU, "ck");
+      ADD_FAILURE() << "accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("--precision " + infer::precision_name(precision) +
+                                           " is not offered for bilstm students"),
+                std::string::npos)
+          << e.what();
+    }
   }
   const auto c = sentence_engine_test::config(SentenceArch::kBag);
   SentenceClassifier m(c);

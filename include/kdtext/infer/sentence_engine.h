@@ -2,15 +2,18 @@
 // bilstm runs each direction as a one-directional LSTM over padded rows (the
 // backward one over each row's tokens reversed in place), which lets LibTorch
 // take its fused CPU kernel (oneDNN) instead of stepping a packed sequence;
-// cnn runs the trained module itself in inference mode (float32); bag runs one at::embedding_bag (mean) over a single table holding the token
+// cnn runs each convolution as one matrix product over its unfolded windows
+// (a PreparedLinear: fp32, bf16 through oneDNN, or int8 weights per output
+// channel with dynamic int8 activations, as the transformer's); bag runs one at::embedding_bag (mean) over a single table holding the token
 // rows, then the hashed n-gram rows, with the n-gram indices computed in one
 // pass over each sentence on the CPU (fastText's own layout), then its hidden
 // and classifier layers. The answers equal the module's (tests/unit/test_sentence_engine.cpp).
 // int8 (CPU): the bag's embedding table stored as 8-bit rows with a scale and
 // offset each (FBGEMM's byte rowwise format, a quarter of the memory) and read
 // by its embedding_bag kernel; its hidden and classifier layers stay float32.
-// bf16, and int8 for bilstm and cnn, are not built yet: asking for them is a
-// ConfigError saying so (no silent fallback to fp32).
+// Not offered, with a ConfigError saying why (no silent fallback to fp32):
+// bilstm in int8 or bf16 (LibTorch's dynamic int8 LSTM measured slower than
+// fp32: its recurrence quantizes every step's state) and the bag in bf16.
 #pragma once
 
 #include <torch/torch.h>
@@ -39,14 +42,16 @@ class SentenceEngine final : public ClassifierEngine {
  private:
   torch::Tensor bag_sentence(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) const;
   torch::Tensor lstm_sentence(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) const;
+  torch::Tensor cnn_sentence(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) const;
   std::vector<std::vector<torch::Tensor>> lstm_params_;  // per layer and direction: w_ih, w_hh, b_ih, b_hh
-  torch::Tensor embeddings_;                             // bilstm
+  std::vector<PreparedLinear> convs_;                    // cnn: per width, [F, w * E]
+  torch::Tensor embeddings_;                             // bilstm, cnn
 
   model::SentenceConfig config_;
   Precision precision_;
   torch::Device device_;
   int64_t parameters_ = 0;
-  model::SentenceClassifier module_{nullptr};  // bilstm, cnn
+  model::SentenceClassifier module_{nullptr};  // while loading
   torch::Tensor bag_table_;                    // bag: [vocab + buckets, embedding] (int8: byte rowwise, packed)
   torch::Tensor hidden_weight_, hidden_bias_, classifier_weight_, classifier_bias_;  // bag
 };
