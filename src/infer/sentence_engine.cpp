@@ -25,11 +25,10 @@ const c10::OperatorHandle* byte_op(const char* name) {
   if (!op) throw ConfigError(std::string("--precision int8 needs LibTorch's ") + name + ", which this LibTorch lacks");
   return &*op;
 }
-}  // namespace
 
-SentenceEngine::SentenceEngine(const model::SentenceConfig& c, const io::TensorMap& weights, Precision precision,
-                               torch::Device device, const std::string& origin)
-    : config_(c), precision_(precision), device_(device) {
+// The precisions each architecture offers: every one for cnn, fp32 and int8
+// for the bag, fp32 for bilstm; int8 on the CPU only. ConfigError otherwise.
+void check_precision(const model::SentenceConfig& c, Precision precision, torch::Device device) {
   const bool int8_bag = precision == Precision::kInt8 && c.arch == model::SentenceArch::kBag;
   const bool cnn = c.arch == model::SentenceArch::kCnn;
   if (precision == Precision::kInt8 && !device.is_cpu()) {
@@ -43,6 +42,15 @@ SentenceEngine::SentenceEngine(const model::SentenceConfig& c, const io::TensorM
                            : "bf16 tables would only halve memory") +
                       "); use fp32" + (c.arch == model::SentenceArch::kBag ? " or int8" : ""));
   }
+}
+
+}  // namespace
+
+SentenceEngine::SentenceEngine(const model::SentenceConfig& c, const io::TensorMap& weights, Precision precision,
+                               torch::Device device, const std::string& origin)
+    : config_(c), precision_(precision), device_(device) {
+  check_precision(c, precision, device);
+  const bool int8_bag = precision == Precision::kInt8 && c.arch == model::SentenceArch::kBag;
   torch::NoGradGuard no_grad;
   module_ = model::SentenceClassifier(c);
   io::load_tensors(io::module_tensors(*module_), weights, origin);  // names and shapes checked
