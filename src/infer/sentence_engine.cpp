@@ -38,7 +38,7 @@ void check_precision(const model::SentenceConfig& c, Precision precision, torch:
     throw ConfigError("--precision " + precision_name(precision) + " is not offered for " +
                       choice_name(c.arch, model::kSentenceArchs) + " students (" +
                       (c.arch == model::SentenceArch::kBiLstm
-                           ? "LibTorch's int8 LSTM measured slower than fp32, docs/RESULTS.md"
+                           ? "LibTorch's int8 LSTM measured no faster than fp32 at these sizes: bench/lstm_int8.py"
                            : "bf16 tables would only halve memory") +
                       "); use fp32" + (c.arch == model::SentenceArch::kBag ? " or int8" : ""));
   }

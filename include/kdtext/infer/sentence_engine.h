@@ -12,8 +12,9 @@
 // offset each (FBGEMM's byte rowwise format, a quarter of the memory) and read
 // by its embedding_bag kernel; its hidden and classifier layers stay float32.
 // Not offered, with a ConfigError saying why (no silent fallback to fp32):
-// bilstm in int8 or bf16 (LibTorch's dynamic int8 LSTM measured slower than
-// fp32: its recurrence quantizes every step's state) and the bag in bf16.
+// bilstm in int8 or bf16 (LibTorch's dynamic int8 LSTM measured no faster
+// than fp32 at 128 units, slower at batch 1: its recurrence quantizes every
+// step's state; bench/lstm_int8.py) and the bag in bf16.
 #pragma once
 
 #include <torch/torch.h>
