@@ -173,6 +173,13 @@ Json StageApp::resolve_parsed() {
     } catch (const InputError& e) {
       throw ConfigError(std::string("--config: ") + e.what());
     }
+    // A run's own config.json, given back as --config: what the run recorded
+    // about itself (not settings) is left out, so the file reproduces the run.
+    for (const char* recorded : {"inputs_fingerprint", "world_size", "changed_on_resume"}) {
+      if (file.is_object() && file.erase(recorded) > 0) {
+        log::info(config_path_, ": '", recorded, "' is recorded by a run, not a setting: not read");
+      }
+    }
     merge_config(config, file, config_path_);
   }
   for (const auto& b : bindings_) {

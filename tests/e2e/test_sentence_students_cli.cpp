@@ -91,6 +91,12 @@ TEST(SentenceStudentsCli, StopAndResumeEqualsAStraightRunWithSparseTables) {
   const auto a = read_file(dir / "straight" / "final" / "model.safetensors");
   EXPECT_EQ(a, read_file(dir / "split" / "final" / "model.safetensors"));
   EXPECT_NE(a, read_file(dir / "init" / "model.safetensors"));
+  // The config.json a run writes, given back as --config, reproduces it.
+  r = run_command(bin("kdtext-distill") + " --config " + quote((dir / "straight" / "config.json").string()) +
+                  " --output " + quote((dir / "again").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("'inputs_fingerprint' is recorded by a run, not a setting"), std::string::npos) << r.output;
+  EXPECT_EQ(a, read_file(dir / "again" / "final" / "model.safetensors"));
 }
 
 TEST(SentenceStudentsCli, UnlabelledTransferTextIsLabelledByTheTeacher) {
