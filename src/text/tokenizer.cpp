@@ -9,6 +9,7 @@
 
 #include "kdtext/util/log.h"
 #include "kdtext/text/utf8.h"
+#include "kdtext/text/hf_tokenizer.h"
 #include "kdtext/text/wordpiece.h"
 #include "kdtext/util/atomic.h"
 #include "kdtext/error.h"
@@ -258,10 +259,11 @@ std::unique_ptr<Tokenizer> load_any_tokenizer(const fs::path& path) {
     // Hugging Face's fast-tokenizer file has the same name; ours has a format version.
     const Json meta = read_json_file(path / kTokenizerMetaFile);
     if (meta.is_object() && meta.contains("format_version")) return Tokenizer::load(path);
+    if (is_hf_tokenizer_json(meta)) return WordPieceTokenizer::from_hf_dir(path);
   }
   if (fs::exists(path / "vocab.txt")) return WordPieceTokenizer::from_hf_dir(path);
   throw InputError(path.string() + ": not a tokenizer (expected a kdtext tokenizer or checkpoint directory, or a "
-                                   "Hugging Face directory with vocab.txt)");
+                                   "Hugging Face directory with vocab.txt or a WordPiece tokenizer.json)");
 }
 
 }  // namespace kdtext::text

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "kdtext/text/hf_tokenizer.h"
 #include "kdtext/util/atomic.h"
 #include "kdtext/error.h"
 #include "kdtext/util/file.h"
@@ -188,10 +189,28 @@ WordPieceOptions wordpiece_options_from_hf_config(const Json& cfg, const std::st
 }
 
 std::unique_ptr<WordPieceTokenizer> WordPieceTokenizer::from_hf_dir(const fs::path& dir) {
-  const fs::path vocab_path = dir / "vocab.txt";
-  if (!fs::exists(vocab_path)) throw InputError(dir.string() + ": no vocab.txt (not a WordPiece tokenizer directory)");
-  WordPieceOptions o;
+  const fs::path vocab_path = dir / "vocab.txt", tokenizers_path = dir / "tokenizer.json";
   const fs::path cfg_path = dir / "tokenizer_config.json";
+  if (!fs::exists(vocab_path) && fs::exists(tokenizers_path)) {
+    // A tokenizers file: vocabulary and normalisation from it (what transformers' fast
+    // tokenizer runs), special token names from tokenizer_config.json when present.
+    const Json j = read_json_file(tokenizers_path);
+    if (!is_hf_tokenizer_json(j)) {
+      throw InputError(dir.string() + ": no vocab.txt, and tokenizer.json is not a Hugging Face tokenizers file");
+    }
+    auto parsed = parse_hf_tokenizer_json(j, tokenizers_path.string());
+    if (fs::exists(cfg_path)) {
+      const auto names = wordpiece_options_from_hf_config(read_json_file(cfg_path), cfg_path.string());
+      for (auto field : {&WordPieceOptions::cls, &WordPieceOptions::sep, &WordPieceOptions::pad, &WordPieceOptions::mask}) {
+        parsed.options.*field = names.*field;
+      }
+    }
+    return std::make_unique<WordPieceTokenizer>(std::move(parsed.vocab), parsed.options, tokenizers_path.string());
+  }
+  if (!fs::exists(vocab_path)) {
+    throw InputError(dir.string() + ": no vocab.txt and no tokenizer.json (not a WordPiece tokenizer directory)");
+  }
+  WordPieceOptions o;
   if (fs::exists(cfg_path)) o = wordpiece_options_from_hf_config(read_json_file(cfg_path), cfg_path.string());
   return std::make_unique<WordPieceTokenizer>(read_vocab(vocab_path), o, vocab_path.string());
 }

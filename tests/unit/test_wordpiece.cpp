@@ -5,6 +5,7 @@
 
 #include <fstream>
 
+#include "kdtext/text/hf_tokenizer.h"
 #include "kdtext/text/wordpiece.h"
 #include "kdtext/error.h"
 #include "test_util.h"
@@ -91,4 +92,74 @@ TEST(WordPiece, HuggingFaceFilesRoundTripAndErrors) {
     EXPECT_NE(std::string(e.what()).find("[MASK]"), std::string::npos) << e.what();
   }
   EXPECT_THROW(WordPieceTokenizer::from_hf_dir(dir / "nowhere"), InputError);
+}
+
+namespace hf_tokenizer_test {
+// A tokenizers file as transformers writes one for a BertTokenizerFast, with the test vocabulary
+// listed out of id order (the ids, not the order, decide).
+kdtext::Json tokenizers_file(bool lowercase) {
+  const auto pieces = vocab();
+  kdtext::Json ids = kdtext::Json::object();
+  for (size_t i = pieces.size(); i-- > 0;) ids[pieces[i]] = i;
+  return {{"version", "1.0"},
+          {"normalizer",
+           {{"type", "BertNormalizer"}, {"clean_text", true}, {"handle_chinese_chars", true},
+            {"strip_accents", nullptr}, {"lowercase", lowercase}}},
+          {"pre_tokenizer", {{"type", "BertPreTokenizer"}}},
+          {"model",
+           {{"type", "WordPiece"}, {"unk_token", "[UNK]"}, {"continuing_subword_prefix", "##"},
+            {"max_input_chars_per_word", 100}, {"vocab", ids}}}};
+}
+
+std::string error_of(const kdtext::Json& j) {
+  try {
+    parse_hf_tokenizer_json(j, "tok.json");
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace hf_tokenizer_test
+
+TEST(WordPiece, ATokenizersFileGivesTheSameTokenizerAsVocabTxt) {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "txt");
+  std::filesystem::create_directories(dir / "json");
+  {
+    std::ofstream v(dir / "txt" / "vocab.txt");
+    for (const auto& p : vocab()) v << p << "\n";
+    std::ofstream cfg(dir / "txt" / "tokenizer_config.json");
+    cfg << R"({"do_lower_case": false})";
+    std::ofstream j(dir / "json" / "tokenizer.json");
+    j << hf_tokenizer_test::tokenizers_file(false).dump();
+  }
+  const auto from_txt = WordPieceTokenizer::from_hf_dir(dir / "txt");
+  const auto from_json = WordPieceTokenizer::from_hf_dir(dir / "json");
+  EXPECT_EQ(from_json->fingerprint(), from_txt->fingerprint());  // same pieces in the same order, same options
+  EXPECT_EQ(from_json->encode("Hello café, unaffable 中文!"), from_txt->encode("Hello café, unaffable 中文!"));
+  EXPECT_EQ(load_any_tokenizer(dir / "json")->fingerprint(), from_txt->fingerprint());
+  const auto lower = parse_hf_tokenizer_json(hf_tokenizer_test::tokenizers_file(true), "t");
+  EXPECT_TRUE(lower.options.lowercase);
+  EXPECT_EQ(lower.options.strip_accents, -1);  // null: follows lowercase
+}
+
+TEST(WordPiece, TokenizersFilesThisWordPieceCannotReproduceAreRefusedByName) {
+  using hf_tokenizer_test::error_of;
+  using hf_tokenizer_test::tokenizers_file;
+  auto j = tokenizers_file(true);
+  j["model"]["type"] = "BPE";
+  EXPECT_NE(error_of(j).find("tok.json: model 'BPE' is not supported (WordPiece is"), std::string::npos) << error_of(j);
+  j = tokenizers_file(true);
+  j["normalizer"] = {{"type", "Sequence"}, {"normalizers", kdtext::Json::array()}};
+  EXPECT_NE(error_of(j).find("normalizer 'Sequence' is not supported"), std::string::npos) << error_of(j);
+  j = tokenizers_file(true);
+  j["pre_tokenizer"] = {{"type", "Metaspace"}};
+  EXPECT_NE(error_of(j).find("pre_tokenizer 'Metaspace' is not supported"), std::string::npos) << error_of(j);
+  j = tokenizers_file(true);
+  j["model"]["vocab"]["hello"] = 0;  // two pieces with id 0, so some id is missing
+  EXPECT_NE(error_of(j).find("each used once"), std::string::npos) << error_of(j);
+  j = tokenizers_file(true);
+  j["normalizer"]["lowercase"] = "yes";
+  EXPECT_NE(error_of(j).find("normalizer.lowercase must be true or false"), std::string::npos) << error_of(j);
+  EXPECT_NE(error_of(kdtext::Json{{"format_version", 1}}).find("not a tokenizers file"), std::string::npos);
 }

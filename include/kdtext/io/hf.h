@@ -22,7 +22,16 @@ model::Heads heads_of_weights(const TensorMap& w);
 // file) before any weight is read; `origin` names the directory in errors.
 std::pair<model::BertConfig, std::string> read_hf_config(const std::filesystem::path& src, const std::string& origin);
 
-// model.safetensors as float32, names with the "bert." prefix; weights kdtext
+// A PyTorch checkpoint (torch.save's zip format: pytorch_model.bin) read as a
+// state dict without running Python or any pickled code: LibTorch's own
+// unpickler, which rebuilds tensors and plain containers only and rejects any
+// other class the pickle names; storages saved on a GPU are read into CPU
+// memory. The top object must be a dict of tensors: any other value is an
+// InputError naming the file and the key; the legacy (pre-1.6, non-zip)
+// format and corrupt files are an InputError naming the file.
+TensorMap read_torch_state_dict(const std::filesystem::path& path);
+
+// model.safetensors (or, without it, pytorch_model.bin) as float32, names with the "bert." prefix; weights kdtext
 // has no place for (the next-sentence head) are appended to `dropped`.
 TensorMap read_hf_weights(const std::filesystem::path& src, const std::string& origin,
                           std::vector<std::string>& dropped);
