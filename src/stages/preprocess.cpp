@@ -35,8 +35,10 @@ const FieldTable<PreprocessConfig>& preprocess_fields() {
       .rule([](const P& c, const std::string&) {
         if (c.inputs.empty()) throw ConfigError("inputs: give at least one input file or directory");
         text::parse_doc_mode(c.doc_mode, "doc_mode");
-        if (!c.tokenizer.empty() && !fs::exists(fs::path(c.tokenizer) / text::kTokenizerMetaFile)) {
-          throw ConfigError("tokenizer: '" + c.tokenizer + "' is not a kdtext tokenizer directory (no " +
+        if (!c.tokenizer.empty() && !fs::exists(fs::path(c.tokenizer) / text::kTokenizerMetaFile) &&
+            !fs::exists(fs::path(c.tokenizer) / "tokenizer" / text::kTokenizerMetaFile)) {
+          throw ConfigError("tokenizer: '" + c.tokenizer + "' is neither a kdtext tokenizer directory (no " +
+                            text::kTokenizerMetaFile + ") nor a checkpoint holding one (no tokenizer/" +
                             text::kTokenizerMetaFile + ")");
         }
       });
@@ -116,7 +118,10 @@ Json run_preprocess(const PreprocessConfig& c) {
   const auto files = text::expand_inputs(c.inputs);
   const text::DocMode mode = text::parse_doc_mode(c.doc_mode, "doc_mode");
   std::unique_ptr<text::Tokenizer> existing;
-  if (!c.tokenizer.empty()) existing = text::Tokenizer::load(c.tokenizer);
+  if (!c.tokenizer.empty()) {  // a tokenizer directory, or a checkpoint's (the teacher's, for general distillation)
+    const fs::path dir(c.tokenizer);
+    existing = text::Tokenizer::load(fs::exists(dir / text::kTokenizerMetaFile) ? dir : dir / "tokenizer");
+  }
 
   StagedDirectory out(c.output, c.overwrite);
   const fs::path dir = out.path();

@@ -78,6 +78,16 @@ TEST(PreprocessCli, ReusedTokenizerGivesIdenticalShards) {
   EXPECT_EQ(a["tokenizer"]["fingerprint"], b["tokenizer"]["fingerprint"]);
   EXPECT_EQ(b["tokenizer"]["trained"], false);
   EXPECT_EQ(read_file(dir / "a" / "shards" / "shard-00000.kdts"), read_file(dir / "b" / "shards" / "shard-00000.kdts"));
+  // A directory holding tokenizer/ (a checkpoint, e.g. the teacher's; here the first run's output) serves too.
+  const auto c = preprocess(data("corpus/en.txt") + " -o " + quote((dir / "c").string()) + " --tokenizer " +
+                            quote((dir / "a").string()) + " --quiet");
+  ASSERT_EQ(c.exit_code, 0) << c.output;
+  EXPECT_EQ(read_file(dir / "a" / "shards" / "shard-00000.kdts"), read_file(dir / "c" / "shards" / "shard-00000.kdts"));
+  const auto bad = preprocess(data("corpus/en.txt") + " -o " + quote((dir / "d").string()) + " --tokenizer " +
+                              quote((dir / "a" / "shards").string()) + " --quiet");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("is neither a kdtext tokenizer directory"), std::string::npos) << bad.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "d"));
 }
 
 TEST(PreprocessCli, ParagraphModeAndLowercase) {
