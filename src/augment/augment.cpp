@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "kdtext/error.h"
+#include "kdtext/text/utf8.h"
 
 namespace kdtext::augment {
 
@@ -35,11 +36,45 @@ const FieldTable<AugmentOptions>& augment_fields() {
 Json to_json(const AugmentOptions& o) { return augment_fields().to_json(o); }
 AugmentOptions augment_options_from_json(const JsonFields& f) { return augment_fields().from_json(f); }
 
-std::vector<std::string> split_words(const std::string& text) {
-  std::vector<std::string> words;
-  std::istringstream in(text);
-  for (std::string w; in >> w;) words.push_back(w);
-  return words;
+Words split_text(const std::string& text) {
+  Words out;
+  std::string current;
+  bool space = false;
+  const auto flush = [&] {
+    if (current.empty()) return;
+    out.words.push_back(std::move(current));
+    out.space_before.push_back(space && out.words.size() > 1);
+    current.clear();
+    space = false;
+  };
+  for (size_t i = 0; i < text.size();) {
+    size_t n = 1;
+    const char32_t c = text::decode_utf8_at(text, i, &n);
+    if (c < 0x80 && std::isspace(static_cast<int>(c))) {
+      flush();
+      space = true;
+    } else if (text::is_cjk(c)) {
+      flush();
+      current.assign(text, i, n);
+      flush();
+    } else {
+      current.append(text, i, n);
+    }
+    i += n;
+  }
+  flush();
+  return out;
+}
+
+std::vector<std::string> split_words(const std::string& text) { return split_text(text).words; }
+
+std::string join_words(const Words& w, size_t first, size_t count) {
+  std::string out;
+  for (size_t i = first; i < first + count && i < w.words.size(); ++i) {
+    if (i > first && w.space_before[i]) out += ' ';
+    out += w.words[i];
+  }
+  return out;
 }
 
 std::vector<std::string> frequent_words(const std::vector<text::Example>& examples, int64_t limit) {
@@ -58,13 +93,25 @@ std::vector<std::string> frequent_words(const std::vector<text::Example>& exampl
 
 namespace {
 
-// Letters and digits (any non-ASCII byte counts as a letter) and apostrophes:
-// punctuation and hyphenated compounds are neither replaced nor candidates.
+// Punctuation outside ASCII that CJK text uses: general punctuation
+// (U+2000-206F), CJK symbols and punctuation (U+3000-303F) and the full-width
+// forms of ASCII punctuation (U+FF01-FF0F, FF1A-FF20, FF3B-FF40, FF5B-FF65).
+bool wide_punctuation(char32_t c) {
+  return (c >= 0x2000 && c <= 0x206F) || (c >= 0x3000 && c <= 0x303F) || (c >= 0xFF01 && c <= 0xFF0F) ||
+         (c >= 0xFF1A && c <= 0xFF20) || (c >= 0xFF3B && c <= 0xFF40) || (c >= 0xFF5B && c <= 0xFF65);
+}
+
+// Letters and digits (any other non-ASCII character counts as a letter) and
+// apostrophes: punctuation and hyphenated compounds are neither replaced nor
+// candidates.
 bool word_like(const std::string& w) {
-  return std::all_of(w.begin(), w.end(), [](char ch) {
-    const auto c = static_cast<unsigned char>(ch);
-    return c >= 0x80 || std::isalnum(c) || c == '\'';
-  });
+  for (size_t i = 0; i < w.size();) {
+    size_t n = 1;
+    const char32_t c = text::decode_utf8_at(w, i, &n);
+    if (c < 0x80 ? !(std::isalnum(static_cast<int>(c)) || c == '\'') : wide_punctuation(c)) return false;
+    i += n;
+  }
+  return true;
 }
 
 }  // namespace
@@ -182,7 +229,8 @@ std::string Augmenter::augment(const std::string& text, uint64_t example, int64_
                     static_cast<uint32_t>(example >> 32), static_cast<uint32_t>(copy)};
   std::mt19937_64 rng(seq);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
-  auto words = split_words(text);
+  auto split = split_text(text);
+  auto& words = split.words;
   if (!in_context.empty() && in_context.size() != words.size()) {
     throw std::logic_error("augment: " + std::to_string(in_context.size()) + " candidate lists for " +
                         std::to_string(words.size()) + " words");
@@ -202,9 +250,7 @@ std::string Augmenter::augment(const std::string& text, uint64_t example, int64_
     count = std::uniform_int_distribution<size_t>(1, std::min<size_t>(options_.ngram_max, words.size()))(rng);
     first = std::uniform_int_distribution<size_t>(0, words.size() - count)(rng);
   }
-  std::string out;
-  for (size_t i = first; i < first + count; ++i) out += (i == first ? "" : " ") + words[i];
-  return out;
+  return join_words(split, first, count);
 }
 
 }  // namespace kdtext::augment

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "kdtext/text/hf_tokenizer.h"
+#include "kdtext/text/utf8.h"
 #include "kdtext/util/atomic.h"
 #include "kdtext/error.h"
 #include "kdtext/util/file.h"
@@ -61,12 +62,6 @@ bool is_whitespace(UChar32 c) {
 bool is_punctuation(UChar32 c) {
   if (c < 0x80) return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126);
   return (U_GET_GC_MASK(c) & U_GC_P_MASK) != 0;
-}
-
-bool is_cjk(UChar32 c) {
-  return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
-         (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B820 && c <= 0x2CEAF) ||
-         (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
 void append_utf8(std::string& out, UChar32 c) {
@@ -275,7 +270,7 @@ std::vector<std::string> WordPieceTokenizer::pre_tokenize(std::string_view text)
       if (is_whitespace(c)) c = ' ';
     }
     if (c >= 0x80) ascii = false;
-    if (options_.chinese_chars && c >= 0x3400 && is_cjk(c)) {
+    if (options_.chinese_chars && c >= 0x3400 && is_cjk(static_cast<char32_t>(c))) {
       cps.push_back(' ');
       cps.push_back(c);
       cps.push_back(' ');

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "kdtext/augment/augment.h"
+#include "kdtext/text/utf8.h"
 #include "kdtext/model/config.h"
 #include "kdtext/error.h"
 #include "unit/word_tokenizer.h"
@@ -246,4 +247,35 @@ TEST(Augment, VocabularyAndOptionErrors) {
   EXPECT_NE(error({{"mask_prob", 1.5}}).find("augment.mask_prob: must be in [0, 1]"), std::string::npos);
   EXPECT_NE(error({{"replace_prob", 0.8}, {"mask_prob", 0.3}}).find("augment.mask_prob: replace_prob + mask_prob"),
             std::string::npos);
+}
+
+TEST(Augment, ChineseIsSplitIntoCharactersAndJoinedWithoutAddedSpaces) {
+  // Each CJK ideograph is a word (as BERT's BasicTokenizer splits them); other
+  // runs (Latin letters, full-width punctuation) stay whole; spaces come back
+  // only where the text had them.
+  const std::string text = "我爱 北京 abc，好";
+  const auto w = split_text(text);
+  EXPECT_EQ(w.words, (std::vector<std::string>{"我", "爱", "北", "京", "abc，", "好"}));
+  EXPECT_EQ(w.space_before, (std::vector<bool>{false, false, true, false, true, false}));
+  EXPECT_EQ(join_words(w, 0, w.words.size()), text);
+  EXPECT_EQ(join_words(w, 1, 3), "爱 北京");
+  EXPECT_EQ(join_words(split_text("  a  b\tc "), 0, 3), "a b c");
+
+  const auto tok = kdtext::testing::word_tokenizer();
+  const WordNeighbours n(kWords, *tok, torch::randn({tok->vocab_size(), 6}), 3);
+  AugmentOptions mask;
+  mask.replace_prob = mask.ngram_prob = 0;
+  mask.mask_prob = 1;
+  // Every character masked, not the whole sentence as one word.
+  EXPECT_EQ(Augmenter(mask, n, "[MASK]", 1).augment("很好的酒店", 0, 1), "[MASK][MASK][MASK][MASK][MASK]");
+  AugmentOptions ngram = mask;
+  ngram.mask_prob = 0;
+  ngram.ngram_prob = 1;
+  ngram.ngram_max = 3;
+  for (int64_t k = 0; k < 20; ++k) {
+    const auto g = Augmenter(ngram, n, "[MASK]", 1).augment("很好的酒店", 0, k);
+    EXPECT_TRUE(std::string("很好的酒店").find(g) != std::string::npos) << g;  // a contiguous span of characters
+    EXPECT_GE(text::count_codepoints(g), 1u);
+    EXPECT_LE(text::count_codepoints(g), 3u);
+  }
 }

@@ -39,8 +39,18 @@ Json to_json(const AugmentOptions& o);
 // Reads and validates (errors name `prefix.key`).
 AugmentOptions augment_options_from_json(const JsonFields& f);
 
-// Whitespace-separated words of a text.
-std::vector<std::string> split_words(const std::string& text);
+// The words of a text: whitespace-separated, and each CJK ideograph a word of
+// its own (Chinese and Japanese are written without spaces: BERT's own
+// BasicTokenizer splits them the same way), with whether each followed
+// whitespace, so that join_words() puts back spaces only where there were some.
+struct Words {
+  std::vector<std::string> words;
+  std::vector<bool> space_before;  // per word; false for the first
+};
+Words split_text(const std::string& text);
+std::vector<std::string> split_words(const std::string& text);  // split_text(text).words
+// words[first, first + count) joined: a space before each but the first where space_before says so.
+std::string join_words(const Words& w, size_t first, size_t count);
 
 // The `limit` most frequent words of the texts (and pairs) of `examples`,
 // ties broken by the word, so the list does not depend on hash order.

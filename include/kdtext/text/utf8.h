@@ -24,4 +24,11 @@ std::string_view truncate_utf8(std::string_view s, size_t max_bytes);
 // Number of code points in valid UTF-8.
 size_t count_codepoints(std::string_view valid_utf8);
 
+// A CJK ideograph, in the ranges BERT's BasicTokenizer splits around
+// (CJK Unified Ideographs and extensions A-E, compatibility ideographs).
+bool is_cjk(char32_t c);
+
+// The code point starting at `s[i]` of valid UTF-8 and its length in bytes.
+char32_t decode_utf8_at(std::string_view s, size_t i, size_t* length);
+
 }  // namespace kdtext::text
