@@ -228,9 +228,13 @@ class TaskDistill final : public DistillBase {
     torch::Tensor logits;
     if (fs::exists(file)) {  // read before any process writes it (the writer does, after the collective pass)
       auto cached = io::map_safetensors(file);
-      if (cached.metadata == key && cached.tensors.count("logits")) {
-        logits = cached.tensors.at("logits");
-        log::info("teacher logits for ", inputs.size(), " training examples read from ", file.string());
+      auto other = cached.metadata;  // a cache that also holds sentence vectors serves a student that needs none
+      if (key.at("sentence_target") == "none" && other.count("sentence_target")) other["sentence_target"] = "none";
+      if (other == key && cached.tensors.count("logits") && cached.tensors.at("logits").dim() == 2 &&
+          cached.tensors.at("logits").size(1) >= num_labels()) {
+        logits = cached.tensors.at("logits").narrow(1, 0, num_labels());
+        log::info("teacher logits for ", inputs.size(), " training examples read from ", file.string(),
+                  cached.metadata == key ? "" : " (its sentence vectors left aside)");
       } else {
         log::info(file.string(), " was made for another teacher, training set or max_len: computing it again");
       }

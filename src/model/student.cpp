@@ -134,6 +134,63 @@ std::vector<int64_t> select_teacher_layers(LayerSelection sel, int64_t ls, int64
   return map;
 }
 
+std::vector<int64_t> evenly_spaced(int64_t from, int64_t count) {
+  std::vector<int64_t> out;
+  for (int64_t i = 0; i < count; ++i) out.push_back(i * from / count);
+  return out;
+}
+
+namespace {
+torch::Tensor index_tensor(const std::vector<int64_t>& v) {
+  return torch::tensor(v, torch::TensorOptions().dtype(torch::kLong));
+}
+void check_not_wider(const char* key, int64_t student, int64_t teacher) {
+  if (student > teacher) {
+    throw ConfigError("student." + std::string(key) + ": init teacher-layers selects from the teacher's weights, and " +
+                      std::to_string(student) + " is wider than the teacher's " + std::to_string(teacher) +
+                      "; use init random or at most " + std::to_string(teacher));
+  }
+}
+}  // namespace
+
+WidthSelection select_widths(const BertConfig& t, const BertConfig& s) {
+  check_not_wider("hidden", s.hidden_size, t.hidden_size);
+  check_not_wider("intermediate", s.intermediate_size, t.intermediate_size);
+  check_not_wider("heads", s.num_attention_heads, t.num_attention_heads);
+  WidthSelection sel;
+  sel.hidden = index_tensor(evenly_spaced(t.hidden_size, s.hidden_size));
+  sel.intermediate = index_tensor(evenly_spaced(t.intermediate_size, s.intermediate_size));
+  const int64_t hd_t = t.hidden_size / t.num_attention_heads, hd_s = s.hidden_size / s.num_attention_heads;
+  if (hd_s == hd_t) {
+    std::vector<int64_t> dims;
+    for (int64_t head : evenly_spaced(t.num_attention_heads, s.num_attention_heads)) {
+      for (int64_t d = 0; d < hd_t; ++d) dims.push_back(head * hd_t + d);
+    }
+    sel.attention = index_tensor(dims);
+  } else {
+    sel.attention = sel.hidden;
+  }
+  return sel;
+}
+
+torch::Tensor select_teacher_weight(const std::string& name, const torch::Tensor& w, const WidthSelection& sel) {
+  const auto has = [&](const char* part) { return name.find(part) != std::string::npos; };
+  const auto cut = [&](torch::Tensor v, const torch::Tensor& rows, const torch::Tensor& cols) {
+    if (rows.defined()) v = v.index_select(0, rows.to(v.device()));
+    if (cols.defined() && v.dim() == 2) v = v.index_select(1, cols.to(v.device()));
+    return v;
+  };
+  const torch::Tensor none;
+  if (has("attention.self.")) return cut(w, sel.attention, sel.hidden);
+  if (has("attention.output.dense.")) return cut(w, sel.hidden, sel.attention);
+  if (has("intermediate.dense.")) return cut(w, sel.intermediate, sel.hidden);
+  if (has(".output.dense.")) return cut(w, sel.hidden, sel.intermediate);
+  if (has("LayerNorm.") || has("pooler.dense.") || has("transform.dense.")) return cut(w, sel.hidden, sel.hidden);
+  // Embedding tables, the classifier and the masked-LM decoder: rows are tokens, positions or labels.
+  if (w.dim() == 2) return cut(w, none, sel.hidden);
+  return w;  // the classifier's and the decoder's biases; buffers
+}
+
 BuiltStudent build_student(BertImpl& teacher, const StudentSpec& in) {
   const StudentSpec s = resolve_student_spec(in);
   const BertConfig& tc = teacher.config;
@@ -154,16 +211,7 @@ BuiltStudent build_student(BertImpl& teacher, const StudentSpec& in) {
   out.config = c;
   out.model = Bert(c, teacher.heads);
   if (s.init == StudentInit::kTeacherLayers) {
-    if (s.hidden != tc.hidden_size) {
-      throw ConfigError("student.init teacher-layers needs the teacher's hidden size (" +
-                        std::to_string(tc.hidden_size) + "), but student.hidden is " + std::to_string(s.hidden) +
-                        "; use init random or hidden " + std::to_string(tc.hidden_size));
-    }
-    if (s.intermediate != tc.intermediate_size || s.heads != tc.num_attention_heads) {
-      throw ConfigError("student.init teacher-layers needs the teacher's intermediate size (" +
-                        std::to_string(tc.intermediate_size) + ") and heads (" +
-                        std::to_string(tc.num_attention_heads) + ")");
-    }
+    const WidthSelection sel = select_widths(tc, c);
     out.layer_map = select_teacher_layers(s.layer_selection, s.layers, tc.num_hidden_layers, s.every_k, s.layer_list,
                                           "student.layer_selection");
     std::map<std::string, torch::Tensor> src;
@@ -179,8 +227,9 @@ BuiltStudent build_student(BertImpl& teacher, const StudentSpec& in) {
       }
       auto it = src.find(from);
       if (it == src.end()) throw std::logic_error("teacher has no weight '" + from + "'");
-      auto value = it->second;
+      auto value = select_teacher_weight(name, it->second, sel);
       if (name == "bert.embeddings.position_embeddings.weight") value = value.slice(0, 0, param.size(0));
+      if (value.sizes() != param.sizes()) throw std::logic_error("weight selection gave the wrong shape for " + name);
       param.copy_(value);
     }
   }

@@ -72,6 +72,15 @@ Json run_build_student(const BuildStudentConfig& c) {
   torch::manual_seed(c.run.seed);
   if (c.student.arch != model::StudentArch::kBert) return build_sentence_student(c, ck, *teacher);
   auto built = model::build_student(*teacher, c.student);
+  const auto& bc = built.config;
+  if (!built.layer_map.empty() && (bc.hidden_size != ck.config.hidden_size ||
+                                   bc.intermediate_size != ck.config.intermediate_size ||
+                                   bc.num_attention_heads != ck.config.num_attention_heads)) {
+    log::info("init teacher-layers: the student is narrower (hidden ", bc.hidden_size, " of ", ck.config.hidden_size,
+              ", heads ", bc.num_attention_heads, " of ", ck.config.num_attention_heads, ", intermediate ",
+              bc.intermediate_size, " of ", ck.config.intermediate_size,
+              "): it starts from the teacher's rows and columns, evenly spaced");
+  }
   const auto tp = teacher->parameter_count(), sp = built.model->parameter_count();
   Json summary{{"teacher", c.teacher},
                {"init", choice_name(model::resolve_student_spec(c.student).init, model::kStudentInits)},

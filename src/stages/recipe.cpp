@@ -115,7 +115,7 @@ class StudentProbe {
   StudentProbe(const RecipeConfig& c, const std::string& out) {
     dir_ = fs::temp_directory_path() / (kPrefix + std::to_string(::getpid())) / "student-init";
     Json j = to_json(BuildStudentConfig{});
-    merge_config(j, Json{{"teacher", c.encoder()}, {"output", dir_.string()}, {"student", {{"preset", c.preset}}}},
+    merge_config(j, Json{{"teacher", c.encoder()}, {"output", dir_.string()}, {"student", recipe_student_spec(c)}},
                  "kdtext-recipe");
     j["run"] = cli::to_json(c.run);
     j["run"]["quiet"] = true;

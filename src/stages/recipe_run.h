@@ -14,6 +14,10 @@ namespace kdtext::stages {
 // The sentence students --student names: bilstm, cnn or bag, or all three for frontier.
 std::vector<std::string> recipe_sentence_archs(const std::string& student);
 
+// The transformer student's build-student section: the preset, started from the
+// teacher's weights where it is no wider (`how` says which way it starts).
+Json recipe_student_spec(const RecipeConfig& c, std::string* how = nullptr);
+
 class RecipeRun {
  public:
   // `c` with every path absolute and the store resolved; `out` the locked run directory.

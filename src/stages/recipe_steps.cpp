@@ -85,17 +85,18 @@ fs::path RecipeRun::student_init(const fs::path& probe) {
   const fs::path dir = out_ / "student-init";
   std::error_code ec;
   if (fs::exists(dir / "kdtext.json", ec)) return dir;
+  std::string how;
+  const Json student = recipe_student_spec(c_, &how);
   if (!probe.empty() && fs::exists(probe / "kdtext.json", ec)) {
     fs::remove_all(dir, ec);
     fs::rename(probe, dir, ec);  // fails across file systems: built again below
     if (!ec) {
-      say("built the " + c_.preset + " student from " + c_.encoder());
+      say("built the " + c_.preset + " student from " + c_.encoder() + " (" + how + ")");
       return dir;
     }
   }
-  say("build the " + c_.preset + " student from " + c_.encoder());
-  const Json s{{"teacher", c_.encoder()}, {"output", dir.string()}, {"overwrite", true},
-               {"student", {{"preset", c_.preset}}}};
+  say("build the " + c_.preset + " student from " + c_.encoder() + " (" + how + ")");
+  const Json s{{"teacher", c_.encoder()}, {"output", dir.string()}, {"overwrite", true}, {"student", student}};
   const Json j = stage_config(to_json(BuildStudentConfig{}), "", s, c_.run.seed, true);
   stages_["build_student"] =
       in_stage("build-student", c_.run.seed, true, [&] { return run_build_student(build_student_config_from_json(j)); });

@@ -432,6 +432,23 @@ TEST(DistillCli, TeacherLogitsCachedInAFileAreTheTeachersAndReusedAcrossRuns) {
   r = distill("s3", "--max-len 40");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("computing it again"), std::string::npos) << r.output;
+  // A cache a sentence student wrote (logits, then the teacher's sentence vectors) serves a student that needs
+  // only the logits: its first columns are the same logits.
+  r = run_command(bin("kdtext-build-student") + " --teacher " + quote((p.ft / "best").string()) +
+                  " --arch cnn --embedding 16 --sentence-hidden 8 -o " + quote((dir / "cnn").string()) + " --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(distill_command(dir / "cnn", data / "train.tsv", dir / "c1") + "--teacher-logits " +
+                  quote((dir / "with-sentences.safetensors").string()) +
+                  " --sentence-weight 1 --max-steps 2 --batch-size 16 --max-len 48 --threads 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto wide = io::load_safetensors(dir / "with-sentences.safetensors").tensors.at("logits");
+  ASSERT_GT(wide.size(1), 3);
+  EXPECT_TRUE(torch::allclose(wide.narrow(1, 0, 3), cached, 1e-4, 1e-4));
+  r = run_command(distill_command(dir / "init", data / "train.tsv", dir / "s5") + "--teacher-logits " +
+                  quote((dir / "with-sentences.safetensors").string()) +
+                  " --hard-weight 0.5 --max-steps 2 --batch-size 16 --threads 1 --max-len 48");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("(its sentence vectors left aside)"), std::string::npos) << r.output;
   // Terms that need the teacher's hidden states every step cannot use it.
   r = distill("s4", "--max-len 48 --hidden-weight 1");
   EXPECT_EQ(r.exit_code, 2) << r.output;

@@ -33,6 +33,10 @@ TEST(DistillRecipe, OneCommandFromALabelledSetToAStudentAndAReportThenReusesItsW
   // The base carries a masked-LM head: it proposes the single-piece replacements.
   EXPECT_NE(r.output.find("(masked-LM candidates from " + fs::absolute(pipeline().mlm / "final").string() + ")"),
             std::string::npos) << r.output;
+  // 2l-128 is wider than this teacher (64 wide): it starts at random, and the log says why. (A student no wider
+  // starts from the teacher's weights: test_student.cpp.)
+  EXPECT_NE(r.output.find("(at random: it is wider than the teacher"), std::string::npos) << r.output;
+  EXPECT_EQ(read_json_file(dir / "run" / "student-init" / "kdtext.json")["provenance"]["init"], "random");
   const Json rep = read_json_file(dir / "run" / "report.json");
   EXPECT_TRUE(fs::exists(dir / "run" / "report.md"));
   EXPECT_EQ(rep["copies"], 1);

@@ -62,16 +62,60 @@ TEST(Student, SpecValidationNamesTheProblem) {
   EXPECT_EQ(r.hidden, 312);
   s.preset = "huge";
   EXPECT_NE(config_error([&] { resolve_student_spec(s); }).find("unknown"), std::string::npos);
-  // teacher-layers needs the teacher's width.
+  // teacher-layers selects from the teacher: a wider student is refused, naming the key.
   auto t = teacher_model();
-  StudentSpec narrow;
-  narrow.layers = 2;
-  narrow.hidden = 8;
-  narrow.heads = 2;
-  narrow.intermediate = 24;
-  narrow.init = StudentInit::kTeacherLayers;
-  EXPECT_NE(config_error([&] { build_student(*t, narrow); }).find("needs the teacher's hidden size (16)"),
-            std::string::npos);
+  StudentSpec wide;
+  wide.layers = 2;
+  wide.hidden = 32;
+  wide.heads = 2;
+  wide.intermediate = 24;
+  wide.init = StudentInit::kTeacherLayers;
+  const std::string msg = config_error([&] { build_student(*t, wide); });
+  EXPECT_NE(msg.find("student.hidden"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("32 is wider than the teacher's 16"), std::string::npos) << msg;
+  wide.hidden = 16;
+  wide.intermediate = 48;
+  EXPECT_NE(config_error([&] { build_student(*t, wide); }).find("student.intermediate"), std::string::npos);
+}
+
+TEST(Student, EvenlySpacedIndicesByHand) {
+  EXPECT_EQ(evenly_spaced(8, 4), (std::vector<int64_t>{0, 2, 4, 6}));
+  EXPECT_EQ(evenly_spaced(5, 3), (std::vector<int64_t>{0, 1, 3}));  // 0, 5/3, 10/3 rounded down
+  EXPECT_EQ(evenly_spaced(4, 4), (std::vector<int64_t>{0, 1, 2, 3}));
+}
+
+TEST(Student, NarrowerTeacherLayerInitSelectsRowsAndColumns) {
+  auto t = teacher_model();  // hidden 16, 2 heads of 8, intermediate 24
+  StudentSpec s;
+  s.layers = 2;
+  s.hidden = 8;
+  s.heads = 1;  // head size 8, the teacher's: whole heads are kept (head 0)
+  s.intermediate = 12;
+  s.init = StudentInit::kTeacherLayers;
+  s.layer_selection = LayerSelection::kList;
+  s.layer_list = {2, 4};
+  auto built = build_student(*t, s);
+  using torch::indexing::Slice;
+  const auto even = Slice(0, torch::indexing::None, 2);  // hidden 0, 2, ..., 14; neurons 0, 2, ..., 22
+  const auto& sl = built.model->bert->encoder->layers[1];
+  const auto& tl = t->bert->encoder->layers[3];
+  EXPECT_TRUE(torch::equal(sl->attention->self->query->weight, tl->attention->self->query->weight.index({Slice(0, 8), even})));
+  EXPECT_TRUE(torch::equal(sl->attention->self->value->bias, tl->attention->self->value->bias.slice(0, 0, 8)));
+  EXPECT_TRUE(torch::equal(sl->attention->output->dense->weight,
+                           tl->attention->output->dense->weight.index({even, Slice(0, 8)})));
+  EXPECT_TRUE(torch::equal(sl->intermediate->dense->weight, tl->intermediate->dense->weight.index({even, even})));
+  EXPECT_TRUE(torch::equal(sl->output->dense->weight, tl->output->dense->weight.index({even, even})));
+  EXPECT_TRUE(torch::equal(sl->output->LayerNorm->weight, tl->output->LayerNorm->weight.index({even})));
+  EXPECT_TRUE(torch::equal(built.model->bert->embeddings->word_embeddings->weight,
+                           t->bert->embeddings->word_embeddings->weight.index({Slice(), even})));
+  EXPECT_TRUE(torch::equal(built.model->bert->pooler->dense->weight, t->bert->pooler->dense->weight.index({even, even})));
+  EXPECT_TRUE(torch::equal(built.model->classifier->weight, t->classifier->weight.index({Slice(), even})));
+  EXPECT_TRUE(torch::equal(built.model->classifier->bias, t->classifier->bias));
+  // A narrower head size (2 heads of 4) takes the attention dimensions evenly spaced, like the hidden ones.
+  s.heads = 2;
+  auto mixed = build_student(*t, s);
+  EXPECT_TRUE(torch::equal(mixed.model->bert->encoder->layers[0]->attention->self->key->weight,
+                           t->bert->encoder->layers[1]->attention->self->key->weight.index({even, even})));
 }
 
 TEST(Student, TeacherLayerInitCopiesTheMappedLayers) {

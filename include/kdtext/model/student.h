@@ -21,8 +21,9 @@ inline constexpr std::pair<const char*, LayerSelection> kLayerSelections[] = {
 // Parsed once: ConfigError naming `key` for an unknown name.
 LayerSelection parse_layer_selection(const std::string& name, const std::string& key);
 
-// How the student's weights start: random (HF initialisation) or copied from
-// the teacher's layers (needs the teacher's widths).
+// How the student's weights start: random (HF initialisation) or taken from
+// the teacher's layers: copied where the widths match, and where the student is
+// narrower, the teacher's rows and columns selected (select_teacher_weight).
 enum class StudentInit { kRandom, kTeacherLayers };
 inline constexpr std::pair<const char*, StudentInit> kStudentInits[] = {{"random", StudentInit::kRandom},
                                                                         {"teacher-layers", StudentInit::kTeacherLayers}};
@@ -96,6 +97,22 @@ std::vector<int64_t> select_teacher_layers(LayerSelection selection, int64_t stu
 std::vector<int64_t> select_teacher_layers(const std::string& selection, int64_t student_layers,
                                            int64_t teacher_layers, int64_t every_k,
                                            const std::vector<int64_t>& list, const std::string& key);
+
+// Which of the teacher's rows and columns a narrower student keeps ("weight
+// selection": Xu et al., Initializing Models with Larger Ones, 2024): hidden
+// dimensions and feed-forward neurons evenly spaced (i * n_teacher / n_student);
+// whole heads, evenly spaced, where the student's head size is the teacher's,
+// otherwise the attention dimensions evenly spaced like the hidden ones (a student
+// head then joins parts of neighbouring teacher heads). Identity where the sizes
+// match. Throws ConfigError naming the key where the student is wider.
+struct WidthSelection {
+  torch::Tensor hidden, attention, intermediate;  // int64 indices into the teacher's dimensions
+};
+std::vector<int64_t> evenly_spaced(int64_t from, int64_t count);
+WidthSelection select_widths(const BertConfig& teacher, const BertConfig& student);
+// The teacher weight `w` (named as in BertImpl::named_state) cut to the
+// student's widths by `sel`; rows of embedding tables and labels are kept.
+torch::Tensor select_teacher_weight(const std::string& name, const torch::Tensor& w, const WidthSelection& sel);
 
 struct BuiltStudent {
   BertConfig config;
