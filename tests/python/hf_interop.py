@@ -187,9 +187,11 @@ def check_m3e(tmp):
     model = transformers.BertForSequenceClassification.from_pretrained(str(source), num_labels=2).eval()
     cls_dir = tmp / "m3e-cls"
     model.save_pretrained(str(cls_dir))
-    # transformers 5 writes safetensors only; a pytorch_model.bin is torch.save of the weights (a plain
-    # dict: torch 2.11's OrderedDict with its _metadata attribute is not read yet, see the stop note).
-    torch.save(dict(model.state_dict()), str(cls_dir / "pytorch_model.bin"))
+    # transformers 5 writes safetensors only; a pytorch_model.bin is what earlier versions wrote:
+    # torch.save of model.state_dict(), an OrderedDict with its _metadata attribute.
+    state = model.state_dict()
+    assert hasattr(state, "_metadata")
+    torch.save(state, str(cls_dir / "pytorch_model.bin"))
     (cls_dir / "model.safetensors").unlink()
     for f in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         shutil.copy(source / f, cls_dir / f)
@@ -203,7 +205,35 @@ def check_m3e(tmp):
     tok = transformers.BertTokenizerFast.from_pretrained(str(cls_dir))
     ids = tok(texts, truncation=True, max_length=512)["input_ids"]
     ours = kdtext_logits(tmp / "m3e-kd", texts, tmp)
-    return ok & compare("import m3e-small (pytorch_model.bin + tokenizer.json) + classifier", hf_logits(cls_dir, None, ids), ours)
+    ok &= compare("import m3e-small (pytorch_model.bin + tokenizer.json) + classifier", hf_logits(cls_dir, None, ids), ours)
+    return ok & check_pickled_code_is_refused(tmp, cls_dir)
+
+
+class _RunsCode:
+    """An object whose unpickling would run a shell command (the reason state dicts are read by a reader
+    that knows only tensors and containers)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def check_pickled_code_is_refused(tmp, good_dir):
+    bad = tmp / "pickled-code"
+    shutil.copytree(good_dir, bad)
+    marker = tmp / "pickled-code-ran"
+    state = dict(torch.load(str(good_dir / "pytorch_model.bin"), weights_only=True))
+    state["bert.pooler.dense.bias"] = _RunsCode(marker)
+    torch.save(state, str(bad / "pytorch_model.bin"))
+    r = subprocess.run([bin_path("kdtext-import-hf"), str(bad), str(tmp / "bad-kd"), "--quiet"],
+                       capture_output=True, text=True)
+    ok = r.returncode != 0 and "data.pkl: refuses to call posix.system" in r.stderr + r.stdout and not marker.exists() \
+        and not (tmp / "bad-kd").exists()
+    print(f"a pytorch_model.bin that would run a command is refused by name, nothing ran: {'OK' if ok else 'FAIL'} "
+          f"(exit {r.returncode}: {(r.stderr + r.stdout).strip()[-160:]})")
+    return ok
 
 
 if __name__ == "__main__":

@@ -23,9 +23,10 @@ model::Heads heads_of_weights(const TensorMap& w);
 std::pair<model::BertConfig, std::string> read_hf_config(const std::filesystem::path& src, const std::string& origin);
 
 // A PyTorch checkpoint (torch.save's zip format: pytorch_model.bin) read as a
-// state dict without running Python or any pickled code: LibTorch's own
-// unpickler, which rebuilds tensors and plain containers only and rejects any
-// other class the pickle names; storages saved on a GPU are read into CPU
+// state dict without running Python or any pickled code: LibTorch's zip
+// reader and a pickle reader that rebuilds dicts (OrderedDict included, its
+// _metadata dropped), tuples, lists, numbers, strings and tensors only, and
+// refuses any other class by name; storages saved on a GPU are read into CPU
 // memory. The top object must be a dict of tensors: any other value is an
 // InputError naming the file and the key; the legacy (pre-1.6, non-zip)
 // format and corrupt files are an InputError naming the file.
