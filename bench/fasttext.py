@@ -103,7 +103,7 @@ def main():
         d = SHARED / name
         if not (d / "train.tsv").exists():
             continue
-        chinese = name == "chnsenticorp"
+        chinese = name in ("chnsenticorp", "tnews")  # split into characters: fastText splits on spaces
         files = {}
         for split in ("train", "dev", "test"):
             # the same seeded sample as bench/distill.py draws with the same limits
