@@ -112,7 +112,7 @@ class Reader {
     return std::string{d[b >> 4], d[b & 15]};
   }
   const char* take(size_t n) {
-    if (pos_ + n > bytes_.size()) throw std::runtime_error("the pickle ends in the middle of an opcode");
+    if (n > bytes_.size() - pos_) throw std::runtime_error("the pickle ends in the middle of an opcode");
     const char* p = bytes_.data() + pos_;
     pos_ += n;
     return p;
@@ -225,11 +225,17 @@ class Reader {
       const auto size = ints(arg(args, 2, Value::kTuple, name), name);
       const auto stride = ints(arg(args, 3, Value::kTuple, name), name);
       int64_t last = offset;  // the last element the view reaches must lie inside the storage
+      bool empty = false;
       for (size_t k = 0; k < size.size(); ++k) {
         if (size[k] < 0 || (k < stride.size() && stride[k] < 0)) throw std::runtime_error(name + ": a negative size");
-        if (size[k] == 0) last = -1;
-        if (last >= 0 && k < stride.size()) last += (size[k] - 1) * stride[k];
+        empty = empty || size[k] == 0;
+        int64_t reach = 0;
+        if (k < stride.size() && size[k] > 0 &&
+            (__builtin_mul_overflow(size[k] - 1, stride[k], &reach) || __builtin_add_overflow(last, reach, &last))) {
+          throw std::runtime_error(name + ": a size or stride too large");
+        }
       }
+      if (empty) last = -1;
       if (size.size() != stride.size() || offset < 0 || last >= st->tensor.numel()) {
         throw std::runtime_error(name + ": the view reaches past its storage of " + std::to_string(st->tensor.numel()) +
                                  " elements");

@@ -90,11 +90,16 @@ struct Pickle {
     return *this;
   }
   Pickle& int1(int v) { return op('K').op(static_cast<char>(v)); }
+  Pickle& long8(int64_t v) {  // LONG1 with 8 bytes, little-endian two's complement
+    op('\x8a').op('\x08');
+    for (int k = 0; k < 8; ++k) b.push_back(static_cast<char>((static_cast<uint64_t>(v) >> (8 * k)) & 255));
+    return *this;
+  }
   // torch._utils._rebuild_tensor_v2(storage '0' of `numel` floats, offset, size, stride, False, OrderedDict())
-  Pickle& tensor(int numel, int offset, std::pair<int, int> size, std::pair<int, int> stride) {
+  Pickle& tensor(int numel, int offset, std::pair<int, int> size, std::pair<int64_t, int64_t> stride) {
     global("torch._utils", "_rebuild_tensor_v2").op('(');
     op('(').str("storage").global("torch", "FloatStorage").str("0").str("cpu").int1(numel).op('t').op('Q');
-    int1(offset).int1(size.first).int1(size.second).op('\x86').int1(stride.first).int1(stride.second).op('\x86');
+    int1(offset).int1(size.first).int1(size.second).op('\x86').long8(stride.first).long8(stride.second).op('\x86');
     op('\x89').global("collections", "OrderedDict").op(')').op('R');
     return op('t').op('R');
   }
@@ -144,6 +149,9 @@ TEST(TorchStateDict, PickledCallsViewsPastTheStorageAndShortRecordsAreRefused) {
   EXPECT_NE(m.find("code.bin: data.pkl: refuses to call os.system"), std::string::npos) << m;
   m = error("past.bin", [](Pickle& q) { q.tensor(6, 3, {2, 2}, {2, 1}); }, 6);  // reaches element 3 + 2 + 1 = 6
   EXPECT_NE(m.find("past.bin: data.pkl: torch._utils._rebuild_tensor_v2: the view reaches past its storage of 6"),
+            std::string::npos) << m;
+  m = error("huge.bin", [](Pickle& q) { q.tensor(6, 0, {3, 2}, {int64_t{1} << 62, 1}); }, 6);  // 2 * 2^62 overflows
+  EXPECT_NE(m.find("huge.bin: data.pkl: torch._utils._rebuild_tensor_v2: a size or stride too large"),
             std::string::npos) << m;
   m = error("short.bin", [](Pickle& q) { q.tensor(6, 0, {2, 3}, {3, 1}); }, 5);
   EXPECT_NE(m.find("storage '0' holds 20 bytes, not the 24 its 6 elements take"), std::string::npos) << m;
