@@ -232,7 +232,8 @@ class TaskDistill final : public DistillBase {
       if (key.at("sentence_target") == "none" && other.count("sentence_target")) other["sentence_target"] = "none";
       if (other == key && cached.tensors.count("logits") && cached.tensors.at("logits").dim() == 2 &&
           cached.tensors.at("logits").size(1) >= num_labels()) {
-        logits = cached.tensors.at("logits").narrow(1, 0, num_labels());
+        const auto& all = cached.tensors.at("logits");
+        logits = cached.metadata == key ? all : all.narrow(1, 0, num_labels());
         log::info("teacher logits for ", inputs.size(), " training examples read from ", file.string(),
                   cached.metadata == key ? "" : " (its sentence vectors left aside)");
       } else {

@@ -441,6 +441,13 @@ TEST(DistillCli, TeacherLogitsCachedInAFileAreTheTeachersAndReusedAcrossRuns) {
                   quote((dir / "with-sentences.safetensors").string()) +
                   " --sentence-weight 1 --max-steps 2 --batch-size 16 --max-len 48 --threads 1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
+  // The sentence student reads its own cache back whole (logits and sentence vectors).
+  r = run_command(distill_command(dir / "cnn", data / "train.tsv", dir / "c2") + "--teacher-logits " +
+                  quote((dir / "with-sentences.safetensors").string()) +
+                  " --sentence-weight 1 --max-steps 2 --batch-size 16 --max-len 48 --threads 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("training examples read from"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("left aside"), std::string::npos) << r.output;
   const auto wide = io::load_safetensors(dir / "with-sentences.safetensors").tensors.at("logits");
   ASSERT_GT(wide.size(1), 3);
   EXPECT_TRUE(torch::allclose(wide.narrow(1, 0, 3), cached, 1e-4, 1e-4));
