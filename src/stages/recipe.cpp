@@ -114,15 +114,15 @@ class StudentProbe {
  public:
   StudentProbe(const RecipeConfig& c, const std::string& out) {
     dir_ = fs::temp_directory_path() / (kPrefix + std::to_string(::getpid())) / "student-init";
-    Json j = to_json(BuildStudentConfig{});
-    merge_config(j, Json{{"teacher", c.encoder()}, {"output", dir_.string()}, {"student", recipe_student_spec(c)}},
-                 "kdtext-recipe");
-    j["run"] = cli::to_json(c.run);
-    j["run"]["quiet"] = true;
     const std::string why = " (the student could not be built: --preset " + c.preset + ", --threads " +
                             std::to_string(c.run.threads) + ", --device " + c.run.device +
                             "); nothing was written to " + out;
     try {
+      Json j = to_json(BuildStudentConfig{});
+      merge_config(j, Json{{"teacher", c.encoder()}, {"output", dir_.string()}, {"student", recipe_student_spec(c)}},
+                   "kdtext-recipe");
+      j["run"] = cli::to_json(c.run);
+      j["run"]["quiet"] = true;
       log::init("build-student", log::LogOptions{c.run.log_level, c.run.log_file, true});
       torch::manual_seed(c.run.seed);
       run_build_student(build_student_config_from_json(j));
