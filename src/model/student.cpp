@@ -144,19 +144,24 @@ namespace {
 torch::Tensor index_tensor(const std::vector<int64_t>& v) {
   return torch::tensor(v, torch::TensorOptions().dtype(torch::kLong));
 }
-void check_not_wider(const char* key, int64_t student, int64_t teacher) {
-  if (student > teacher) {
-    throw ConfigError("student." + std::string(key) + ": init teacher-layers selects from the teacher's weights, and " +
+}  // namespace
+
+std::string wider_than_teacher(int64_t hidden, int64_t heads, int64_t intermediate, const BertConfig& t) {
+  if (hidden > t.hidden_size) return "hidden";
+  if (intermediate > t.intermediate_size) return "intermediate";
+  if (heads > t.num_attention_heads) return "heads";
+  return "";
+}
+
+WidthSelection select_widths(const BertConfig& t, const BertConfig& s) {
+  const std::string key = wider_than_teacher(s.hidden_size, s.num_attention_heads, s.intermediate_size, t);
+  if (!key.empty()) {
+    const int64_t student = key == "hidden" ? s.hidden_size : key == "heads" ? s.num_attention_heads : s.intermediate_size;
+    const int64_t teacher = key == "hidden" ? t.hidden_size : key == "heads" ? t.num_attention_heads : t.intermediate_size;
+    throw ConfigError("student." + key + ": init teacher-layers selects from the teacher's weights, and " +
                       std::to_string(student) + " is wider than the teacher's " + std::to_string(teacher) +
                       "; use init random or at most " + std::to_string(teacher));
   }
-}
-}  // namespace
-
-WidthSelection select_widths(const BertConfig& t, const BertConfig& s) {
-  check_not_wider("hidden", s.hidden_size, t.hidden_size);
-  check_not_wider("intermediate", s.intermediate_size, t.intermediate_size);
-  check_not_wider("heads", s.num_attention_heads, t.num_attention_heads);
   WidthSelection sel;
   sel.hidden = index_tensor(evenly_spaced(t.hidden_size, s.hidden_size));
   sel.intermediate = index_tensor(evenly_spaced(t.intermediate_size, s.intermediate_size));

@@ -17,8 +17,7 @@ Json recipe_student_spec(const RecipeConfig& c, std::string* how) {
   spec = model::resolve_student_spec(spec);
   const fs::path config = fs::path(c.encoder()) / "config.json";
   const auto t = model::bert_config_from_json(read_json_file(config), config.string());
-  const bool select =
-      spec.hidden <= t.hidden_size && spec.heads <= t.num_attention_heads && spec.intermediate <= t.intermediate_size;
+  const bool select = model::wider_than_teacher(spec.hidden, spec.heads, spec.intermediate, t).empty();
   if (how) {
     *how = select ? "starting from the teacher's weights"
                   : "at random: it is wider than the teacher in hidden size, heads or feed-forward size";

@@ -109,6 +109,9 @@ struct WidthSelection {
   torch::Tensor hidden, attention, intermediate;  // int64 indices into the teacher's dimensions
 };
 std::vector<int64_t> evenly_spaced(int64_t from, int64_t count);
+// The first of "hidden", "heads", "intermediate" in which a student of these
+// sizes is wider than `teacher` ("" = none: teacher-layers init can select).
+std::string wider_than_teacher(int64_t hidden, int64_t heads, int64_t intermediate, const BertConfig& teacher);
 WidthSelection select_widths(const BertConfig& teacher, const BertConfig& student);
 // The teacher weight `w` (named as in BertImpl::named_state) cut to the
 // student's widths by `sel`; rows of embedding tables and labels are kept.
