@@ -58,7 +58,7 @@ Classifier::Classifier(const std::string& checkpoint_dir, const ClassifierOption
   // Before the model is loaded: its first reading counts this process as one runnable task.
   auto threads = options.adaptive_threads && device.is_cpu()
                      ? std::make_shared<infer::AdaptiveThreads>(torch::get_num_threads()) : nullptr;
-  impl_->model = infer::load_classifier(checkpoint_dir, device, precision);
+  impl_->model = infer::load_classifier(checkpoint_dir, device, precision, options.batch_size, options.max_len);
   impl_->model.threads = std::move(threads);
   impl_->labels = impl_->model.labels.names();
   impl_->batch_size = options.batch_size;
@@ -67,7 +67,8 @@ Classifier::Classifier(const std::string& checkpoint_dir, const ClassifierOption
   f.checkpoint = checkpoint_dir;
   f.architecture = m.architecture;
   f.device = device.str();
-  f.precision = infer::precision_name(precision);
+  f.precision = infer::precision_name(impl_->model.precision);
+  f.precision_requested = infer::precision_name(precision);
   if (m.architecture == "bert") {
     const auto& c = m.config;
     f.layers = c.num_hidden_layers;

@@ -41,7 +41,11 @@ struct LoadedModel;
 
 struct ClassifierOptions {
   std::string device = "cpu";      // "cpu", "cuda", "cuda:N" or "auto" (a GPU when there is one)
-  std::string precision = "fp32";  // "fp32", "bf16" or "int8" (int8: CPU only)
+  // "fp32", "bf16", "int8" (int8: CPU only) or "auto": the fastest this model
+  // offers on this machine whose labels keep 99% of fp32's, measured at load
+  // at `batch_size` and cached (infer/precision.h); facts().precision says
+  // which. An explicit bf16 or int8 slower than fp32 here logs a warning.
+  std::string precision = "fp32";
   int threads = 0;                 // intra-op threads, process-wide; 0 leaves LibTorch's setting
   int64_t max_len = 0;             // tokens per input (longer ones are truncated); 0: the model's limit
   int64_t batch_size = 32;         // inputs per forward pass (sorted by length first)
@@ -63,7 +67,8 @@ struct ModelFacts {
   std::string checkpoint;  // the directory it was loaded from
   std::string architecture;  // "bert" (a transformer), or a "bilstm", "cnn" or "bag" student
   std::string device;      // e.g. "cpu", "cuda:0"
-  std::string precision;   // "fp32", "bf16", "int8"
+  std::string precision;   // "fp32", "bf16", "int8": the one running (auto resolved)
+  std::string precision_requested;  // as asked: also "auto"
   // Transformers: their sizes. Other students: layers (bilstm: LSTM layers;
   // cnn, bag: 1), hidden_size = the sentence vector's width, heads and
   // intermediate_size 0.

@@ -21,18 +21,9 @@ c10::IValue call_boxed(const c10::OperatorHandle& op, std::vector<c10::IValue> s
   return std::move(stack.at(0));
 }
 
-Precision parse_precision(const std::string& name, const std::string& key) {
-  if (name == "fp32") return Precision::kFloat32;
-  if (name == "bf16") return Precision::kBFloat16;
-  if (name == "int8") return Precision::kInt8;
-  throw ConfigError(key + " must be fp32, bf16 or int8, got '" + name + "'");
-}
-
-std::string precision_name(Precision p) {
-  switch (p) {
-    case Precision::kBFloat16: return "bf16";
-    case Precision::kInt8: return "int8";
-    default: return "fp32";
+void check_engine_precision(Precision p) {
+  if (p == Precision::kAuto) {
+    throw ConfigError("precision auto is resolved by measurement before an engine is built (infer::load_classifier)");
   }
 }
 
@@ -199,6 +190,7 @@ Engine::Engine(const model::BertConfig& c, const io::TensorMap& weights, Precisi
       head_dim_(c.head_dim()),
       eps_(c.layer_norm_eps),
       dtype_(precision == Precision::kBFloat16 ? torch::kBFloat16 : torch::kFloat32) {
+  check_engine_precision(precision);
   c.validate("model config");
   if (precision == Precision::kInt8 && !device.is_cpu()) {
     throw ConfigError("--precision int8 runs on the CPU only; use bf16 or fp32 on " + device.str());

@@ -1,5 +1,6 @@
 #include "kdtext/infer/predict.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "kdtext/eval/metrics.h"
@@ -52,24 +53,41 @@ torch::Tensor predict_probabilities(model::BertImpl& model, const std::vector<fe
 }
 
 namespace {
-LoadedModel load_sentence_classifier(const std::filesystem::path& dir, torch::Device device, Precision precision) {
+// Resolves the precision (measuring when asked) and builds the engine.
+void build_engine(LoadedModel& c, const EngineFactory& factory, Precision precision, int64_t batch_size,
+                  int64_t max_len) {
+  // The caller checks max_len against the model under its own key; here it only shapes the probe.
+  const int64_t limit = c.architecture == "bert" ? c.config.max_position_embeddings : kSentenceDefaultMaxLen;
+  const int64_t tokens = std::min({kProbeTokens, max_len > 0 ? max_len : limit, limit});
+  auto r = resolve_precision(precision, factory, c.architecture, c.device, *c.tokenizer, c.dir, {batch_size, tokens});
+  c.engine = std::move(r.engine);
+  c.precision = r.precision;
+  c.requested = precision;
+  c.measured = std::move(r.measured);
+  c.precision_reason = std::move(r.reason);
+  c.parameters = c.engine->parameters();
+}
+
+LoadedModel load_sentence_classifier(const std::filesystem::path& dir, torch::Device device, Precision precision,
+                                     int64_t batch_size, int64_t max_len) {
   auto ck = io::read_sentence_checkpoint(dir);
   LoadedModel c;
   c.dir = dir;
   c.architecture = choice_name(ck.config.arch, model::kSentenceArchs);
-  c.engine = std::make_shared<const SentenceEngine>(ck.config, ck.weights, precision, device,
-                                                    (dir / "model.safetensors").string());
-  c.parameters = c.engine->parameters();
   c.sentence = ck.config;
   c.tokenizer = std::move(ck.tokenizer);
   c.labels = text::LabelMap(ck.labels);
   c.device = device;
+  const auto origin = (dir / "model.safetensors").string();
+  build_engine(c, [&](Precision p) { return std::make_shared<const SentenceEngine>(ck.config, ck.weights, p, device, origin); },
+               precision, batch_size, max_len);
   return c;
 }
 }  // namespace
 
-LoadedModel load_classifier(const std::filesystem::path& dir, torch::Device device, Precision precision) {
-  if (io::architecture_at(dir) != "bert") return load_sentence_classifier(dir, device, precision);
+LoadedModel load_classifier(const std::filesystem::path& dir, torch::Device device, Precision precision,
+                            int64_t batch_size, int64_t max_len) {
+  if (io::architecture_at(dir) != "bert") return load_sentence_classifier(dir, device, precision, batch_size, max_len);
   auto ck = io::read_checkpoint(dir);
   if (ck.heads != model::Heads::kClassifier) {
     throw InputError(dir.string() + ": this checkpoint has no classification head (stage '" +
@@ -77,15 +95,27 @@ LoadedModel load_classifier(const std::filesystem::path& dir, torch::Device devi
   }
   LoadedModel c;
   c.dir = dir;
-  // Straight from the stored tensors (no model::Bert: its initialisation and copy cost start-up time).
-  c.engine = std::make_shared<const Engine>(ck.config, ck.weights, precision, device, dir.string());
-  ck.weights.clear();
-  c.parameters = c.engine->parameters();
   c.config = ck.config;
   c.tokenizer = std::move(ck.tokenizer);
   c.labels = text::LabelMap(ck.config.labels);
   c.device = device;
+  // Straight from the stored tensors (no model::Bert: its initialisation and copy cost start-up time).
+  build_engine(c, [&](Precision p) { return std::make_shared<const Engine>(ck.config, ck.weights, p, device, dir.string()); },
+               precision, batch_size, max_len);
   return c;
+}
+
+Json precision_facts(const LoadedModel& m) {
+  Json j{{"precision", precision_name(m.precision)}, {"precision_requested", precision_name(m.requested)}};
+  if (!m.measured.empty()) {
+    j["precision_measured"] = Json::array();
+    for (const auto& x : m.measured) {
+      j["precision_measured"].push_back(
+          {{"precision", precision_name(x.precision)}, {"seconds", x.seconds}, {"agreement", x.agreement}});
+    }
+  }
+  if (!m.precision_reason.empty()) j["precision_reason"] = m.precision_reason;
+  return j;
 }
 
 int64_t checked_max_len(int64_t requested, const model::BertConfig& config, const std::string& key) {

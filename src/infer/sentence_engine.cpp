@@ -29,6 +29,7 @@ const c10::OperatorHandle* byte_op(const char* name) {
 // The precisions each architecture offers: every one for cnn, fp32 and int8
 // for the bag, fp32 for bilstm; int8 on the CPU only. ConfigError otherwise.
 void check_precision(const model::SentenceConfig& c, Precision precision, torch::Device device) {
+  check_engine_precision(precision);
   const bool int8_bag = precision == Precision::kInt8 && c.arch == model::SentenceArch::kBag;
   const bool cnn = c.arch == model::SentenceArch::kCnn;
   if (precision == Precision::kInt8 && !device.is_cpu()) {

@@ -96,6 +96,7 @@ Json run_classify(const ClassifyConfig& c, torch::Device device) {
   options.device = device.str();
   options.precision = infer::precision_name(c.precision);
   options.batch_size = c.batch_size;
+  options.max_len = c.max_len;
   options.adaptive_threads = c.adaptive_threads;
   const Classifier api(c.checkpoint, options);  // the C++ API (kdtext/classifier.h) loads and holds the model
   const auto& m = api.model();
@@ -118,7 +119,7 @@ Json run_classify(const ClassifyConfig& c, torch::Device device) {
   log::info("classified ", totals.texts, " texts in ", log::fixed(totals.seconds, 2), " s (",
             log::fixed(totals.texts / std::max(totals.seconds, 1e-9), 1), " texts/s)",
             totals.skipped ? log::cat(", skipped ", totals.skipped, " bad lines") : std::string());
-  if (!c.timings.empty()) write_timings(c, totals);
+  if (!c.timings.empty()) write_timings(c, m, totals);
   return c.eval ? write_eval(c, m, totals) : Json();
 }
 

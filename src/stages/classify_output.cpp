@@ -6,6 +6,7 @@
 
 #include "kdtext/eval/metrics.h"
 #include "kdtext/util/atomic.h"
+#include "kdtext/util/cpu.h"
 #include "kdtext/error.h"
 
 namespace kdtext::stages {
@@ -120,13 +121,16 @@ void check_outputs(const ClassifyConfig& c) {
   }
 }
 
-void write_timings(const ClassifyConfig& c, const ClassifyTotals& t) {
+void write_timings(const ClassifyConfig& c, const infer::LoadedModel& m, const ClassifyTotals& t) {
+  const auto& cpu = this_cpu();
   Json j{{"texts", t.texts},
          {"batch_size", c.batch_size},
-         {"precision", infer::precision_name(c.precision)},
          {"tokenize_seconds", t.tokenize_seconds},
          {"model_seconds", t.seconds},
+         {"threads", torch::get_num_threads()},
+         {"cpu", {{"model", cpu.model}, {"flags", cpu.flags}, {"logical_cpus", cpu.logical_cpus}}},
          {"batches", Json::array()}};
+  j.update(infer::precision_facts(m));
   for (const auto& [n, s] : t.batch_seconds) j["batches"].push_back({n, s});
   write_file_atomic(c.timings, j.dump() + "\n");
 }
@@ -144,7 +148,7 @@ Json write_eval(const ClassifyConfig& c, const infer::LoadedModel& m, const Clas
   const auto metrics = eval::classification_metrics(t.gold, t.predicted, m.labels.size());
   Json j = metrics.to_json(names);
   j["checkpoint"] = c.checkpoint;
-  j["precision"] = infer::precision_name(c.precision);
+  j.update(infer::precision_facts(m));
   j["inputs"] = c.inputs;
   j["skipped_lines"] = t.skipped;
   const std::string path = metrics_path(c);

@@ -52,7 +52,7 @@ struct ClassifyTotals {
 void check_outputs(const ClassifyConfig& c);
 
 // --timings: tokenisation time, model time and per-batch latencies (JSON).
-void write_timings(const ClassifyConfig& c, const ClassifyTotals& t);
+void write_timings(const ClassifyConfig& c, const infer::LoadedModel& m, const ClassifyTotals& t);
 // --eval needs at least one labelled example: InputError naming the inputs.
 void check_evaluable(const ClassifyConfig& c, const ClassifyTotals& t);
 // --eval: scores the predictions against the gold labels, writes the metrics

@@ -72,13 +72,7 @@ Json RecipeRun::run(const fs::path& probe) {
 
 namespace {
 
-std::string default_store() {
-  if (const char* cache = std::getenv("KDTEXT_CACHE"); cache != nullptr && *cache != '\0') {
-    return (fs::path(cache) / "general").string();
-  }
-  const char* home = std::getenv("HOME");
-  return (fs::path(home != nullptr ? home : ".") / ".cache" / "kdtext" / "general").string();
-}
+std::string default_store() { return (cache_root() / "general").string(); }
 
 // recipe.json: what the run is made from. The same command (same settings,
 // same input content) continues the run; anything else is another recipe.

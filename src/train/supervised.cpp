@@ -27,6 +27,12 @@ FieldTable<SupervisedRunOptions> make_supervised_fields(bool required_flags) {
       .field("resume", &S::resume, "Continue from the newest checkpoint in the output directory").flag("--resume")
       .field("max_len", &S::max_len, "Tokens per example", at_least(4)).flag("--max-len")
       .field("batch_size", &S::batch_size, "Examples per micro-batch", at_least(1)).flag("--batch-size")
+      .parsed<infer::Precision>(
+          "eval_precision", &S::eval_precision,
+          [](const std::string& v, const std::string& k) { return infer::parse_precision(v, k); }, infer::precision_name,
+          "Precision of the best checkpoint's final dev/test report (metrics.json): fp32, bf16, int8 or auto "
+          "(kdtext-classify --precision); checkpoints are always selected in fp32")
+      .flag("--eval-precision")
       .section("trainer", &S::trainer, train::trainer_fields())
       .section("run", &S::run, cli::runtime_fields())
       .rule([](const S& s, const std::string&) {
@@ -69,8 +75,9 @@ OpenedRun SupervisedRunOptions::begin_run(Json config, const TrainerOptions& res
 Json SupervisedRunOptions::report_best(Json metrics, torch::Device device, const std::string& stage,
                                        bool count_parameters) const {
   const std::filesystem::path out(output);
-  const auto best = infer::load_classifier(out / "best", device);
+  const auto best = infer::load_classifier(out / "best", device, eval_precision, batch_size, max_len);
   if (count_parameters) metrics["parameters"] = best.parameters;
+  metrics.update(infer::precision_facts(best));
   infer::evaluate_on_files(best, {{"dev", dev}, {"test", test}}, data, max_len, batch_size, metrics);
   write_file_atomic(out / "metrics.json", metrics.dump(2) + "\n");
   log::info(stage, " done: dev ", metric, " ", log::fixed(metrics["dev"][metric].get<double>(), 4), " -> ",

@@ -17,4 +17,10 @@ fs::path presets_directory() {
   return executable_path().parent_path().parent_path() / "share" / "kdtext" / "configs";
 }
 
+fs::path cache_root() {
+  if (const char* env = std::getenv("KDTEXT_CACHE"); env != nullptr && *env != '\0') return fs::path(env);
+  const char* home = std::getenv("HOME");
+  return fs::path(home != nullptr && *home != '\0' ? home : ".") / ".cache" / "kdtext";
+}
+
 }  // namespace kdtext

@@ -109,8 +109,59 @@ TEST(ClassifyCli, PrecisionsKeepAccuracyAndUnknownOnesAreRefused) {
   auto r = run_command(classify("-m " + quote((p.ft / "best").string()) + " " + quote(test.string()) +
                                 " --precision fp16 -o " + quote((dir / "x.tsv").string())));
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.output.find("precision must be fp32, bf16 or int8, got 'fp16'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("precision must be fp32, bf16, int8 or auto, got 'fp16'"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir / "x.tsv"));
+}
+
+// --precision auto: measured at load (logged with the figures), cached under
+// $KDTEXT_CACHE/precision (read back by the next run), recorded in the
+// metrics and timings with the CPU; its labels keep the bound on the task.
+TEST(ClassifyCli, PrecisionAutoMeasuresOnceAndRecordsItsChoice) {
+  auto& p = pipeline();
+  TempDir dir;
+  const auto test = source_dir() / "data" / "task" / "test.tsv";
+  const std::string env = "KDTEXT_CACHE=" + quote((dir / "cache").string()) + " ";
+  const auto run = [&](const std::string& precision, const std::string& name) {
+    return run_command(env + classify("-m " + quote((p.ft / "best").string()) + " " + quote(test.string()) +
+                                      " --eval --precision " + precision + " --timings " +
+                                      quote((dir / (name + ".json")).string()) + " -o " +
+                                      quote((dir / (name + ".tsv")).string())));
+  };
+  const auto first = run("auto", "a1");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_NE(first.output.find("measured the precisions in"), std::string::npos) << first.output;
+  EXPECT_NE(first.output.find("precision auto chose"), std::string::npos) << first.output;
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir / "cache" / "precision"), {}), 1);
+  const auto second = run("auto", "a2");
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_EQ(second.output.find("measured the precisions in"), std::string::npos) << second.output;
+  EXPECT_NE(second.output.find("measured earlier"), std::string::npos) << second.output;
+  const Json m1 = read_json_file((dir / "a1.tsv").string() + ".metrics.json");
+  const Json m2 = read_json_file((dir / "a2.tsv").string() + ".metrics.json");
+  EXPECT_EQ(m1["precision_requested"], "auto");
+  const auto chosen = m1["precision"].get<std::string>();
+  EXPECT_TRUE(chosen == "fp32" || chosen == "bf16" || chosen == "int8") << chosen;
+  EXPECT_EQ(m2["precision"], m1["precision"]);
+  ASSERT_EQ(m1["precision_measured"].size(), 3u);
+  EXPECT_EQ(m1["precision_measured"][0]["precision"], "fp32");
+  EXPECT_FALSE(m1["precision_reason"].get<std::string>().empty());
+  const Json t = read_json_file((dir / "a1.json").string());
+  EXPECT_EQ(t["precision"], m1["precision"]);
+  EXPECT_FALSE(t["cpu"]["model"].get<std::string>().empty());
+  EXPECT_TRUE(t["cpu"]["flags"].is_array());
+  // Its labels against fp32's on the task's test set.
+  ASSERT_EQ(run("fp32", "f").exit_code, 0);
+  const auto labels = [](const fs::path& f) {
+    std::vector<std::string> out;
+    std::istringstream in(read_file(f));
+    for (std::string line; std::getline(in, line);) out.push_back(line.substr(0, line.find('\t')));
+    return out;
+  };
+  const auto a = labels(dir / "a1.tsv"), f = labels(dir / "f.tsv");
+  ASSERT_EQ(a.size(), f.size());
+  size_t same = 0;
+  for (size_t i = 0; i < a.size(); ++i) same += a[i] == f[i];
+  EXPECT_GE(static_cast<double>(same) / a.size(), 0.95);
 }
 
 // With every core kept busy by other processes, classify runs one intra-op

@@ -40,9 +40,13 @@ TEST(SentenceStudentsCli, EachArchitectureIsBuiltDistilledAndClassified) {
     EXPECT_EQ(read_json_file(init / "config.json")["kdtext_architecture"], arch);
     r = run_command(distill_command(init, data / "train.tsv", out) +
                     "--epochs 5 --batch-size 16 --lr 3e-3 --hard-weight 0.5 --sentence-weight 1 --max-len 48 "
-                    "--threads 1 --quiet");
+                    "--threads 1 --quiet --eval-precision auto");
     ASSERT_EQ(r.exit_code, 0) << r.output;
     const Json m = read_json_file(out / "metrics.json");
+    // The final report ran in the precision auto measured (bilstm offers fp32 alone).
+    EXPECT_EQ(m["precision_requested"], "auto");
+    EXPECT_EQ(m["precision_measured"].size(), arch == "bilstm" ? 1u : arch == "bag" ? 2u : 3u) << arch;
+    if (arch == "bilstm") EXPECT_EQ(m["precision"], "fp32");
     EXPECT_GE(m["dev"]["accuracy"].get<double>(), teacher - 0.1) << arch << m.dump(2);
     const std::string log = read_file(out / "metrics.jsonl");
     for (const char* term : {"loss_output", "loss_hard", "loss_sentence"}) {

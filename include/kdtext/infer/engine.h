@@ -28,12 +28,11 @@
 #include <string>
 #include <vector>
 
+#include "kdtext/infer/precision.h"
 #include "kdtext/io/safetensors.h"
 #include "kdtext/model/bert.h"
 
 namespace kdtext::infer {
-
-enum class Precision { kFloat32, kBFloat16, kInt8 };
 
 // LibTorch operators without a C++ function of their own, found by name in
 // the dispatcher (as Python's torch.ops finds them), and called boxed (the
@@ -41,9 +40,9 @@ enum class Precision { kFloat32, kBFloat16, kInt8 };
 std::optional<c10::OperatorHandle> find_op(const char* name);
 c10::IValue call_boxed(const c10::OperatorHandle& op, std::vector<c10::IValue> stack);
 
-// "fp32" | "bf16" | "int8"; anything else is a ConfigError naming `key`.
-Precision parse_precision(const std::string& name, const std::string& key);
-std::string precision_name(Precision p);
+// Throws ConfigError for Precision::kAuto: a request that load_classifier
+// resolves (infer/precision_probe.h) before an engine is built.
+void check_engine_precision(Precision p);
 
 // One Linear layer prepared for inference: y = x W^T + b for 2-D x.
 class PreparedLinear {

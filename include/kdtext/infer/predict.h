@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kdtext/infer/engine.h"
+#include "kdtext/infer/precision_probe.h"
 #include "kdtext/infer/threads.h"
 #include "kdtext/model/bert.h"
 #include "kdtext/model/sentence.h"
@@ -57,16 +58,28 @@ struct LoadedModel {
   model::SentenceConfig sentence;
   int64_t parameters = 0;
   std::shared_ptr<const ClassifierEngine> engine;
+  Precision precision = Precision::kFloat32;  // the engine's (auto resolved)
+  Precision requested = Precision::kFloat32;
+  std::vector<PrecisionMeasurement> measured;  // when measured at load (auto, explicit bf16/int8 on the CPU)
+  std::string precision_reason;                // auto: why this precision
   std::shared_ptr<AdaptiveThreads> threads;  // null: the thread count stays fixed
   std::unique_ptr<text::Tokenizer> tokenizer;
   text::LabelMap labels;
   torch::Device device{torch::kCPU};
 };
 
+// The precision a loaded model runs in, for metrics and timings files:
+// {"precision", "precision_requested"} and, when measured, "precision_measured"
+// ([{precision, seconds, agreement}]) and (auto) "precision_reason".
+Json precision_facts(const LoadedModel& m);
+
 // Throws InputError naming the directory when it is not a checkpoint or has
-// no classification head.
+// no classification head. `precision` may be auto, and an explicit bf16 or
+// int8 on the CPU is measured against fp32 (resolve_precision in
+// infer/precision_probe.h), at the run's batch size and max_len (0: the
+// model's limit).
 LoadedModel load_classifier(const std::filesystem::path& dir, torch::Device device,
-                           Precision precision = Precision::kFloat32);
+                           Precision precision = Precision::kFloat32, int64_t batch_size = 32, int64_t max_len = 0);
 
 // The longest input the model takes: `requested` (0: the model's
 // max_position_embeddings). A request over the model's limit is a

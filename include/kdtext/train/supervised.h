@@ -9,6 +9,7 @@
 #include <string>
 
 #include "kdtext/cli/runtime.h"
+#include "kdtext/infer/precision.h"
 #include "kdtext/text/labelled.h"
 #include "kdtext/train/run_directory.h"
 #include "kdtext/train/trainer.h"
@@ -30,6 +31,7 @@ struct SupervisedRunOptions {
   int64_t epochs = 3;                // used when trainer.max_steps is 0
   int64_t evals_per_epoch = 1;       // used when trainer.eval_every is 0
   std::string metric = "accuracy";   // accuracy | macro_f1: selects the best checkpoint
+  infer::Precision eval_precision = infer::Precision::kFloat32;  // of the final report (report_best)
   TrainerOptions trainer;
   cli::RuntimeOptions run;
 

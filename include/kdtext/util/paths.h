@@ -16,4 +16,8 @@ std::filesystem::path executable_path();
 // configs/, so build/bin/kdtext-* find it the same way.
 std::filesystem::path presets_directory();
 
+// kdtext's cache: $KDTEXT_CACHE when set, otherwise ~/.cache/kdtext (general
+// distillations in general/, measured precisions in precision/).
+std::filesystem::path cache_root();
+
 }  // namespace kdtext
