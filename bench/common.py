@@ -10,6 +10,29 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("KDTEXT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 BIN = ROOT / "build" / "bin"
+# The CPU flags that decide which kernels run fast (as util/cpu.h keeps them).
+KERNEL_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni", "avx512_bf16",
+                "avx512_fp16", "amx_bf16", "amx_int8", "amx_tile")
+
+
+def cpu_facts():
+    """This machine's CPU from /proc/cpuinfo: model name, the kernel flags it has, logical CPUs."""
+    model, flags, cpus = "unknown", set(), 0
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        cpus += key == "processor"
+        if key in ("model name", "Processor") and model == "unknown":
+            model = value.strip()
+        if key in ("flags", "Features") and not flags:
+            flags = set(value.split())
+    return {"model": model, "flags": [f for f in KERNEL_FLAGS if f in flags], "logical_cpus": cpus}
+
+
+def describe_cpu(cpu=None):
+    """'AMD EPYC (avx2 fma ... avx512_bf16)' for tables."""
+    cpu = cpu or cpu_facts()
+    return f"{cpu['model']} ({' '.join(cpu['flags'])})"
 
 
 def venv_python():
@@ -147,3 +170,7 @@ def english_prep(work):
                         str(SHARED / "wikitext103_valtest" / "corpus.txt"), "-o", str(prep), "--overwrite",
                         "--vocab-size", "8000", "--quiet"], check=True)
     return prep
+
+
+if __name__ == "__main__":  # bench/run.sh records the machine: python3 bench/common.py > machine.json
+    print(json.dumps({"cpu": cpu_facts(), "nproc": os.cpu_count()}))

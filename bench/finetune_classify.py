@@ -20,10 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import BIN, SHARED, forward_flops, hf_peer, kdtext_step_seconds, matmul_peak, measured, model_facts, pct
+from common import BIN, SHARED, cpu_facts, describe_cpu, forward_flops, hf_peer, kdtext_step_seconds, matmul_peak, measured, model_facts, pct
 
 PEERS = ("transformers", "onnxruntime", "onnxruntime-int8", "ctranslate2", "ctranslate2-int8")
-PRECISIONS = ("fp32", "int8", "bf16")
+PRECISIONS = ("fp32", "int8", "bf16", "auto")  # auto: what --precision auto chose (measured at load, cached)
 
 
 def engine_name(precision):
@@ -41,7 +41,8 @@ def kdtext_infer(ckpt, data, bs, threads, max_len, repeats, work, precision="fp3
         runs.append(json.loads(tfile.read_text()))
     probs = [list(map(float, l.split("\t")[2:])) for l in (work / "pred.tsv").read_text().splitlines()[1:]]
     return ([{"tokenize_seconds": r["tokenize_seconds"], "model_seconds": r["model_seconds"],
-              "latencies": [b[1] for b in r["batches"]]} for r in runs], probs)
+              "precision": r.get("precision", precision), "latencies": [b[1] for b in r["batches"]]}
+             for r in runs], probs)
 
 
 def summarise(runs, n, flops, peak):
@@ -50,7 +51,7 @@ def summarise(runs, n, flops, peak):
     lat = [x for r in runs for x in r["latencies"]]
     gflops = flops / model_s / 1e9
     return {"sentences_per_s": sps, "p50_ms": pct(lat, 50) * 1e3, "p99_ms": pct(lat, 99) * 1e3,
-            "gflops": gflops, "peak_fraction": gflops * 1e9 / peak}
+            "gflops": gflops, "peak_fraction": gflops * 1e9 / peak, "ran": runs[0].get("precision", "")}
 
 
 def argmax(p):
@@ -70,11 +71,16 @@ def inference(models, data, args, work, peak):
         flops = forward_flops(cfg, py["lengths"], labels)
         kd_probs = None
         for bs in (1, 32):
-            engines = {}
+            engines, labels_of = {}, {}
             for precision in PRECISIONS:
                 runs, probs = kdtext_infer(ckpt, data, bs, args.threads, args.max_len, args.repeats, mwork, precision)
                 engines[engine_name(precision)] = runs
+                labels_of[precision] = [argmax(p) for p in probs]
                 kd_probs = probs if precision == "fp32" else kd_probs
+            for precision in PRECISIONS[1:]:
+                parity.append({"model": name, "peer": f"{engine_name(precision)} (batch {bs})",
+                               "same_label": sum(a == b for a, b in zip(labels_of[precision], labels_of["fp32"])) / n,
+                               "max_prob_diff": float("nan")})
             for eng in PEERS:
                 if eng in py:
                     engines[eng] = py[eng][str(bs)]["runs"]
@@ -88,13 +94,14 @@ def inference(models, data, args, work, peak):
                                "max_prob_diff": max(abs(x - y) for a, b in zip(kd_probs, other)
                                                     for x, y in zip(a, b))})
         rows_m = [r for r in rows if r["model"] == name]
-        print(f"\n# {name}: {n} sentences of {data}, {args.threads} threads, median of {args.repeats}, "
+        print(f"\n# {name} on {describe_cpu()}: {n} sentences of {data}, {args.threads} threads, median of {args.repeats}, "
               f"{flops / n / 1e6:.1f} MFLOP/sentence; fp32 matmul peak {peak / 1e9:.1f} GFLOP/s")
         print("| engine | batch | sentences/s | p50 ms | p99 ms | GFLOP/s | % of peak | kdtext/engine |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for r in rows_m:
             kd = next(x for x in rows_m if x["engine"] == "kdtext" and x["batch"] == r["batch"])
-            print(f"| {r['engine']} | {r['batch']} | {r['sentences_per_s']:.1f} | {r['p50_ms']:.2f} | "
+            ran = f" ({r['ran']})" if r["engine"] == "kdtext-auto" else ""
+            print(f"| {r['engine']}{ran} | {r['batch']} | {r['sentences_per_s']:.1f} | {r['p50_ms']:.2f} | "
                   f"{r['p99_ms']:.2f} | {r['gflops']:.1f} | {100 * r['peak_fraction']:.0f}% | "
                   f"{kd['sentences_per_s'] / r['sentences_per_s']:.2f}x |")
         for p in parity:
@@ -151,7 +158,8 @@ def main():
     args = ap.parse_args()
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="kdtext-bench-ft-"))
     work.mkdir(parents=True, exist_ok=True)
-    result = {"threads": args.threads, "max_len": args.max_len, "repeats": args.repeats, "data": args.data}
+    result = {"threads": args.threads, "max_len": args.max_len, "repeats": args.repeats, "data": args.data,
+              "cpu": cpu_facts()}
     models = [tuple(m.split("=", 1)) for m in args.model]
 
     if args.teacher:

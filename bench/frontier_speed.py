@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from classify_startup import one_line, startup
-from common import BIN
+from common import BIN, cpu_facts, describe_cpu
 from fasttext import prepare
 
 
@@ -72,8 +72,7 @@ def main():
     for _ in range(args.repeats):  # interleaved, so a change of load hits every model alike
         for name, path in models:
             rates[name].append(classify_rate(path, args.data, args.threads, str(work / "t.json")))
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    result = {"cpu": cpu, "threads": args.threads, "data": args.data, "models": []}
+    result = {"cpu": cpu_facts(), "threads": args.threads, "data": args.data, "models": []}
     teacher = statistics.median(rates[models[0][0]])
     for name, path in models:
         row = {"model": name, "checkpoint": path, "median": statistics.median(rates[name]), "best": max(rates[name])}
@@ -89,7 +88,7 @@ def main():
         if args.startup:
             row["startup"] = fasttext_startup(args.fasttext, 5)
         result["models"].append(row)
-    print(f"CPU: {cpu}; kdtext-classify --threads {args.threads}, batch 32; fastText one thread\n")
+    print(f"CPU: {describe_cpu(result['cpu'])}; kdtext-classify --threads {args.threads}, batch 32; fastText one thread\n")
     print("| model | sentences/s (median) | best | vs teacher | start-up s | peak RSS MB |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for r in result["models"]:

@@ -12,6 +12,8 @@ import warnings
 
 import torch
 
+from common import describe_cpu
+
 
 def per_batch_ms(module, x, repeats):
     with torch.inference_mode():
@@ -44,8 +46,7 @@ def main():
     fp32_ms, int8_ms = per_batch_ms(lstm, x, args.repeats), per_batch_ms(int8, x, args.repeats)
     with torch.inference_mode():
         diff = (lstm(x)[0] - int8(x)[0]).abs().max().item()
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    print(f"CPU: {cpu}; one thread; one direction, batch {args.batch} x {args.tokens} tokens, "
+    print(f"CPU: {describe_cpu()}; one thread; one direction, batch {args.batch} x {args.tokens} tokens, "
           f"{args.width} -> {args.hidden}")
     print(f"fp32 {fp32_ms:.2f} ms, int8 {int8_ms:.2f} ms per batch: int8 = {fp32_ms / int8_ms:.2f}x fp32 "
           f"(max |output difference| {diff:.4f})")

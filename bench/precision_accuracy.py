@@ -15,9 +15,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from common import BIN
+from common import BIN, cpu_facts, describe_cpu
 
-PRECISIONS = ("fp32", "int8", "bf16")
+PRECISIONS = ("fp32", "int8", "bf16", "auto")  # auto: what --precision auto chose here
 
 
 def classify(ckpt, dev, precision, args, work):
@@ -29,7 +29,7 @@ def classify(ckpt, dev, precision, args, work):
     metrics = json.loads(Path(str(out) + ".metrics.json").read_text())
     timings = json.loads((work / "t.json").read_text())
     labels = [line.split("\t")[0] for line in out.read_text().splitlines()[1:]]
-    return {"accuracy": metrics["accuracy"], "examples": metrics["examples"],
+    return {"accuracy": metrics["accuracy"], "examples": metrics["examples"], "ran": metrics.get("precision", precision),
             "model_seconds": timings["model_seconds"], "labels": labels}
 
 
@@ -50,19 +50,20 @@ def main():
             base = res["fp32"]
             for p in PRECISIONS:
                 r = res[p]
+                p = p if p != "auto" else f"auto ({r['ran']})"
                 same = sum(a == b for a, b in zip(r["labels"], base["labels"])) / max(1, len(base["labels"]))
                 rows.append({"model": name, "precision": p, "accuracy": r["accuracy"], "examples": r["examples"],
                              "delta_points": 100 * (r["accuracy"] - base["accuracy"]),
                              "model_seconds": r["model_seconds"], "test_accuracy": tests.get(p),
                              "speedup": base["model_seconds"] / r["model_seconds"], "same_label": same})
-    print(f"# kdtext-classify precisions: batch {args.batch_size}, {args.threads} threads")
+    print(f"# kdtext-classify precisions on {describe_cpu()}: batch {args.batch_size}, {args.threads} threads")
     print("| model | precision | dev accuracy | change (points) | same label as fp32 | model s | speed vs fp32 |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         print(f"| {r['model']} | {r['precision']} | {100 * r['accuracy']:.2f} | {r['delta_points']:+.2f} | "
               f"{100 * r['same_label']:.2f}% | {r['model_seconds']:.3f} | {r['speedup']:.2f}x |")
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
+        Path(args.json).write_text(json.dumps({"cpu": cpu_facts(), "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import matplotlib
 
+from common import describe_cpu  # noqa: E402
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -40,7 +42,7 @@ def versions():
 
 
 def machine(threads):
-    cpu = sh("lscpu | sed -n 's/^Model name: *//p'")
+    cpu = describe_cpu()
     mem = sh("free -g | awk '/Mem:/ {print $2}'")
     return f"{cpu}; {os.cpu_count()} cores visible, {mem} GiB RAM; {platform.platform()}; {threads} threads for every engine"
 
@@ -210,6 +212,7 @@ def main():
           f"max |probability difference| {p['max_prob_diff']:.1e}.")
     w("")
     precision = json.loads((work / "precision.json").read_text()) if (work / "precision.json").exists() else []
+    precision = precision["rows"] if isinstance(precision, dict) else precision  # {"cpu", "rows"} since issue 30
     if precision:
         w("### kdtext-classify precisions (batch 32, same threads; dev accuracy, change from fp32)\n")
         w("| model | precision | dev accuracy | change (points) | test accuracy | same label as fp32 | "
@@ -263,7 +266,7 @@ def main():
     for d, s in sets.items():
         fp32 = next((r for r in s["rows"] if r["model"] == "student, TinyBERT distilled"), None)
         for r in precision:
-            if fp32 and r["model"] == f"{d} student" and r["precision"] != "fp32" and r.get("test_accuracy"):
+            if fp32 and r["model"] == f"{d} student" and r["precision"] in ("int8", "bf16") and r.get("test_accuracy"):
                 ax.scatter(fp32["sentences_per_s"] * r["speedup"], r["test_accuracy"],
                            marker={"int8": "P", "bf16": "X"}[r["precision"]], color=colors[d], s=60,
                            label=f"{NAMES[d]}: student, {r['precision']}")

@@ -25,6 +25,8 @@ REUSE=(); [ "${KDTEXT_BENCH_REUSE:-0}" = 1 ] && REUSE=(--reuse)
 
 "$ROOT/bench/deps.sh" >/dev/null
 START=$(date +%s)
+# The CPU (model name, kernel flags) every figure of this run was measured on.
+python3 "$ROOT/bench/common.py" > "$WORK/machine.json"
 : > "$WORK/commands.txt"
 step() {  # runs a command, recording it (and how long it took) for the report
   echo "+ $*" >&2
