@@ -30,10 +30,12 @@ void check_engine_precision(Precision p) {
 namespace {
 
 
-// Rows (batch x tokens) up to which the small-input kernels run: measured on
-// this CPU, FBGEMM's int8 and oneDNN's pre-reordered bf16 matmul are faster
-// for batch-1-sized inputs, oneDNN's int8 and LibTorch's plain bf16 linear for
-// batch-32-sized ones (docs/RESULTS.md, "Inference: precisions").
+// Rows (batch x tokens) up to which FBGEMM's int8 kernels run (faster for
+// batch-1-sized inputs), oneDNN's above (faster for batch-32-sized ones;
+// docs/RESULTS.md, "Inference: precisions"). bf16 takes oneDNN's pre-reordered
+// weight at every size: LibTorch's plain bf16 linear hands oneDNN the weight in
+// its stored layout, which the brgemm kernel repacks on every call, and adds the
+// bias as a separate pass (ONEDNN_VERBOSE; issue 30: 4-5% at batch 32 on an AMD EPYC).
 constexpr int64_t kSmallRows = 128;
 
 bool has_qengine(at::QEngine e) {
@@ -127,7 +129,7 @@ torch::Tensor PreparedLinear::operator()(const torch::Tensor& x, bool gelu) cons
     auto y = call_boxed(*op, {x.contiguous(), small ? int8_small_ : int8_large_, reduce_range}).toTensor();
     return gelu ? at::gelu_(y) : y;
   }
-  if (onednn_weight_.defined() && small) {
+  if (onednn_weight_.defined() && x.dim() == 2) {
     return call_boxed(*onednn_linear_op(), {x.contiguous(), onednn_weight_, bias_, std::string(gelu ? "gelu" : "none"),
                                             c10::List<std::optional<at::Scalar>>(), std::string("none")})
         .toTensor();

@@ -11,8 +11,9 @@
 //   batch-1-sized inputs, oneDNN's for larger ones (each faster there); CPU only;
 // - bfloat16: every weight and activation in bf16 (LayerNorm and softmax
 //   accumulate in float32 inside LibTorch), logits returned in float32; on the
-//   CPU small inputs go through oneDNN with the weight reordered once and bias
-//   and GELU fused (mkldnn::_linear_pointwise), larger ones through at::linear;
+//   CPU through oneDNN with the weight reordered once at load and bias and GELU
+//   fused (mkldnn::_linear_pointwise), where the CPU has AVX-512 BW/VL/DQ;
+//   otherwise (and on GPUs) through at::linear;
 // - no attention mask when a batch has no padding;
 // - the last layer computed for the [CLS] row only (the pooler reads nothing
 //   else), which is exact, not an approximation.
@@ -56,7 +57,7 @@ class PreparedLinear {
  private:
   bool int8_ = false;
   torch::Tensor weight_, bias_;
-  torch::Tensor onednn_weight_;           // bf16 on the CPU: weight_ reordered for oneDNN (small inputs)
+  torch::Tensor onednn_weight_;           // bf16 on the CPU: weight_ reordered for oneDNN
   c10::IValue int8_small_, int8_large_;   // int8: packed by FBGEMM (small inputs) and oneDNN (large)
   int64_t out_features_ = 0;
 };
