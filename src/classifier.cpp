@@ -58,7 +58,10 @@ Classifier::Classifier(const std::string& checkpoint_dir, const ClassifierOption
   // Before the model is loaded: its first reading counts this process as one runnable task.
   auto threads = options.adaptive_threads && device.is_cpu()
                      ? std::make_shared<infer::AdaptiveThreads>(torch::get_num_threads()) : nullptr;
-  impl_->model = infer::load_classifier(checkpoint_dir, device, precision, options.batch_size, options.max_len);
+  std::vector<text::Example> sample(options.precision_sample.size());
+  for (size_t i = 0; i < sample.size(); ++i) sample[i].text = options.precision_sample[i];
+  impl_->model = infer::load_classifier(checkpoint_dir, device, precision, options.batch_size, options.max_len,
+                                        sample.empty() ? nullptr : &sample);
   impl_->model.threads = std::move(threads);
   impl_->labels = impl_->model.labels.names();
   impl_->batch_size = options.batch_size;

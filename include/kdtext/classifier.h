@@ -49,6 +49,11 @@ struct ClassifierOptions {
   int threads = 0;                 // intra-op threads, process-wide; 0 leaves LibTorch's setting
   int64_t max_len = 0;             // tokens per input (longer ones are truncated); 0: the model's limit
   int64_t batch_size = 32;         // inputs per forward pass (sorted by length first)
+  // Texts like those the model will classify: `auto` (and an explicit bf16 or
+  // int8) compares labels with fp32 on the first 1,024 of them; when empty, on
+  // random rows of the model's vocabulary, which is more cautious (it rejects
+  // int8 more often than real text would).
+  std::vector<std::string> precision_sample;
   // CPU: before each batch, run on the cores other processes leave idle (at
   // most `threads`; infer/threads.h), as kdtext-classify does by default.
   bool adaptive_threads = false;

@@ -98,7 +98,7 @@ std::optional<std::string> precision_warning(Precision requested, const std::vec
 Json ProbeKey::to_json() const {
   return Json{{"model", model},         {"cpu", cpu},       {"device", device},
               {"threads", threads},     {"batch_size", batch_size}, {"tokens", tokens},
-              {"candidates", candidates}, {"libtorch", libtorch}, {"kdtext", kdtext}};
+              {"candidates", candidates}, {"labels_on", labels_on}, {"libtorch", libtorch}, {"kdtext", kdtext}};
 }
 
 std::string model_identity(const fs::path& dir) {

@@ -81,7 +81,11 @@ Measured measure_precisions(const EngineFactory& factory, const std::vector<Prec
     throw ConfigError("precision measurement needs fp32 among the candidates");
   }
   Measured m;
-  const auto agreement_rows = probe_rows(tokenizer, kAgreementRows, kShortestProbe, shape.tokens, 1);
+  const auto agreement_rows =
+      shape.sample != nullptr && !shape.sample->empty()
+          ? std::vector<feed::Encoded>(shape.sample->begin(),
+                                       shape.sample->begin() + std::min<int64_t>(kSampleRows, shape.sample->size()))
+          : probe_rows(tokenizer, kAgreementRows, kShortestProbe, shape.tokens, 1);
   const int64_t batch = std::max<int64_t>(1, shape.batch_size);
   m.timed_batches = (kTimedRowsPerRound + batch - 1) / batch;
   const auto timed_rows = probe_rows(tokenizer, m.timed_batches * batch, shape.tokens, shape.tokens, 2);
@@ -121,15 +125,21 @@ ProbeKey probe_key(const std::vector<Precision>& candidates, torch::Device devic
   k.threads = torch::get_num_threads();
   k.batch_size = shape.batch_size;
   k.tokens = shape.tokens;
+  // Labels compared on the run's text or on random rows: two measurements (the
+  // first text seen stands for the model's text afterwards).
+  k.labels_on = shape.sample != nullptr && !shape.sample->empty() ? "text" : "random";
   for (const auto p : candidates) k.candidates.push_back(precision_name(p));
   k.libtorch = TORCH_VERSION;
-  k.kdtext = KDTEXT_VERSION;
+  k.kdtext = std::string(KDTEXT_VERSION) + " engine " + std::to_string(kEngineRevision);
   return k;
 }
 
 std::string shape_text(const ProbeShape& shape) {
+  const bool text = shape.sample != nullptr && !shape.sample->empty();
   return "batch " + std::to_string(shape.batch_size) + " x " + std::to_string(shape.tokens) + " tokens, " +
-         std::to_string(torch::get_num_threads()) + " thread(s), " + this_cpu().model;
+         std::to_string(torch::get_num_threads()) + " thread(s), " + this_cpu().model + "; labels on " +
+         (text ? std::to_string(std::min<int64_t>(kSampleRows, shape.sample->size())) + " rows of the input"
+               : std::to_string(kAgreementRows) + " random rows");
 }
 }  // namespace
 

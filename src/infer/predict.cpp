@@ -55,11 +55,18 @@ torch::Tensor predict_probabilities(model::BertImpl& model, const std::vector<fe
 namespace {
 // Resolves the precision (measuring when asked) and builds the engine.
 void build_engine(LoadedModel& c, const EngineFactory& factory, Precision precision, int64_t batch_size,
-                  int64_t max_len) {
+                  int64_t max_len, const std::vector<text::Example>* sample) {
   // The caller checks max_len against the model under its own key; here it only shapes the probe.
   const int64_t limit = c.architecture == "bert" ? c.config.max_position_embeddings : kSentenceDefaultMaxLen;
-  const int64_t tokens = std::min({kProbeTokens, max_len > 0 ? max_len : limit, limit});
-  auto r = resolve_precision(precision, factory, c.architecture, c.device, *c.tokenizer, c.dir, {batch_size, tokens});
+  const int64_t len = std::min(max_len > 0 ? max_len : limit, limit);
+  std::vector<feed::Encoded> rows;
+  const bool measured = precision == Precision::kAuto || (precision != Precision::kFloat32 && c.device.is_cpu());
+  if (sample != nullptr && measured) {
+    const auto n = std::min<size_t>(sample->size(), static_cast<size_t>(kSampleRows));
+    rows = feed::encode_examples(*c.tokenizer, std::vector<text::Example>(sample->begin(), sample->begin() + n), len);
+  }
+  ProbeShape shape{batch_size, std::min(kProbeTokens, len), rows.empty() ? nullptr : &rows};
+  auto r = resolve_precision(precision, factory, c.architecture, c.device, *c.tokenizer, c.dir, shape);
   c.engine = std::move(r.engine);
   c.precision = r.precision;
   c.requested = precision;
@@ -69,7 +76,7 @@ void build_engine(LoadedModel& c, const EngineFactory& factory, Precision precis
 }
 
 LoadedModel load_sentence_classifier(const std::filesystem::path& dir, torch::Device device, Precision precision,
-                                     int64_t batch_size, int64_t max_len) {
+                                     int64_t batch_size, int64_t max_len, const std::vector<text::Example>* sample) {
   auto ck = io::read_sentence_checkpoint(dir);
   LoadedModel c;
   c.dir = dir;
@@ -80,14 +87,16 @@ LoadedModel load_sentence_classifier(const std::filesystem::path& dir, torch::De
   c.device = device;
   const auto origin = (dir / "model.safetensors").string();
   build_engine(c, [&](Precision p) { return std::make_shared<const SentenceEngine>(ck.config, ck.weights, p, device, origin); },
-               precision, batch_size, max_len);
+               precision, batch_size, max_len, sample);
   return c;
 }
 }  // namespace
 
 LoadedModel load_classifier(const std::filesystem::path& dir, torch::Device device, Precision precision,
-                            int64_t batch_size, int64_t max_len) {
-  if (io::architecture_at(dir) != "bert") return load_sentence_classifier(dir, device, precision, batch_size, max_len);
+                            int64_t batch_size, int64_t max_len, const std::vector<text::Example>* sample) {
+  if (io::architecture_at(dir) != "bert") {
+    return load_sentence_classifier(dir, device, precision, batch_size, max_len, sample);
+  }
   auto ck = io::read_checkpoint(dir);
   if (ck.heads != model::Heads::kClassifier) {
     throw InputError(dir.string() + ": this checkpoint has no classification head (stage '" +
@@ -101,7 +110,7 @@ LoadedModel load_classifier(const std::filesystem::path& dir, torch::Device devi
   c.device = device;
   // Straight from the stored tensors (no model::Bert: its initialisation and copy cost start-up time).
   build_engine(c, [&](Precision p) { return std::make_shared<const Engine>(ck.config, ck.weights, p, device, dir.string()); },
-               precision, batch_size, max_len);
+               precision, batch_size, max_len, sample);
   return c;
 }
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include "classify_output.h"
 #include "kdtext/classifier.h"
@@ -98,6 +99,13 @@ Json run_classify(const ClassifyConfig& c, torch::Device device) {
   options.batch_size = c.batch_size;
   options.max_len = c.max_len;
   options.adaptive_threads = c.adaptive_threads;
+  // A measured precision compares labels on the first input's texts (read once, before the model).
+  std::optional<text::LabelledData> first;
+  if (c.precision != infer::Precision::kFloat32 && !streams_stdin(c) && c.inputs.front() != "-") {
+    first = text::read_labelled(c.inputs.front(), c.data, c.eval);
+    const auto n = std::min<size_t>(first->examples.size(), static_cast<size_t>(infer::kSampleRows));
+    for (size_t i = 0; i < n; ++i) options.precision_sample.push_back(first->examples[i].text);
+  }
   const Classifier api(c.checkpoint, options);  // the C++ API (kdtext/classifier.h) loads and holds the model
   const auto& m = api.model();
   const int64_t max_len = infer::checked_max_len(c.max_len, m, "max_len");
@@ -108,7 +116,13 @@ Json run_classify(const ClassifyConfig& c, torch::Device device) {
               c.stream_wait_ms, " ms after their first line (--stream off reads it whole)");
     classify_stream(c, m, max_len, writer, totals);
   } else {
-    for (const auto& input : c.inputs) classify_input(c, m, max_len, input, writer, totals);
+    for (size_t i = 0; i < c.inputs.size(); ++i) {
+      if (i == 0 && first) {
+        classify_data(c, m, max_len, c.inputs[0], c.data, *first, writer, totals);
+      } else {
+        classify_input(c, m, max_len, c.inputs[i], writer, totals);
+      }
+    }
     if (c.eval) check_evaluable(c, totals);  // before any output is written
     if (c.output == "-") {
       std::cout << writer.text() << std::flush;

@@ -75,7 +75,9 @@ OpenedRun SupervisedRunOptions::begin_run(Json config, const TrainerOptions& res
 Json SupervisedRunOptions::report_best(Json metrics, torch::Device device, const std::string& stage,
                                        bool count_parameters) const {
   const std::filesystem::path out(output);
-  const auto best = infer::load_classifier(out / "best", device, eval_precision, batch_size, max_len);
+  std::vector<text::Example> sample;  // the dev texts, for a measured precision's label check
+  if (eval_precision != infer::Precision::kFloat32) sample = text::read_labelled(dev, data, false).examples;
+  const auto best = infer::load_classifier(out / "best", device, eval_precision, batch_size, max_len, &sample);
   if (count_parameters) metrics["parameters"] = best.parameters;
   metrics.update(infer::precision_facts(best));
   infer::evaluate_on_files(best, {{"dev", dev}, {"test", test}}, data, max_len, batch_size, metrics);

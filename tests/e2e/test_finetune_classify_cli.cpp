@@ -131,6 +131,7 @@ TEST(ClassifyCli, PrecisionAutoMeasuresOnceAndRecordsItsChoice) {
   ASSERT_EQ(first.exit_code, 0) << first.output;
   EXPECT_NE(first.output.find("measured the precisions in"), std::string::npos) << first.output;
   EXPECT_NE(first.output.find("precision auto chose"), std::string::npos) << first.output;
+  EXPECT_NE(first.output.find("rows of the input"), std::string::npos) << first.output;  // labels on its text
   EXPECT_EQ(std::distance(fs::directory_iterator(dir / "cache" / "precision"), {}), 1);
   const auto second = run("auto", "a2");
   ASSERT_EQ(second.exit_code, 0) << second.output;

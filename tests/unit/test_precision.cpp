@@ -100,7 +100,8 @@ TEST(PrecisionCache, OneFilePerKeyAndEveryPartOfTheKeyCounts) {
       [](ProbeKey& k) { k.model = "fnv1a64:1111111111111111"; }, [](ProbeKey& k) { k.cpu = "AMD EPYC (avx512f)"; },
       [](ProbeKey& k) { k.threads = 1; },   [](ProbeKey& k) { k.batch_size = 1; },
       [](ProbeKey& k) { k.tokens = 128; },  [](ProbeKey& k) { k.device = "cuda:0"; },
-      [](ProbeKey& k) { k.libtorch = "2.12.0"; }, [](ProbeKey& k) { k.candidates = {"fp32", "int8"}; }};
+      [](ProbeKey& k) { k.libtorch = "2.12.0"; }, [](ProbeKey& k) { k.candidates = {"fp32", "int8"}; },
+      [](ProbeKey& k) { k.labels_on = "text"; },  [](ProbeKey& k) { k.kdtext = "0.1.0 engine 3"; }};
   for (size_t i = 0; i < changes.size(); ++i) {
     auto k = key();
     changes[i](k);

@@ -126,6 +126,13 @@ TEST(PrecisionProbe, MeasuresEveryCandidateAgainstFp32) {
     EXPECT_EQ(r.engines.at(cand[i])->precision(), cand[i]);
   }
   EXPECT_EQ(r.figures[0].agreement, 1.0);  // fp32 against itself
+  // With the run's own text, labels are compared on it: 3 rows, so agreement is a multiple of 1/3.
+  const auto sample = probe_rows(tok, 3, 5, 9, 4);
+  const auto s = measure_precisions(bert_factory(m), cand, tok, {4, 16, &sample});
+  for (const auto& f : s.figures) {
+    const double thirds = f.agreement * 3;
+    EXPECT_NEAR(thirds, std::round(thirds), 1e-9) << precision_name(f.precision) << " " << f.agreement;
+  }
   EXPECT_THROW(measure_precisions(bert_factory(m), {Precision::kInt8}, tok, {4, 16}), ConfigError);
 }
 

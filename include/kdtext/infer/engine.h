@@ -41,6 +41,10 @@ namespace kdtext::infer {
 std::optional<c10::OperatorHandle> find_op(const char* name);
 c10::IValue call_boxed(const c10::OperatorHandle& op, std::vector<c10::IValue> stack);
 
+// Bumped when the engines' kernels change (their speed ratios may change with
+// them): precisions measured by an earlier revision are measured again.
+inline constexpr int kEngineRevision = 2;
+
 // Throws ConfigError for Precision::kAuto: a request that load_classifier
 // resolves (infer/precision_probe.h) before an engine is built.
 void check_engine_precision(Precision p);

@@ -72,6 +72,7 @@ struct ProbeKey {
   int threads = 0;
   int64_t batch_size = 0, tokens = 0;
   std::vector<std::string> candidates;  // the precisions measured
+  std::string labels_on;                // "text" (the run's) or "random" (rows)
   std::string libtorch, kdtext;
   Json to_json() const;
 };

@@ -77,9 +77,10 @@ Json precision_facts(const LoadedModel& m);
 // no classification head. `precision` may be auto, and an explicit bf16 or
 // int8 on the CPU is measured against fp32 (resolve_precision in
 // infer/precision_probe.h), at the run's batch size and max_len (0: the
-// model's limit).
+// model's limit), comparing labels on `sample` (the run's own text) when given.
 LoadedModel load_classifier(const std::filesystem::path& dir, torch::Device device,
-                           Precision precision = Precision::kFloat32, int64_t batch_size = 32, int64_t max_len = 0);
+                           Precision precision = Precision::kFloat32, int64_t batch_size = 32, int64_t max_len = 0,
+                           const std::vector<text::Example>* sample = nullptr);
 
 // The longest input the model takes: `requested` (0: the model's
 // max_position_embeddings). A request over the model's limit is a
