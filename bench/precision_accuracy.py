@@ -44,6 +44,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=1, help="timed runs per precision (median)")
+    ap.add_argument("--precisions", default=",".join(PRECISIONS), help="which, comma-separated (fp32 always runs)")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
     rows = []
@@ -51,7 +52,8 @@ def main():
         for spec in args.model:
             name, rest = spec.split("=", 1)
             ckpt, dev, *test = rest.split("@")
-            res = {p: classify(ckpt, dev, p, args, Path(tmp)) for p in PRECISIONS}
+            chosen = ["fp32"] + [p for p in args.precisions.split(",") if p in PRECISIONS and p != "fp32"]
+            res = {p: classify(ckpt, dev, p, args, Path(tmp)) for p in chosen}
             res = {p: r for p, r in res.items() if r is not None}
             for _ in range(args.repeats - 1):  # interleaved, so a change of load hits every precision alike
                 for p, r in res.items():

@@ -40,9 +40,9 @@ const PrecisionMeasurement* find(const std::vector<PrecisionMeasurement>& m, Pre
 
 }  // namespace
 
-std::string describe_measurements(const std::vector<PrecisionMeasurement>& measured, int64_t batches) {
+std::string describe_measurements(const std::vector<PrecisionMeasurement>& measured) {
   const auto* fp32 = find(measured, Precision::kFloat32);
-  const double per = 1000.0 / static_cast<double>(std::max<int64_t>(1, batches));
+  const double per = 1000.0;
   std::string s;
   for (const auto& m : measured) {
     if (!s.empty()) s += ", ";

@@ -1,5 +1,7 @@
 #include "kdtext/infer/precision_probe.h"
 
+#include "kdtext/infer/predict.h"
+
 #include <torch/version.h>
 
 #include <algorithm>
@@ -53,21 +55,6 @@ std::vector<feed::Encoded> probe_rows(const text::Tokenizer& tokenizer, int64_t 
 }
 
 namespace {
-std::vector<size_t> range(size_t begin, size_t end) {
-  std::vector<size_t> r;
-  for (size_t i = begin; i < end; ++i) r.push_back(i);
-  return r;
-}
-
-torch::Tensor run_rows(const ClassifierEngine& e, const std::vector<feed::Encoded>& rows, int64_t batch) {
-  std::vector<torch::Tensor> out;
-  for (size_t i = 0; i < rows.size(); i += static_cast<size_t>(batch)) {
-    const auto b = feed::make_batch(rows, range(i, std::min(rows.size(), i + static_cast<size_t>(batch))));
-    out.push_back(e.logits(b.input_ids, b.attention_mask, b.token_type_ids));
-  }
-  return torch::cat(out);
-}
-
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -87,28 +74,41 @@ Measured measure_precisions(const EngineFactory& factory, const std::vector<Prec
                                        shape.sample->begin() + std::min<int64_t>(kSampleRows, shape.sample->size()))
           : probe_rows(tokenizer, kAgreementRows, kShortestProbe, shape.tokens, 1);
   const int64_t batch = std::max<int64_t>(1, shape.batch_size);
-  m.timed_batches = (kTimedRowsPerRound + batch - 1) / batch;
-  const auto timed_rows = probe_rows(tokenizer, m.timed_batches * batch, shape.tokens, shape.tokens, 2);
-  const auto warm_rows = std::vector<feed::Encoded>(timed_rows.begin(), timed_rows.begin() + batch);
+  // Timed: the run's own rows when there are some (their lengths are the real shapes; four
+  // batches, sorted by length as the run sorts them), else random rows of `tokens`.
+  std::vector<feed::Encoded> timed_rows;
+  if (shape.sample != nullptr && !shape.sample->empty()) {
+    const auto n = std::min<int64_t>(shape.sample->size(), std::max(kTimedRowsPerRound, 4 * batch));
+    timed_rows.assign(shape.sample->begin(), shape.sample->begin() + n);
+  } else {
+    timed_rows = probe_rows(tokenizer, (kTimedRowsPerRound + batch - 1) / batch * batch, shape.tokens, shape.tokens, 2);
+  }
+  m.timed_batches = (static_cast<int64_t>(timed_rows.size()) + batch - 1) / batch;
   std::map<Precision, torch::Tensor> labels;
   for (const auto p : candidates) {
     m.engines[p] = factory(p);
-    labels[p] = run_rows(*m.engines[p], agreement_rows, 32).argmax(1);
+    // Batched as the run batches (length-sorted, its batch size): int8 quantizes activations per
+    // batch, so a row's label can depend on the rows it is batched with.
+    labels[p] = predict_logits(*m.engines[p], agreement_rows, batch).argmax(1);
+    predict_logits(*m.engines[p], timed_rows, batch);  // first calls at these shapes prepare kernels
   }
-  for (const auto p : candidates) run_rows(*m.engines[p], warm_rows, batch);
+  // Interleaved rounds (a change of load hits every precision alike), at least kTimedRounds and
+  // until fp32 has run kTimedSeconds (small models: one round is a few milliseconds).
   std::map<Precision, std::vector<double>> rounds;
-  for (int r = 0; r < kTimedRounds; ++r) {
+  double fp32_total = 0;
+  for (int r = 0; r < kTimedRounds || (fp32_total < kTimedSeconds && r < kMaxTimedRounds); ++r) {
     for (const auto p : candidates) {
       const auto t0 = std::chrono::steady_clock::now();
-      run_rows(*m.engines[p], timed_rows, batch);
+      predict_logits(*m.engines[p], timed_rows, batch);
       const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
       rounds[p].push_back(dt.count());
+      if (p == Precision::kFloat32) fp32_total += dt.count();
     }
   }
   for (const auto p : candidates) {
     PrecisionMeasurement x;
     x.precision = p;
-    x.seconds = median(rounds[p]);
+    x.seconds = median(rounds[p]) / static_cast<double>(m.timed_batches);  // per batch
     x.agreement = labels[p].eq(labels[Precision::kFloat32]).to(torch::kDouble).mean().item<double>();
     m.figures.push_back(x);
   }
@@ -162,7 +162,6 @@ ResolvedPrecision resolve_precision(Precision requested, const EngineFactory& fa
   if (auto cached = read_probe_cache(file, key)) {
     r.measured = std::move(*cached);
     r.from_cache = true;
-    m.timed_batches = (kTimedRowsPerRound + shape.batch_size - 1) / std::max<int64_t>(1, shape.batch_size);
   } else {
     const auto t0 = std::chrono::steady_clock::now();
     m = measure_precisions(reuse, candidates, tokenizer, shape);
@@ -171,7 +170,7 @@ ResolvedPrecision resolve_precision(Precision requested, const EngineFactory& fa
     const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
     log::info("measured the precisions in ", log::fixed(dt.count(), 2), " s (cached in ", file.string(), ")");
   }
-  const auto figures = describe_measurements(r.measured, m.timed_batches);
+  const auto figures = describe_measurements(r.measured);
   if (explicit_reduced) {
     if (const auto warning = precision_warning(requested, r.measured)) log::warn(*warning, " (", figures, ")");
     return r;

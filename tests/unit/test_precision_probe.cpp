@@ -129,6 +129,7 @@ TEST(PrecisionProbe, MeasuresEveryCandidateAgainstFp32) {
   // With the run's own text, labels are compared on it: 3 rows, so agreement is a multiple of 1/3.
   const auto sample = probe_rows(tok, 3, 5, 9, 4);
   const auto s = measure_precisions(bert_factory(m), cand, tok, {4, 16, &sample});
+  EXPECT_EQ(s.timed_batches, 1);  // timed on the sample's own rows: 3 of them, one batch of 4
   for (const auto& f : s.figures) {
     const double thirds = f.agreement * 3;
     EXPECT_NEAR(thirds, std::round(thirds), 1e-9) << precision_name(f.precision) << " " << f.agreement;

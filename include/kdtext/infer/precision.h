@@ -29,8 +29,8 @@ enum class Precision { kFloat32, kBFloat16, kInt8, kAuto };
 Precision parse_precision(const std::string& name, const std::string& key, bool allow_auto = true);
 std::string precision_name(Precision p);
 
-// One precision as measured: seconds for the timed batches (the median of the
-// rounds) and the share of probe rows whose label equals fp32's.
+// One precision as measured: seconds per batch (the median round over its
+// batches) and the share of probe rows whose label equals fp32's.
 struct PrecisionMeasurement {
   Precision precision = Precision::kFloat32;
   double seconds = 0;
@@ -61,7 +61,7 @@ PrecisionChoice choose_precision(const std::vector<PrecisionMeasurement>& measur
 std::optional<std::string> precision_warning(Precision requested, const std::vector<PrecisionMeasurement>& measured);
 
 // "fp32 12.10 ms, bf16 6.02 ms (2.01x, labels 100.0%), int8 ..." per batch.
-std::string describe_measurements(const std::vector<PrecisionMeasurement>& measured, int64_t batches);
+std::string describe_measurements(const std::vector<PrecisionMeasurement>& measured);
 
 // What a measurement depends on: the model (identity of its files), the CPU
 // model and flags, the device, threads, batch shape, LibTorch and kdtext.

@@ -11,8 +11,9 @@
 // stand-in: it sits nearer the decision boundary than real text, so it flips
 // more labels (SST-2 student, int8: 97.7% on random rows, 99.7% on the dev
 // set; docs/RESULTS.md, "Precision chosen by measurement"). Timed rows are
-// random tokens, `tokens` long, in batches of the run's size: only the shape
-// matters for time.
+// the run's own rows when there are some (their lengths decide which precision
+// wins: a small cnn is faster in int8 at 64 tokens, slower at SST-2's 25), else
+// random tokens `tokens` long, in batches of the run's size.
 #pragma once
 
 #include <torch/torch.h>
@@ -52,7 +53,9 @@ inline constexpr int64_t kProbeTokens = 64;
 inline constexpr int64_t kAgreementRows = 256;  // random rows compared with fp32
 inline constexpr int64_t kSampleRows = 1024;    // rows of the run's own text compared, at most
 inline constexpr int64_t kTimedRowsPerRound = 32;  // at least; whole batches
-inline constexpr int kTimedRounds = 3;           // after one untimed batch
+inline constexpr int kTimedRounds = 3;           // at least, after one untimed pass
+inline constexpr double kTimedSeconds = 0.3;     // of fp32, at least (up to kMaxTimedRounds)
+inline constexpr int kMaxTimedRounds = 50;
 inline constexpr int64_t kShortestProbe = 8;     // tokens of the shortest rows compared
 
 // `rows` probe rows of `shortest` to `longest` tokens (at least 3; uniformly
@@ -63,12 +66,13 @@ std::vector<feed::Encoded> probe_rows(const text::Tokenizer& tokenizer, int64_t 
 struct Measured {
   std::vector<PrecisionMeasurement> figures;  // in `candidates` order
   std::map<Precision, std::shared_ptr<const ClassifierEngine>> engines;
-  int64_t timed_batches = 0;  // per round
+  int64_t timed_batches = 0;  // per round (figures are per batch)
 };
 // Builds each candidate's engine (fp32 must be among them), compares its
-// labels with fp32's on the sample or kAgreementRows random rows, then times batches of
-// `shape` in kTimedRounds interleaved rounds (the median round counts) after
-// one untimed batch each (first calls at a new shape prepare kernels).
+// labels with fp32's on the sample or kAgreementRows random rows (batched as
+// predict_logits batches them at `shape.batch_size`), then times batches of
+// `shape` in interleaved rounds (the median round counts) after one untimed
+// pass each (first calls at a new shape prepare kernels).
 Measured measure_precisions(const EngineFactory& factory, const std::vector<Precision>& candidates,
                             const text::Tokenizer& tokenizer, const ProbeShape& shape);
 
