@@ -32,10 +32,12 @@ namespace {
 
 // Rows (batch x tokens) up to which FBGEMM's int8 kernels run (faster for
 // batch-1-sized inputs), oneDNN's above (faster for batch-32-sized ones;
-// docs/RESULTS.md, "Inference: precisions"). bf16 takes oneDNN's pre-reordered
-// weight at every size: LibTorch's plain bf16 linear hands oneDNN the weight in
-// its stored layout, which the brgemm kernel repacks on every call, and adds the
-// bias as a separate pass (ONEDNN_VERBOSE; issue 30: 4-5% at batch 32 on an AMD EPYC).
+// docs/RESULTS.md, "Inference: precisions"). fp32 and bf16 take oneDNN's
+// pre-reordered weight at every size (issue 30, AMD EPYC, oneDNN 3.10.2): fp32
+// 1.36x faster than MKL through at::linear at batch 1 and 7% at batch 32 (one
+// thread, the SST-2 teacher); for bf16, at::linear hands oneDNN the weight in its
+// stored layout, which the brgemm kernel repacks on every call, and adds the bias
+// in a separate pass (ONEDNN_VERBOSE; 4-5% at batch 32).
 constexpr int64_t kSmallRows = 128;
 
 bool has_qengine(at::QEngine e) {
@@ -57,7 +59,7 @@ c10::IValue int8_pack(at::QEngine engine, const torch::Tensor& q, const torch::T
   return packed;
 }
 
-// oneDNN's bf16 matmul with the weight reordered once into its blocked
+// oneDNN's matmul (fp32, bf16) with the weight reordered once into its blocked
 // layout (mkldnn::_reorder_linear_weight / _linear_pointwise, the operators
 // LibTorch's own compiler uses), bias and GELU fused; null without oneDNN.
 const c10::OperatorHandle* onednn_linear_op() {
@@ -112,9 +114,11 @@ PreparedLinear::PreparedLinear(const torch::Tensor& weight, const torch::Tensor&
     const auto dtype = precision == Precision::kBFloat16 ? torch::kBFloat16 : torch::kFloat32;
     weight_ = w.to(device, dtype);
     bias_ = b.to(device, dtype);
-    if (precision == Precision::kBFloat16 && device.is_cpu() && onednn_linear_op() && onednn_bf16_supported()) {
+    const bool onednn = precision == Precision::kFloat32 || onednn_bf16_supported();
+    if (device.is_cpu() && onednn && onednn_linear_op()) {
       static const auto reorder = find_op("mkldnn::_reorder_linear_weight");
       onednn_weight_ = call_boxed(*reorder, {weight_, c10::IValue()}).toTensor();
+      weight_ = torch::Tensor();  // one copy of the weights: the reordered one serves every input
     }
   }
 }
@@ -129,10 +133,14 @@ torch::Tensor PreparedLinear::operator()(const torch::Tensor& x, bool gelu) cons
     auto y = call_boxed(*op, {x.contiguous(), small ? int8_small_ : int8_large_, reduce_range}).toTensor();
     return gelu ? at::gelu_(y) : y;
   }
-  if (onednn_weight_.defined() && x.dim() == 2) {
-    return call_boxed(*onednn_linear_op(), {x.contiguous(), onednn_weight_, bias_, std::string(gelu ? "gelu" : "none"),
+  if (onednn_weight_.defined()) {
+    auto shape = x.sizes().vec();
+    shape.back() = out_features_;
+    const auto rows = x.reshape({-1, x.size(-1)}).contiguous();
+    return call_boxed(*onednn_linear_op(), {rows, onednn_weight_, bias_, std::string(gelu ? "gelu" : "none"),
                                             c10::List<std::optional<at::Scalar>>(), std::string("none")})
-        .toTensor();
+        .toTensor()
+        .view(shape);
   }
   auto y = at::linear(x, weight_, bias_);
   return gelu ? at::gelu_(y) : y;

@@ -55,6 +55,8 @@ std::vector<feed::Encoded> probe_rows(const text::Tokenizer& tokenizer, int64_t 
 }
 
 namespace {
+bool has_sample(const ProbeShape& shape) { return shape.sample != nullptr && !shape.sample->empty(); }
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -69,7 +71,7 @@ Measured measure_precisions(const EngineFactory& factory, const std::vector<Prec
   }
   Measured m;
   const auto agreement_rows =
-      shape.sample != nullptr && !shape.sample->empty()
+      has_sample(shape)
           ? std::vector<feed::Encoded>(shape.sample->begin(),
                                        shape.sample->begin() + std::min<int64_t>(kSampleRows, shape.sample->size()))
           : probe_rows(tokenizer, kAgreementRows, kShortestProbe, shape.tokens, 1);
@@ -77,7 +79,7 @@ Measured measure_precisions(const EngineFactory& factory, const std::vector<Prec
   // Timed: the run's own rows when there are some (their lengths are the real shapes; four
   // batches, sorted by length as the run sorts them), else random rows of `tokens`.
   std::vector<feed::Encoded> timed_rows;
-  if (shape.sample != nullptr && !shape.sample->empty()) {
+  if (has_sample(shape)) {
     const auto n = std::min<int64_t>(shape.sample->size(), std::max(kTimedRowsPerRound, 4 * batch));
     timed_rows.assign(shape.sample->begin(), shape.sample->begin() + n);
   } else {
@@ -127,7 +129,7 @@ ProbeKey probe_key(const std::vector<Precision>& candidates, torch::Device devic
   k.tokens = shape.tokens;
   // Labels compared on the run's text or on random rows: two measurements (the
   // first text seen stands for the model's text afterwards).
-  k.labels_on = shape.sample != nullptr && !shape.sample->empty() ? "text" : "random";
+  k.labels_on = has_sample(shape) ? "text" : "random";
   for (const auto p : candidates) k.candidates.push_back(precision_name(p));
   k.libtorch = TORCH_VERSION;
   k.kdtext = std::string(KDTEXT_VERSION) + " engine " + std::to_string(kEngineRevision);
@@ -135,7 +137,7 @@ ProbeKey probe_key(const std::vector<Precision>& candidates, torch::Device devic
 }
 
 std::string shape_text(const ProbeShape& shape) {
-  const bool text = shape.sample != nullptr && !shape.sample->empty();
+  const bool text = has_sample(shape);
   return "batch " + std::to_string(shape.batch_size) + " x " + std::to_string(shape.tokens) + " tokens, " +
          std::to_string(torch::get_num_threads()) + " thread(s), " + this_cpu().model + "; labels on " +
          (text ? std::to_string(std::min<int64_t>(kSampleRows, shape.sample->size())) + " rows of the input"

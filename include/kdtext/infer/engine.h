@@ -2,17 +2,18 @@
 // passes only. It holds its own copy of the weights, prepared once at load
 // for the chosen precision and device:
 // - one GEMM for Q, K and V (their weights concatenated);
-// - float32 Linears through LibTorch's at::linear (MKL on the CPU: pre-packed
-//   (cblas_sgemm_pack) and pre-transposed weights were measured and are not
-//   faster on this CPU; see docs/RESULTS.md);
+// - float32 Linears on the CPU through oneDNN with the weight reordered once
+//   at load into its blocked layout, bias and GELU fused
+//   (mkldnn::_linear_pointwise): with oneDNN 3.10 1.36x faster than MKL through
+//   at::linear at batch 1 and 7% at batch 32 (issue 30; an older oneDNN measured
+//   3-15% slower, docs/RESULTS.md); at::linear on GPUs and without oneDNN;
 // - int8: Linear layers of the encoder dynamically quantized (int8 weights with
 //   one scale per output channel, activations quantized per batch), through
 //   LibTorch's quantized::linear_dynamic, packed twice: FBGEMM's kernels for
 //   batch-1-sized inputs, oneDNN's for larger ones (each faster there); CPU only;
 // - bfloat16: every weight and activation in bf16 (LayerNorm and softmax
 //   accumulate in float32 inside LibTorch), logits returned in float32; on the
-//   CPU through oneDNN with the weight reordered once at load and bias and GELU
-//   fused (mkldnn::_linear_pointwise), where the CPU has AVX-512 BW/VL/DQ;
+//   CPU through oneDNN the same way where the CPU has AVX-512 BW/VL/DQ;
 //   otherwise (and on GPUs) through at::linear;
 // - no attention mask when a batch has no padding;
 // - the last layer computed for the [CLS] row only (the pooler reads nothing
@@ -43,7 +44,7 @@ c10::IValue call_boxed(const c10::OperatorHandle& op, std::vector<c10::IValue> s
 
 // Bumped when the engines' kernels change (their speed ratios may change with
 // them): precisions measured by an earlier revision are measured again.
-inline constexpr int kEngineRevision = 2;
+inline constexpr int kEngineRevision = 3;
 
 // Throws ConfigError for Precision::kAuto: a request that load_classifier
 // resolves (infer/precision_probe.h) before an engine is built.
@@ -61,7 +62,7 @@ class PreparedLinear {
  private:
   bool int8_ = false;
   torch::Tensor weight_, bias_;
-  torch::Tensor onednn_weight_;           // bf16 on the CPU: weight_ reordered for oneDNN
+  torch::Tensor onednn_weight_;           // fp32/bf16 on the CPU: weight_ reordered for oneDNN
   c10::IValue int8_small_, int8_large_;   // int8: packed by FBGEMM (small inputs) and oneDNN (large)
   int64_t out_features_ = 0;
 };
