@@ -198,7 +198,8 @@ bool changes_the_weights(const std::string& key) {
       "evals_per_epoch",  "changed_on_resume",  "run.threads",      "run.log_level",
       "run.log_file",     "run.quiet",          "trainer.log_every", "trainer.eval_every",
       "trainer.save_every", "trainer.keep_last", "trainer.stop_at_step", "trainer.max_minutes",
-      "trainer.accept_changes", "world_size"};  // another world size: the trainer warns on resume
+      "trainer.accept_changes", "world_size",  // another world size: the trainer warns on resume
+      "eval_precision"};  // the final report's precision (absent from runs before issue 30)
   return kFree.count(key) == 0 && key.rfind("changed_on_resume.", 0) != 0;
 }
 }  // namespace

@@ -239,9 +239,11 @@ TEST(FinetuneCli, StopBeforeTheFirstEvaluationThenResume) {
     EXPECT_FALSE(fs::exists(split / "best")) << name;
     EXPECT_FALSE(fs::exists(split / "final")) << name;
     EXPECT_TRUE(fs::exists(split / "checkpoints" / "step-00000003")) << name;
-    r = run_command(cmd + " -o " + quote(split.string()) + " --resume");
+    // The final report's precision changes nothing the run trains: resumed without --accept-changes.
+    r = run_command(cmd + " -o " + quote(split.string()) + " --resume --eval-precision int8");
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_TRUE(fs::exists(split / "metrics.json")) << name;
+    EXPECT_EQ(read_json_file(split / "metrics.json")["precision"], "int8") << name;
     EXPECT_EQ(read_file(split / "final" / "model.safetensors"),
               read_file(dir / (name + "-straight") / "final" / "model.safetensors"))
         << name;
