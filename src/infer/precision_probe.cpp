@@ -149,7 +149,7 @@ ResolvedPrecision resolve_precision(Precision requested, const EngineFactory& fa
                                     torch::Device device, const text::Tokenizer& tokenizer,
                                     const std::filesystem::path& checkpoint_dir, const ProbeShape& shape) {
   ResolvedPrecision r;
-  const bool explicit_reduced = requested != Precision::kAuto && requested != Precision::kFloat32 && device.is_cpu();
+  const bool explicit_reduced = requested != Precision::kAuto && measures_precision(requested, device);
   if (requested != Precision::kAuto) {
     r.precision = requested;
     r.engine = factory(requested);  // an unsupported request fails here, before any measuring

@@ -60,8 +60,7 @@ void build_engine(LoadedModel& c, const EngineFactory& factory, Precision precis
   const int64_t limit = c.architecture == "bert" ? c.config.max_position_embeddings : kSentenceDefaultMaxLen;
   const int64_t len = std::min(max_len > 0 ? max_len : limit, limit);
   std::vector<feed::Encoded> rows;
-  const bool measured = precision == Precision::kAuto || (precision != Precision::kFloat32 && c.device.is_cpu());
-  if (sample != nullptr && measured) {
+  if (sample != nullptr && measures_precision(precision, c.device)) {
     const auto n = std::min<size_t>(sample->size(), static_cast<size_t>(kSampleRows));
     rows = feed::encode_examples(*c.tokenizer, std::vector<text::Example>(sample->begin(), sample->begin() + n), len);
   }

@@ -101,7 +101,7 @@ Json run_classify(const ClassifyConfig& c, torch::Device device) {
   options.adaptive_threads = c.adaptive_threads;
   // A measured precision compares labels on the first input's texts (read once, before the model).
   std::optional<text::LabelledData> first;
-  if (c.precision != infer::Precision::kFloat32 && !streams_stdin(c) && c.inputs.front() != "-") {
+  if (infer::measures_precision(c.precision, device) && !streams_stdin(c) && c.inputs.front() != "-") {
     first = text::read_labelled(c.inputs.front(), c.data, c.eval);
     const auto n = std::min<size_t>(first->examples.size(), static_cast<size_t>(infer::kSampleRows));
     for (size_t i = 0; i < n; ++i) options.precision_sample.push_back(first->examples[i].text);

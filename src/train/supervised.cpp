@@ -76,7 +76,7 @@ Json SupervisedRunOptions::report_best(Json metrics, torch::Device device, const
                                        bool count_parameters) const {
   const std::filesystem::path out(output);
   std::vector<text::Example> sample;  // the dev texts, for a measured precision's label check
-  if (eval_precision != infer::Precision::kFloat32) sample = text::read_labelled(dev, data, false).examples;
+  if (infer::measures_precision(eval_precision, device)) sample = text::read_labelled(dev, data, false).examples;
   const auto best = infer::load_classifier(out / "best", device, eval_precision, batch_size, max_len, &sample);
   if (count_parameters) metrics["parameters"] = best.parameters;
   metrics.update(infer::precision_facts(best));

@@ -38,6 +38,12 @@ namespace kdtext::infer {
 // (CPU) int8; bilstm fp32.
 std::vector<Precision> offered_precisions(const std::string& architecture, torch::Device device);
 
+// Whether a request is measured at load: auto anywhere, an explicit bf16 or
+// int8 on the CPU (to warn when it is slower than fp32). fp32 never is.
+inline bool measures_precision(Precision requested, torch::Device device) {
+  return requested == Precision::kAuto || (requested != Precision::kFloat32 && device.is_cpu());
+}
+
 // The engine of one checkpoint in a precision (throws what its constructor throws).
 using EngineFactory = std::function<std::shared_ptr<const ClassifierEngine>(Precision)>;
 
