@@ -271,7 +271,11 @@ int StageApp::run_body(const RunContext& ctx, const parallel::World& world,
     log::error(e.what());
     return 2;
   } catch (const std::bad_alloc&) {
-    const MemoryBudget b = available_memory();
+    MemoryBudget b{0, "unknown"};
+    try {
+      b = available_memory();
+    } catch (const std::exception&) {
+    }
     log::error("out of memory: an allocation failed with ", human_bytes(b.bytes < 0 ? 0 : b.bytes), " left (", b.limit,
                "); give the run more memory, or lower --batch-size / --max-len or the model's size");
     return 1;

@@ -90,7 +90,11 @@ bool keep_freed_memory_for_training() {
   // The top padding is taken at every growth of the heap: under a tight limit
   // (ulimit -v, a cgroup) a 256 MiB pad would make the first growth fail
   // outright, so it stays at an eighth of what the process may still take.
-  const double left = available_memory().bytes;
+  double left = 256 << 20;
+  try {
+    left = available_memory().bytes;
+  } catch (const std::exception&) {  // a malformed KDTEXT_MEMORY_LIMIT_MB: the stage refuses it at its start
+  }
   const int pad = static_cast<int>(std::max(0.0, std::min<double>(256 << 20, left / 8)));
   return mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1 &&
          mallopt(M_TOP_PAD, pad) == 1;

@@ -2,9 +2,11 @@
 // student is kept under a key of what produced it, so every task with the
 // same teacher reuses it instead of paying for it again.
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 
 #include "kdtext/distill/tasks.h"
+#include "kdtext/io/checkpoint.h"
 #include "kdtext/parallel/group.h"
 #include "kdtext/util/log.h"
 #include "kdtext/text/shard.h"
@@ -28,6 +30,39 @@ std::string corpus_fingerprint(const fs::path& shards_dir) {
     all += text::fingerprint_file(shards_dir / file);
   }
   return text::fingerprint_bytes(all);
+}
+
+// Why a finished entry cannot be reused ("" when it can): its key, its best/
+// as recorded when it finished, loadable, every weight finite.
+std::string entry_defect(const fs::path& dir, const Json& key) {
+  std::error_code ec;
+  const fs::path key_file = dir / "store_key.json", best = dir / "best";
+  Json stored;
+  try {
+    stored = read_json_file(key_file);
+  } catch (const std::exception& e) {
+    return "its store_key.json is missing or unreadable";
+  }
+  Json recorded = stored.is_object() ? stored : Json();
+  std::string fingerprint;
+  if (recorded.is_object() && recorded.contains("best_fingerprint")) {
+    fingerprint = recorded["best_fingerprint"].is_string() ? recorded["best_fingerprint"].get<std::string>() : "?";
+    recorded.erase("best_fingerprint");
+  }
+  if (recorded != key) return "its store_key.json is not the key of this run";
+  if (!fs::is_directory(best, ec)) return "it has no best/ checkpoint";
+  if (!fingerprint.empty() && content_fingerprint(best) != fingerprint) {
+    return "best/ is not what the run finished with (its fingerprint changed)";
+  }
+  try {
+    const auto ck = io::read_checkpoint(best);
+    for (const auto& [name, w] : ck.weights) {
+      if (!torch::isfinite(w).all().item<bool>()) return "best/ has non-finite values in " + name;
+    }
+  } catch (const std::exception& e) {
+    return std::string("best/ does not load (") + e.what() + ")";
+  }
+  return "";
 }
 
 }  // namespace
@@ -63,10 +98,15 @@ StorePlacement place_in_store(DistillConfig& c, torch::Device device) {
     return p;
   }
   if (fs::exists(dir / "metrics.json", ec)) {
-    const fs::path key_file = dir / "store_key.json";
-    if (!fs::exists(key_file, ec) || read_json_file(key_file) != p.key) {
-      throw InputError(key_file.string() + ": missing or not the key of this run (" + hash +
-                       "); the store entry was changed by hand - remove " + dir.string());
+    if (const std::string defect = entry_defect(dir, p.key); !defect.empty()) {
+      // Kept for a look, out of the store's way; the entry is computed again.
+      const fs::path aside = dir.string() + ".bad-" + std::to_string(static_cast<long long>(std::time(nullptr)));
+      fs::rename(dir, aside, ec);
+      if (ec) throw InputError(dir.string() + ": a damaged store entry (" + defect + ") that cannot be moved aside: " + ec.message());
+      log::warn("the store entry ", dir.string(), " is damaged (", defect, "): moved to ", aside.string(),
+                "; distilling it again");
+      log::info("general distillation stored under ", dir.string());
+      return p;
     }
     log::info("reusing the general distillation in ", dir.string(),
               " (same teacher, student init, corpus, budget and settings)");
@@ -90,7 +130,9 @@ StorePlacement place_in_store(DistillConfig& c, torch::Device device) {
 }
 
 void finish_store_run(const fs::path& dir, const Json& key) {
-  write_file_atomic(dir / "store_key.json", key.dump(2) + "\n");
+  Json recorded = key;
+  recorded["best_fingerprint"] = content_fingerprint(dir / "best");  // what a later reuse must find there
+  write_file_atomic(dir / "store_key.json", recorded.dump(2) + "\n");
 }
 
 void announce_store_run(const fs::path& dir) {

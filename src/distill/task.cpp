@@ -28,9 +28,24 @@ feed::EncodedSet read_training_set(const DistillConfig& c, const text::LabelMap&
                                    const text::Tokenizer& tokenizer, int64_t max_len) {
   auto set = read_set(c, c.train, labels, tokenizer, max_len);
   if (c.transfer.empty()) return set;
-  text::LabelledFormat lines;
-  lines.format = text::DataFormat::kLines;
+  for (const auto& [key, held_out] : {std::pair<const char*, std::string>{"dev", c.dev}, {"test", c.test}}) {
+    std::error_code ec;
+    if (!held_out.empty() && fs::equivalent(c.transfer, held_out, ec)) {
+      throw ConfigError("transfer: " + c.transfer + " is the " + key + " set; the student would be trained on the text "
+                        "it is evaluated on (name other text)");
+    }
+  }
+  // A labelled file (.tsv, .csv, .jsonl) gives its text column, its labels left aside; any other, one text a line.
+  text::LabelledFormat lines = c.data;
+  lines.format = text::detect_format(c.transfer, text::DataFormat::kAuto);
+  const bool labelled = c.transfer != "-" && lines.format != text::DataFormat::kLines &&
+                        fs::path(c.transfer).extension() != "" && fs::path(c.transfer).extension() != ".txt";
+  if (!labelled) lines.format = text::DataFormat::kLines;
   auto data = text::read_labelled(c.transfer, lines, /*need_labels=*/false);
+  if (labelled) {
+    log::info("transfer: ", c.transfer, " is a ", choice_name(lines.format, text::kDataFormats),
+              " file: its text column '", lines.text_column, "' is read, any labels left aside (the teacher labels it)");
+  }
   auto inputs = feed::encode_examples(tokenizer, data.examples, max_len);
   set.inputs.insert(set.inputs.end(), std::make_move_iterator(inputs.begin()), std::make_move_iterator(inputs.end()));
   set.labels.resize(set.inputs.size(), -1);
@@ -226,31 +241,51 @@ class TaskDistill final : public DistillBase {
     const auto& inputs = batches_.data().inputs;
     const auto key = teacher_logits_key(c_.teacher, inputs, max_len_, sentence_target_name());
     torch::Tensor logits;
-    if (fs::exists(file)) {  // read before any process writes it (the writer does, after the collective pass)
-      auto cached = io::map_safetensors(file);
-      auto other = cached.metadata;  // a cache that also holds sentence vectors serves a student that needs none
-      if (key.at("sentence_target") == "none" && other.count("sentence_target")) other["sentence_target"] = "none";
-      if (other == key && cached.tensors.count("logits") && cached.tensors.at("logits").dim() == 2 &&
-          cached.tensors.at("logits").size(1) >= num_labels()) {
-        const auto& all = cached.tensors.at("logits");
-        logits = cached.metadata == key ? all : all.narrow(1, 0, num_labels());
-        log::info("teacher logits for ", inputs.size(), " training examples read from ", file.string(),
-                  cached.metadata == key ? "" : " (its sentence vectors left aside)");
-      } else {
-        log::info(file.string(), " was made for another teacher, training set or max_len: computing it again");
-      }
-    }
+    if (fs::exists(file)) logits = read_logit_cache(file, key);  // before any process writes it (the writer does, after the collective pass)
     bool compute = !logits.defined();
     if (auto* group = parallel::process_group()) compute = group->max({compute ? 1.0 : 0.0})[0] > 0;  // all or none
     if (compute && parallel::process_group()) {
       logits = teacher_logits_on_training_set();
-      if (parallel::is_writer()) io::save_safetensors(file, {{"logits", logits}}, key);
+      auto meta = key;
+      meta[io::kDataCrcKey] = io::data_crc32(logits);
+      if (parallel::is_writer()) io::save_safetensors(file, {{"logits", logits}}, meta);
     } else if (compute) {
       write_teacher_rows(file, key);
       logits = io::map_safetensors(file).tensors.at("logits");
     }
     if (compute) log::info("teacher logits for ", inputs.size(), " training examples written to ", file.string());
     fill_logit_cache(logits);
+  }
+
+  // The cached rows when `file` was made for `key` and is intact (its CRC-32 as
+  // recorded); undefined otherwise, with a line saying why it is computed again.
+  torch::Tensor read_logit_cache(const fs::path& file, const std::map<std::string, std::string>& key) const {
+    io::SafetensorsFile cached;
+    try {
+      cached = io::map_safetensors(file);
+    } catch (const InputError& e) {
+      log::warn(file.string(), " is damaged (", e.what(), "): computing it again");
+      return {};
+    }
+    auto other = cached.metadata;
+    const std::string crc = other.count(io::kDataCrcKey) ? other[io::kDataCrcKey] : "";
+    other.erase(io::kDataCrcKey);
+    const bool own = other == key;
+    // a cache that also holds sentence vectors serves a student that needs none
+    if (key.at("sentence_target") == "none" && other.count("sentence_target")) other["sentence_target"] = "none";
+    const auto it = cached.tensors.find("logits");
+    if (other != key || it == cached.tensors.end() || it->second.dim() != 2 || it->second.size(1) < num_labels()) {
+      log::info(file.string(), " was made for another teacher, training set or max_len: computing it again");
+      return {};
+    }
+    if (crc.empty() || io::data_crc32(it->second) != crc) {
+      log::warn(file.string(), crc.empty() ? " has no checksum (an earlier kdtext wrote it)" : " fails its checksum (damaged)",
+                ": computing it again");
+      return {};
+    }
+    log::info("teacher logits for ", it->second.size(0), " training examples read from ", file.string(),
+              own ? "" : " (its sentence vectors left aside)");
+    return own ? it->second : it->second.narrow(1, 0, num_labels());
   }
 
   std::string sentence_target_name() const {

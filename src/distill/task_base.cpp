@@ -77,6 +77,8 @@ std::unique_ptr<Student> load_sentence_student(const DistillConfig& c, const io:
   check_same_tokenizer(c, *tck.tokenizer, *sck.tokenizer);
   if (tck.config.labels != sck.labels) throw InputError(c.student + ": its labels differ from the teacher's");
   tokenizer = std::move(sck.tokenizer);
+  // the weights, their gradients and Adam's two moments (the tables' sparse gradients: at most as large)
+  model::check_fits_in_memory(sck.config, c.student + "/config.json", 4, "train as the student");
   return make_sentence_student(io::load_sentence_classifier(sck));
 }
 }  // namespace

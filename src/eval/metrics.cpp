@@ -10,28 +10,33 @@ ClassificationMetrics classification_metrics(const std::vector<int64_t>& gold, c
   if (gold.size() != pred.size()) throw std::invalid_argument("metrics: gold and predicted sizes differ");
   ClassificationMetrics m;
   m.n = static_cast<int64_t>(gold.size());
-  m.confusion.assign(static_cast<size_t>(k), std::vector<int64_t>(static_cast<size_t>(k), 0));
+  std::vector<int64_t> tp(static_cast<size_t>(k), 0), predicted(static_cast<size_t>(k), 0),
+      actual(static_cast<size_t>(k), 0);
   int64_t correct = 0;
   for (size_t i = 0; i < gold.size(); ++i) {
     if (gold[i] < 0 || gold[i] >= k || pred[i] < 0 || pred[i] >= k) {
       throw std::out_of_range("metrics: label id outside [0, " + std::to_string(k) + ")");
     }
-    ++m.confusion[gold[i]][pred[i]];
-    correct += gold[i] == pred[i];
+    ++m.cells[{gold[i], pred[i]}];
+    ++actual[static_cast<size_t>(gold[i])];
+    ++predicted[static_cast<size_t>(pred[i])];
+    if (gold[i] == pred[i]) {
+      ++tp[static_cast<size_t>(gold[i])];
+      ++correct;
+    }
+  }
+  if (k <= kDenseLabels) {
+    m.confusion.assign(static_cast<size_t>(k), std::vector<int64_t>(static_cast<size_t>(k), 0));
+    for (const auto& [cell, count] : m.cells) m.confusion[cell.first][cell.second] = count;
   }
   m.accuracy = m.n ? static_cast<double>(correct) / static_cast<double>(m.n) : 0.0;
   m.micro_f1 = m.accuracy;
   m.per_class.resize(static_cast<size_t>(k));
-  for (int64_t c = 0; c < k; ++c) {
-    int64_t tp = m.confusion[c][c], predicted = 0, actual = 0;
-    for (int64_t o = 0; o < k; ++o) {
-      predicted += m.confusion[o][c];
-      actual += m.confusion[c][o];
-    }
+  for (size_t c = 0; c < static_cast<size_t>(k); ++c) {
     auto& pc = m.per_class[c];
-    pc.support = actual;
-    pc.precision = predicted ? static_cast<double>(tp) / static_cast<double>(predicted) : 0.0;
-    pc.recall = actual ? static_cast<double>(tp) / static_cast<double>(actual) : 0.0;
+    pc.support = actual[c];
+    pc.precision = predicted[c] ? static_cast<double>(tp[c]) / static_cast<double>(predicted[c]) : 0.0;
+    pc.recall = actual[c] ? static_cast<double>(tp[c]) / static_cast<double>(actual[c]) : 0.0;
     pc.f1 = (pc.precision + pc.recall) > 0 ? 2 * pc.precision * pc.recall / (pc.precision + pc.recall) : 0.0;
     m.macro_precision += pc.precision / static_cast<double>(k);
     m.macro_recall += pc.recall / static_cast<double>(k);
@@ -48,15 +53,17 @@ Json ClassificationMetrics::to_json(const std::vector<std::string>& names) const
                             {"f1", per_class[c].f1},
                             {"support", per_class[c].support}};
   }
-  return Json{{"examples", n},
-              {"accuracy", accuracy},
-              {"macro_precision", macro_precision},
-              {"macro_recall", macro_recall},
-              {"macro_f1", macro_f1},
-              {"micro_f1", micro_f1},
-              {"per_class", classes},
-              {"labels", names},
-              {"confusion_matrix", confusion}};
+  Json j{{"examples", n},     {"accuracy", accuracy}, {"macro_precision", macro_precision},
+         {"macro_recall", macro_recall}, {"macro_f1", macro_f1}, {"micro_f1", micro_f1},
+         {"per_class", classes}, {"labels", names}};
+  if (per_class.size() <= static_cast<size_t>(kDenseLabels)) {
+    j["confusion_matrix"] = confusion;
+  } else {
+    Json sparse = Json::array();
+    for (const auto& [cell, count] : cells) sparse.push_back({cell.first, cell.second, count});
+    j["confusion_cells"] = std::move(sparse);
+  }
+  return j;
 }
 
 std::string ClassificationMetrics::report(const std::vector<std::string>& names) const {
@@ -65,6 +72,10 @@ std::string ClassificationMetrics::report(const std::vector<std::string>& names)
   std::snprintf(buf, sizeof buf, "examples %lld | accuracy %.4f | macro-F1 %.4f | micro-F1 %.4f\n",
                 static_cast<long long>(n), accuracy, macro_f1, micro_f1);
   out += buf;
+  if (per_class.size() > static_cast<size_t>(kDenseLabels)) {
+    return out + std::to_string(per_class.size()) + " labels: the per-class figures and the confusion matrix are in "
+                 "the metrics file only\n";
+  }
   out += "label                precision  recall     f1  support\n";
   for (size_t c = 0; c < per_class.size(); ++c) {
     std::snprintf(buf, sizeof buf, "%-20.20s %9.4f %7.4f %6.4f %8lld\n", names.at(c).c_str(), per_class[c].precision,

@@ -6,11 +6,13 @@
 namespace kdtext::feed {
 
 Encoded encode_example(const text::Tokenizer& tok, const std::string& text, const std::string& pair, int64_t max_len) {
-  auto a = tok.encode(text);
-  std::vector<int32_t> b;
   const bool has_pair = !pair.empty();
-  if (has_pair) b = tok.encode(pair);
   const size_t budget = static_cast<size_t>(std::max<int64_t>(0, max_len - (has_pair ? 3 : 2)));
+  // Each text's first `budget` ids decide the truncation below (longest first) as its whole would:
+  // a line of megabytes is never encoded whole.
+  auto a = text::encode_long(tok, text, std::max<size_t>(budget, 1));
+  std::vector<int32_t> b;
+  if (has_pair) b = text::encode_long(tok, pair, std::max<size_t>(budget, 1));
   while (a.size() + b.size() > budget) {
     if (a.size() > b.size()) a.pop_back();  // longest first; ties from the pair, as transformers
     else b.pop_back();

@@ -127,11 +127,11 @@ fs::path probe_cache_file(const fs::path& dir, const ProbeKey& key) {
 }
 
 std::optional<std::vector<PrecisionMeasurement>> read_probe_cache(const fs::path& file, const ProbeKey& key) {
-  std::error_code ec;
-  if (!fs::exists(file, ec)) return std::nullopt;
+  // kdtext's own place: a link, FIFO or device there is not followed or opened (write_cache_file replaces it).
+  const auto bytes = read_cache_file(file, 1 << 20);
+  if (!bytes) return std::nullopt;
   try {
-    std::ifstream in(file);
-    const auto j = Json::parse(in);
+    const auto j = Json::parse(*bytes);
     if (j.at("key") != key.to_json()) return std::nullopt;
     std::vector<PrecisionMeasurement> out;
     for (const auto& m : j.at("measured")) {
@@ -140,6 +140,10 @@ std::optional<std::vector<PrecisionMeasurement>> read_probe_cache(const fs::path
       x.seconds = m.at("seconds").get<double>();
       x.agreement = m.at("agreement").get<double>();
       if (!(x.seconds > 0) || x.agreement < 0 || x.agreement > 1) throw ConfigError("a measurement out of range");
+      const auto& offered = key.candidates;  // the precisions this model offers: any other is not a measurement of it
+      if (std::find(offered.begin(), offered.end(), precision_name(x.precision)) == offered.end()) {
+        throw ConfigError(precision_name(x.precision) + " is not offered by this model");
+      }
       out.push_back(x);
     }
     if (find(out, Precision::kFloat32) == nullptr) throw ConfigError("no fp32 measurement");
@@ -157,7 +161,7 @@ void write_probe_cache(const fs::path& file, const ProbeKey& key, const std::vec
   }
   try {
     fs::create_directories(file.parent_path());
-    write_file_atomic(file, j.dump(1) + "\n");
+    write_cache_file(file, j.dump(1) + "\n");
   } catch (const std::exception& e) {
     log::warn("could not cache the precision measurement at ", file.string(), ": ", e.what());
   }

@@ -53,6 +53,8 @@ SentenceEngine::SentenceEngine(const model::SentenceConfig& c, const io::TensorM
   check_precision(c, precision, device);
   const bool int8_bag = precision == Precision::kInt8 && c.arch == model::SentenceArch::kBag;
   torch::NoGradGuard no_grad;
+  // the module beside the weights read, and for the bag its one table (fp32, or int8 made from it)
+  model::check_fits_in_memory(c, origin, c.arch == model::SentenceArch::kBag ? 2 : 1, "load for inference");
   module_ = model::SentenceClassifier(c);
   io::load_tensors(io::module_tensors(*module_), weights, origin);  // names and shapes checked
   for (const auto& p : module_->parameters()) parameters_ += p.numel();

@@ -1,5 +1,6 @@
 #include "kdtext/io/hf.h"
 
+#include <algorithm>
 #include <set>
 
 #include "kdtext/error.h"
@@ -52,29 +53,55 @@ std::pair<model::BertConfig, std::string> read_hf_config(const fs::path& src, co
   }
 }
 
+namespace {
+// kdtext's name for a transformers weight; "" for the weights it drops (listed in `dropped` when worth saying).
+std::string kdtext_name(const std::string& name, std::vector<std::string>* dropped) {
+  std::string key = name;
+  if (starts_with(key, "embeddings.") || starts_with(key, "encoder.") || starts_with(key, "pooler.")) {
+    key = "bert." + key;
+  }
+  if (key == "bert.embeddings.position_ids") return "";  // a stale buffer some versions saved
+  if (starts_with(key, "cls.seq_relationship.")) {      // BertForPreTraining's next-sentence head
+    if (dropped) dropped->push_back(key);
+    return "";
+  }
+  return key;
+}
+
+// The most elements any one weight of a BERT of config `c` holds (with its heads).
+int64_t largest_weight(const model::BertConfig& c) {
+  const int64_t h = c.hidden_size;
+  return std::max({c.vocab_size * h, c.max_position_embeddings * h, c.type_vocab_size * h, c.intermediate_size * h,
+                   h * h, static_cast<int64_t>(c.labels.size()) * h});
+}
+}  // namespace
+
 // model.safetensors (or pytorch_model.bin) with names normalised to kdtext's (BertModel stores
 // "embeddings.*", "encoder.*", "pooler.*" without the "bert." prefix the task
 // models use); `dropped` lists weights kdtext has no place for.
-TensorMap read_hf_weights(const fs::path& src, const std::string& origin, std::vector<std::string>& dropped) {
+TensorMap read_hf_weights(const fs::path& src, const model::BertConfig& config, const std::string& origin,
+                          std::vector<std::string>& dropped) {
   const fs::path weights_path = src / "model.safetensors", bin_path = src / "pytorch_model.bin";
   TensorMap stored;
+  fs::path file;
   if (fs::exists(weights_path)) {
+    file = weights_path;
     stored = load_safetensors(weights_path).tensors;
   } else if (fs::exists(bin_path)) {
-    stored = read_torch_state_dict(bin_path);
+    // Only the weights kdtext keeps are read, and none larger than this model's largest.
+    file = bin_path;
+    stored = read_torch_state_dict(
+        bin_path, [&](const std::string& name) { return !kdtext_name(name, &dropped).empty(); }, largest_weight(config));
   } else {
     throw InputError(origin + ": no model.safetensors and no pytorch_model.bin");
   }
   TensorMap weights;
   for (auto& [name, t] : stored) {
-    std::string key = name;
-    if (starts_with(key, "embeddings.") || starts_with(key, "encoder.") || starts_with(key, "pooler.")) {
-      key = "bert." + key;
-    }
-    if (key == "bert.embeddings.position_ids") continue;  // a stale buffer some versions saved
-    if (starts_with(key, "cls.seq_relationship.")) {      // BertForPreTraining's next-sentence head
-      dropped.push_back(key);
-      continue;
+    const std::string key = kdtext_name(name, file == bin_path ? nullptr : &dropped);
+    if (key.empty()) continue;
+    if (!t.is_floating_point()) {
+      throw InputError(file.string() + ": '" + name + "' holds " + std::string(c10::toString(t.scalar_type())) +
+                       " values; a weight is floating point (float32, float16, bfloat16, float64)");
     }
     weights[key] = t.to(torch::kFloat32);
   }

@@ -6,11 +6,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <set>
 
 #include "kdtext/io/safetensors_layout.h"
+#include "kdtext/io/zip.h"
 #include "kdtext/util/atomic.h"
 #include "kdtext/error.h"
 #include "kdtext/util/json.h"
@@ -167,11 +169,22 @@ SafetensorsRowWriter::SafetensorsRowWriter(const fs::path& path, const std::stri
   if (shape_.empty()) throw std::invalid_argument("safetensors: a row writer needs at least one dimension");
   uint64_t bytes = c10::elementSize(dtype_);
   for (int64_t d : shape_) bytes *= static_cast<uint64_t>(d);
+  auto meta = metadata;
+  meta[kDataCrcKey] = "00000000";  // patched by commit()
   Json header = Json::object();
-  if (!metadata.empty()) header["__metadata__"] = metadata;
+  header["__metadata__"] = meta;
   header[name_] = header_entry(name_, dtype_, shape_, 0, bytes);
+  const std::string h = header_bytes(header), placeholder = "\"" + std::string(kDataCrcKey) + "\":\"00000000\"";
+  crc_at_ = h.find(placeholder) + placeholder.size() - 9;
   out_ = std::make_unique<AtomicFileWriter>(path_);
-  out_->write(header_bytes(header));
+  out_->write(h);
+}
+
+std::string data_crc32(const torch::Tensor& t) {
+  const auto c = t.detach().to(torch::kCPU).contiguous();
+  char hex[16];
+  std::snprintf(hex, sizeof hex, "%08x", crc32(c.data_ptr(), static_cast<size_t>(c.numel() * c.element_size())));
+  return hex;
 }
 
 SafetensorsRowWriter::~SafetensorsRowWriter() = default;
@@ -187,6 +200,7 @@ void SafetensorsRowWriter::append(const torch::Tensor& rows) {
                                 " rows");
   }
   out_->write(std::string_view(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size()));
+  crc_ = crc32(t.data_ptr(), static_cast<size_t>(t.numel() * t.element_size()), crc_);
   written_ += t.size(0);
 }
 
@@ -195,6 +209,9 @@ void SafetensorsRowWriter::commit() {
     throw std::logic_error(path_.string() + ": " + std::to_string(written_) + " of " + std::to_string(shape_[0]) +
                            " rows written");
   }
+  char hex[16];
+  std::snprintf(hex, sizeof hex, "%08x", crc_);
+  out_->write_at(crc_at_, std::string_view(hex, 8));
   out_->commit();
 }
 

@@ -3,6 +3,7 @@
 #include "kdtext/error.h"
 #include "kdtext/io/checkpoint_meta.h"
 #include "kdtext/util/atomic.h"
+#include "kdtext/util/hash.h"
 #include "kdtext/version.h"
 
 namespace kdtext::io {
@@ -10,6 +11,17 @@ namespace fs = std::filesystem;
 
 namespace {
 constexpr const char* kArchitectureKey = "kdtext_architecture";
+
+// What the model computes, as config.json states it: every field but the
+// training-only dropout. Recorded in kdtext.json, so an edit no weight shape
+// would reveal (the bag's ngram_order, the bilstm's pooling) is refused.
+std::string config_fingerprint(const model::SentenceConfig& c) {
+  Json fields = model::sentence_fields().to_json(c);
+  fields.erase("dropout");
+  Fnv1a64 h;
+  h.add(fields.dump());
+  return h.hex();
+}
 }  // namespace
 
 std::string checkpoint_architecture(const Json& meta) {
@@ -50,6 +62,7 @@ void write_sentence_checkpoint_files(const fs::path& dir, const model::SentenceC
             {"heads", "classifier"},
             {"labels", labels},
             {"tokenizer", {{"type", tokenizer.type()}, {"fingerprint", tokenizer.fingerprint()}}},
+            {"config_fingerprint", config_fingerprint(c)},
             {"kdtext_version", KDTEXT_VERSION},
             {"provenance", info.provenance}};
   write_file_atomic(dir / kCheckpointMetaFile, meta.dump(2) + "\n");
@@ -92,6 +105,11 @@ SentenceCheckpoint read_sentence_checkpoint(const fs::path& dir) {
   } catch (const ConfigError& e) {
     throw InputError(e.what());
   }
+  if (auto it = ck.meta.find("config_fingerprint"); it != ck.meta.end() && *it != config_fingerprint(ck.config)) {
+    throw InputError(config_path.string() + ": its settings are not the ones the weights were written with "
+                     "(kdtext.json's config_fingerprint " + it->dump().substr(0, 60) + " != " +
+                     config_fingerprint(ck.config) + "); put back the config.json saved with the weights");
+  }
   if (static_cast<int64_t>(ck.labels.size()) != ck.config.num_labels) {
     throw InputError(config_path.string() + ": id2label: " + std::to_string(ck.labels.size()) + " labels for num_labels " +
                      std::to_string(ck.config.num_labels));
@@ -105,6 +123,8 @@ SentenceCheckpoint read_sentence_checkpoint(const fs::path& dir) {
     throw InputError(config_path.string() + ": vocab_size " + std::to_string(ck.config.vocab_size) +
                      " does not match the tokenizer's " + std::to_string(ck.tokenizer->vocab_size()));
   }
+  // Before any weight is read: the weights read and the model built from them (sizes no shape checks yet).
+  model::check_fits_in_memory(ck.config, config_path.string(), 2, "load");
   ck.weights = load_safetensors(dir / "model.safetensors").tensors;
   return ck;
 }

@@ -1,10 +1,12 @@
 #include "kdtext/model/sentence.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <limits>
 #include <stdexcept>
 
 #include "kdtext/error.h"
+#include "kdtext/util/memory.h"
 
 namespace kdtext::model {
 
@@ -93,6 +95,7 @@ torch::Tensor ngram_buckets(const torch::Tensor& input_ids, const torch::Tensor&
 
 SentenceClassifierImpl::SentenceClassifierImpl(const SentenceConfig& c) : config_(c) {
   c.check();
+  check_fits_in_memory(c, "student config", 1, "hold");
   // Sparse gradients: a batch touches a few thousand rows of the tables
   // (train/sparse_rows.h updates only those).
   embeddings = register_module("embeddings",
@@ -231,6 +234,41 @@ int64_t parameter_count(const SentenceConfig& c) {
     if (c.hidden > 0) n += c.embedding * c.hidden + c.hidden;
   }
   return n + c.sentence_width() * c.num_labels + c.num_labels;
+}
+
+double parameter_estimate(const SentenceConfig& c) {
+  const double e = static_cast<double>(c.embedding), h = static_cast<double>(c.hidden);
+  double n = static_cast<double>(c.vocab_size) * e, width = 0;
+  if (c.arch == SentenceArch::kBiLstm) {
+    for (int64_t l = 0; l < c.layers; ++l) {
+      const double in = l == 0 ? e : 2 * h;
+      n += 2 * (4 * h * (in + h) + 8 * h);
+    }
+    width = 2 * h * (c.pooling == Pooling::kMaxMean ? 2 : 1);
+  } else if (c.arch == SentenceArch::kCnn) {
+    for (int64_t w : c.widths) n += h * e * static_cast<double>(w) + h;
+    width = h * static_cast<double>(c.widths.size());
+  } else {
+    n += static_cast<double>(c.ngram_buckets) * e + (c.hidden > 0 ? e * h + h : 0);
+    width = c.hidden > 0 ? h : e;
+  }
+  return n + (width + 1) * static_cast<double>(c.num_labels);
+}
+
+void check_fits_in_memory(const SentenceConfig& c, const std::string& origin, double copies, const std::string& purpose) {
+  const double params = parameter_estimate(c), need = params * 4.0 * copies;
+  const MemoryBudget have = available_memory();
+  if (need <= have.bytes) return;
+  char count[32];
+  std::snprintf(count, sizeof count, "%.3g", params);
+  std::string sizes = "vocab_size " + std::to_string(c.vocab_size) + ", embedding " + std::to_string(c.embedding) +
+                      ", hidden " + std::to_string(c.hidden);
+  if (c.arch == SentenceArch::kBag) sizes += ", ngram_buckets " + std::to_string(c.ngram_buckets);
+  if (c.arch == SentenceArch::kBiLstm) sizes += ", layers " + std::to_string(c.layers);
+  if (c.arch == SentenceArch::kCnn) sizes += ", " + std::to_string(c.widths.size()) + " widths";
+  throw ConfigError(origin + ": " + sizes + " make a " + choice_name(c.arch, kSentenceArchs) + " model of about " +
+                    count + " parameters needing " + human_bytes(need) + " to " + purpose + ", more than the " +
+                    human_bytes(have.bytes) + " available (" + have.limit + "); lower these sizes");
 }
 
 int64_t inference_flops(const SentenceConfig& c, int64_t tokens) {

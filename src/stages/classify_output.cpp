@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <iostream>
 
+#include <sys/stat.h>
+
 #include "kdtext/eval/metrics.h"
 #include "kdtext/util/atomic.h"
 #include "kdtext/util/cpu.h"
@@ -95,6 +97,13 @@ Json PredictionWriter::json_row(const std::string& input, uint64_t line, const R
 // (--eval -o on its own labelled file would replace it with predictions).
 namespace {
 // Where --eval writes its metrics: --metrics, else beside the output.
+// Whether standard input is the file `path` names (`-o F < F`).
+bool standard_input_is(const std::string& path) {
+  struct stat in {}, out {};
+  return ::fstat(0, &in) == 0 && S_ISREG(in.st_mode) && ::stat(path.c_str(), &out) == 0 && in.st_dev == out.st_dev &&
+         in.st_ino == out.st_ino;
+}
+
 std::string metrics_path(const ClassifyConfig& c) {
   return !c.metrics.empty() ? c.metrics : c.output == "-" ? "metrics.json" : c.output + ".metrics.json";
 }
@@ -110,6 +119,10 @@ void check_outputs(const ClassifyConfig& c) {
     check_output_file(path, flag);
     std::error_code ec;
     for (const auto& input : c.inputs) {
+      if (input == "-" && standard_input_is(path)) {
+        throw ConfigError(flag + ": " + path + " is also standard input; the predictions would replace it (write "
+                          "them elsewhere)");
+      }
       if (input != "-" && fs::exists(path, ec) && fs::equivalent(input, path, ec)) {
         throw ConfigError(flag + ": " + path + " is also an input; the predictions would replace it (write them "
                           "elsewhere)");

@@ -40,11 +40,16 @@ Json run_import_hf(const ImportHfConfig& c) {
   auto [config, architecture] = io::read_hf_config(src, c.source);
   const fs::path weights_path = src / "model.safetensors";
   std::vector<std::string> dropped;
-  const io::TensorMap weights = io::read_hf_weights(src, c.source, dropped);
+  const io::TensorMap weights = io::read_hf_weights(src, config, c.source, dropped);
   const model::Heads heads = io::heads_of_weights(weights);
   if (heads == model::Heads::kClassifier && config.labels.empty()) {
     // transformers writes id2label for every classifier; a bare num_labels means LABEL_0, LABEL_1, ...
     const int64_t n = weights.at("classifier.weight").size(0);
+    const Json hf = read_json_file(src / "config.json");
+    if (auto it = hf.find("num_labels"); it != hf.end() && !(it->is_number_integer() && it->get<int64_t>() == n)) {
+      throw InputError((src / "config.json").string() + ": num_labels " + it->dump() + ", but classifier.weight has " +
+                       std::to_string(n) + " rows");
+    }
     for (int64_t i = 0; i < n; ++i) config.labels.push_back("LABEL_" + std::to_string(i));
   }
   if (heads != model::Heads::kClassifier) config.labels.clear();
@@ -112,9 +117,9 @@ void run_tokenize(const TokenizeConfig& c) {
     std::string line;
     uint64_t n = 0;
     while (std::getline(in, line)) {
-      text::check_text_encoding(line, source, ++n, /*nul_allowed=*/true);
+      text::check_text_encoding(line, source, ++n);  // NUL refused, as by every reader of text
       if (!line.empty() && line.back() == '\r') line.pop_back();
-      auto ids = tok->encode(line);
+      auto ids = text::encode_long(*tok, line);  // a line of megabytes a piece at a time
       if (c.special) {
         ids.insert(ids.begin(), sp.cls);
         ids.push_back(sp.sep);

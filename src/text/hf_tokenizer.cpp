@@ -65,7 +65,14 @@ HfWordPiece parse_hf_tokenizer_json(const Json& j, const std::string& origin) {
     if (m.contains("continuing_subword_prefix") && !m["continuing_subword_prefix"].is_null()) {
       o.continuation = m["continuing_subword_prefix"].get<std::string>();
     }
-    if (m.contains("max_input_chars_per_word")) o.max_chars_per_word = m["max_input_chars_per_word"].get<int64_t>();
+    if (m.contains("max_input_chars_per_word")) {
+      const Json& v = m["max_input_chars_per_word"];
+      if (!v.is_number_integer() || (v.is_number_unsigned() ? v.get<uint64_t>() > (1u << 30) : v.get<int64_t>() < 1)) {
+        throw InputError(origin + ": model.max_input_chars_per_word is " + v.dump().substr(0, 40) +
+                         "; it must be an integer from 1 to 2^30 (transformers writes 100)");
+      }
+      o.max_chars_per_word = v.get<int64_t>();
+    }
   } catch (const nlohmann::json::exception& e) {
     throw InputError(origin + ": model: " + e.what());
   }

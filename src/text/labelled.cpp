@@ -47,6 +47,8 @@ std::string slurp(const std::string& path) {
   return s;
 }
 
+}  // namespace
+
 DataFormat detect_format(const std::string& path, DataFormat declared) {
   if (declared != DataFormat::kAuto) return declared;
   const std::string ext = fs::path(path).extension().string();
@@ -55,6 +57,8 @@ DataFormat detect_format(const std::string& path, DataFormat declared) {
   if (ext == ".jsonl" || ext == ".ndjson" || ext == ".json") return DataFormat::kJsonl;
   return path == "-" ? DataFormat::kLines : DataFormat::kTsv;
 }
+
+namespace {
 
 bool is_index(const std::string& s) {
   return !s.empty() && s.size() < 6 && s.find_first_not_of("0123456789") == std::string::npos;
@@ -192,11 +196,13 @@ void read_plain_lines(const std::string& text, Records& r) {
   if (r.need_labels) throw ConfigError(r.data.source + ": plain lines carry no labels; use tsv, csv or jsonl");
 }
 
-bool json_text_field(const Json& j, const std::string& key, std::string& out) {
+// A text is a JSON string (a number, like null or an array, is not one); a
+// label may also be an integer or a boolean (`"label": 1`), read as written.
+bool json_text_field(const Json& j, const std::string& key, std::string& out, bool label = false) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return false;
   if (it->is_string()) out = it->get<std::string>();
-  else if (it->is_number_integer() || it->is_boolean()) out = it->dump();
+  else if (label && (it->is_number_integer() || it->is_boolean())) out = it->dump();
   else return false;
   return true;
 }
@@ -216,7 +222,7 @@ void read_jsonl(const std::string& text, Records& r) {
     if (r.want_pair() && !json_text_field(j, f.pair_column, ex.pair)) {
       return r.bad(n, "missing or non-string field '" + f.pair_column + "'");
     }
-    if (r.opt_label() && !json_text_field(j, f.label_column, ex.label) && r.want_label()) {
+    if (r.opt_label() && !json_text_field(j, f.label_column, ex.label, /*label=*/true) && r.want_label()) {
       return r.bad(n, "missing label field '" + f.label_column + "'");
     }
     r.data.examples.push_back(std::move(ex));
@@ -299,16 +305,17 @@ LabelledData read_labelled(const std::string& path, const LabelledFormat& f, boo
   return parse_labelled(text, path == "-" ? "<stdin>" : path, detect_format(path, f.format), f, need_labels);
 }
 
-void check_text_encoding(std::string_view text, const std::string& source, uint64_t first_line, bool nul_allowed) {
+void check_text_encoding(std::string_view text, const std::string& source, uint64_t first_line) {
   size_t at = 0;
   const bool utf8 = is_valid_utf8(text, &at);
-  const size_t nul = nul_allowed ? std::string_view::npos : text.find('\0');
+  const size_t nul = text.find('\0');
   if (utf8 && nul == std::string_view::npos) return;
   const size_t bad = utf8 ? nul : std::min(at, nul);
   const size_t line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
   const size_t column = line_start == std::string_view::npos || bad == 0 ? bad : bad - line_start - 1;
   const uint64_t line = first_line + static_cast<uint64_t>(std::count(text.begin(), text.begin() + bad, '\n'));
-  const bool utf16 = text.size() >= 2 && ((text[0] == '\xff' && text[1] == '\xfe') || (text[0] == '\xfe' && text[1] == '\xff'));
+  const bool utf16 = first_line == 1 && text.size() >= 2 &&  // a byte-order mark opens a file, not a later line
+                     ((text[0] == '\xff' && text[1] == '\xfe') || (text[0] == '\xfe' && text[1] == '\xff'));
   std::string why = bad == nul ? "a NUL byte (a binary file?)" : "invalid UTF-8";
   if (utf16) why = "invalid UTF-8: the file starts with a UTF-16 byte-order mark; convert it to UTF-8 (iconv -f UTF-16 -t UTF-8)";
   else if (bad == nul && first_line == 1 && nul < 4) why = "a NUL byte (a UTF-16 or binary file? kdtext reads UTF-8)";

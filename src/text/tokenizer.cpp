@@ -24,6 +24,32 @@ void SetMinLogLevel(int v);
 namespace kdtext::text {
 namespace fs = std::filesystem;
 
+std::vector<int32_t> encode_long(const Tokenizer& tok, std::string_view text, size_t limit, size_t piece) {
+  if (text.size() <= piece) {
+    auto ids = tok.encode(text);
+    if (limit > 0 && ids.size() > limit) ids.resize(limit);
+    return ids;
+  }
+  std::vector<int32_t> out;
+  size_t begin = 0;
+  while (begin < text.size() && (limit == 0 || out.size() <= limit + 16)) {
+    size_t end = std::min(text.size(), begin + piece);
+    if (end < text.size()) {
+      const size_t ws = text.substr(begin, end - begin).find_last_of(" \t\n\r\f\v");
+      if (ws != std::string_view::npos && ws > 0) {
+        end = begin + ws + 1;
+      } else {
+        while (end > begin + 1 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;  // a character's start
+      }
+    }
+    const auto ids = tok.encode(text.substr(begin, end - begin));
+    out.insert(out.end(), ids.begin(), ids.end());
+    begin = end;
+  }
+  if (limit > 0 && out.size() > limit) out.resize(limit);
+  return out;
+}
+
 std::string fingerprint_bytes(std::string_view bytes) {
   Fnv1a64 h;
   h.add(bytes);

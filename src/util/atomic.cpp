@@ -50,10 +50,28 @@ bool names_a_descriptor(const fs::path& path) {
   static const std::regex kDescriptor(R"(/(dev/(stdout|stderr|fd/[0-9]+)|proc/(self|thread-self|[0-9]+)/fd/[0-9]+))");
   return std::regex_match(fs::absolute(path).lexically_normal().string(), kDescriptor);
 }
+
+// The descriptor of this process a descriptor path names (/dev/stdout: 1); -1 for another process's.
+int own_descriptor(const fs::path& path) {
+  static const std::regex kOwn(R"(/(dev/(stdout|stderr|fd/([0-9]{1,6}))|proc/(self|thread-self|([0-9]+))/fd/([0-9]{1,6})))");
+  std::smatch m;
+  const std::string p = fs::absolute(path).lexically_normal().string();
+  if (!std::regex_match(p, m, kOwn)) return -1;
+  if (m[2] == "stdout") return 1;
+  if (m[2] == "stderr") return 2;
+  if (m[3].matched) return std::stoi(m[3]);
+  if (m[5].matched && std::stol(m[5]) != static_cast<long>(::getpid())) return -1;
+  return std::stoi(m[6]);
+}
+
+WriteTarget descriptor_target(const fs::path& path) {
+  WriteTarget t{path, true, own_descriptor(path)};
+  return t;
+}
 }  // namespace
 
 WriteTarget write_target(const fs::path& path) {
-  if (names_a_descriptor(path)) return {path, true};
+  if (names_a_descriptor(path)) return descriptor_target(path);
   fs::path p = path;
   for (int hops = 0;; ++hops) {
     struct stat st {};
@@ -63,7 +81,7 @@ WriteTarget write_target(const fs::path& path) {
     if (hops == 40) throw std::runtime_error(path.string() + ": too many levels of symbolic links");
     const fs::path link = fs::read_symlink(p);
     p = link.is_absolute() ? link : p.parent_path() / link;
-    if (names_a_descriptor(p)) return {p, true};
+    if (names_a_descriptor(p)) return descriptor_target(p);
   }
 }
 
@@ -102,6 +120,12 @@ int remove_stale_temporaries(const fs::path& path) {
 AtomicFileWriter::AtomicFileWriter(fs::path path) : path_(std::move(path)) {
   const WriteTarget target = write_target(path_);
   in_place_ = target.in_place;
+  if (in_place_ && target.descriptor >= 0) {
+    fd_ = ::fcntl(target.descriptor, F_DUPFD_CLOEXEC, 3);
+    if (fd_ < 0) throw std::runtime_error(path_.string() + ": cannot write to descriptor " +
+                                          std::to_string(target.descriptor) + ": " + std::strerror(errno));
+    return;
+  }
   if (in_place_) {
     out_.open(target.path, std::ios::binary | std::ios::app);
     if (!out_) throw std::runtime_error(path_.string() + ": cannot open for writing: " + std::strerror(errno));
@@ -115,13 +139,25 @@ AtomicFileWriter::AtomicFileWriter(fs::path path) : path_(std::move(path)) {
 }
 
 AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_ >= 0) ::close(fd_);
   if (committed_ || in_place_) return;
   out_.close();
   std::error_code ignored;
   fs::remove(tmp_, ignored);
 }
 
-void AtomicFileWriter::write(std::string_view text) { out_.write(text.data(), static_cast<std::streamsize>(text.size())); }
+void AtomicFileWriter::write(std::string_view text) {
+  if (fd_ < 0) {
+    out_.write(text.data(), static_cast<std::streamsize>(text.size()));
+    return;
+  }
+  for (size_t done = 0; done < text.size();) {
+    const ssize_t n = ::write(fd_, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw std::runtime_error(path_.string() + ": write failed: " + std::strerror(errno));
+    done += static_cast<size_t>(n);
+  }
+}
 
 void AtomicFileWriter::write_at(uint64_t offset, std::string_view bytes) {
   if (in_place_) throw std::runtime_error(path_.string() + ": cannot patch a file written in place (a pipe or device)");
@@ -131,6 +167,12 @@ void AtomicFileWriter::write_at(uint64_t offset, std::string_view bytes) {
 }
 
 void AtomicFileWriter::commit() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+    committed_ = true;
+    return;
+  }
   out_.flush();
   if (!out_) {
     throw std::runtime_error(path_.string() + ": write failed (disk full or file-size limit?): " +
@@ -156,6 +198,53 @@ void write_file_atomic(const fs::path& path, std::string_view content) {
   AtomicFileWriter out(path);
   out.write(content);
   out.commit();
+}
+
+std::optional<std::string> read_cache_file(const fs::path& path, uint64_t max_bytes) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  struct stat st {};
+  std::string out;
+  bool ok = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) <= max_bytes;
+  if (ok) {
+    out.resize(static_cast<size_t>(st.st_size));
+    size_t done = 0;
+    while (ok && done < out.size()) {
+      const ssize_t n = ::read(fd, out.data() + done, out.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      ok = n > 0;
+      if (ok) done += static_cast<size_t>(n);
+    }
+  }
+  ::close(fd);
+  if (!ok) return std::nullopt;
+  return out;
+}
+
+void write_cache_file(const fs::path& path, std::string_view content) {
+  const fs::path tmp = path.string() + ".tmp-" + pid_suffix();
+  ::unlink(tmp.c_str());  // this process's own leftover, or something planted there
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error(tmp.string() + ": cannot create: " + std::strerror(errno));
+  size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw std::runtime_error(tmp.string() + ": write failed: " + std::strerror(err));
+    }
+    done += static_cast<size_t>(n);
+  }
+  const bool synced = ::fsync(fd) == 0;
+  ::close(fd);
+  if (!synced || ::rename(tmp.c_str(), path.c_str()) != 0) {  // rename replaces a link itself, never its target
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw std::runtime_error(path.string() + ": cannot move the cache entry into place: " + std::strerror(err));
+  }
 }
 
 fs::path resolved_output_dir(const fs::path& dir) {

@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -56,10 +57,17 @@ MemoryBudget available_memory() {
     consider(static_cast<double>(rl.rlim_cur) - (vm > 0 ? vm : 0), "the address-space limit (ulimit -v)");
   }
   if (const char* mb = std::getenv("KDTEXT_MEMORY_LIMIT_MB")) {
+    const std::string v = mb;
+    size_t used = 0;
+    double x = -1;
     try {
-      consider(std::stod(mb) * 1024.0 * 1024.0, "KDTEXT_MEMORY_LIMIT_MB");
+      x = std::stod(v, &used);
     } catch (const std::exception&) {
     }
+    if (v.empty() || used != v.size() || !(x > 0) || !std::isfinite(x)) {
+      throw ConfigError("KDTEXT_MEMORY_LIMIT_MB: '" + v.substr(0, 40) + "' is not a positive number of MiB");
+    }
+    consider(x * 1024.0 * 1024.0, "KDTEXT_MEMORY_LIMIT_MB");
   }
   return b;
 }
@@ -67,8 +75,11 @@ MemoryBudget available_memory() {
 void check_working_memory(const std::string& what) {
   const MemoryBudget b = available_memory();
   if (b.bytes >= kWorkingMemoryFloor) return;
-  throw InputError((what.empty() ? std::string() : what + ": ") + "only " + human_bytes(b.bytes < 0 ? 0 : b.bytes) + " of memory available (" + b.limit +
-                   "); kdtext needs at least " + human_bytes(kWorkingMemoryFloor) + " beyond its libraries to run");
+  const std::string why = (what.empty() ? std::string() : what + ": ") + "only " + human_bytes(b.bytes < 0 ? 0 : b.bytes) +
+                          " of memory available (" + b.limit + "); kdtext needs at least " +
+                          human_bytes(kWorkingMemoryFloor) + " beyond its libraries to run";
+  if (b.limit == "KDTEXT_MEMORY_LIMIT_MB") throw ConfigError(why);  // the user's own setting
+  throw InputError(why);
 }
 
 std::string human_bytes(double bytes) {

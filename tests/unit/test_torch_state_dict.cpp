@@ -12,6 +12,7 @@
 
 #include "kdtext/error.h"
 #include "kdtext/io/hf.h"
+#include "kdtext/io/zip.h"
 #include "test_util.h"
 
 using kdtext::testing::TempDir;
@@ -146,7 +147,7 @@ TEST(TorchStateDict, PickledCallsViewsPastTheStorageAndShortRecordsAreRefused) {
     return torch_state_dict_test::error_of(dir / name);
   };
   auto m = error("code.bin", [](Pickle& q) { q.global("os", "system").op('(').str("true").op('t').op('R'); }, 6);
-  EXPECT_NE(m.find("code.bin: data.pkl: refuses to call os.system"), std::string::npos) << m;
+  EXPECT_NE(m.find("code.bin: data.pkl: refuses the class os.system"), std::string::npos) << m;
   m = error("past.bin", [](Pickle& q) { q.tensor(6, 3, {2, 2}, {2, 1}); }, 6);  // reaches element 3 + 2 + 1 = 6
   EXPECT_NE(m.find("past.bin: data.pkl: torch._utils._rebuild_tensor_v2: the view reaches past its storage of 6"),
             std::string::npos) << m;
@@ -157,4 +158,210 @@ TEST(TorchStateDict, PickledCallsViewsPastTheStorageAndShortRecordsAreRefused) {
   EXPECT_NE(m.find("storage '0' holds 20 bytes, not the 24 its 6 elements take"), std::string::npos) << m;
   m = error("cut.bin", [](Pickle& q) { q.op('X').op('\x40'); }, 6);
   EXPECT_NE(m.find("cut.bin: data.pkl: the pickle ends in the middle of an opcode"), std::string::npos) << m;
+}
+
+namespace torch_state_dict_test {
+
+// A zip written byte by byte (stored records, as torch.save writes them), so a
+// test can give it what no writer would: any version record, a record twice,
+// a compressed record, a wrong CRC.
+struct ZipRecord {
+  std::string name, data;
+  int method = 0;
+  uint64_t declared = UINT64_MAX;  // the uncompressed size the headers state (default: the data's)
+  bool bad_crc = false;
+};
+
+void put(std::string& b, uint64_t v, int n) {
+  for (int k = 0; k < n; ++k) b.push_back(static_cast<char>((v >> (8 * k)) & 255));
+}
+
+void write_raw_zip(const std::filesystem::path& path, const std::vector<ZipRecord>& records) {
+  std::string out, dir;
+  for (const auto& r : records) {
+    const uint32_t crc = kdtext::io::crc32(r.data.data(), r.data.size()) ^ (r.bad_crc ? 1u : 0u);
+    const uint64_t usize = r.declared == UINT64_MAX ? r.data.size() : r.declared;
+    const uint64_t at = out.size();
+    put(out, 0x04034b50, 4); put(out, 20, 2); put(out, 0, 2); put(out, static_cast<uint64_t>(r.method), 2); put(out, 0, 4);
+    put(out, crc, 4); put(out, r.data.size(), 4); put(out, usize, 4); put(out, r.name.size(), 2); put(out, 0, 2);
+    out += r.name + r.data;
+    put(dir, 0x02014b50, 4); put(dir, 20, 2); put(dir, 20, 2); put(dir, 0, 2); put(dir, static_cast<uint64_t>(r.method), 2);
+    put(dir, 0, 4); put(dir, crc, 4); put(dir, r.data.size(), 4); put(dir, usize, 4); put(dir, r.name.size(), 2);
+    put(dir, 0, 2); put(dir, 0, 2); put(dir, 0, 2); put(dir, 0, 2); put(dir, 0, 4); put(dir, at, 4);
+    dir += r.name;
+  }
+  const uint64_t dir_at = out.size();
+  out += dir;
+  put(out, 0x06054b50, 4); put(out, 0, 2); put(out, 0, 2); put(out, records.size(), 2); put(out, records.size(), 2);
+  put(out, dir.size(), 4); put(out, dir_at, 4); put(out, 0, 2);
+  std::ofstream(path, std::ios::binary).write(out.data(), static_cast<std::streamsize>(out.size()));
+}
+
+std::string floats(int n, float v = 1.f) {
+  const std::vector<float> f(static_cast<size_t>(n), v);
+  return std::string(reinterpret_cast<const char*>(f.data()), f.size() * sizeof(float));
+}
+
+// A state dict {'w': a [2, 3] view of storage '0'} in a zip with `version` and any further records.
+std::vector<ZipRecord> archive(const std::string& version, const std::string& pickle,
+                               std::vector<ZipRecord> more = {}) {
+  std::vector<ZipRecord> r = {{"archive/data.pkl", pickle}, {"archive/version", version}, {"archive/data/0", floats(6)}};
+  r.insert(r.end(), more.begin(), more.end());
+  return r;
+}
+
+std::string good_pickle() {
+  return state_dict_with([](Pickle& q) { q.tensor(6, 0, {2, 3}, {3, 1}); }).b;
+}
+
+}  // namespace torch_state_dict_test
+
+TEST(TorchStateDict, Crc32IsTheZipChecksum) {
+  EXPECT_EQ(kdtext::io::crc32("123456789", 9), 0xCBF43926u);  // the standard check value of CRC-32/ISO-HDLC
+  EXPECT_EQ(kdtext::io::crc32("", 0), 0u);
+  const std::string text = "The quick brown fox jumps over the lazy dog";
+  EXPECT_EQ(kdtext::io::crc32(text.data(), text.size()), 0x414FA339u);
+  EXPECT_EQ(kdtext::io::crc32(text.data() + 5, text.size() - 5, kdtext::io::crc32(text.data(), 5)), 0x414FA339u);
+}
+
+TEST(TorchStateDict, TheVersionRecordIsCheckedBeforeAnythingIsRead) {
+  TempDir dir;
+  namespace t = torch_state_dict_test;
+  using t::Pickle;
+  t::write_raw_zip(dir / "ok.bin", t::archive("3\n", t::good_pickle()));
+  EXPECT_TRUE(torch::equal(kdtext::io::read_torch_state_dict(dir / "ok.bin").at("w"), torch::ones({2, 3})));
+  for (const std::string v : {"11", "0", "-1", "abc", "", "1e3", " 3"}) {
+    t::write_raw_zip(dir / "v.bin", t::archive(v, t::good_pickle()));
+    const auto m = t::error_of(dir / "v.bin");
+    EXPECT_NE(m.find("v.bin: format version '" + v.substr(0, 20)), std::string::npos) << v << ": " << m;
+  }
+  t::write_raw_zip(dir / "long.bin", t::archive(std::string(1 << 20, '9'), t::good_pickle()));
+  EXPECT_NE(t::error_of(dir / "long.bin").find("format version record of 1048576 bytes"), std::string::npos);
+  // .data/version, where newer torch.save writes it, counts first.
+  t::write_raw_zip(dir / "d.bin", t::archive("3", t::good_pickle(), {{"archive/.data/version", "12"}}));
+  EXPECT_NE(t::error_of(dir / "d.bin").find("format version '12'"), std::string::npos);
+  auto no_version = t::archive("3", t::good_pickle());
+  no_version.erase(no_version.begin() + 1);
+  t::write_raw_zip(dir / "n.bin", no_version);
+  EXPECT_NE(t::error_of(dir / "n.bin").find("n.bin: no version record"), std::string::npos);
+}
+
+TEST(TorchStateDict, TheZipIsReadOnlyAsTorchSaveWritesIt) {
+  TempDir dir;
+  namespace t = torch_state_dict_test;
+  using t::Pickle;
+  const auto refused = [&](const std::vector<t::ZipRecord>& records) {
+    t::write_raw_zip(dir / "z.bin", records);
+    return t::error_of(dir / "z.bin");
+  };
+  // A compressed record is never inflated: refused by its headers (a 4 GiB record deflated to a few bytes).
+  auto m = refused(t::archive("3", t::good_pickle(), {{"archive/data/9", "xx", 8, uint64_t{4} << 30}}));
+  EXPECT_NE(m.find("zip record archive/data/9 is compressed (method 8)"), std::string::npos) << m;
+  // Two data.pkl records: Python's zipfile reads the last, others the first.
+  m = refused(t::archive("3", t::good_pickle(), {{"archive/data.pkl", "junk"}}));
+  EXPECT_NE(m.find("zip record archive/data.pkl appears twice"), std::string::npos) << m;
+  m = refused(t::archive("3", t::good_pickle(), {{"elsewhere/x", "1"}}));
+  EXPECT_NE(m.find("lies outside the archive's folder archive/"), std::string::npos) << m;
+  // A record whose bytes do not match its CRC is corrupt, but only a record a kept tensor needs is read.
+  auto records = t::archive("3", t::good_pickle());
+  records[2].bad_crc = true;
+  m = refused(records);
+  EXPECT_NE(m.find("zip record archive/data/0 fails its CRC-32 check"), std::string::npos) << m;
+  const auto w = kdtext::io::read_torch_state_dict(dir / "z.bin", [](const std::string& k) { return k != "w"; });
+  EXPECT_TRUE(w.empty());
+  records = t::archive("3", t::good_pickle(), {{"archive/data/7", t::floats(1 << 18), 0, UINT64_MAX, true}});
+  t::write_raw_zip(dir / "u.bin", records);  // an unreferenced (and corrupt) megabyte: never read
+  EXPECT_EQ(kdtext::io::read_torch_state_dict(dir / "u.bin").size(), 1u);
+  // A storage larger than the caller's bound is refused before it is read.
+  t::write_raw_zip(dir / "big.bin", t::archive("3", t::good_pickle()));
+  try {
+    kdtext::io::read_torch_state_dict(dir / "big.bin", {}, 5);
+    FAIL() << "a storage over the bound was read";
+  } catch (const kdtext::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("storage '0' holds 6 elements, more than the model's largest weight (5)"),
+              std::string::npos) << e.what();
+  }
+  std::ofstream(dir / "tail.bin", std::ios::binary) << std::string(100, '\0') << "PK\x05\x06";
+  EXPECT_NE(t::error_of(dir / "tail.bin").find("cannot read as a PyTorch zip checkpoint"), std::string::npos);
+}
+
+TEST(TorchStateDict, PickleOpcodesPythonWouldNotReadTheSameWayAreRefused) {
+  TempDir dir;
+  namespace t = torch_state_dict_test;
+  using t::Pickle;
+  const auto refused = [&](const std::string& pickle) {
+    t::write_raw_zip(dir / "p.bin", t::archive("3", pickle));
+    return t::error_of(dir / "p.bin");
+  };
+  Pickle proto;
+  proto.op('\x80').op('\x63').op('}').op('.');
+  EXPECT_NE(refused(proto.b).find("pickle protocol 99"), std::string::npos);
+  Pickle frame;
+  frame.op('\x80').op('\x04').op('\x95');
+  t::put(frame.b, uint64_t{1} << 62, 8);
+  frame.op('}').op('.');
+  EXPECT_NE(refused(frame.b).find("a FRAME of 4611686018427387904 bytes runs past the pickle"), std::string::npos);
+  // A class named under a tensor's backward hooks is refused when named, before any call.
+  auto hooks = t::state_dict_with([](Pickle& q) {
+    q.global("torch._utils", "_rebuild_tensor_v2").op('(');
+    q.op('(').str("storage").global("torch", "FloatStorage").str("0").str("cpu").int1(6).op('t').op('Q');
+    q.int1(0).int1(2).int1(3).op('\x86').int1(3).int1(1).op('\x86').op('\x89');
+    q.op('}').str("hook").global("builtins", "eval").op('s');
+    q.op('t').op('R');
+  });
+  EXPECT_NE(refused(hooks.b).find("refuses the class builtins.eval"), std::string::npos);
+  auto empty_hooks_dict = t::state_dict_with([](Pickle& q) {
+    q.global("torch._utils", "_rebuild_tensor_v2").op('(');
+    q.op('(').str("storage").global("torch", "FloatStorage").str("0").str("cpu").int1(6).op('t').op('Q');
+    q.int1(0).int1(2).int1(3).op('\x86').int1(3).int1(1).op('\x86').op('\x89');
+    q.op('}').str("hook").int1(1).op('s');
+    q.op('t').op('R');
+  });
+  EXPECT_NE(refused(empty_hooks_dict.b).find("a tensor with backward hooks"), std::string::npos);
+  // A storage key with a NUL (or anything but a plain name) is not cut short: refused.
+  auto nul = t::state_dict_with([](Pickle& q) {
+    q.global("torch._utils", "_rebuild_tensor_v2").op('(');
+    q.op('(').str("storage").global("torch", "FloatStorage").str(std::string("0\0x", 3)).str("cpu").int1(6).op('t').op('Q');
+    q.int1(0).int1(2).int1(3).op('\x86').int1(3).int1(1).op('\x86').op('\x89');
+    q.global("collections", "OrderedDict").op(')').op('R').op('t').op('R');
+  });
+  EXPECT_NE(refused(nul.b).find("a storage key that is not a plain name"), std::string::npos);
+}
+
+TEST(TorchStateDict, HostilePicklesEndInAnErrorInLinearTimeAndBoundedMemory) {
+  TempDir dir;
+  namespace t = torch_state_dict_test;
+  using t::Pickle;
+  const auto refused = [&](const std::string& pickle) {
+    t::write_raw_zip(dir / "h.bin", t::archive("3", pickle));
+    return t::error_of(dir / "h.bin");
+  };
+  const int n = 1000000;
+  // Lists nested a million deep (each appended to the one before): no recursion anywhere.
+  std::string deep = std::string(n, ']') + std::string(n - 1, 'a') + ".";
+  EXPECT_NE(refused(deep).find("nests collections deeper than 64"), std::string::npos);
+  // A tuple of 300,000 items, a state dict of a million entries, a million single APPENDs: linear.
+  std::string tuple = "(";
+  for (int i = 0; i < 300000; ++i) tuple += "N";
+  tuple += "t.";
+  EXPECT_NE(refused(tuple).find("the checkpoint holds a tuple"), std::string::npos);
+  Pickle dict;
+  dict.op('}').op('(');
+  for (int i = 0; i < 400000; ++i) dict.str("k" + std::to_string(i)).op('N');
+  dict.op('u').op('.');
+  EXPECT_NE(refused(dict.b).find("is a None, not a tensor"), std::string::npos);
+  std::string appends = "]";
+  for (int i = 0; i < n / 2; ++i) appends += "Na";
+  appends += ".";
+  EXPECT_NE(refused(appends).find("the checkpoint holds a list"), std::string::npos);
+  // Ten million MARKs, a million objects, a memo of a million: capped, not grown without end.
+  EXPECT_NE(refused(std::string(10000000, '(') + ".").find("the pickle's stack grows past"), std::string::npos);
+  EXPECT_NE(refused(std::string(2000000, 'N') + ".").find("the pickle makes more than 1000000 objects"),
+            std::string::npos);
+  std::string memo = "N";
+  for (int i = 0; i < 1100000; ++i) {
+    memo += 'r';
+    t::put(memo, static_cast<uint64_t>(i), 4);
+  }
+  EXPECT_NE(refused(memo + ".").find("the pickle's memo grows past"), std::string::npos);
 }

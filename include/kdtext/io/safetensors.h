@@ -52,6 +52,12 @@ SafetensorsFile map_safetensors(const std::filesystem::path& path);
 // along its first dimension, in order: append() [k, shape[1:]...] rows until
 // all shape[0] are there, then commit(). Atomic as save_safetensors (a
 // temporary file, renamed by commit(); removed when destroyed uncommitted).
+// The metadata also records the CRC-32 of the tensor's bytes under
+// kDataCrcKey (8 hex digits), so a reader can tell a damaged file.
+inline constexpr const char* kDataCrcKey = "kdtext_crc32";
+// CRC-32 of a tensor's bytes (contiguous, on the CPU) as 8 hex digits.
+std::string data_crc32(const torch::Tensor& t);
+
 class SafetensorsRowWriter {
  public:
   SafetensorsRowWriter(const std::filesystem::path& path, const std::string& name, torch::ScalarType dtype,
@@ -71,6 +77,8 @@ class SafetensorsRowWriter {
   torch::ScalarType dtype_;
   std::vector<int64_t> shape_;
   int64_t written_ = 0;
+  uint32_t crc_ = 0;
+  uint64_t crc_at_ = 0;  // where the placeholder digits sit in the header
   std::unique_ptr<AtomicFileWriter> out_;
 };
 

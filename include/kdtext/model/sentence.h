@@ -103,6 +103,12 @@ torch::Tensor reduce_embeddings(const torch::Tensor& embeddings, int64_t width);
 
 // Parameters of the model `c` describes (all of them, embeddings included).
 int64_t parameter_count(const SentenceConfig& c);
+// The same as a double, which configs with absurd sizes do not overflow.
+double parameter_estimate(const SentenceConfig& c);
+// Before a model is allocated: `copies` fp32 copies of its parameters must fit
+// in available_memory() (as model/config.h's check for BERT). Otherwise
+// ConfigError naming `origin`, the size keys with their values, the need and the limit.
+void check_fits_in_memory(const SentenceConfig& c, const std::string& origin, double copies, const std::string& purpose);
 // Inference FLOPs of one sentence of `tokens` tokens, counted as for BERT
 // (model/config.h: 2 per multiply-add, lookups not counted): the LSTM's
 // input and recurrent products per token and direction, every convolution

@@ -28,6 +28,10 @@ inline constexpr std::pair<const char*, DataFormat> kDataFormats[] = {{"auto", D
                                                                       {"jsonl", DataFormat::kJsonl},
                                                                       {"lines", DataFormat::kLines}};
 
+// The format of `path` when `declared` is auto: by extension (.tsv/.tab, .csv,
+// .jsonl/.ndjson/.json), standard input as lines, anything else TSV.
+DataFormat detect_format(const std::string& path, DataFormat declared);
+
 // Whether `f` can be read a line at a time as it arrives (lines, jsonl; auto
 // reads standard input as lines).
 inline bool one_record_per_line(DataFormat f) {
@@ -67,13 +71,11 @@ struct LabelledData {
 // unless bad_lines=skip.
 LabelledData read_labelled(const std::string& path, const LabelledFormat& format, bool need_labels);
 
-// Text input must be UTF-8, and labelled data has no NUL bytes (a binary or
-// UTF-16 file): otherwise InputError "<source>:<line>: invalid UTF-8 (byte N
-// of the line)" (a UTF-16 byte-order mark or a NUL byte is named as such);
-// `first_line` numbers text's first line. `nul_allowed` for free text
-// (kdtext-tokenize), where NUL is a control character like any other.
-void check_text_encoding(std::string_view text, const std::string& source, uint64_t first_line,
-                         bool nul_allowed = false);
+// Text input must be UTF-8 with no NUL bytes (a binary or UTF-16 file), for
+// every reader: otherwise InputError "<source>:<line>: invalid UTF-8 (byte N
+// of the line)" (a UTF-16 byte-order mark at the file's start, or a NUL byte,
+// is named as such); `first_line` numbers text's first line.
+void check_text_encoding(std::string_view text, const std::string& source, uint64_t first_line);
 
 // The records of `text`, the whole content of `source`, in `format` (tsv,
 // csv, jsonl or lines; not auto): what read_labelled does after reading the file.

@@ -119,6 +119,15 @@ class SentencePieceTokenizer final : public Tokenizer {
   Normalizer normalizer_;
 };
 
+// The ids of a text of any length with memory that follows a piece, not the
+// text: a text over `piece` bytes is encoded a piece at a time, each cut right
+// after a whitespace character (where both tokenizers split words anyway; a
+// run of `piece` bytes without one is cut at a character boundary), and the
+// ids joined. With `limit` > 0 it stops once more than `limit` + 16 ids are
+// found and returns the first `limit` (what truncation to max_len keeps).
+std::vector<int32_t> encode_long(const Tokenizer& tok, std::string_view text, size_t limit = 0,
+                                 size_t piece = size_t{1} << 16);
+
 // FNV-1a 64-bit over bytes, as "fnv1a64:<16 hex digits>".
 std::string fingerprint_bytes(std::string_view bytes);
 // fingerprint_bytes of a whole file (InputError naming it when unreadable).

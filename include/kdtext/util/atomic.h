@@ -34,8 +34,21 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
 struct WriteTarget {
   std::filesystem::path path;  // the file finally written
   bool in_place = false;
+  int descriptor = -1;  // this process's own descriptor the path names (/dev/stdout: 1): written through it, so
+                        // the bytes land where the descriptor's offset is (a shell's `> file` keeps writing after them)
 };
 WriteTarget write_target(const std::filesystem::path& path);
+
+// A file of one of kdtext's own caches (measured precisions, ...), where
+// nothing is followed: read_cache_file opens `path` without following a
+// symbolic link and without blocking (a FIFO), and returns its bytes only if it
+// is a regular file of at most `max_bytes` (nullopt otherwise: the caller
+// measures again); write_cache_file writes a new file beside it (O_EXCL |
+// O_NOFOLLOW) and renames it over `path`, which replaces a link, FIFO or file
+// there itself and never what a link points at. Throws std::runtime_error
+// naming the path when the write fails.
+std::optional<std::string> read_cache_file(const std::filesystem::path& path, uint64_t max_bytes);
+void write_cache_file(const std::filesystem::path& path, std::string_view content);
 
 // Checks, before any work, that `path` can be an output file: its directory
 // exists and is a directory, and `path` is not a directory. ConfigError naming
@@ -70,6 +83,7 @@ class AtomicFileWriter {
  private:
   std::filesystem::path path_, tmp_;
   std::ofstream out_;
+  int fd_ = -1;  // a duplicate of the descriptor written through (WriteTarget::descriptor)
   bool in_place_ = false;
   bool committed_ = false;
 };
