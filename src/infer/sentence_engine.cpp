@@ -38,9 +38,10 @@ void check_precision(const model::SentenceConfig& c, Precision precision, torch:
   if (precision != Precision::kFloat32 && !int8_bag && !cnn) {
     throw ConfigError("--precision " + precision_name(precision) + " is not offered for " +
                       choice_name(c.arch, model::kSentenceArchs) + " students (" +
-                      (c.arch == model::SentenceArch::kBiLstm
+                      (c.arch != model::SentenceArch::kBiLstm ? "bf16 tables would only halve memory"
+                       : precision == Precision::kInt8
                            ? "LibTorch's int8 LSTM measured no faster than fp32 at these sizes: bench/lstm_int8.py"
-                           : "bf16 tables would only halve memory") +
+                           : "kdtext runs the LSTM in fp32 only") +
                       "); use fp32" + (c.arch == model::SentenceArch::kBag ? " or int8" : ""));
   }
 }

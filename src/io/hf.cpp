@@ -28,6 +28,11 @@ std::pair<model::BertConfig, std::string> read_hf_config(const fs::path& src, co
   const fs::path config_path = src / "config.json";
   if (!fs::exists(config_path)) throw InputError(origin + ": no config.json (not a Hugging Face model directory)");
   const Json hf = read_json_file(config_path);
+  if (!hf.is_object()) throw InputError(config_path.string() + ": not a JSON object (a model configuration is one)");
+  if (hf.contains("model_type") && !hf["model_type"].is_string()) {
+    throw InputError(config_path.string() + ": model_type is " + hf["model_type"].dump().substr(0, 40) +
+                     ", not a string such as \"bert\"");
+  }
   // Refuse other architectures by name before reading their weights.
   const std::string model_type = hf.value("model_type", std::string("bert"));
   if (model_type != "bert") {
@@ -37,6 +42,7 @@ std::pair<model::BertConfig, std::string> read_hf_config(const fs::path& src, co
   }
   std::string architecture = "BertModel";
   if (auto it = hf.find("architectures"); it != hf.end() && it->is_array() && !it->empty()) {
+    if (!it->at(0).is_string()) throw InputError(config_path.string() + ": architectures[0] is not a string");
     architecture = it->at(0).get<std::string>();
     static const std::set<std::string> known = {"BertModel", "BertForMaskedLM", "BertForSequenceClassification",
                                                 "BertForPreTraining"};

@@ -72,7 +72,21 @@ bool known_global(const std::string& name) {
   }
 }
 
-std::string shown(const std::string& s) { return s.size() <= 80 ? s : s.substr(0, 80) + "..."; }
+// A name from the file as an error shows it: at most 80 bytes, control bytes escaped.
+std::string shown(const std::string& s) {
+  std::string out;
+  for (size_t k = 0; k < s.size() && k < 80; ++k) {
+    const auto c = static_cast<unsigned char>(s[k]);
+    if (c >= 0x20 && c != 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += "0123456789abcdef"[c >> 4];
+      out += "0123456789abcdef"[c & 15];
+    }
+  }
+  return s.size() <= 80 ? out : out + "...";
+}
 
 struct Storage {
   std::string key;

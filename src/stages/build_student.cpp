@@ -58,7 +58,7 @@ Json build_sentence_student(const BuildStudentConfig& c, const io::Checkpoint& c
                                       io::CheckpointInfo{"build-student", summary});
   out.commit();
   log::info("student: ", arch, ", sentence vector ", sc.sentence_width(), ", ", sp, " parameters (teacher ", tp, ", ",
-            log::fixed(double(tp) / double(sp), 2), "x fewer), ", log::fixed(ratio, 4), "x the teacher's FLOPs per ",
+            sp <= tp ? log::fixed(double(tp) / double(sp), 2) + "x fewer), " : log::fixed(double(sp) / double(tp), 2) + "x more), ", log::fixed(ratio, 4), "x the teacher's FLOPs per ",
             c.flops_tokens, "-token sentence, embeddings ", summary["init"].get<std::string>(), " -> ",
             out.final_path().string());
   return summary;

@@ -13,6 +13,7 @@
 
 #include "e2e/pipeline_fixture.h"
 #include "kdtext/util/json.h"
+#include "torch_zip.h"
 
 using namespace kdtext;
 using namespace kdtext::testing;
@@ -175,6 +176,78 @@ static void run_table(size_t half) {
     edit_json(c / "config.json", [](Json& j) { j["hidden_size"] = 1000000000; });
   });
 
+  // Sentence students, and copies whose config.json asks for more memory than there is (written by an
+  // earlier kdtext: no config_fingerprint in kdtext.json), or computes otherwise than the weights were made for.
+  for (const std::string arch : {"bag", "cnn", "bilstm"}) {
+    const auto r = run_command(bin("kdtext-build-student") + " --teacher " + teacher + " --arch " + arch +
+                               " --embedding 16 --sentence-hidden 16 " + (arch == "bag" ? "--ngram-buckets 100 " : "") +
+                               "--quiet -o " + q(d / ("s-" + arch)));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  const auto sentence_copy = [&](const std::string& arch, const std::string& name, const std::string& key, int64_t v) {
+    copy_dir(d / ("s-" + arch), d / name);
+    edit_json(d / name / "config.json", [&](Json& j) { j[key] = v; });
+    edit_json(d / name / "kdtext.json", [](Json& j) { j.erase("config_fingerprint"); });
+    return d / name;
+  };
+  const auto huge_bag = sentence_copy("bag", "s-huge-bag", "ngram_buckets", 1000000000000);
+  const auto huge_cnn = sentence_copy("cnn", "s-huge-cnn", "hidden", 1000000000);
+  const auto huge_lstm = sentence_copy("bilstm", "s-huge-lstm", "hidden", 1000000000);
+  copy_dir(d / "s-bag", d / "s-order");
+  edit_json(d / "s-order" / "config.json", [](Json& j) { j["ngram_order"] = 100; });
+
+  // Hugging Face directories whose pytorch_model.bin (written byte by byte) is hostile: the fine-tuned
+  // teacher's config.json beside it (a kdtext checkpoint is a transformers directory).
+  const auto hf_bin = [&](const std::string& name, const std::vector<ZipRecord>& records) {
+    copy_dir(p.ft / "best", d / name);
+    fs::remove(d / name / "model.safetensors");
+    write_raw_zip(d / name / "pytorch_model.bin", records);
+    return d / name;
+  };
+  const auto weight = [](const std::string& key, const std::string& type, const std::string& storage_key = "0") {
+    return Pickle::state_dict(key, [&](Pickle& q) { q.tensor(3, 0, {1, 3}, {3, 1}, storage_key, type); }).b;
+  };
+  const std::string bias = weight("classifier.bias", "FloatStorage"), three = float_bytes(3);
+  const auto version11 = hf_bin("hf-v11", torch_archive("11", bias, three));
+  const auto version_abc = hf_bin("hf-vabc", torch_archive("abc", bias, three));
+  const auto version_empty = hf_bin("hf-vempty", torch_archive("", bias, three));
+  const auto deep = hf_bin("hf-deep", torch_archive("3", std::string(1000000, ']') + std::string(999999, 'a') + ".", three));
+  const auto bomb = hf_bin("hf-bomb", torch_archive("3", bias, three, {{"archive/data/1", "xx", 8, uint64_t{4} << 30}}));
+  const auto twice = hf_bin("hf-twice", torch_archive("3", bias, three, {{"archive/data.pkl", "}."}}));
+  const auto proto = hf_bin("hf-proto", torch_archive("3", "\x80\x63}.", three));
+  Pickle frame;
+  frame.op('\x80').op('\x04').op('\x95').raw(uint64_t{1} << 62, 8).op('}').op('.');
+  const auto huge_frame = hf_bin("hf-frame", torch_archive("3", frame.b, three));
+  const auto odd_storage = hf_bin("hf-oddstorage", torch_archive("3", weight("classifier.bias", "ComplexStorage"), three));
+  write_file(d / "bom2.txt", "fine\n\xff\xfe then text\n");
+  const auto longs = hf_bin("hf-long", torch_archive("3", weight("classifier.bias", "LongStorage"), std::string(24, '\0')));
+  const auto bools = hf_bin("hf-bool", torch_archive("3", weight("classifier.bias", "BoolStorage"), std::string(3, '\1')));
+  const auto nul_key = hf_bin("hf-nulkey", torch_archive("3", weight("classifier.bias", "FloatStorage", std::string("0\0x", 3)), three));
+  const auto big_storage = hf_bin("hf-big", torch_archive("3", Pickle::state_dict("classifier.bias", [](Pickle& q) {
+    q.tensor(1 << 20, 0, {1, 3}, {3, 1});
+  }).b, float_bytes(1 << 20)));
+  Pickle hooks = Pickle::state_dict("classifier.bias", [](Pickle& q) {
+    q.global("torch._utils", "_rebuild_tensor_v2").op('(');
+    q.op('(').str("storage").global("torch", "FloatStorage").str("0").str("cpu").int1(3).op('t').op('Q');
+    q.int1(0).int1(1).int1(3).op('\x86').int1(3).int1(1).op('\x86').op('\x89');
+    q.op('}').str("hook").global("builtins", "eval").op('s').op('t').op('R');
+  });
+  const auto hook = hf_bin("hf-hook", torch_archive("3", hooks.b, three));
+  const auto hf_config = [&](const std::string& name, const std::function<void(Json&)>& edit) {
+    copy_dir(p.ft / "best", d / name);
+    edit_json(d / name / "config.json", edit);
+    return d / name;
+  };
+  const auto five_labels = hf_config("hf-5labels", [](Json& j) { j.erase("id2label"); j.erase("label2id"); j["num_labels"] = 5; });
+  const auto null_type = hf_config("hf-nulltype", [](Json& j) { j["model_type"] = nullptr; });
+  copy_dir(p.ft / "best", d / "hf-array");
+  write_file(d / "hf-array" / "config.json", "[1, 2]");
+  const auto import = [&](const fs::path& src, const fs::path& out) {
+    return bin("kdtext-import-hf") + " " + q(src) + " " + q(out);
+  };
+  write_file(d / "number-text.jsonl", "{\"text\": \"Goal!\"}\n{\"text\": 123}\n");
+  write_file(d / "stdin-self.tsv.orig", read_file(task / "test.tsv"));
+
   // Damaged copies of the preprocess output.
   copy_dir(p.prep, d / "prep-shard");
   for (const auto& e : fs::directory_iterator(d / "prep-shard" / "shards")) {
@@ -306,8 +379,43 @@ static void run_table(size_t half) {
       {"invalid UTF-8 to kdtext-tokenize", bin("kdtext-tokenize") + " --tokenizer " + q(p.prep / "tokenizer") + " " + q(d / "bad-utf8.txt") + " -o " + q(o / "t1.txt"), 1, "bad-utf8.txt:2: invalid UTF-8", o / "t1.txt", ""},
       {"distilling with a file as the teacher", distill("", o / "d3") + " --teacher " + q(d / "a-file"), 1, "a-file: is a file", o / "d3", ""},
       {"a corpus path that does not exist", preprocess(q(d / "no-corpus"), o / "r2"), 2, "no-corpus", o / "r2", ""},
+      // Issue 40: the readers and caches that came later, against crafted input.
+      {"a bag with 10^12 n-gram buckets (classify)", classify + q(huge_bag) + " " + q(task / "test.tsv") + " -o " + q(o / "c37.tsv"), 2, "s-huge-bag/config.json: vocab_size", o / "c37.tsv", ""},
+      {"a cnn with 10^9 filters (classify, int8)", classify + q(huge_cnn) + " " + q(task / "test.tsv") + " --precision int8 -o " + q(o / "c38.tsv"), 2, "hidden 1000000000", o / "c38.tsv", ""},
+      {"a bilstm with 10^9 units (distill)", distill("", o / "d4") + " --student " + q(huge_lstm), 2, "s-huge-lstm/config.json: vocab_size", o / "d4", ""},
+      {"build-student --arch bag --ngram-buckets 10^12", build("--arch bag --ngram-buckets 1000000000000", o / "b6"), 2, "ngram_buckets 1000000000000 make a bag model", o / "b6", ""},
+      {"build-student --arch cnn --sentence-hidden 10^9", build("--arch cnn --sentence-hidden 1000000000", o / "b7"), 2, "hidden 1000000000", o / "b7", ""},
+      {"build-student --arch bilstm --sentence-hidden 10^9, over a good student", build("--overwrite --arch bilstm --sentence-hidden 1000000000", o / "b8"), 2, "hidden 1000000000", o / "b8", (d / "student").string()},
+      {"a bag whose ngram_order was edited", classify + q(d / "s-order") + " " + q(task / "test.tsv") + " -o " + q(o / "c39.tsv"), 1, "s-order/config.json: its settings are not the ones the weights were written with", o / "c39.tsv", good_pred},
+      {"--precision bf16 for a bilstm", classify + q(d / "s-bilstm") + " " + q(task / "test.tsv") + " --precision bf16 -o " + q(o / "c40.tsv"), 2, "bf16 is not offered for bilstm students (kdtext runs the LSTM in fp32 only)", o / "c40.tsv", ""},
+      {"pytorch_model.bin with format version 11", import(version11, o / "i1"), 1, "hf-v11/pytorch_model.bin: format version '11'", o / "i1", ""},
+      {"pytorch_model.bin with format version abc", import(version_abc, o / "i2"), 1, "hf-vabc/pytorch_model.bin: format version 'abc'", o / "i2", ""},
+      {"pytorch_model.bin with an empty version record", import(version_empty, o / "i3"), 1, "hf-vempty/pytorch_model.bin: format version ''", o / "i3", ""},
+      {"a pickle nesting lists a million deep", import(deep, o / "i4"), 1, "data.pkl: the pickle nests collections deeper than 64", o / "i4", ""},
+      {"a 4 GiB record deflated to 2 bytes", import(bomb, o / "i5"), 1, "zip record archive/data/1 is compressed (method 8)", o / "i5", ""},
+      {"two data.pkl records", import(twice, o / "i6"), 1, "zip record archive/data.pkl appears twice", o / "i6", ""},
+      {"pickle protocol 99", import(proto, o / "i7"), 1, "data.pkl: pickle protocol 99", o / "i7", ""},
+      {"a FRAME of 2^62 bytes", import(huge_frame, o / "i16"), 1, "data.pkl: a FRAME of 4611686018427387904 bytes runs past the pickle", o / "i16", ""},
+      {"a storage class no state dict uses", import(odd_storage, o / "i17"), 1, "data.pkl: refuses the class torch.ComplexStorage", o / "i17", ""},
+      {"FF FE at the start of line 2 (not a byte-order mark)", bin("kdtext-tokenize") + " --tokenizer " + q(p.prep / "tokenizer") + " " + q(d / "bom2.txt") + " -o " + q(o / "t3.txt"), 1, "bom2.txt:2: invalid UTF-8 (byte", o / "t3.txt", ""},
+      {"an int64 storage as a weight", import(longs, o / "i8"), 1, "pytorch_model.bin: 'classifier.bias' holds Long values", o / "i8", ""},
+      {"a bool storage as a weight", import(bools, o / "i9"), 1, "'classifier.bias' holds Bool values", o / "i9", ""},
+      {"a storage key with a NUL byte", import(nul_key, o / "i10"), 1, "a storage key that is not a plain name", o / "i10", ""},
+      {"a storage larger than the model's largest weight", import(big_storage, o / "i11"), 1, "storage '0' holds 1048576 elements, more than the model's largest weight", o / "i11", ""},
+      {"a class named under a tensor's backward hooks", import(hook, o / "i12"), 1, "data.pkl: refuses the class builtins.eval", o / "i12", ""},
+      {"num_labels 5 beside a 3-row classifier", import(five_labels, o / "i13"), 1, "hf-5labels/config.json: num_labels 5, but classifier.weight has 3 rows", o / "i13", ""},
+      {"model_type null in config.json", import(null_type, o / "i14"), 1, "hf-nulltype/config.json: model_type is null", o / "i14", ""},
+      {"a top-level array as config.json", import(d / "hf-array", o / "i15"), 1, "hf-array/config.json: not a JSON object", o / "i15", ""},
+      {"the dev set as transfer text", distill("--transfer " + dev, o / "d5"), 2, "transfer: " + (task / "dev.tsv").string() + " is the dev set", o / "d5", ""},
+      {"the test set as transfer text, over a good run", distill("--overwrite --test " + q(task / "test.tsv") + " --transfer " + q(task / "test.tsv"), o / "d6"), 2, "is the test set", o / "d6", good_run},
+      {"a NUL byte to kdtext-tokenize", bin("kdtext-tokenize") + " --tokenizer " + q(p.prep / "tokenizer") + " " + q(d / "binary.tsv") + " -o " + q(o / "t2.txt"), 1, "binary.tsv:2: a NUL byte", o / "t2.txt", ""},
+      {"a JSON text that is a number", classify + teacher + " " + q(d / "number-text.jsonl") + " -o " + q(o / "c41.tsv"), 1, "number-text.jsonl:2: missing or non-string field 'text'", o / "c41.tsv", ""},
+      {"-o naming standard input's file", classify + teacher + " --eval -o " + q(d / "stdin-self.tsv") + " < " + q(d / "stdin-self.tsv"), 2, "is also standard input", d / "stdin-self.tsv", (d / "stdin-self.tsv.orig").string()},
+      {"KDTEXT_MEMORY_LIMIT_MB=-5", "KDTEXT_MEMORY_LIMIT_MB=-5 " + classify + teacher + " " + q(task / "test.tsv") + " -o " + q(o / "c42.tsv"), 2, "KDTEXT_MEMORY_LIMIT_MB: '-5' is not a positive number of MiB", o / "c42.tsv", ""},
+      {"KDTEXT_MEMORY_LIMIT_MB=abc, over good predictions", "KDTEXT_MEMORY_LIMIT_MB=abc " + classify + teacher + " " + q(task / "test.tsv") + " -o " + q(o / "c43.tsv"), 2, "KDTEXT_MEMORY_LIMIT_MB: 'abc'", o / "c43.tsv", good_pred},
+      {"KDTEXT_MEMORY_LIMIT_MB=1", "KDTEXT_MEMORY_LIMIT_MB=1 " + finetune("--train " + train + " --dev " + dev, o / "f28"), 2, "only 1.0 MiB of memory available (KDTEXT_MEMORY_LIMIT_MB)", o / "f28", ""},
   };
-  ASSERT_GE(cases.size(), 80u);
+  ASSERT_GT(cases.size(), 120u);
 
   for (size_t i = 0; i < cases.size(); ++i) {
     if (i % 2 != half) continue;

@@ -14,6 +14,7 @@
 #include "kdtext/io/hf.h"
 #include "kdtext/io/zip.h"
 #include "test_util.h"
+#include "torch_zip.h"
 
 using kdtext::testing::TempDir;
 
@@ -74,37 +75,7 @@ TEST(TorchStateDict, AnythingButADictOfTensorsIsRefusedNamingFileAndKey) {
 
 namespace torch_state_dict_test {
 
-// A pickle written opcode by opcode (the protocol-2 stream Python's torch.save
-// writes), so the test states what the file holds independently of any pickler.
-struct Pickle {
-  std::string b;
-  Pickle& op(char c) { b.push_back(c); return *this; }
-  Pickle& str(const std::string& s) {
-    op('X');
-    for (int k = 0; k < 4; ++k) b.push_back(static_cast<char>((s.size() >> (8 * k)) & 255));
-    b += s;
-    return *this;
-  }
-  Pickle& global(const std::string& module, const std::string& name) {
-    op('c');
-    b += module + "\n" + name + "\n";
-    return *this;
-  }
-  Pickle& int1(int v) { return op('K').op(static_cast<char>(v)); }
-  Pickle& long8(int64_t v) {  // LONG1 with 8 bytes, little-endian two's complement
-    op('\x8a').op('\x08');
-    for (int k = 0; k < 8; ++k) b.push_back(static_cast<char>((static_cast<uint64_t>(v) >> (8 * k)) & 255));
-    return *this;
-  }
-  // torch._utils._rebuild_tensor_v2(storage '0' of `numel` floats, offset, size, stride, False, OrderedDict())
-  Pickle& tensor(int numel, int offset, std::pair<int, int> size, std::pair<int64_t, int64_t> stride) {
-    global("torch._utils", "_rebuild_tensor_v2").op('(');
-    op('(').str("storage").global("torch", "FloatStorage").str("0").str("cpu").int1(numel).op('t').op('Q');
-    int1(offset).int1(size.first).int1(size.second).op('\x86').long8(stride.first).long8(stride.second).op('\x86');
-    op('\x89').global("collections", "OrderedDict").op(')').op('R');
-    return op('t').op('R');
-  }
-};
+using kdtext::testing::Pickle;
 
 void write_zip(const std::filesystem::path& path, const std::string& pickle, const std::vector<float>& storage) {
   caffe2::serialize::PyTorchStreamWriter w(path.string());
@@ -113,17 +84,7 @@ void write_zip(const std::filesystem::path& path, const std::string& pickle, con
   w.writeEndOfFile();
 }
 
-// OrderedDict() holding 'w', then its state {'_metadata': OrderedDict()} by BUILD: model.state_dict() as saved.
-Pickle state_dict_with(const std::function<void(Pickle&)>& value) {
-  Pickle p;
-  p.op('\x80').op('\x02').global("collections", "OrderedDict").op('q').op('\0').op(')').op('R');
-  p.str("w");
-  value(p);
-  p.op('s');
-  p.op('}').str("_metadata").op('h').op('\0').op(')').op('R').op('s').op('b');
-  p.op('.');
-  return p;
-}
+Pickle state_dict_with(const std::function<void(Pickle&)>& value) { return Pickle::state_dict("w", value); }
 
 }  // namespace torch_state_dict_test
 
@@ -162,56 +123,19 @@ TEST(TorchStateDict, PickledCallsViewsPastTheStorageAndShortRecordsAreRefused) {
 
 namespace torch_state_dict_test {
 
-// A zip written byte by byte (stored records, as torch.save writes them), so a
-// test can give it what no writer would: any version record, a record twice,
-// a compressed record, a wrong CRC.
-struct ZipRecord {
-  std::string name, data;
-  int method = 0;
-  uint64_t declared = UINT64_MAX;  // the uncompressed size the headers state (default: the data's)
-  bool bad_crc = false;
-};
-
-void put(std::string& b, uint64_t v, int n) {
-  for (int k = 0; k < n; ++k) b.push_back(static_cast<char>((v >> (8 * k)) & 255));
-}
-
-void write_raw_zip(const std::filesystem::path& path, const std::vector<ZipRecord>& records) {
-  std::string out, dir;
-  for (const auto& r : records) {
-    const uint32_t crc = kdtext::io::crc32(r.data.data(), r.data.size()) ^ (r.bad_crc ? 1u : 0u);
-    const uint64_t usize = r.declared == UINT64_MAX ? r.data.size() : r.declared;
-    const uint64_t at = out.size();
-    put(out, 0x04034b50, 4); put(out, 20, 2); put(out, 0, 2); put(out, static_cast<uint64_t>(r.method), 2); put(out, 0, 4);
-    put(out, crc, 4); put(out, r.data.size(), 4); put(out, usize, 4); put(out, r.name.size(), 2); put(out, 0, 2);
-    out += r.name + r.data;
-    put(dir, 0x02014b50, 4); put(dir, 20, 2); put(dir, 20, 2); put(dir, 0, 2); put(dir, static_cast<uint64_t>(r.method), 2);
-    put(dir, 0, 4); put(dir, crc, 4); put(dir, r.data.size(), 4); put(dir, usize, 4); put(dir, r.name.size(), 2);
-    put(dir, 0, 2); put(dir, 0, 2); put(dir, 0, 2); put(dir, 0, 2); put(dir, 0, 4); put(dir, at, 4);
-    dir += r.name;
-  }
-  const uint64_t dir_at = out.size();
-  out += dir;
-  put(out, 0x06054b50, 4); put(out, 0, 2); put(out, 0, 2); put(out, records.size(), 2); put(out, records.size(), 2);
-  put(out, dir.size(), 4); put(out, dir_at, 4); put(out, 0, 2);
-  std::ofstream(path, std::ios::binary).write(out.data(), static_cast<std::streamsize>(out.size()));
-}
-
-std::string floats(int n, float v = 1.f) {
-  const std::vector<float> f(static_cast<size_t>(n), v);
-  return std::string(reinterpret_cast<const char*>(f.data()), f.size() * sizeof(float));
-}
+using kdtext::testing::ZipRecord;
+using kdtext::testing::write_raw_zip;
 
 // A state dict {'w': a [2, 3] view of storage '0'} in a zip with `version` and any further records.
-std::vector<ZipRecord> archive(const std::string& version, const std::string& pickle,
-                               std::vector<ZipRecord> more = {}) {
-  std::vector<ZipRecord> r = {{"archive/data.pkl", pickle}, {"archive/version", version}, {"archive/data/0", floats(6)}};
-  r.insert(r.end(), more.begin(), more.end());
-  return r;
+std::vector<ZipRecord> archive(const std::string& version, const std::string& pickle, std::vector<ZipRecord> more = {}) {
+  return kdtext::testing::torch_archive(version, pickle, kdtext::testing::float_bytes(6), std::move(more));
 }
-
+std::string floats(int n) { return kdtext::testing::float_bytes(n); }
 std::string good_pickle() {
   return state_dict_with([](Pickle& q) { q.tensor(6, 0, {2, 3}, {3, 1}); }).b;
+}
+void put(std::string& b, uint64_t v, int n) {
+  for (int k = 0; k < n; ++k) b.push_back(static_cast<char>((v >> (8 * k)) & 255));
 }
 
 }  // namespace torch_state_dict_test
