@@ -67,7 +67,8 @@ HfWordPiece parse_hf_tokenizer_json(const Json& j, const std::string& origin) {
     }
     if (m.contains("max_input_chars_per_word")) {
       const Json& v = m["max_input_chars_per_word"];
-      if (!v.is_number_integer() || (v.is_number_unsigned() ? v.get<uint64_t>() > (1u << 30) : v.get<int64_t>() < 1)) {
+      const bool fits = v.is_number_integer() && !(v.is_number_unsigned() && v.get<uint64_t>() > (uint64_t{1} << 30));
+      if (!fits || v.get<int64_t>() < 1 || v.get<int64_t>() > (int64_t{1} << 30)) {
         throw InputError(origin + ": model.max_input_chars_per_word is " + v.dump().substr(0, 40) +
                          "; it must be an integer from 1 to 2^30 (transformers writes 100)");
       }

@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cstdio>
 
 #include "kdtext/util/atomic.h"
 #include "kdtext/error.h"
@@ -161,4 +165,53 @@ TEST(Atomic, StagedDirectoryAndLockResolveSymbolicLinks) {
   EXPECT_EQ(DirectoryLock::lock_file(dir / "alias"), DirectoryLock::lock_file(dir / "real"));
   DirectoryLock held(dir / "real");
   EXPECT_THROW(DirectoryLock second(dir / "alias"), InputError);
+}
+
+TEST(Atomic, CacheEntriesNeverFollowALinkNorOpenAFifo) {
+  TempDir dir;
+  write_file(dir / "precious", "system file\n");
+  // A link planted at the entry: replaced itself; what it points at is untouched and never read.
+  fs::create_symlink(dir / "precious", dir / "entry.json");
+  EXPECT_FALSE(read_cache_file(dir / "entry.json", 1 << 20).has_value());
+  write_cache_file(dir / "entry.json", "{\"measured\": 1}\n");
+  EXPECT_EQ(read_file(dir / "precious"), "system file\n");
+  EXPECT_FALSE(fs::is_symlink(dir / "entry.json"));
+  EXPECT_EQ(read_cache_file(dir / "entry.json", 1 << 20).value(), "{\"measured\": 1}\n");
+  EXPECT_FALSE(read_cache_file(dir / "entry.json", 4).has_value());  // larger than the caller takes
+  // A FIFO there: not opened for reading in a way that waits for a writer, replaced by the next write.
+  ASSERT_EQ(::mkfifo((dir / "fifo.json").c_str(), 0644), 0);
+  EXPECT_FALSE(read_cache_file(dir / "fifo.json", 1 << 20).has_value());
+  write_cache_file(dir / "fifo.json", "x");
+  EXPECT_EQ(read_file(dir / "fifo.json"), "x");
+  // A link planted at this process's temporary name is not followed either.
+  fs::create_symlink(dir / "precious", dir / ("t.json.tmp-" + std::to_string(::getpid())));
+  write_cache_file(dir / "t.json", "y");
+  EXPECT_EQ(read_file(dir / "precious"), "system file\n");
+  EXPECT_EQ(read_file(dir / "t.json"), "y");
+}
+
+TEST(Atomic, OwnStandardOutputIsWrittenThroughItsDescriptor) {
+  // `{ echo A; kdtext-... -o /dev/stdout; echo B; } > f`: the bytes go where the shell's offset is, so B follows them.
+  TempDir dir;
+  const int file = ::open((dir / "f").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_GE(file, 0);
+  std::fflush(stdout);
+  const int saved = ::dup(1);
+  ::dup2(file, 1);
+  ASSERT_EQ(::write(1, "A\n", 2), 2);
+  write_file_atomic("/dev/stdout", "predictions\n");
+  {
+    AtomicFileWriter w("/proc/self/fd/1");
+    w.write("more\n");
+    w.commit();
+  }
+  ASSERT_EQ(::write(1, "B\n", 2), 2);
+  ::dup2(saved, 1);
+  ::close(saved);
+  ::close(file);
+  EXPECT_EQ(read_file(dir / "f"), "A\npredictions\nmore\nB\n");
+  EXPECT_TRUE(write_target("/dev/stdout").in_place);
+  EXPECT_EQ(write_target("/dev/stdout").descriptor, 1);
+  EXPECT_EQ(write_target("/dev/fd/7").descriptor, 7);
+  EXPECT_EQ(write_target("/proc/1/fd/1").descriptor, -1);  // another process's: opened, not shared
 }

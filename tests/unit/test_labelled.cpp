@@ -196,3 +196,31 @@ TEST(Labelled, PlainLinesKeepBlankLinesAsRecords) {
   ASSERT_EQ(streamed.examples.size(), 2u);
   EXPECT_EQ(streamed.examples[0].line, 3u);
 }
+
+TEST(Labelled, AByteOrderMarkIsNamedOnlyAtAFilesStartAndAJsonTextIsAString) {
+  const auto message = [](std::string_view text, uint64_t first_line) {
+    try {
+      kdtext::text::check_text_encoding(text, "f.txt", first_line);
+    } catch (const kdtext::InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(message("\xff\xfe" "a", 1).find("UTF-16 byte-order mark"), std::string::npos);
+  const auto later = message("\xff\xfe" "a", 2);  // a line of a file read a line at a time
+  EXPECT_NE(later.find("f.txt:2: invalid UTF-8"), std::string::npos) << later;
+  EXPECT_EQ(later.find("byte-order"), std::string::npos) << later;
+  EXPECT_NE(message(std::string("a\0b", 3), 1).find("a NUL byte"), std::string::npos);
+
+  kdtext::testing::TempDir dir;
+  kdtext::testing::write_file(dir / "t.jsonl", "{\"text\": \"ok\", \"label\": 1}\n{\"text\": 123, \"label\": 0}\n");
+  kdtext::text::LabelledFormat f;
+  try {
+    kdtext::text::read_labelled((dir / "t.jsonl").string(), f, true);
+    FAIL() << "a numeric text was read";
+  } catch (const kdtext::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("t.jsonl:2: missing or non-string field 'text'"), std::string::npos) << e.what();
+  }
+  kdtext::testing::write_file(dir / "u.jsonl", "{\"text\": \"ok\", \"label\": 1}\n");
+  EXPECT_EQ(kdtext::text::read_labelled((dir / "u.jsonl").string(), f, true).examples.at(0).label, "1");  // a label may be
+}

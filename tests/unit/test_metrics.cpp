@@ -37,3 +37,27 @@ TEST(Metrics, ClassNeverPredictedHasZeroPrecision) {
   EXPECT_EQ(j["per_class"]["b"]["support"], 2);
   EXPECT_EQ(j["confusion_matrix"][1][0], 2);
 }
+
+TEST(Metrics, ManyLabelsKeepTheConfusionSparseAndTheReportShort) {
+  // 10,000 labels, 4 examples: gold 0,1,2,9999; predicted 0,2,2,9999.
+  const int64_t k = 10000;
+  std::vector<std::string> names;
+  for (int64_t i = 0; i < k; ++i) names.push_back("l" + std::to_string(i));
+  const auto m = kdtext::eval::classification_metrics({0, 1, 2, 9999}, {0, 2, 2, 9999}, k);
+  EXPECT_DOUBLE_EQ(m.accuracy, 0.75);
+  EXPECT_TRUE(m.confusion.empty());
+  EXPECT_EQ(m.cells.size(), 4u);
+  EXPECT_EQ(m.cells.at({2, 2}), 1);
+  EXPECT_DOUBLE_EQ(m.per_class[2].precision, 0.5);  // predicted twice, right once
+  EXPECT_DOUBLE_EQ(m.per_class[1].recall, 0.0);
+  // macro-F1: classes 0, 9999 at 1, class 2 at 2/3, the other 9,997 at 0.
+  EXPECT_NEAR(m.macro_f1, (2.0 + 2.0 / 3.0) / k, 1e-12);
+  const auto j = m.to_json(names);
+  EXPECT_FALSE(j.contains("confusion_matrix"));
+  EXPECT_EQ(j["confusion_cells"], kdtext::Json::parse("[[0,0,1],[1,2,1],[2,2,1],[9999,9999,1]]"));
+  EXPECT_LT(j.dump().size(), 2000000u);
+  const auto report = m.report(names);
+  EXPECT_NE(report.find("10000 labels: the per-class figures and the confusion matrix are in the metrics file"),
+            std::string::npos);
+  EXPECT_LT(report.size(), 400u);
+}

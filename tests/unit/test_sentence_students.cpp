@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "kdtext/error.h"
@@ -197,7 +198,35 @@ TEST(SentenceStudents, ParameterCountsMatchTheModulesAndHandCountedValues) {
     int64_t n = 0;
     for (const auto& p : m->parameters()) n += p.numel();
     EXPECT_EQ(parameter_count(c), n);
+    EXPECT_DOUBLE_EQ(parameter_estimate(c), static_cast<double>(n));
+    c.pooling = Pooling::kMaxMean;
+    EXPECT_DOUBLE_EQ(parameter_estimate(c), static_cast<double>(parameter_count(c)));
   }
+  // Sizes no machine holds are refused before any allocation, naming the keys (the estimate does not overflow).
+  auto huge = small(SentenceArch::kBag);
+  huge.ngram_buckets = int64_t{1} << 40;
+  huge.embedding = int64_t{1} << 30;
+  EXPECT_GT(parameter_estimate(huge), 1e21);
+  try {
+    SentenceClassifier m(huge);
+    FAIL() << "a 10^21-parameter bag was built";
+  } catch (const kdtext::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("ngram_buckets 1099511627776 make a bag model of about"), std::string::npos)
+        << e.what();
+  }
+  ::setenv("KDTEXT_MEMORY_LIMIT_MB", "0.001", 1);  // 1 KB: not even the small one's copies for training
+  EXPECT_THROW(check_fits_in_memory(small(SentenceArch::kCnn), "small", 4, "train"), kdtext::ConfigError);
+  for (const char* bad : {"-5", "abc", "", "1e400", "5MB"}) {
+    ::setenv("KDTEXT_MEMORY_LIMIT_MB", bad, 1);
+    try {
+      check_fits_in_memory(small(SentenceArch::kCnn), "small", 1, "hold");
+      ADD_FAILURE() << "KDTEXT_MEMORY_LIMIT_MB='" << bad << "' was taken";
+    } catch (const kdtext::ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("KDTEXT_MEMORY_LIMIT_MB: '" + std::string(bad) + "'"), std::string::npos)
+          << e.what();
+    }
+  }
+  ::unsetenv("KDTEXT_MEMORY_LIMIT_MB");
   // bilstm, 1 layer: embeddings 20*4 = 80; per direction 4*3*(4+3) + 2*12 = 108, two: 216;
   // classifier (2*3 -> 2) 6*2 + 2 = 14.
   auto c = small(SentenceArch::kBiLstm);

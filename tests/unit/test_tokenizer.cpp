@@ -120,3 +120,25 @@ TEST(Tokenizer, LoadRejectsBadDirectories) {
   write_file(dir / "tok" / "spm.model", "not a protobuf");
   EXPECT_THROW(Tokenizer::load(dir / "tok"), InputError);
 }
+
+TEST(Tokenizer, LongTextsEncodedAPieceAtATimeGiveTheSameIds) {
+  const auto tok = SentencePieceTokenizer::train(sample_text(), small(40), {}, 1, 1);
+  std::string text;
+  for (const auto& line : sample_text()) {
+    if (static_cast<unsigned char>(line[0]) < 0x80) text += line + (text.size() % 3 ? "  " : "\t");  // the words
+  }
+  const auto whole = tok->encode(text);
+  ASSERT_GT(whole.size(), 1000u);
+  for (const size_t piece : {size_t{16}, size_t{64}, size_t{1000}}) {  // longer than any word: cut after whitespace
+    EXPECT_EQ(encode_long(*tok, text, 0, piece), whole) << piece;
+    const auto first = encode_long(*tok, text, 126, piece);
+    EXPECT_EQ(first, std::vector<int32_t>(whole.begin(), whole.begin() + 126)) << piece;
+  }
+  // A run with no whitespace (Chinese) is cut at character boundaries, never inside one.
+  std::string chinese;
+  for (int i = 0; i < 300; ++i) chinese += "\xE4\xBB\x8A\xE5\xA4\xA9";  // 今天
+  for (const size_t piece : {size_t{7}, size_t{8}, size_t{100}}) {
+    for (const int32_t id : encode_long(*tok, chinese, 0, piece)) EXPECT_NE(id, tok->special_ids().unk) << piece;
+  }
+  EXPECT_EQ(encode_long(*tok, "the cat", 1), std::vector<int32_t>(1, tok->encode("the cat")[0]));  // short: one encode
+}

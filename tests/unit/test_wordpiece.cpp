@@ -162,4 +162,14 @@ TEST(WordPiece, TokenizersFilesThisWordPieceCannotReproduceAreRefusedByName) {
   j["normalizer"]["lowercase"] = "yes";
   EXPECT_NE(error_of(j).find("normalizer.lowercase must be true or false"), std::string::npos) << error_of(j);
   EXPECT_NE(error_of(kdtext::Json{{"format_version", 1}}).find("not a tokenizers file"), std::string::npos);
+  // A word limit every later stage would refuse is refused here, at import.
+  for (const kdtext::Json& v : {kdtext::Json(-5), kdtext::Json(0), kdtext::Json::parse("1180591620717411303424"),
+                                kdtext::Json(1.5), kdtext::Json("100"), kdtext::Json(int64_t{1} << 31)}) {
+    j = tokenizers_file(true);
+    j["model"]["max_input_chars_per_word"] = v;
+    EXPECT_NE(error_of(j).find("tok.json: model.max_input_chars_per_word is "), std::string::npos) << v << error_of(j);
+  }
+  j = tokenizers_file(true);
+  j["model"]["max_input_chars_per_word"] = 100;
+  EXPECT_EQ(error_of(j), "");
 }

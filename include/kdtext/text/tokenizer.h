@@ -121,9 +121,11 @@ class SentencePieceTokenizer final : public Tokenizer {
 
 // The ids of a text of any length with memory that follows a piece, not the
 // text: a text over `piece` bytes is encoded a piece at a time, each cut right
-// after a whitespace character (where both tokenizers split words anyway; a
-// run of `piece` bytes without one is cut at a character boundary), and the
-// ids joined. With `limit` > 0 it stops once more than `limit` + 16 ids are
+// after a whitespace character (where both tokenizers split words anyway:
+// the ids are the whole text's), and the ids joined. A run of `piece` bytes
+// with no whitespace (Chinese) is cut at a character boundary, where a
+// sentencepiece segmentation may differ from the whole text's in the piece
+// or two around the cut (WordPiece splits CJK characters apart anyway). With `limit` > 0 it stops once more than `limit` + 16 ids are
 // found and returns the first `limit` (what truncation to max_len keeps).
 std::vector<int32_t> encode_long(const Tokenizer& tok, std::string_view text, size_t limit = 0,
                                  size_t piece = size_t{1} << 16);
