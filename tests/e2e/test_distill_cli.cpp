@@ -432,6 +432,24 @@ TEST(DistillCli, TeacherLogitsCachedInAFileAreTheTeachersAndReusedAcrossRuns) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("read from"), std::string::npos) << r.output;
   EXPECT_EQ(read_file(dir / "s1" / "best" / "model.safetensors"), read_file(dir / "s2" / "best" / "model.safetensors"));
+  // A damaged cache (cut short, or bytes overwritten under its checksum) is computed again, with a line saying so,
+  // and trains the same student.
+  const fs::path cache = dir / "logits.safetensors";
+  const std::string intact = read_file(cache);
+  write_file(cache, intact.substr(0, intact.size() / 2));
+  r = distill("s6", "--max-len 48");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("logits.safetensors is damaged"), std::string::npos) << r.output;
+  EXPECT_EQ(read_file(cache), intact);
+  std::string overwritten = intact;
+  overwritten.replace(overwritten.size() - 4000, 4000, std::string(4000, '\xff'));  // NaN floats
+  write_file(cache, overwritten);
+  r = distill("s7", "--max-len 48");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("logits.safetensors fails its checksum (damaged): computing it again"), std::string::npos)
+      << r.output;
+  EXPECT_EQ(read_file(cache), intact);
+  EXPECT_EQ(read_file(dir / "s1" / "best" / "model.safetensors"), read_file(dir / "s7" / "best" / "model.safetensors"));
   r = distill("s3", "--max-len 40");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("computing it again"), std::string::npos) << r.output;

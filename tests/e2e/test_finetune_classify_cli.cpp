@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -111,6 +112,61 @@ TEST(ClassifyCli, PrecisionsKeepAccuracyAndUnknownOnesAreRefused) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("precision must be fp32, bf16, int8 or auto, got 'fp16'"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir / "x.tsv"));
+}
+
+// $KDTEXT_CACHE/precision is kdtext's own place: a link planted at an entry is
+// replaced, never written through; a FIFO there does not hang the run; an
+// entry naming a precision the model does not offer is measured again.
+TEST(ClassifyCli, PrecisionCacheEntriesAreNeverFollowedNorTrustedBeyondTheModel) {
+  auto& p = pipeline();
+  TempDir dir;
+  const auto test = source_dir() / "data" / "task" / "test.tsv";
+  const std::string env = "KDTEXT_CACHE=" + quote((dir / "cache").string()) + " ";
+  const auto run = [&](const fs::path& model) {
+    return run_command("timeout 300 env " + env + classify("-m " + quote(model.string()) + " " + quote(test.string()) +
+                                                           " --precision auto --threads 1 -o " +
+                                                           quote((dir / "p.tsv").string())));
+  };
+  const auto entry = [&] {
+    std::vector<fs::path> all;
+    for (const auto& e : fs::directory_iterator(dir / "cache" / "precision")) all.push_back(e.path());
+    EXPECT_EQ(all.size(), 1u);
+    return all.empty() ? fs::path() : all[0];
+  };
+  auto r = run(p.ft / "best");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const fs::path file = entry();
+  write_file(dir / "precious.txt", "a file the cache must never touch\n");
+  fs::remove(file);
+  fs::create_symlink(dir / "precious.txt", file);
+  r = run(p.ft / "best");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("measured the precisions in"), std::string::npos) << r.output;
+  EXPECT_EQ(read_file(dir / "precious.txt"), "a file the cache must never touch\n");
+  EXPECT_FALSE(fs::is_symlink(file));
+  EXPECT_TRUE(read_json_file(file).contains("measured"));
+  fs::remove(file);
+  ASSERT_EQ(::mkfifo(file.c_str(), 0644), 0);
+  r = run(p.ft / "best");  // a hang would end in timeout's 124
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::is_regular_file(file));
+
+  // A bilstm offers fp32 alone: an entry claiming int8 for it is not a measurement of it.
+  r = run_command(bin("kdtext-build-student") + " --teacher " + quote((p.ft / "best").string()) +
+                  " --arch bilstm --embedding 16 --sentence-hidden 8 --quiet -o " + quote((dir / "lstm").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  fs::remove_all(dir / "cache");
+  r = run(dir / "lstm");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const fs::path lstm_entry = entry();
+  Json claimed = read_json_file(lstm_entry);
+  claimed["measured"].push_back({{"precision", "int8"}, {"seconds", 1e-6}, {"agreement", 1.0}});
+  write_file(lstm_entry, claimed.dump());
+  r = run(dir / "lstm");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("unreadable precision measurement (int8 is not offered by this model); measuring again"),
+            std::string::npos) << r.output;
+  EXPECT_EQ(read_json_file(lstm_entry)["measured"].size(), 1u);
 }
 
 // --precision auto: measured at load (logged with the figures), cached under

@@ -128,6 +128,14 @@ TEST(SentenceStudentsCli, UnlabelledTransferTextIsLabelledByTheTeacher) {
   EXPECT_NE(r.output.find("transfer set: 600 unlabelled texts"), std::string::npos) << r.output;
   const double teacher = read_json_file(p.ft / "metrics.json")["dev"]["accuracy"].get<double>();
   EXPECT_GE(read_json_file(dir / "out" / "metrics.json")["dev"]["accuracy"].get<double>(), teacher - 0.1);
+  // A labelled file as transfer text: its text column (not its header, not its labels), said in the log.
+  const auto labelled = run_command(distill_command(dir / "init", dir / "few.tsv", dir / "tsv") + "--transfer " +
+                                    quote((data / "train.tsv").string()) +
+                                    " --output-weight 0 --hard-weight 1 --max-steps 2 --max-len 48 --threads 1");
+  ASSERT_EQ(labelled.exit_code, 0) << labelled.output;
+  EXPECT_NE(labelled.output.find("train.tsv is a tsv file: its text column 'text' is read, any labels left aside"),
+            std::string::npos) << labelled.output;
+  EXPECT_NE(labelled.output.find("transfer set: 600 unlabelled texts"), std::string::npos) << labelled.output;
   // Without transfer rows the hard term alone never reads the teacher: its pass is skipped.
   const auto twin = run_command(distill_command(dir / "init", dir / "few.tsv", dir / "twin") +
                                 "--output-weight 0 --hard-weight 1 --epochs 1 --max-len 48 --threads 1");
