@@ -6,7 +6,7 @@
 #   usage: scripts/fuzz.sh [--build-dir DIR] [--jobs N] [--runs N] [--build-only] [SECONDS [TARGET...]]
 # --build-only builds the targets and runs none (scripts/test.sh, before ctest).
 # --runs N stops each target after N executions instead (SECONDS is then a cap).
-# Targets: safetensors json_configs labelled wordpiece cleaner shard.
+# Targets: safetensors json_configs labelled wordpiece cleaner shard torch_zip hf_tokenizer.
 # Prints one line per target: executions, exec/s, coverage, corpus size, result.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,7 +27,7 @@ done
 SECONDS_EACH=${1:-60}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(safetensors json_configs labelled wordpiece cleaner shard)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(safetensors json_configs labelled wordpiece cleaner shard torch_zip hf_tokenizer)
 [[ "$SECONDS_EACH" =~ ^[0-9]+$ ]] || { echo "fuzz.sh: SECONDS must be a whole number, got '$SECONDS_EACH'" >&2; exit 2; }
 
 CXX=${KDTEXT_FUZZ_CXX:-$(command -v clang++ || true)}

@@ -97,3 +97,48 @@ for width, vocab_size in ((2, 300), (4, 70000)):
     header = b"KDTSHARD" + struct.pack("<IIIIQQQQ", 1, width, vocab_size, 0, len(docs), len(ids), 64, index_offset)
     header += b"\0" * (64 - len(header))
     seed("shard", f"width{width}", header + tokens + struct.pack(f"<{len(offsets)}Q", *offsets))
+
+
+# torch_zip: a state dict as torch.save writes it (stored zip records under archive/), and its data.pkl alone.
+def pickle_str(s):
+    b = s.encode()
+    return b"X" + struct.pack("<I", len(b)) + b
+
+
+def state_dict_pickle(key, numel, size, stride):
+    p = b"\x80\x02ccollections\nOrderedDict\nq\x00)R" + pickle_str(key)
+    p += b"ctorch._utils\n_rebuild_tensor_v2\n((" + pickle_str("storage") + b"ctorch\nFloatStorage\n"
+    p += pickle_str("0") + pickle_str("cpu") + b"K" + bytes([numel]) + b"tQK\x00"
+    p += b"K" + bytes([size[0]]) + b"K" + bytes([size[1]]) + b"\x86"
+    p += b"K" + bytes([stride[0]]) + b"K" + bytes([stride[1]]) + b"\x86\x89ccollections\nOrderedDict\n)RtR"
+    return p + b"s}" + pickle_str("_metadata") + b"h\x00)Rsb."
+
+
+def torch_zip(pickle, storage, version=b"3\n"):
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("archive/data.pkl", pickle)
+        z.writestr("archive/byteorder", b"little")
+        z.writestr("archive/data/0", storage)
+        z.writestr("archive/version", version)
+    return buf.getvalue()
+
+
+sd = state_dict_pickle("classifier.weight", 6, (2, 3), (3, 1))
+seed("torch_zip", "state-dict", b"\x00" + torch_zip(sd, struct.pack("<6f", *range(6))))
+seed("torch_zip", "transposed-view", b"\x00" + torch_zip(state_dict_pickle("w", 6, (3, 2), (1, 3)), b"\0" * 24))
+seed("torch_zip", "pickle-only", b"\x01" + sd)
+
+# hf_tokenizer: a BertTokenizerFast's tokenizer.json, NUL, text.
+wp_vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "un", "##aff", "##able", "hello", "world", "##s", ",", "!",
+            "\u4e2d", "\u6587"]
+seed("hf_tokenizer", "bert", json.dumps({
+    "version": "1.0",
+    "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
+                   "strip_accents": None, "lowercase": True},
+    "pre_tokenizer": {"type": "BertPreTokenizer"},
+    "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+              "max_input_chars_per_word": 100, "vocab": {p: i for i, p in enumerate(wp_vocab)}}}).encode()
+     + b"\0Hello, worlds! unaffable \xe4\xb8\xad\xe6\x96\x87")
