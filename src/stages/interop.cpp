@@ -66,7 +66,8 @@ Json run_import_hf(const ImportHfConfig& c) {
     rules.allow_missing_prefixes.push_back("bert.pooler.");  // saved without a pooler; kept as initialised
     log::warn(c.source + ": no pooler weights; the pooler starts as initialised (fine-tuning trains it)");
   }
-  io::load_weights(*m, weights, weights_path.string(), rules);
+  const fs::path weights_file = fs::exists(weights_path) ? weights_path : src / "pytorch_model.bin";
+  io::load_weights(*m, weights, weights_file.string(), rules);
   const auto params = m->parameter_count();
   Json summary{{"source", fs::absolute(src).string()},
                {"architecture", architecture},

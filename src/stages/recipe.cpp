@@ -166,9 +166,20 @@ Json run_recipe(const RecipeConfig& config, torch::Device device) {
   const bool exists = fs::exists(out, ec) && !fs::is_empty(out, ec);
   const bool same = fs::exists(out / "recipe.json", ec) && read_json_file(out / "recipe.json") == identity;
   if (exists && !same && !c.overwrite) {
+    std::string differs;  // what changed since: the settings and inputs (by content) that differ
+    if (fs::exists(out / "recipe.json", ec)) {
+      const Json before = read_json_file(out / "recipe.json");
+      for (const auto& [k, v] : identity.items()) {
+        if (k == train::kInputsFingerprint && before.contains(k) && before[k].is_object()) {
+          for (const auto& [f, h] : v.items()) differs += before[k].value(f, Json()) != h ? " " + f + " (its content)" : "";
+        } else if (!before.contains(k) || before[k] != v) {
+          differs += " " + k;
+        }
+      }
+    }
     throw ConfigError(fs::exists(out / "recipe.json", ec)
-                          ? c.output + " was made by another recipe (see " + (out / "recipe.json").string() +
-                                "); pass --overwrite or use another -o"
+                          ? c.output + " was made by another recipe (differs in:" + differs + "; see " +
+                                (out / "recipe.json").string() + "); pass --overwrite or use another -o"
                           : c.output + " exists and is not a recipe run; pass --overwrite or use another -o");
   }
   StudentProbe::remove_probes_of_killed_runs();

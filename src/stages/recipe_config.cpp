@@ -4,6 +4,7 @@
 
 #include "kdtext/stages/recipe.h"
 #include "kdtext/error.h"
+#include "kdtext/io/sentence_checkpoint.h"
 
 namespace kdtext::stages {
 namespace fs = std::filesystem;
@@ -61,7 +62,12 @@ void validate_recipe(const RecipeConfig& c) {
   check_file("--dev", c.dev);
   if (!c.test.empty()) check_file("--test", c.test);
   for (const auto* d : {&c.teacher, &c.base}) {
-    if (!d->empty()) check_checkpoint(*d);
+    if (d->empty()) continue;
+    check_checkpoint(*d);
+    if (const auto arch = io::architecture_at(*d); arch != "bert") {
+      throw ConfigError(std::string(d == &c.teacher ? "--teacher " : "--base ") + *d + " is a " + arch +
+                        " student; the teacher is a BERT model (a fine-tuned classifier, or --base to fine-tune one)");
+    }
   }
   std::error_code ec;
   for (const auto& p : c.corpus) {

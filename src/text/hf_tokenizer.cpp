@@ -1,5 +1,7 @@
 #include "kdtext/text/hf_tokenizer.h"
 
+#include <algorithm>
+
 #include <cstdint>
 
 #include "kdtext/error.h"
@@ -27,12 +29,27 @@ std::vector<std::string> vocab_in_id_order(const Json& vocab, const std::string&
   if (vocab.size() > static_cast<size_t>(INT32_MAX)) throw InputError(origin + ": model.vocab too large");
   std::vector<std::string> pieces(vocab.size());
   std::vector<bool> seen(vocab.size(), false);
+  const auto shown = [](const std::string& k) { return k.size() <= 60 ? k : k.substr(0, 60) + "..."; };
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    if (!it->is_number_integer()) throw InputError(origin + ": model.vocab['" + it.key() + "'] is not an integer id");
+    if (!it->is_number_integer()) throw InputError(origin + ": model.vocab['" + shown(it.key()) + "'] is not an integer id");
     const auto id = it->get<int64_t>();
-    if (id < 0 || id >= static_cast<int64_t>(pieces.size()) || seen[static_cast<size_t>(id)]) {
-      throw InputError(origin + ": model.vocab['" + it.key() + "'] = " + std::to_string(id) +
-                       ": ids must be 0.." + std::to_string(pieces.size() - 1) + ", each used once");
+    if (id >= 0 && id < static_cast<int64_t>(pieces.size()) && seen[static_cast<size_t>(id)]) {
+      throw InputError(origin + ": model.vocab['" + shown(it.key()) + "'] = " + std::to_string(id) + ": id " +
+                       std::to_string(id) + " is already '" + shown(pieces[static_cast<size_t>(id)]) +
+                       "' (ids must be 0.." + std::to_string(pieces.size() - 1) + ", each used once)");
+    }
+    if (id < 0 || id >= static_cast<int64_t>(pieces.size())) {
+      // Usually a piece left out (the ids then run past the count): name the first id nobody has.
+      std::vector<bool> used(pieces.size(), false);
+      for (const auto& v : vocab) {
+        if (v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() < static_cast<int64_t>(used.size())) {
+          used[static_cast<size_t>(v.get<int64_t>())] = true;
+        }
+      }
+      const auto missing = std::find(used.begin(), used.end(), false) - used.begin();
+      throw InputError(origin + ": model.vocab has " + std::to_string(pieces.size()) + " pieces but '" +
+                       shown(it.key()) + "' has id " + std::to_string(id) + "; no piece has id " +
+                       std::to_string(missing) + " (a piece left out of the vocabulary?)");
     }
     seen[static_cast<size_t>(id)] = true;
     pieces[static_cast<size_t>(id)] = it.key();

@@ -250,8 +250,15 @@ void write_cache_file(const fs::path& path, std::string_view content) {
 fs::path resolved_output_dir(const fs::path& dir) {
   if (dir.empty()) throw ConfigError("output directory: empty path");
   std::error_code ec;
-  fs::path p = fs::weakly_canonical(fs::absolute(dir), ec);
-  if (ec) p = fs::absolute(dir).lexically_normal();
+  fs::path start = fs::absolute(dir);
+  // A dangling link names where the output goes: its target (to the end of the chain), created there.
+  for (int hops = 0; hops < 40 && fs::is_symlink(fs::symlink_status(start, ec)); ++hops) {
+    const fs::path link = fs::read_symlink(start, ec);
+    if (ec) break;
+    start = link.is_absolute() ? link : start.parent_path() / link;
+  }
+  fs::path p = fs::weakly_canonical(start, ec);
+  if (ec) p = start.lexically_normal();
   if (p.filename().empty() && p.has_parent_path() && p != p.root_path()) p = p.parent_path();
   return p;
 }

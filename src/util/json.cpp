@@ -70,8 +70,12 @@ Json parse_json_text(const std::string& text, const std::string& origin) {
     }
     std::string what = e.what();
     const auto pos = what.find("syntax error");
-    throw InputError(origin + ":" + std::to_string(line) + ":" + std::to_string(column) +
-                     ": invalid JSON: " + (pos == std::string::npos ? what : what.substr(pos)));
+    what = pos == std::string::npos ? what : what.substr(pos);
+    if (what.size() > 300) what = what.substr(0, 300) + "...";  // nlohmann echoes the token read: a 10 MB key whole
+    const bool utf16 = text.size() >= 2 && ((text[0] == '\xff' && text[1] == '\xfe') ||
+                                            (text[0] == '\xfe' && text[1] == '\xff') || text[1] == '\0' || text[0] == '\0');
+    throw InputError(origin + ":" + std::to_string(line) + ":" + std::to_string(column) + ": invalid JSON: " + what +
+                     (utf16 ? " (the file looks like UTF-16; JSON files are read as UTF-8: iconv -f UTF-16 -t UTF-8)" : ""));
   } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double (1e999)
     throw InputError(origin + ": invalid JSON: " + e.what());
   }

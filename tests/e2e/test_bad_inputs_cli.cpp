@@ -242,6 +242,10 @@ static void run_table(size_t half) {
   const auto null_type = hf_config("hf-nulltype", [](Json& j) { j["model_type"] = nullptr; });
   copy_dir(p.ft / "best", d / "hf-array");
   write_file(d / "hf-array" / "config.json", "[1, 2]");
+  copy_dir(p.ft / "best", d / "hf-utf16");
+  std::string utf16 = "\xff\xfe";
+  for (const char ch : read_file(p.ft / "best" / "config.json")) utf16 += std::string{ch, '\0'};
+  write_file(d / "hf-utf16" / "config.json", utf16);
   const auto import = [&](const fs::path& src, const fs::path& out) {
     return bin("kdtext-import-hf") + " " + q(src) + " " + q(out);
   };
@@ -406,6 +410,8 @@ static void run_table(size_t half) {
       {"num_labels 5 beside a 3-row classifier", import(five_labels, o / "i13"), 1, "hf-5labels/config.json: num_labels 5, but classifier.weight has 3 rows", o / "i13", ""},
       {"model_type null in config.json", import(null_type, o / "i14"), 1, "hf-nulltype/config.json: model_type is null", o / "i14", ""},
       {"a top-level array as config.json", import(d / "hf-array", o / "i15"), 1, "hf-array/config.json: not a JSON object", o / "i15", ""},
+      {"a UTF-16 config.json", import(d / "hf-utf16", o / "i18"), 1, "(the file looks like UTF-16; JSON files are read as UTF-8", o / "i18", ""},
+      {"a bilstm student as the recipe's teacher", bin("kdtext-recipe") + " --teacher " + q(d / "s-bilstm") + " --train " + train + " --dev " + dev + " --student cnn -o " + q(o / "R1"), 2, "s-bilstm is a bilstm student; the teacher is a BERT model", o / "R1", ""},
       {"the dev set as transfer text", distill("--transfer " + dev, o / "d5"), 2, "transfer: " + (task / "dev.tsv").string() + " is the dev set", o / "d5", ""},
       {"the test set as transfer text, over a good run", distill("--overwrite --test " + q(task / "test.tsv") + " --transfer " + q(task / "test.tsv"), o / "d6"), 2, "is the test set", o / "d6", good_run},
       {"a NUL byte to kdtext-tokenize", bin("kdtext-tokenize") + " --tokenizer " + q(p.prep / "tokenizer") + " " + q(d / "binary.tsv") + " -o " + q(o / "t2.txt"), 1, "binary.tsv:2: a NUL byte", o / "t2.txt", ""},

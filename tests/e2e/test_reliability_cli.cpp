@@ -307,6 +307,18 @@ TEST(Reliability, ALinkToALiveRunDirectoryIsLockedWithIt) {
   EXPECT_TRUE(fs::is_symlink(dir / "lk3_alias"));
 }
 
+// -o naming a dangling link: the output is made where the link points (as a
+// file output through one is), and the link stays.
+TEST(Reliability, AnOutputNamedByADanglingLinkIsMadeAtItsTarget) {
+  TempDir dir;
+  fs::create_symlink("made-here", dir / "dangling");
+  const auto r = run_command(finetune(dir / "dangling", "--epochs 1"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::is_symlink(dir / "dangling"));
+  EXPECT_TRUE(fs::exists(dir / "made-here" / "best" / "kdtext.json"));
+  EXPECT_TRUE(fs::exists(dir / "dangling" / "metrics.json"));
+}
+
 // Issue 26, item 7: the data a run trains on is fingerprinted; --resume on the
 // same path with other content is refused, naming it.
 TEST(Reliability, ResumeRefusesTrainingDataThatChanged) {

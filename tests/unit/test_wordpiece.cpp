@@ -172,4 +172,9 @@ TEST(WordPiece, TokenizersFilesThisWordPieceCannotReproduceAreRefusedByName) {
   j = tokenizers_file(true);
   j["model"]["max_input_chars_per_word"] = 100;
   EXPECT_EQ(error_of(j), "");
+  // [UNK] left out: the message names the id no piece has, not whichever piece has the largest id.
+  j = tokenizers_file(true);
+  j["model"]["vocab"].erase("[UNK]");
+  EXPECT_NE(error_of(j).find("no piece has id 1 (a piece left out of the vocabulary?)"), std::string::npos)
+      << error_of(j);
 }
