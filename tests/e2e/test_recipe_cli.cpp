@@ -125,6 +125,7 @@ TEST(DistillRecipe, ATrainingFileChangedInPlaceIsAnotherRecipe) {
   write_file(train, read_file(train) + "cooking\tA line added after the run: bread rose in the oven.\n");
   r = run_command(recipe(dir / "run", dir / "store", fast));
   EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find("was made by another recipe"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("was made by another recipe (differs in: train (its content);"), std::string::npos)
+      << r.output;
   EXPECT_EQ(read_json_file(dir / "run" / "recipe.json"), identity);  // the run is untouched
 }
