@@ -80,10 +80,12 @@ void remove_partial_outputs(const fs::path& dir) {
 
 namespace {
 // What a finished, stopped or checkpointed training run leaves: anything worth keeping.
+// A best/ alone (an evaluation before the first checkpoint, then a kill) is not:
+// nothing can resume from it, and a plain rerun takes the directory over.
 bool training_results(const fs::path& dir) {
   std::error_code ec;
   if (Trainer::latest_checkpoint(dir)) return true;
-  for (const char* name : {"best", "final", "summary.json", "metrics.json"}) {
+  for (const char* name : {"final", "summary.json", "metrics.json"}) {
     if (fs::exists(dir / name, ec)) return true;
   }
   return false;

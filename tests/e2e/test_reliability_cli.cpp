@@ -286,6 +286,15 @@ TEST(Reliability, ARunKilledBeforeItsFirstCheckpointIsTakenOverByAPlainRerun) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("held a run that ended before its first checkpoint"), std::string::npos) << r.output;
   EXPECT_TRUE(fs::exists(run / "metrics.json"));
+  // Killed after its first evaluation wrote best/, still before a checkpoint: the same.
+  const auto evaluated = dir / "evaluated";
+  const pid_t second = spawn(finetune(evaluated, "--epochs 200 --eval-every 2 --save-every 100000"));
+  ASSERT_TRUE(wait_for([&] { return fs::exists(evaluated / "best" / "kdtext.json"); }, 120)) << "no evaluation";
+  kill_and_reap(second);
+  ASSERT_FALSE(fs::exists(evaluated / "checkpoints" / "step-00000001"));
+  r = run_command(finetune(evaluated, "--epochs 1"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("held a run that ended before its first checkpoint"), std::string::npos) << r.output;
 }
 
 // Issue 26, item 5: a symbolic link to a run directory shares its lock; the
