@@ -1,12 +1,11 @@
 #include "kdtext/train/trainer.h"
 
 #include <ATen/autocast_mode.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <unistd.h>
-
 #include <csignal>
 #include <fstream>
 #include <regex>
@@ -55,8 +54,7 @@ class AutocastScope {
 };
 
 bool no_decay(const std::string& name) {
-  return name.size() >= 5 &&
-         (name.compare(name.size() - 5, 5, ".bias") == 0 || name.find("LayerNorm") != std::string::npos);
+  return (name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0) || name.find("LayerNorm") != std::string::npos;
 }
 
 std::string step_dir_name(int64_t step) {
@@ -72,8 +70,8 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(torch::nn::Module& module, c
     if (!p.value().requires_grad()) continue;
     (no_decay(p.key()) ? plain : decay).push_back(p.value());
   }
-  auto adam = torch::optim::AdamWOptions(o.lr).betas({o.adam_beta1, o.adam_beta2}).eps(o.adam_eps).weight_decay(
-      o.weight_decay);
+  auto adam = torch::optim::AdamWOptions(o.lr).betas({o.adam_beta1, o.adam_beta2}).eps(o.adam_eps);
+  adam.weight_decay(o.weight_decay);
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(adam));
   groups.emplace_back(plain, std::make_unique<torch::optim::AdamWOptions>(adam.weight_decay(0.0)));
@@ -134,14 +132,16 @@ class TrainingRun {
                 ": the global batch and the data each process reads change from here, so the result differs from "
                 "an uninterrupted run (with the same number of processes a resume is exact)");
     }
+    if (state.value("time_budget_stopped_at", Json()).is_number_integer()) {
+      budget_stop_ = step_;  // the time budget had ended this run here: the same step, whatever the clock says now
+      result_.budget_exhausted = true;
+    }
     if (writer_) drop_records_after(step_);
-    log::info("resumed from ", from.string(), " at step ", step_);
+    log::info("resumed from ", from.string(), " at step ", step_, result_.budget_exhausted ? " (where its time budget ended)" : "");
     record({{"event", "resume"}, {"step", step_}, {"from", from.string()}, {"world_size", parallel::world_size()}});
   }
 
-  // Records of steps after the checkpoint were written by a run killed after
-  // them; this run writes those steps again, so they are dropped and the log
-  // reads as one run.
+  // Records of steps after the checkpoint (a run killed after them) are dropped: this run writes them again.
   void drop_records_after(int64_t step) {
     const fs::path path = out_ / "metrics.jsonl";
     metrics_.reset();
@@ -181,7 +181,7 @@ class TrainingRun {
     StopSignalScope signals;
     start_step_ = step_;
     run_start_ = window_.start;
-    while (step_ < o_.max_steps) {
+    while (step_ < std::min(o_.max_steps, budget_stop_)) {
       if (const int sig = group_ ? agreed_signal_ : StopSignalScope::received()) {
         save_resumable(step_);
         throw Interrupted(sig, "stopped by signal " + std::to_string(sig) + " at step " + std::to_string(step_) +
@@ -208,9 +208,10 @@ class TrainingRun {
         result_.early_stopped = true;
         break;
       }
-      if (budget) {
+      if (budget) {  // recorded in the checkpoint at once: a resumed run stops at this step too
         log::info("time budget of ", o_.max_minutes, " minutes used up at step ", step_);
         result_.budget_exhausted = true;
+        save_resumable(step_);
         break;
       }
       if (o_.save_every > 0 && step_ % o_.save_every == 0 && step_ < o_.max_steps) save_resumable(step_);
@@ -223,7 +224,7 @@ class TrainingRun {
     check_processes_agree();
     const bool just_evaluated = o_.eval_every > 0 && step_ % o_.eval_every == 0;
     if (!just_evaluated && writer_) evaluate();
-    save_resumable(step_);
+    if (!result_.budget_exhausted || last_good_.filename() != step_dir_name(step_)) save_resumable(step_);
     Json prov = provenance(step_);
     prov["eval"] = result_.last_eval;
     save_model(out_ / "final", prov);
@@ -389,6 +390,7 @@ class TrainingRun {
                                  {"best_metric", best_ ? Json(*best_) : Json(nullptr)},
                                  {"data", task_.data_state()},
                                  {"world_size", parallel::world_size()},
+                                 {"time_budget_stopped_at", result_.budget_exhausted ? Json(s) : Json(nullptr)},
                                  {"trainer", to_json(o_)}});
     staged.commit();
     last_good_ = dir;
@@ -396,10 +398,8 @@ class TrainingRun {
     record({{"event", "checkpoint"}, {"step", s}, {"path", dir.string()}});
   }
 
-  // Keeps only the newest `keep_last` resumable checkpoints. Each old one is
-  // renamed away first (one atomic step), then deleted: a kill in between
-  // leaves a `.pruning-` directory that no resume takes, never a half-deleted
-  // step-N (RunDirectory removes the leftover at the next start).
+  // Keeps the newest `keep_last` checkpoints. Each old one is renamed away, then deleted: a kill in between
+  // leaves a `.pruning-` directory no resume takes (RunDirectory removes it), never a half-deleted step-N.
   void prune_checkpoints() {
     static const std::regex kName("step-[0-9]{8}");
     std::vector<fs::path> all;
@@ -434,7 +434,7 @@ class TrainingRun {
   torch::nn::Module& module_;
   std::unique_ptr<MetricsLog> metrics_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
-  int64_t step_ = 0, start_step_ = 0, evals_without_improvement_ = 0;
+  int64_t step_ = 0, start_step_ = 0, evals_without_improvement_ = 0, budget_stop_ = INT64_MAX;
   std::optional<double> best_;
   fs::path last_good_;
   TrainResult result_;

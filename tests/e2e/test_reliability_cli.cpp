@@ -316,6 +316,27 @@ TEST(Reliability, ALinkToALiveRunDirectoryIsLockedWithIt) {
   EXPECT_TRUE(fs::is_symlink(dir / "lk3_alias"));
 }
 
+// A run stopped by its time budget records the step in its checkpoint: killed
+// before it finished its outputs, the resumed run stops at that same step
+// (however much of the budget the clock says is left) and ends the same.
+TEST(Reliability, AResumedRunStopsWhereItsTimeBudgetEnded) {
+  TempDir dir;
+  const auto run = dir / "tb";
+  const std::string args = "--epochs 100 --max-minutes 0.003 --save-every 100000";
+  auto r = run_command(finetune(run, args));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto at = r.output.find("minutes used up at step ");
+  ASSERT_NE(at, std::string::npos) << r.output;
+  const std::string step = r.output.substr(at + 24, r.output.find_first_not_of("0123456789", at + 24) - at - 24);
+  const std::string weights = read_file(run / "final" / "model.safetensors");
+  for (const char* finished : {"final", "metrics.json", "summary.json"}) fs::remove_all(run / finished);  // killed
+  r = run_command(finetune(run, args + " --resume"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("at step " + step + " (where its time budget ended)"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("| loss"), std::string::npos) << "trained on after the budget's step:\n" << r.output;
+  EXPECT_EQ(read_file(run / "final" / "model.safetensors"), weights);
+}
+
 // -o naming a dangling link: the output is made where the link points (as a
 // file output through one is), and the link stays.
 TEST(Reliability, AnOutputNamedByADanglingLinkIsMadeAtItsTarget) {
