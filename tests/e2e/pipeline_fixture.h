@@ -29,7 +29,7 @@ struct Pipeline {
                       quote((data / "task" / "train.tsv").string()) + " --dev " +
                       quote((data / "task" / "dev.tsv").string()) + " --test " +
                       quote((data / "task" / "test.tsv").string()) + " -o " + quote((dir / "ft").string()) +
-                      " --epochs 5 --batch-size 16 --lr 1e-3 --max-len 48 --threads 1");
+                      " --epochs 10 --batch-size 16 --lr 1e-3 --max-len 48 --threads 1");
       write_file(dir / "finetune.log", r.output);
       if (r.exit_code != 0) throw std::runtime_error(r.output);
     });
