@@ -12,7 +12,8 @@
 # (`ulimit -f`, as a full disk) below config.json, below model.safetensors and
 # between the model and optimizer.pt must end the run with exit 1 and a message
 # naming the file (never LibTorch's abort, 134); a memory budget below the
-# working-memory floor must end it with exit 1 naming the memory available; an
+# working-memory floor (KDTEXT_MEMORY_LIMIT_MB, the user's own setting) must
+# end it with exit 2 naming the memory available; an
 # address-space limit (`ulimit -v`, around the process's needs) with exit 0, 1
 # or 2, never a signal; after each, the run is finished as above.
 #   usage: scripts/crash-test.sh [--short] [--seed N] [--work DIR] [--bin DIR]
@@ -202,8 +203,8 @@ limits() {  # STAGE
   KDTEXT_MEMORY_LIMIT_MB=0.25 run_stage "$stage" "$out" --overwrite >>"$LOG" 2>&1 || rc=$?
   # (refused at the start: below the working-memory floor; the model-size refusal, exit 2 naming
   # hidden_size, is a row of the bad-input table)
-  [ $rc -eq 1 ] && tail -3 "$LOG" | grep -q "of memory available" ||
-    fail "$stage with a 0.25 MB memory budget: exit $rc (expected 1 naming the memory available)"
+  [ $rc -eq 2 ] && tail -3 "$LOG" | grep -q "of memory available" ||
+    fail "$stage with a 0.25 MB memory budget: exit $rc (expected 2 naming the memory available)"
   check_complete "$out"
   # About 450 MiB of address space go to the libraries at start: below ~710 MiB the run is refused
   # at its start, above it runs (this size of model peaks near 740 MiB) or fails with an error.
