@@ -15,7 +15,11 @@
 # working-memory floor (KDTEXT_MEMORY_LIMIT_MB, the user's own setting) must
 # end it with exit 2 naming the memory available; an
 # address-space limit (`ulimit -v`, around the process's needs) with exit 0, 1
-# or 2, never a signal; after each, the run is finished as above.
+# or 2, never a signal; after each, the run is finished as above. Then the
+# general-distillation store with an entry damaged between runs, and
+# kdtext-recipe killed at random, at commit points, between its stages and once
+# its teacher-logits cache is written (that cache then damaged), each time
+# finished by the same command to the same students.
 #   usage: scripts/crash-test.sh [--short] [--seed N] [--work DIR] [--bin DIR]
 # --short (CI): 2 random kills and 4 commit-point kills per stage. Without it:
 # 8 random kills and 6 points x 3 occurrences per stage. Prints one line per
@@ -225,11 +229,15 @@ limits() {  # STAGE
 # student and the label-only student byte-identical to an uninterrupted recipe's, no leftovers
 # (inside the run, beside it, the student probe in the temporary directory). Then an --overwrite
 # run killed midway: the same command without --overwrite finds the earlier run put back, whole.
+# The full campaign also fine-tunes the teacher inside the recipe (--base) and augments, and kills both.
+RECIPE_COPIES=$([ $SHORT = 1 ] && echo 0 || echo 1)
+RECIPE_TEACHER=(--teacher "$WORK/ref-finetune/best")
+[ $SHORT = 1 ] || RECIPE_TEACHER=(--base "$WORK/ref-pretrain/final")
 recipe_cmd() {  # OUT [extra flags...]
   local out=$1
   shift
   CMD=(env TMPDIR="$WORK/tmp" "$BIN/kdtext-recipe" --train "$ROOT/data/task/train.tsv" --dev "$ROOT/data/task/dev.tsv"
-       --teacher "$WORK/ref-finetune/best" --preset 2l-128 --copies 0 --task-minutes 60 --max-len 32
+       "${RECIPE_TEACHER[@]}" --preset 2l-128 --copies "$RECIPE_COPIES" --task-minutes 60 --max-len 32
        --threads 1 --store "$WORK/store" -o "$out" --quiet "$@")
 }
 check_recipe() {  # OUT REFERENCE
@@ -282,8 +290,13 @@ recipe_campaign() {
     check_recipe "$out" "$ref"
     say "  random kill $k: $what: same command again, students $(cmp -s "$out/student/best/model.safetensors" "$ref/student/best/model.safetensors" && echo identical || echo DIFFERENT)"
   done
-  local points=(file.before_rename:5 dir.after_rename:2 dir.before_rename:4 prune.renamed:1)
-  [ $SHORT = 1 ] && points=(dir.after_rename:2)
+  # Commit points, and between the recipe's stages: the student built, each distillation stage, the
+  # teacher-logits cache just written, and in full the teacher's fine-tuning, the augmentation and the
+  # labels-only student.
+  local points=(file.before_rename:5 dir.after_rename:2 dir.before_rename:4 prune.renamed:1 recipe.build-student:1
+                recipe.finetune:1 recipe.augment:1 recipe.distill:1 recipe.distill:2 distill.teacher_logits:1
+                recipe.finetune:2)
+  [ $SHORT = 1 ] && points=(dir.after_rename:2 recipe.distill:2 distill.teacher_logits:1)
   for point in "${points[@]}"; do
     trials=$((trials + 1))
     rm -rf "$out"
@@ -296,14 +309,52 @@ recipe_campaign() {
     check_recipe "$out" "$ref"
     say "  at $point: $what: students $(cmp -s "$out/student/best/model.safetensors" "$ref/student/best/model.safetensors" && echo identical || echo DIFFERENT)"
   done
+  # A teacher-logits cache damaged between runs (killed once it was written, 4000 bytes overwritten):
+  # the same command computes it again, says so, and ends with the same students.
+  trials=$((trials + 1))
+  rm -rf "$out"
+  rc=0
+  recipe_cmd "$out"
+  KDTEXT_CRASH_AT=distill.teacher_logits:1 run_cmd >>"$LOG" 2>&1 || rc=$?
+  [ $rc -eq 137 ] && kills=$((kills + 1)) || fail "recipe at distill.teacher_logits: exit $rc"
+  local cache=$out/teacher-logits.safetensors size
+  if [ -f "$cache" ]; then
+    size=$(stat -c %s "$cache")
+    head -c 4000 /dev/urandom | dd of="$cache" bs=1 seek=$((size - 4000)) conv=notrunc status=none
+  else
+    fail "recipe: no $cache after the kill"
+  fi
+  finish_recipe "$out"
+  check_recipe "$out" "$ref"
+  grep -q "teacher-logits.safetensors fails its checksum (damaged): computing it again" "$out/recipe.log" ||
+    fail "recipe: the damaged teacher-logits cache was not recomputed with a line saying so"
+  say "  teacher-logits cache damaged between runs: recomputed, students $(cmp -s "$out/student/best/model.safetensors" "$ref/student/best/model.safetensors" && echo identical || echo DIFFERENT)"
   # --overwrite killed midway (other settings, so its own stages run): the earlier run comes back.
   trials=$((trials + 1))
-  what=$(recipe_kill "$span" "$out" --overwrite --copies 1)
+  what=$(recipe_kill "$span" "$out" --overwrite --copies $((1 - RECIPE_COPIES)))
   [[ "$what" == killed* ]] && kills=$((kills + 1))
   finish_recipe "$out"
   check_recipe "$out" "$ref"
-  grep -q '"copies": "0"' "$out/recipe.json" || fail "recipe: the run an --overwrite replaced was not put back"
+  grep -q "\"copies\": \"$RECIPE_COPIES\"" "$out/recipe.json" || fail "recipe: the run an --overwrite replaced was not put back"
   say "  --overwrite run $what: the earlier run back, students $(cmp -s "$out/student/best/model.safetensors" "$ref/student/best/model.safetensors" && echo identical || echo DIFFERENT)"
+}
+
+# The general-distillation store: an entry damaged between runs (its best/ weights cut short)
+# is moved aside, distilled again with a line saying so, to the same weights.
+store_campaign() {
+  local g=("$BIN/kdtext-distill" --config "$ROOT/configs/distill/tinybert-general.json" --mode general
+           --teacher "$WORK/ref-pretrain/final" --student "$WORK/student-init" --shards "$WORK/prep"
+           --store "$WORK/gstore" --max-len 32 --batch-size 8 --max-steps 6 --threads 1)
+  local entry weights
+  trials=$((trials + 1))
+  entry=$("${g[@]}" 2>>"$LOG") || { fail "store: the first general distillation failed (see $LOG)"; return; }
+  weights=$(cksum <"$entry/final/model.safetensors")
+  truncate -s 100 "$entry/best/model.safetensors"
+  "${g[@]}" >>"$LOG" 2>&1 || fail "store: the run after the damage failed (see $LOG)"
+  tail -20 "$LOG" | grep -q "is damaged (best/ " || fail "store: the damaged entry was not set aside with a line"
+  [ "$(cksum <"$entry/final/model.safetensors")" = "$weights" ] || fail "store: the recomputed entry differs"
+  ls -d "$entry".bad-* >/dev/null 2>&1 || fail "store: the damaged entry was not kept aside"
+  say "store: an entry damaged between runs: set aside and distilled again, weights $([ "$(cksum <"$entry/final/model.safetensors")" = "$weights" ] && echo identical || echo DIFFERENT)"
 }
 
 say "crash campaign (seed $SEED, $([ $SHORT = 1 ] && echo short || echo full)); commands and errors in $LOG"
@@ -315,6 +366,7 @@ limits finetune
   --intermediate 64 -o "$WORK/student-init" --quiet >>"$LOG" 2>&1
 campaign distill
 limits distill
+store_campaign
 recipe_campaign
 say "trials: $trials, processes killed: $kills, failed checks: $failures"
 [ $failures -eq 0 ]

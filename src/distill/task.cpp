@@ -7,6 +7,7 @@
 #include "kdtext/eval/metrics.h"
 #include "kdtext/infer/predict.h"
 #include "kdtext/io/safetensors.h"
+#include "kdtext/util/fault.h"
 #include "kdtext/util/log.h"
 #include "kdtext/util/progress.h"
 #include "kdtext/feed/feeds.h"
@@ -251,6 +252,7 @@ class TaskDistill final : public DistillBase {
       if (parallel::is_writer()) io::save_safetensors(file, {{"logits", logits}}, meta);
     } else if (compute) {
       write_teacher_rows(file, key);
+      crash_point("distill.teacher_logits");  // the cache written, training not begun
       logits = io::map_safetensors(file).tensors.at("logits");
     }
     if (compute) log::info("teacher logits for ", inputs.size(), " training examples written to ", file.string());

@@ -11,6 +11,7 @@
 #include "kdtext/stages/build_student.h"
 #include "kdtext/train/run_directory.h"
 #include "kdtext/util/atomic.h"
+#include "kdtext/util/fault.h"
 #include "kdtext/error.h"
 #include "kdtext/util/file.h"
 #include "kdtext/util/paths.h"
@@ -42,6 +43,7 @@ Json RecipeRun::in_stage(const std::string& stage, uint64_t seed, bool quiet, co
   log::init(stage, log::LogOptions{c_.run.log_level, log_file_, c_.run.quiet || quiet});
   torch::set_num_threads(cli::effective_threads(c_.run));
   torch::manual_seed(seed);
+  crash_point(("recipe." + stage).c_str());  // between two stages (scripts/crash-test.sh)
   Json result = body();
   log::init("recipe", log::LogOptions{c_.run.log_level, log_file_, c_.run.quiet});
   return result;

@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -25,14 +26,16 @@ void read_line_batches(int fd, int64_t max_lines, int64_t wait_ms,
     lines.clear();
     count = 0;
   };
+  size_t searched = 0;  // pending[0, searched) holds no newline: a line of megabytes is scanned once, not per read
   const auto take_lines = [&] {  // moves whole lines from pending into batches
     size_t start = 0;
-    for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
+    for (size_t nl; (nl = pending.find('\n', std::max(start, searched))) != std::string::npos; start = nl + 1) {
       if (count == 0) deadline = Clock::now() + std::chrono::milliseconds(wait_ms);
       lines.append(pending, start, nl + 1 - start);
       if (++count >= max_lines) emit();
     }
     pending.erase(0, start);
+    searched = pending.size();
   };
   char buf[1 << 16];
   for (;;) {

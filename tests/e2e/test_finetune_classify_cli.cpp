@@ -78,11 +78,22 @@ TEST(ClassifyCli, EvalStdinJsonlAndTopK) {
   EXPECT_EQ(m["examples"], 150);
   EXPECT_GE(m["accuracy"].get<double>(), 0.9);
   EXPECT_EQ(m["confusion_matrix"].size(), 3u);
-  r = run_command("printf 'The chef baked bread.\\n' | " +
-                  classify("-m " + quote((p.ft / "best").string()) + " --output-format jsonl --top-k 2 --quiet"));
+  // A test sentence on standard input, as JSON lines: the label the file run gave it, and its top two.
+  std::istringstream rows(read_file(test));
+  std::string line;
+  std::getline(rows, line);  // header
+  std::getline(rows, line);
+  const std::string text = line.substr(line.find('\t') + 1);
+  write_file(dir / "one.txt", text + "\n");
+  std::string predicted;
+  std::istringstream pred(read_file(dir / "pred.tsv"));
+  std::getline(pred, predicted);
+  std::getline(pred, predicted);  // the first test row's prediction
+  r = run_command(classify("-m " + quote((p.ft / "best").string()) + " --output-format jsonl --top-k 2 --quiet < " +
+                           quote((dir / "one.txt").string())));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const Json j = Json::parse(r.output);
-  EXPECT_EQ(j["label"], "cooking");
+  EXPECT_EQ(j["label"], predicted.substr(0, predicted.find('\t'))) << text;
   EXPECT_EQ(j["top_k"].size(), 2u);
   EXPECT_GE(j["top_k"][0]["probability"].get<double>(), j["top_k"][1]["probability"].get<double>());
 }

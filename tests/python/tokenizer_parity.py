@@ -25,7 +25,8 @@ EDGE = [
     "İstanbul ΣΊΣΥΦΟΣ ὈΔΥΣΣΕΎΣ ǅ ﬁ ﬂ",  # special case mappings
     "中文分词：我爱北京天安门！日本語のテキスト、한국어 텍스트",
     "emoji 😀🙂👍🏽 👨‍👩‍👧 ❤️ flags 🇫🇷",
-    "control\x00chars\x01\x07\x1b\x7f here\u200b\u200d\ufeff and \ufffd replacement",
+    # (no NUL: every kdtext reader of text refuses it, as a sign of a binary or UTF-16 file)
+    "control\x01chars\x07\x1b\x7f here\u200b\u200d\ufeff and \ufffd replacement",
     "tabs\tand\x0bvertical\x0cfeed\x85next\u2028line\u2029para\u00a0nbsp\u3000ideographic",
     "a" * 99 + " " + "b" * 100 + " " + "c" * 101,
     "supercalifragilisticexpialidocious antidisestablishmentarianism",

@@ -8,6 +8,9 @@
 //   file.before_rename  file.after_rename        AtomicFileWriter::commit
 //   dir.before_rename   dir.old_aside  dir.after_rename   StagedDirectory::commit
 //   prune.renamed       a checkpoint renamed away, not yet deleted
+//   recipe.<stage>      kdtext-recipe about to run a stage (finetune, augment,
+//                       build-student, distill, preprocess)
+//   distill.teacher_logits   a --teacher-logits cache written, training not begun
 #pragma once
 
 namespace kdtext {
