@@ -1,5 +1,5 @@
 // kdtext.json, the checkpoint's own record (see io/checkpoint.h): the
-// torch-free part of reading a checkpoint, fuzzed by tests/fuzz/checkpoint_json.cpp.
+// torch-free part of reading a checkpoint, fuzzed by tests/fuzz/json_configs.cpp.
 #pragma once
 #include <string>
 

@@ -64,7 +64,8 @@ const FieldTable<SentenceStudentSpec>& sentence_student_fields();
 struct StudentSpec {
   StudentArch arch = StudentArch::kBert;
   SentenceStudentSpec sentence;        // arch bilstm, cnn or bag
-  std::string preset;                  // tinybert-4l-312 | 4l-256 | 6l-768 | "" (use the fields below)
+  std::string preset;                  // tinybert-4l-312 | 4l-256 | 3l-256 | 4l-192 | 2l-128 | 6l-768 | ""
+                                       // (use the fields below)
   int64_t layers = 4;
   int64_t hidden = 312;
   int64_t heads = 12;

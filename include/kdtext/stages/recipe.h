@@ -2,7 +2,8 @@
 // (TinyBERT's route), composed of the other stages' run_* functions:
 //
 //   teacher (--teacher, or fine-tuned here from --base)
-//   -> a student of --preset, built from the base (random init; the same for every task)
+//   -> a student of --preset, started from the teacher's weights (weight selection: evenly
+//      spaced hidden dims and neurons, whole heads) when no wider than it, randomly otherwise
 //   -> general distillation on --corpus, kept in --store under a key of (teacher, student,
 //      corpus, budget, settings) and reused by every later task with the same base
 //   -> augmented copies of the training set (augment)
