@@ -104,6 +104,7 @@ bool failed_run_leftover(const fs::path& dir, const RunRules& rules) {
 RunRules training_run_rules() {
   RunRules r;
   r.holds_results = training_results;
+  r.kept_after_failure = {"best"};
   r.replaces_previous = [](const fs::path& dir) { return Trainer::latest_checkpoint(dir).has_value(); };
   return r;
 }
@@ -157,7 +158,12 @@ RunDirectory::RunDirectory(const fs::path& dir, bool resume, bool overwrite, Run
 
 RunDirectory::~RunDirectory() {
   std::error_code ec;
-  if (fresh_ && !rules_.holds_results(dir_)) {
+  bool kept = false;
+  for (const auto& name : rules_.kept_after_failure) kept = kept || fs::exists(dir_ / name, ec);
+  if (fresh_ && !rules_.holds_results(dir_) && kept && aside_.empty()) {
+    log::info(dir_.string(), ": the run ended before its first checkpoint; what it evaluated best is kept for a "
+              "look (the same command starts the run again)");
+  } else if (fresh_ && !rules_.holds_results(dir_)) {
     // This run ended before its first checkpoint (an error, a full disk): what
     // it wrote (config.json, a metrics line) is worth nothing and would only
     // make the rerun ask for --resume or --overwrite. A directory that was

@@ -35,6 +35,10 @@ struct RunRules {
   // without them removes what it wrote, and a killed one is taken over by the
   // next plain run.
   std::function<bool(const std::filesystem::path&)> holds_results;
+  // Outputs a run that failed before its first checkpoint keeps for a look
+  // (a training run's best/), though they are not results: the next plain run
+  // still takes the directory over.
+  std::vector<std::string> kept_after_failure;
   // Whether the run got far enough to replace the one --overwrite set aside
   // (otherwise that one is moved back when this one ends or was killed).
   std::function<bool(const std::filesystem::path&)> replaces_previous;
@@ -47,8 +51,9 @@ struct RunRules {
   // directory holds the same run).
   bool resume_needs_checkpoint = true;
 };
-// A training run's: results are a checkpoint, best/, final/ or a summary; a
-// checkpoint replaces the previous run.
+// A training run's: results are a checkpoint, final/ or a summary (a best/
+// alone is kept after a failure, not resumed from); a checkpoint replaces the
+// previous run.
 RunRules training_run_rules();
 
 // Settles what killed --overwrite runs on `dir` left (the rule above): a
